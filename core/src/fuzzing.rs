@@ -1,0 +1,78 @@
+//! Checks shared by the fuzz targets (`fuzz/`) and the ordinary test suite.
+//!
+//! Each function here is the whole body of one cargo-fuzz target. It returns
+//! an error instead of panicking, so the library stays panic-free; the fuzz
+//! target turns an error into a crash, and `cargo test` replays the
+//! checked-in corpus through the same function.
+
+use core::fmt;
+
+use crate::wire::{classify, DatagramKind, PacketRepr, ParseError};
+
+/// A violated invariant, described for the person who reads the crash.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Violation(pub String);
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Violation {}
+
+/// Body of the `wire` target: arbitrary bytes → parse → when it succeeds,
+/// emit and parse again; both parses must be equal, and emitting the second
+/// must give the same bytes as the first (the canonical form is a fixed
+/// point). Also checks that [`classify`] agrees with `parse` (every packet
+/// that parses is classified as uTP).
+pub fn wire(data: &[u8]) -> Result<(), Violation> {
+    let parsed = match PacketRepr::parse(data) {
+        Ok(repr) => repr,
+        Err(ParseError::TooShort | ParseError::BadVersion(_) | ParseError::UnknownType(_)) => {
+            if classify(data) == DatagramKind::Utp {
+                return Err(Violation(format!(
+                    "classified as uTP but the header is invalid: {data:02x?}"
+                )));
+            }
+            return Ok(());
+        }
+        Err(_) => return Ok(()),
+    };
+    if classify(data) != DatagramKind::Utp {
+        return Err(Violation(format!(
+            "parses but classified foreign: {data:02x?}"
+        )));
+    }
+    // The close reason cannot be emitted first; every other parsed packet
+    // must emit.
+    let mut first = vec![0u8; parsed.buffer_len()];
+    let len = match parsed.emit(&mut first) {
+        Ok(len) => len,
+        Err(crate::wire::EmitError::CloseReasonFirst) if parsed.selective_ack.is_none() => {
+            return Ok(())
+        }
+        Err(e) => return Err(Violation(format!("parsed {parsed:?} but emit failed: {e}"))),
+    };
+    if len != first.len() {
+        return Err(Violation(format!(
+            "emit wrote {len} bytes, buffer_len said {}",
+            first.len()
+        )));
+    }
+    let reparsed = PacketRepr::parse(&first)
+        .map_err(|e| Violation(format!("emitted {first:02x?} does not parse: {e}")))?;
+    if reparsed != parsed {
+        return Err(Violation(format!(
+            "round trip changed the packet:\n  {parsed:?}\n  {reparsed:?}"
+        )));
+    }
+    let mut second = vec![0u8; reparsed.buffer_len()];
+    match reparsed.emit(&mut second) {
+        Ok(_) if second == first => Ok(()),
+        Ok(_) => Err(Violation(format!(
+            "canonical form is not a fixed point:\n  {first:02x?}\n  {second:02x?}"
+        ))),
+        Err(e) => Err(Violation(format!("re-emit failed: {e}"))),
+    }
+}
