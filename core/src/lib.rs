@@ -22,16 +22,17 @@
 //! ```
 //! use utp_core::wire::{classify, DatagramKind, PacketRepr, PacketType};
 //!
-//! // A SYN as libutp sends it (captured on loopback).
+//! // A SYN as libutp sends it (vector libutp-plain-1-syn in spec/vectors).
 //! let syn = [
-//!     0x41, 0x00, 0x5c, 0x5f, 0x4a, 0x4b, 0x6e, 0x0d, 0x00, 0x00, 0x00, 0x00,
-//!     0x00, 0x10, 0x00, 0x00, 0x12, 0x34, 0x00, 0x00,
+//!     0x41, 0x00, 0x45, 0x67, 0x16, 0x03, 0x35, 0x3f, 0x00, 0x00, 0x00, 0x00,
+//!     0x00, 0x10, 0x00, 0x00, 0x23, 0xc6, 0x00, 0x00,
 //! ];
 //! assert_eq!(classify(&syn), DatagramKind::Utp);
 //! let packet = PacketRepr::parse(&syn)?;
 //! assert_eq!(packet.packet_type, PacketType::Syn);
-//! assert_eq!(packet.connection_id, 0x5c5f);
-//! assert_eq!(packet.seq_nr.get(), 0x1234);
+//! assert_eq!(packet.connection_id, 17767);
+//! assert_eq!(packet.seq_nr.get(), 9158);
+//! assert_eq!(packet.window_size, 1 << 20);
 //!
 //! let mut out = [0u8; 1500];
 //! let len = packet.emit(&mut out)?;
