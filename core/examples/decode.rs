@@ -5,6 +5,13 @@
 //! cargo run -p utp-core --example decode -- 410045671603353f000000000010000023c60000
 //! ```
 
+#![allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
 use std::io::BufRead;
 
 use utp_core::wire::{classify, DatagramKind, Packet, PacketRepr};

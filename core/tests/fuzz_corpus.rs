@@ -1,6 +1,13 @@
 //! Replays the checked-in cargo-fuzz corpora through the same functions the
 //! fuzz targets call, so every CI run exercises them without cargo-fuzz.
 
+#![allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
 use std::path::Path;
 
 fn replay(target: &str, check: fn(&[u8]) -> Result<(), utp_core::fuzzing::Violation>) {

@@ -7,6 +7,13 @@
 //! spec/README.md explains). For each malformed datagram: parsing must fail
 //! with exactly the listed error.
 
+#![allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;

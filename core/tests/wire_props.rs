@@ -1,5 +1,12 @@
 //! Property tests for the wire codec.
 
+#![allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
 use proptest::prelude::*;
 use utp_core::fuzzing;
 use utp_core::time::{TimestampDiff, WireTimestamp};
