@@ -21,3 +21,13 @@ L=${2:-/tmp/utp-captures/libtorrent}/out
   python3 "$T" --per-kind 1 --ports 40041=librqbit-utp --label librqbit-listener \
     --source "0.7.0 listener with a libutp client, loopback" "$U/d2_libutp_client_to_librqbit.tsv" | tail -n +3
 } > "$V/librqbit-utp.toml"
+
+{ python3 "$T" --per-kind 2 --ports 41001=libtorrent,41002=libtorrent --label libtorrent-plain \
+    --source "2.0.8 (python3-libtorrent) downloader and seeder, loopback" "$L/a_plain.tsv"
+  python3 "$T" --per-kind 1 --ports 41011=libtorrent,41012=libtorrent --label libtorrent-lossy \
+    --source "2.0.8 (python3-libtorrent) through a relay dropping every 7th first transmission, loopback" "$L/b_lossy.tsv" | tail -n +3
+  python3 "$T" --per-kind 1 --ports 41021=libtorrent --label libtorrent-handmade-peer \
+    --source "2.0.8 (python3-libtorrent) answering a hand-made SYN, loopback" "$L/c_bogus.tsv" | tail -n +3
+  python3 "$T" --per-kind 1 --ports 41031=libtorrent,41032=libtorrent --label libtorrent-removed \
+    --source "2.0.8 (python3-libtorrent), downloader removes the torrent mid-transfer, loopback" "$L/d_abort.tsv" | tail -n +3
+} > "$V/libtorrent.toml"
