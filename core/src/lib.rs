@@ -44,10 +44,24 @@
 
 #![forbid(unsafe_code)]
 
+pub mod config;
+pub mod congestion;
+mod conn;
+mod endpoint;
+pub mod error;
+pub mod event;
 pub mod fuzzing;
+mod rng;
 pub mod seq;
+pub mod stats;
 pub mod time;
 pub mod wire;
 
+pub use config::{AcceptDecision, Config, ListenConfig};
+pub use conn::ConnState;
+pub use endpoint::{Conn, ConnHandle, Endpoint, Handled, Transmit};
+pub use error::{ConnectError, Error};
+pub use event::{CloseReason, Event};
 pub use seq::SeqNr;
+pub use stats::{ConnStats, EndpointStats};
 pub use time::Timestamp;

@@ -1,0 +1,164 @@
+//! Endpoint and connection configuration.
+
+use core::time::Duration;
+use std::net::SocketAddr;
+
+use crate::congestion::CongestionKind;
+
+/// Settings for an [`Endpoint`](crate::Endpoint) and every connection on it.
+///
+/// Every per-connection resource is bounded by one of these numbers, so the
+/// memory an endpoint can use is bounded by `max_connections` times the
+/// per-connection bounds, whatever peers send.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Most connections alive at once (including ones waiting in the accept
+    /// backlog). A SYN beyond it is refused with RESET or ignored, as
+    /// [`Config::refuse_when_full`] says. Default 4096.
+    pub max_connections: usize,
+    /// Whether a SYN beyond `max_connections` (or a full backlog) gets a
+    /// RESET (`true`, the peer learns at once) or is ignored (`false`, the
+    /// peer times out; kinder under a SYN flood). Default `true`.
+    pub refuse_when_full: bool,
+    /// Bytes a connection buffers for sending, in flight or not yet sent.
+    /// `write` takes no more. Default 1 MiB.
+    pub send_buffer: usize,
+    /// Bytes a connection buffers on receipt, in order or not. This is the
+    /// window advertised to the peer; data beyond it is dropped. Default
+    /// 1 MiB.
+    pub recv_buffer: usize,
+    /// Largest UDP payload sent to an IPv4 peer. Default 1402 (libutp's).
+    pub packet_size_v4: usize,
+    /// Largest UDP payload sent to an IPv6 peer. Default 1232 (libutp's).
+    pub packet_size_v6: usize,
+    /// Out-of-order packets held for reassembly, counted from the next
+    /// expected one; data further ahead is dropped. At most 1024. Default
+    /// 512.
+    pub reorder_window: u16,
+    /// Hold back a packet smaller than the packet size while data is in
+    /// flight, so that many small writes make few packets (Nagle). Default
+    /// `false`: latency first.
+    pub nagle: bool,
+    /// How long `connect` tries before reporting
+    /// [`CloseReason::TimedOut`](crate::CloseReason::TimedOut). Default 10 s.
+    pub connect_timeout: Duration,
+    /// First SYN retransmission timeout; doubles at each retransmission.
+    /// Default 1 s (SYNs at 0, 1, 3, 7 s within the default connect
+    /// timeout).
+    pub syn_rto: Duration,
+    /// Retransmission timeout before any RTT sample. Default 1 s.
+    pub initial_rto: Duration,
+    /// Floor of the retransmission timeout. Default 500 ms (libtorrent's).
+    pub min_rto: Duration,
+    /// Ceiling of the retransmission timeout after backoff. Default 60 s.
+    pub max_rto: Duration,
+    /// Consecutive retransmission timeouts after which the connection gives
+    /// up with [`CloseReason::TimedOut`](crate::CloseReason::TimedOut).
+    /// Default 5 (libutp's).
+    pub max_retransmissions: u32,
+    /// Send a keepalive (a duplicate STATE) after this long without
+    /// sending anything, so NAT mappings stay open. `None` disables.
+    /// Default 29 s (libutp's).
+    pub keepalive: Option<Duration>,
+    /// Give up on a connection after this long without receiving anything.
+    /// `None` disables. Default 180 s: longer than the 120 s BitTorrent
+    /// keepalive and libutp's 29 s uTP keepalive, so live peers never hit it.
+    pub idle_timeout: Option<Duration>,
+    /// After `close()`, how long to wait for the peer's FIN once ours is
+    /// acknowledged. Default 10 s.
+    pub linger: Duration,
+    /// The congestion controller new connections use.
+    pub congestion: CongestionKind,
+    /// Answer packets for unknown connections with RESET (as libutp does),
+    /// at most `resets_per_second` a second. Default `true`.
+    pub reset_unknown: bool,
+    /// Rate limit of RESETs for unknown connections. Default 100.
+    pub resets_per_second: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            max_connections: 4096,
+            refuse_when_full: true,
+            send_buffer: 1 << 20,
+            recv_buffer: 1 << 20,
+            packet_size_v4: 1402,
+            packet_size_v6: 1232,
+            reorder_window: 512,
+            nagle: false,
+            connect_timeout: Duration::from_secs(10),
+            syn_rto: Duration::from_secs(1),
+            initial_rto: Duration::from_secs(1),
+            min_rto: Duration::from_millis(500),
+            max_rto: Duration::from_secs(60),
+            max_retransmissions: 5,
+            keepalive: Some(Duration::from_secs(29)),
+            idle_timeout: Some(Duration::from_secs(180)),
+            linger: Duration::from_secs(10),
+            congestion: CongestionKind::default(),
+            reset_unknown: true,
+            resets_per_second: 100,
+        }
+    }
+}
+
+impl Config {
+    /// Largest UDP payload for `remote`.
+    pub(crate) fn packet_size(&self, remote: SocketAddr) -> usize {
+        let size = match remote {
+            SocketAddr::V4(_) => self.packet_size_v4,
+            SocketAddr::V6(_) => self.packet_size_v6,
+        };
+        // Room for a header, a full SACK and some payload, whatever is set.
+        size.clamp(crate::wire::HEADER_LEN + 2 + 128 + 16, 65_000)
+    }
+
+    /// `reorder_window` within its documented bound.
+    pub(crate) fn reorder_window(&self) -> u16 {
+        self.reorder_window.clamp(1, MAX_REORDER_WINDOW)
+    }
+}
+
+/// Upper bound of [`Config::reorder_window`]: a SACK can describe this many
+/// packets in 128 bytes.
+pub const MAX_REORDER_WINDOW: u16 = 1024;
+
+/// What to do with an incoming connection.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum AcceptDecision {
+    /// Accept it (it joins the backlog; [`Endpoint::accept`](crate::Endpoint::accept) takes it).
+    Accept,
+    /// Refuse it with RESET: the peer sees "connection refused" at once.
+    Refuse,
+    /// Ignore it: no answer, the peer times out.
+    Ignore,
+}
+
+/// Listener settings for [`Endpoint::listen`](crate::Endpoint::listen).
+pub struct ListenConfig {
+    /// Connections accepted by the protocol but not yet taken by
+    /// [`Endpoint::accept`](crate::Endpoint::accept). A SYN beyond it is
+    /// treated as over `max_connections`. Default 128.
+    pub backlog: usize,
+    /// The "firewall": called once per new SYN with the peer's address.
+    /// Default: accept everything.
+    pub filter: Box<dyn FnMut(SocketAddr) -> AcceptDecision + Send>,
+}
+
+impl Default for ListenConfig {
+    fn default() -> Self {
+        ListenConfig {
+            backlog: 128,
+            filter: Box::new(|_| AcceptDecision::Accept),
+        }
+    }
+}
+
+impl core::fmt::Debug for ListenConfig {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ListenConfig")
+            .field("backlog", &self.backlog)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,1129 @@
+//! One connection's state machine.
+//!
+//! A [`Connection`] owns its send buffer and packets in flight
+//! ([`send`]), its receive reassembly ([`recv`]), its RTT estimate
+//! ([`rtt`]) and its congestion controller. It is driven by the endpoint:
+//! `on_packet` for each validated packet routed to it, `on_timeout` when its
+//! deadline passes, `poll_transmit` to produce datagrams, and the
+//! application calls (`write`, `read`, `shutdown`, `close`, `abort`).
+//! Every event it produces goes into the endpoint's queue through an
+//! [`EventSink`].
+
+pub(crate) mod recv;
+pub(crate) mod rtt;
+pub(crate) mod send;
+
+use core::time::Duration;
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+
+use crate::config::Config;
+use crate::congestion::{AckSample, Controller};
+use crate::error::Error;
+use crate::event::{CloseReason, Event};
+use crate::seq::SeqNr;
+use crate::stats::ConnStats;
+use crate::time::{Timestamp, TimestampDiff};
+use crate::wire::{PacketRepr, PacketType, SelectiveAck, HEADER_LEN};
+use crate::ConnHandle;
+
+use recv::{RecvBuffer, RecvOutcome};
+use rtt::RttEstimator;
+use send::{InFlight, SendBuffer, Sent, SentKind};
+
+/// Longest SACK we send: covers the largest reorder window.
+const SACK_BUF: usize = 128;
+
+/// Acks remembered while waiting for the caller to drain `poll_transmit`
+/// (one per second full packet received).
+const ACK_SNAPSHOTS: usize = 8;
+
+/// Duplicate acknowledgements that trigger fast retransmit (peers that send
+/// no SACK).
+const DUP_ACK_THRESHOLD: u32 = 3;
+
+/// Where connection events go: the endpoint's queue, tagged with the
+/// connection's handle.
+pub(crate) struct EventSink<'a> {
+    pub(crate) queue: &'a mut VecDeque<Event>,
+    pub(crate) handle: ConnHandle,
+}
+
+impl EventSink<'_> {
+    fn push(&mut self, event: Event) {
+        self.queue.push_back(event);
+    }
+}
+
+/// The connection's phase. Half-closes are flags on `Established`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Phase {
+    /// We sent a SYN and wait for the acceptor's STATE.
+    SynSent,
+    /// The handshake is done (for an acceptor: from the SYN on).
+    Established,
+    /// Over; the reason was reported.
+    Closed(CloseReason),
+}
+
+/// The public view of a connection's phase.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum ConnState {
+    /// Handshake in progress.
+    Connecting,
+    /// Open; `write_closed` after `shutdown()`/`close()`, `read_closed`
+    /// after the peer's FIN arrived in full.
+    Established {
+        /// Our FIN is queued or sent.
+        write_closed: bool,
+        /// The peer's FIN and everything before it arrived.
+        read_closed: bool,
+    },
+    /// Over.
+    Closed(CloseReason),
+}
+
+#[derive(Clone, Copy, Debug)]
+struct AckSnapshot {
+    ack_nr: SeqNr,
+}
+
+#[derive(Debug)]
+pub(crate) struct Connection {
+    remote: SocketAddr,
+    recv_id: u16,
+    send_id: u16,
+    phase: Phase,
+    /// Our SYN's sequence number (initiator only).
+    syn_seq: Option<SeqNr>,
+    /// The peer's SYN sequence number (acceptor), to recognise a
+    /// retransmitted SYN.
+    initial_peer_seq: SeqNr,
+    /// Next sequence number for a DATA or FIN.
+    seq_nr: SeqNr,
+    send: SendBuffer,
+    in_flight: InFlight,
+    recv: RecvBuffer,
+    rtt: RttEstimator,
+    cc: Box<dyn Controller>,
+    packet_size: usize,
+    config_nagle: bool,
+    max_retransmissions: u32,
+    keepalive: Option<Duration>,
+    idle_timeout: Option<Duration>,
+    linger: Duration,
+    min_rto: Duration,
+    max_rto: Duration,
+
+    /// The peer's last advertised window.
+    peer_window: u32,
+    /// Highest ack_nr seen and how often it repeated.
+    last_ack: SeqNr,
+    dup_acks: u32,
+    /// Losses before this sequence number belong to the current recovery.
+    recovery_until: Option<SeqNr>,
+    /// Value for our packets' timestamp_difference field.
+    reply_delay: TimestampDiff,
+    /// Whether the application filled the window lately (for the
+    /// controller's "no growth when app-limited" rule).
+    window_filled: bool,
+
+    rto_deadline: Option<Timestamp>,
+    consecutive_timeouts: u32,
+    connect_deadline: Option<Timestamp>,
+    probe_deadline: Option<Timestamp>,
+    probe_interval: Duration,
+    probe_due: bool,
+    linger_deadline: Option<Timestamp>,
+    /// Closed connections stay a while to acknowledge a retransmitted FIN.
+    drain_until: Option<Timestamp>,
+    last_recv: Timestamp,
+    last_send: Timestamp,
+    keepalive_due: bool,
+
+    ack_pending: bool,
+    full_packets_unacked: u32,
+    snapshots: [Option<AckSnapshot>; ACK_SNAPSHOTS],
+    /// Window we last advertised, to decide on window updates after reads.
+    advertised_window: usize,
+    reset_pending: bool,
+
+    write_closed: bool,
+    fin_seq: Option<SeqNr>,
+    fin_acked: bool,
+    close_called: bool,
+    writable_wanted: bool,
+    readable_signalled: bool,
+    eof_signalled: bool,
+
+    stats: ConnStats,
+    sack_scratch: [u8; SACK_BUF],
+}
+
+impl Connection {
+    fn new(
+        config: &Config,
+        remote: SocketAddr,
+        recv_id: u16,
+        send_id: u16,
+        seq_nr: SeqNr,
+        ack_nr: SeqNr,
+        now: Timestamp,
+    ) -> Self {
+        let packet_size = config.packet_size(remote);
+        Connection {
+            remote,
+            recv_id,
+            send_id,
+            phase: Phase::SynSent,
+            syn_seq: None,
+            initial_peer_seq: ack_nr,
+            seq_nr,
+            send: SendBuffer::new(config.send_buffer),
+            in_flight: InFlight::new(),
+            recv: RecvBuffer::new(ack_nr, config.recv_buffer, config.reorder_window()),
+            rtt: RttEstimator::new(config.initial_rto, config.min_rto, config.max_rto),
+            cc: config.congestion.build(packet_size),
+            packet_size,
+            config_nagle: config.nagle,
+            max_retransmissions: config.max_retransmissions,
+            keepalive: config.keepalive,
+            idle_timeout: config.idle_timeout,
+            linger: config.linger,
+            min_rto: config.min_rto,
+            max_rto: config.max_rto,
+            peer_window: 0,
+            last_ack: seq_nr - 1,
+            dup_acks: 0,
+            recovery_until: None,
+            reply_delay: TimestampDiff::NONE,
+            window_filled: false,
+            rto_deadline: None,
+            consecutive_timeouts: 0,
+            connect_deadline: None,
+            probe_deadline: None,
+            probe_interval: config.initial_rto,
+            probe_due: false,
+            linger_deadline: None,
+            drain_until: None,
+            last_recv: now,
+            last_send: now,
+            keepalive_due: false,
+            ack_pending: false,
+            full_packets_unacked: 0,
+            snapshots: [None; ACK_SNAPSHOTS],
+            advertised_window: config.recv_buffer,
+            reset_pending: false,
+            write_closed: false,
+            fin_seq: None,
+            fin_acked: false,
+            close_called: false,
+            writable_wanted: false,
+            readable_signalled: false,
+            eof_signalled: false,
+            stats: ConnStats::default(),
+            sack_scratch: [0; SACK_BUF],
+        }
+    }
+
+    /// An outgoing connection: receives on `recv_id`, sends on
+    /// `recv_id + 1`, opens with a SYN of sequence number `isn`.
+    pub(crate) fn connect(
+        config: &Config,
+        now: Timestamp,
+        remote: SocketAddr,
+        recv_id: u16,
+        isn: SeqNr,
+    ) -> Self {
+        let mut c = Connection::new(
+            config,
+            remote,
+            recv_id,
+            recv_id.wrapping_add(1),
+            isn,
+            SeqNr::new(0),
+            now,
+        );
+        c.syn_seq = Some(isn);
+        c.connect_deadline = Some(now + config.connect_timeout);
+        c.rtt = RttEstimator::new(config.syn_rto, config.min_rto, config.max_rto);
+        // The SYN is the first packet in flight; poll_transmit sends it.
+        c.in_flight.push(Sent {
+            seq: isn,
+            kind: SentKind::Syn,
+            offset: 0,
+            len: 0,
+            wire_len: HEADER_LEN as u32,
+            last_sent: now,
+            transmissions: 0,
+            sacked: false,
+            lost: true,
+        });
+        c.seq_nr = isn + 1;
+        c.last_ack = isn - 1;
+        c
+    }
+
+    /// An incoming connection from `syn`: receives on `syn.connection_id
+    /// + 1`, sends on `syn.connection_id`, answers with STATE carrying
+    /// `our_seq` (which our first DATA will also carry).
+    pub(crate) fn accept(
+        config: &Config,
+        now: Timestamp,
+        remote: SocketAddr,
+        syn: &PacketRepr<'_>,
+        our_seq: SeqNr,
+    ) -> Self {
+        let mut c = Connection::new(
+            config,
+            remote,
+            syn.connection_id.wrapping_add(1),
+            syn.connection_id,
+            our_seq,
+            syn.seq_nr,
+            now,
+        );
+        c.phase = Phase::Established;
+        // libtorrent and librqbit-utp advertise 0 in the SYN; assume room
+        // for a packet until the peer's first real advertisement.
+        c.peer_window = syn.window_size.max(c.packet_size as u32);
+        c.reply_delay = now.to_wire().difference_since(syn.timestamp);
+        c.ack_pending = true;
+        c.stats.packets_received = 1;
+        c
+    }
+
+    pub(crate) fn remote(&self) -> SocketAddr {
+        self.remote
+    }
+
+    pub(crate) fn recv_id(&self) -> u16 {
+        self.recv_id
+    }
+
+    pub(crate) fn send_id(&self) -> u16 {
+        self.send_id
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        matches!(self.phase, Phase::Closed(_))
+    }
+
+    pub(crate) fn state(&self) -> ConnState {
+        match self.phase {
+            Phase::SynSent => ConnState::Connecting,
+            Phase::Established => ConnState::Established {
+                write_closed: self.write_closed,
+                read_closed: self.recv.is_eof(),
+            },
+            Phase::Closed(reason) => ConnState::Closed(reason),
+        }
+    }
+
+    pub(crate) fn stats(&self) -> ConnStats {
+        ConnStats {
+            rtt: self.rtt.srtt(),
+            rtt_var: self.rtt.rttvar(),
+            rtt_min: self.rtt.min(),
+            rto: self.rtt.rto(),
+            cwnd: self.cc.window(),
+            in_flight: self.in_flight.bytes(),
+            peer_window: self.peer_window,
+            send_buffered: self.send.len(),
+            recv_buffered: self.recv.buffered(),
+            ..self.stats
+        }
+    }
+
+    /// Whether the endpoint may forget this connection: closed, its drain
+    /// time over, and nothing left for the application (or it let go).
+    pub(crate) fn is_finished(&self, now: Timestamp) -> bool {
+        self.is_closed()
+            && self.drain_until.is_none_or(|t| now >= t)
+            && !self.reset_pending
+            && (self.close_called || self.recv.readable_len() == 0)
+    }
+
+    // ----- application calls -----
+
+    pub(crate) fn write(&mut self, data: &[u8]) -> Result<usize, Error> {
+        if let Phase::Closed(reason) = self.phase {
+            return Err(Error::Closed(reason));
+        }
+        if self.write_closed {
+            return Err(Error::Shutdown);
+        }
+        if data.is_empty() {
+            return Ok(0);
+        }
+        let n = self.send.write(data);
+        if n == 0 {
+            self.writable_wanted = true;
+            return Err(Error::WouldBlock);
+        }
+        Ok(n)
+    }
+
+    pub(crate) fn read(&mut self, out: &mut [u8]) -> Result<usize, Error> {
+        if self.close_called {
+            return Err(Error::Shutdown);
+        }
+        if out.is_empty() {
+            return Ok(0);
+        }
+        let n = self.recv.read(out);
+        if n > 0 {
+            self.maybe_window_update();
+            if self.recv.readable_len() == 0 {
+                self.readable_signalled = false;
+            }
+            return Ok(n);
+        }
+        self.readable_signalled = false;
+        if self.recv.is_eof() {
+            return Ok(0);
+        }
+        match self.phase {
+            Phase::Closed(reason) => Err(Error::Closed(reason)),
+            _ => Err(Error::WouldBlock),
+        }
+    }
+
+    /// After the application read: if the window we advertised was too
+    /// small to carry a packet and now is not, tell the peer at once
+    /// (otherwise a sender stopped by a zero window waits for its probe).
+    fn maybe_window_update(&mut self) {
+        let window = self.recv.window();
+        if self.advertised_window < self.packet_size && window >= self.packet_size
+            || window
+                >= self
+                    .advertised_window
+                    .saturating_add(self.recv_capacity_half())
+        {
+            self.ack_pending = true;
+        }
+    }
+
+    fn recv_capacity_half(&self) -> usize {
+        (self.recv.window() + self.recv.buffered()) / 2
+    }
+
+    pub(crate) fn shutdown(&mut self) {
+        if !self.is_closed() {
+            self.write_closed = true;
+        }
+    }
+
+    pub(crate) fn close(&mut self, now: Timestamp) {
+        self.close_called = true;
+        self.recv.set_discard();
+        if !self.is_closed() {
+            self.write_closed = true;
+            if self.phase == Phase::SynSent {
+                // Nothing was ever exchanged: just stop.
+                self.phase = Phase::Closed(CloseReason::LocalClose);
+                self.drain_until = Some(now);
+            }
+        }
+    }
+
+    pub(crate) fn abort(&mut self, now: Timestamp, events: &mut EventSink<'_>) {
+        self.close_called = true;
+        if self.is_closed() {
+            return;
+        }
+        self.reset_pending = true;
+        self.finish(now, CloseReason::Aborted, events);
+        self.drain_until = Some(now);
+    }
+
+    fn finish(&mut self, now: Timestamp, reason: CloseReason, events: &mut EventSink<'_>) {
+        if self.is_closed() {
+            return;
+        }
+        self.phase = Phase::Closed(reason);
+        self.rto_deadline = None;
+        self.probe_deadline = None;
+        self.connect_deadline = None;
+        self.linger_deadline = None;
+        // Stay long enough to acknowledge a FIN retransmitted because our
+        // ack of it was lost.
+        self.drain_until = Some(now + (self.rtt.rto() * 2).max(Duration::from_secs(1)));
+        if self.writable_wanted {
+            self.writable_wanted = false;
+        }
+        events.push(Event::Closed(events.handle, reason));
+    }
+
+    // ----- input -----
+
+    /// A packet routed to this connection (its id and address matched).
+    pub(crate) fn on_packet(
+        &mut self,
+        now: Timestamp,
+        p: &PacketRepr<'_>,
+        events: &mut EventSink<'_>,
+    ) {
+        if let Phase::Closed(_) = self.phase {
+            // Acknowledge a retransmitted FIN (our ack was lost).
+            if p.packet_type == PacketType::Fin && Some(p.seq_nr) == self.recv.fin_seq() {
+                self.ack_pending = true;
+            }
+            return;
+        }
+        match p.packet_type {
+            PacketType::Reset => return self.on_reset(now, p, events),
+            PacketType::Syn => {
+                // A retransmitted SYN (our STATE was lost): the same answer
+                // again. Any other SYN on this id is invalid.
+                if self.syn_seq.is_none() && p.seq_nr == self.initial_peer_seq {
+                    self.ack_pending = true;
+                    self.stats.duplicates += 1;
+                    self.last_recv = now;
+                } else {
+                    self.stats.dropped_invalid += 1;
+                }
+                return;
+            }
+            PacketType::Data | PacketType::Fin | PacketType::State => {}
+        }
+        if self.phase == Phase::SynSent {
+            // Only a packet that acknowledges our SYN completes the
+            // handshake.
+            if Some(p.ack_nr) != self.syn_seq {
+                self.stats.dropped_invalid += 1;
+                return;
+            }
+            // The acceptor's STATE carries its first sequence number S and
+            // consumes none: its first DATA is S too. So we have
+            // received everything up to S - 1.
+            self.recv.set_ack_nr(p.seq_nr - 1);
+            self.initial_peer_seq = p.seq_nr - 1;
+            self.phase = Phase::Established;
+            self.connect_deadline = None;
+            events.push(Event::Connected(events.handle));
+        }
+        if !self.ack_is_plausible(p.ack_nr) {
+            self.stats.dropped_invalid += 1;
+            return;
+        }
+        self.stats.packets_received += 1;
+        self.last_recv = now;
+        self.reply_delay = now.to_wire().difference_since(p.timestamp);
+        self.process_ack(now, p, events);
+        if self.is_closed() {
+            return;
+        }
+        match p.packet_type {
+            PacketType::Data | PacketType::Fin => self.process_data(p, events),
+            _ => {}
+        }
+        self.check_finished(now, events);
+    }
+
+    fn on_reset(&mut self, now: Timestamp, p: &PacketRepr<'_>, events: &mut EventSink<'_>) {
+        if !self.ack_is_plausible(p.ack_nr) {
+            self.stats.dropped_invalid += 1;
+            return;
+        }
+        let reason = if self.phase == Phase::SynSent {
+            CloseReason::Refused
+        } else {
+            CloseReason::Reset
+        };
+        self.finish(now, reason, events);
+        // Nothing to acknowledge after a reset.
+        self.drain_until = Some(now);
+    }
+
+    /// An ack_nr is plausible when it lies between the packet before our
+    /// oldest unacknowledged one (nothing new acked) and the last packet we
+    /// sent, allowing for acks that arrive late by up to a reorder window.
+    fn ack_is_plausible(&self, ack_nr: SeqNr) -> bool {
+        let newest = self.seq_nr - 1;
+        let oldest = self.in_flight.first_seq().unwrap_or(self.seq_nr) - 1;
+        let span = u32::from(newest.distance_from(oldest)) + 1;
+        let slack = u32::from(crate::config::MAX_REORDER_WINDOW);
+        ack_nr.in_window(oldest - slack as u16, span + slack)
+    }
+
+    fn process_ack(&mut self, now: Timestamp, p: &PacketRepr<'_>, events: &mut EventSink<'_>) {
+        self.peer_window = p.window_size;
+        let in_flight_before = self.in_flight.bytes();
+        let first = self.in_flight.first_seq();
+        let mut bytes_acked = 0;
+        let mut rtt_from = None;
+        let mut new_ack = false;
+
+        if let Some(first) = first {
+            if !p.ack_nr.is_before(first) {
+                let acked = self.in_flight.ack_through(p.ack_nr);
+                if acked.packets > 0 {
+                    new_ack = true;
+                    bytes_acked += acked.bytes;
+                    rtt_from = acked.rtt_sample_sent_at;
+                    if let Some(offset) = acked.release_to {
+                        let before = self.send.free();
+                        self.send.release_to(offset);
+                        if self.writable_wanted && self.send.free() > before {
+                            self.writable_wanted = false;
+                            events.push(Event::Writable(events.handle));
+                        }
+                    }
+                    if acked.fin {
+                        self.fin_acked = true;
+                    }
+                }
+            }
+        }
+        if let Some(sack) = p.selective_ack {
+            let (newly, sample, lost) = self.in_flight.apply_sack(p.ack_nr, &sack);
+            bytes_acked += newly;
+            if rtt_from.is_none() {
+                rtt_from = sample;
+            }
+            if lost > 0 {
+                self.on_loss_detected(now);
+            }
+        }
+
+        if new_ack {
+            self.dup_acks = 0;
+            self.last_ack = p.ack_nr;
+            self.consecutive_timeouts = 0;
+            self.rtt.reset_backoff();
+            self.rto_deadline = if self.in_flight.is_empty() {
+                None
+            } else {
+                Some(now + self.rtt.rto())
+            };
+        } else if p.ack_nr == self.last_ack
+            && p.packet_type == PacketType::State
+            && p.selective_ack.is_none()
+            && !self.in_flight.is_empty()
+        {
+            self.dup_acks += 1;
+            if self.dup_acks == DUP_ACK_THRESHOLD && self.in_flight.mark_first_lost() {
+                self.on_loss_detected(now);
+            }
+        }
+        if let Some(sent_at) = rtt_from {
+            let sample = now.saturating_duration_since(sent_at);
+            self.rtt.on_sample(sample);
+        }
+        if bytes_acked > 0 {
+            let sample = AckSample {
+                now,
+                bytes_acked,
+                in_flight: in_flight_before,
+                rtt: rtt_from.map(|t| now.saturating_duration_since(t)),
+                delay: p.timestamp_difference,
+                packet_size: self.packet_size,
+                app_limited: !self.window_filled,
+            };
+            self.cc.on_ack(&sample);
+        }
+        if self.peer_window as usize >= self.packet_size.min(self.send.unsent_len().max(1)) {
+            self.probe_deadline = None;
+            self.probe_interval = self.rtt.rto();
+        }
+    }
+
+    fn on_loss_detected(&mut self, now: Timestamp) {
+        let in_recovery = self
+            .recovery_until
+            .zip(self.in_flight.first_seq())
+            .is_some_and(|(until, first)| first.is_before(until));
+        if !in_recovery {
+            self.cc.on_loss(now, self.packet_size);
+            self.recovery_until = Some(self.seq_nr);
+        }
+    }
+
+    fn process_data(&mut self, p: &PacketRepr<'_>, events: &mut EventSink<'_>) {
+        let fin = p.packet_type == PacketType::Fin;
+        let outcome = self.recv.on_packet(p.seq_nr, p.payload, fin);
+        match outcome {
+            RecvOutcome::Accepted { in_order } => {
+                if in_order {
+                    self.stats.bytes_received = self
+                        .stats
+                        .bytes_received
+                        .saturating_add(p.payload.len() as u64);
+                }
+                if p.payload.len() + HEADER_LEN >= self.packet_size.saturating_sub(SACK_BUF) {
+                    self.full_packets_unacked += 1;
+                }
+                if self.full_packets_unacked >= 2 && !self.recv.has_holes() {
+                    self.snapshot_ack();
+                    self.full_packets_unacked = 0;
+                }
+            }
+            RecvOutcome::Duplicate => self.stats.duplicates += 1,
+            RecvOutcome::TooFarAhead | RecvOutcome::NoRoom | RecvOutcome::AfterFin => {
+                self.stats.dropped_invalid += 1;
+            }
+        }
+        // Every DATA/FIN is acknowledged, dropped or not: the ack carries
+        // the window that tells the sender why.
+        self.ack_pending = true;
+        if self.recv.readable_len() > 0 && !self.readable_signalled && !self.close_called {
+            self.readable_signalled = true;
+            events.push(Event::Readable(events.handle));
+        }
+        if self.recv.is_eof() && !self.eof_signalled {
+            self.eof_signalled = true;
+            if !self.close_called {
+                events.push(Event::Eof(events.handle));
+            }
+        }
+    }
+
+    fn snapshot_ack(&mut self) {
+        let ack_nr = self.recv.ack_nr();
+        let free = self.snapshots.iter_mut().find(|s| s.is_none());
+        match free {
+            Some(slot) => *slot = Some(AckSnapshot { ack_nr }),
+            None => {
+                // Full: the newest replaces the last; older ones stay so the
+                // sender still sees several acks.
+                if let Some(last) = self.snapshots.last_mut() {
+                    *last = Some(AckSnapshot { ack_nr });
+                }
+            }
+        }
+    }
+
+    fn check_finished(&mut self, now: Timestamp, events: &mut EventSink<'_>) {
+        if self.is_closed() || !self.fin_acked {
+            return;
+        }
+        if self.recv.is_eof() {
+            let reason = if self.close_called {
+                CloseReason::LocalClose
+            } else {
+                CloseReason::Finished
+            };
+            self.finish(now, reason, events);
+        } else if self.close_called && self.linger_deadline.is_none() {
+            self.linger_deadline = Some(now + self.linger);
+        }
+    }
+
+    // ----- timers -----
+
+    pub(crate) fn poll_timeout(&self) -> Option<Timestamp> {
+        let mut deadline: Option<Timestamp> = None;
+        let mut consider = |t: Option<Timestamp>| {
+            if let Some(t) = t {
+                deadline = Some(deadline.map_or(t, |d| d.min(t)));
+            }
+        };
+        if let Phase::Closed(_) = self.phase {
+            consider(self.drain_until);
+            return deadline;
+        }
+        consider(self.rto_deadline);
+        consider(self.connect_deadline);
+        consider(self.probe_deadline);
+        consider(self.linger_deadline);
+        if self.phase == Phase::Established {
+            consider(self.keepalive.map(|k| self.last_send + k));
+        }
+        consider(self.idle_timeout.map(|i| self.last_recv + i));
+        deadline
+    }
+
+    pub(crate) fn on_timeout(&mut self, now: Timestamp, events: &mut EventSink<'_>) {
+        if self.is_closed() {
+            // The drain period is over: no more deadlines.
+            if self.drain_until.is_some_and(|t| now >= t) {
+                self.drain_until = None;
+            }
+            return;
+        }
+        if self.connect_deadline.is_some_and(|t| now >= t) {
+            return self.finish(now, CloseReason::TimedOut, events);
+        }
+        if let Some(idle) = self.idle_timeout {
+            if now >= self.last_recv + idle {
+                return self.finish(now, CloseReason::TimedOut, events);
+            }
+        }
+        if self.linger_deadline.is_some_and(|t| now >= t) {
+            return self.finish(now, CloseReason::LocalClose, events);
+        }
+        if self.rto_deadline.is_some_and(|t| now >= t) {
+            self.stats.timeouts += 1;
+            self.consecutive_timeouts += 1;
+            if self.consecutive_timeouts > self.max_retransmissions && self.phase != Phase::SynSent
+            {
+                return self.finish(now, CloseReason::TimedOut, events);
+            }
+            self.rtt.back_off();
+            if self.phase != Phase::SynSent {
+                self.cc.on_timeout(now, self.packet_size);
+            }
+            self.in_flight.mark_all_lost();
+            self.recovery_until = Some(self.seq_nr);
+            self.rto_deadline = Some(now + self.rtt.rto());
+        }
+        if self.probe_deadline.is_some_and(|t| now >= t) {
+            self.probe_due = true;
+            self.probe_interval = (self.probe_interval * 2).clamp(self.min_rto, self.max_rto);
+            self.probe_deadline = Some(now + self.probe_interval);
+        }
+        if let Some(k) = self.keepalive {
+            if self.phase == Phase::Established && now >= self.last_send + k {
+                self.keepalive_due = true;
+            }
+        }
+    }
+
+    // ----- output -----
+
+    /// Writes the next datagram for this connection into `buf`; returns its
+    /// length, or `None` when there is nothing to send.
+    pub(crate) fn poll_transmit(&mut self, now: Timestamp, buf: &mut [u8]) -> Option<usize> {
+        if self.reset_pending {
+            self.reset_pending = false;
+            return self.emit_control(now, PacketType::Reset, buf);
+        }
+        if let Phase::Closed(_) = self.phase {
+            if self.ack_pending {
+                self.ack_pending = false;
+                return self.emit_control(now, PacketType::State, buf);
+            }
+            return None;
+        }
+        // Retransmissions first, oldest first.
+        if let Some((index, p)) = self.in_flight.first_lost() {
+            if self.may_send(p.wire_len as usize) || p.kind == SentKind::Syn {
+                return self.retransmit(now, index, p, buf);
+            }
+        }
+        if self.phase == Phase::SynSent {
+            return None;
+        }
+        if !self.in_flight.has_lost() {
+            if let Some(len) = self.send_new(now, buf) {
+                return Some(len);
+            }
+        }
+        if self.probe_due {
+            self.probe_due = false;
+            if let Some(len) = self.send_probe(now, buf) {
+                return Some(len);
+            }
+        }
+        if let Some(len) = self.send_snapshot(now, buf) {
+            return Some(len);
+        }
+        if self.ack_pending || self.keepalive_due {
+            let keepalive = !self.ack_pending;
+            self.ack_pending = false;
+            self.keepalive_due = false;
+            self.full_packets_unacked = 0;
+            self.snapshots = [None; ACK_SNAPSHOTS];
+            if keepalive {
+                return self.emit_keepalive(now, buf);
+            }
+            return self.emit_control(now, PacketType::State, buf);
+        }
+        None
+    }
+
+    /// Whether `wire_len` more bytes fit the congestion and peer windows.
+    fn may_send(&mut self, wire_len: usize) -> bool {
+        let window = self.cc.window().min(self.peer_window as usize);
+        let in_flight = self.in_flight.bytes();
+        // One packet may always be in flight if the congestion window
+        // allows it, so a window smaller than a packet still makes progress.
+        let fits = in_flight + wire_len <= window
+            || (in_flight == 0 && wire_len <= self.peer_window as usize);
+        if !fits {
+            self.window_filled = true;
+        }
+        fits
+    }
+
+    fn send_new(&mut self, now: Timestamp, buf: &mut [u8]) -> Option<usize> {
+        let unsent = self.send.unsent_len();
+        if unsent == 0 {
+            self.window_filled = false;
+            if self.write_closed && self.fin_seq.is_none() {
+                return self.send_fin(now, buf);
+            }
+            return None;
+        }
+        let sack_len = self.sack_wire_len();
+        let header = HEADER_LEN + sack_len;
+        let max_payload = self
+            .packet_size
+            .saturating_sub(header)
+            .min(buf.len().saturating_sub(header));
+        if max_payload == 0 {
+            return None;
+        }
+        let mut payload = unsent.min(max_payload);
+        // The peer's window is free receive buffer: never send more payload
+        // than it has room for. A zero window waits for the probe timer.
+        let peer_room =
+            (self.peer_window as usize).saturating_sub(self.in_flight_payload_estimate());
+        if peer_room == 0 {
+            self.arm_probe(now);
+            return None;
+        }
+        payload = payload.min(peer_room);
+        if self.config_nagle
+            && payload < max_payload
+            && !self.in_flight.is_empty()
+            && !self.write_closed
+        {
+            return None;
+        }
+        if !self.may_send(header + payload) {
+            return None;
+        }
+        let (offset, len) = self.send.take_unsent(payload);
+        self.send_data_packet(now, offset, len, PacketType::Data, buf)
+    }
+
+    /// Payload bytes in flight, approximated from wire bytes.
+    fn in_flight_payload_estimate(&self) -> usize {
+        self.in_flight
+            .bytes()
+            .saturating_sub(self.in_flight.len() * HEADER_LEN)
+    }
+
+    fn arm_probe(&mut self, now: Timestamp) {
+        if self.probe_deadline.is_none() && self.in_flight.is_empty() {
+            self.probe_deadline = Some(now + self.probe_interval);
+        }
+    }
+
+    /// A one-byte packet sent into a zero window: the ack it provokes
+    /// carries the peer's current window.
+    fn send_probe(&mut self, now: Timestamp, buf: &mut [u8]) -> Option<usize> {
+        if self.send.unsent_len() == 0 || !self.in_flight.is_empty() {
+            return None;
+        }
+        let (offset, len) = self.send.take_unsent(1);
+        self.send_data_packet(now, offset, len, PacketType::Data, buf)
+    }
+
+    fn send_fin(&mut self, now: Timestamp, buf: &mut [u8]) -> Option<usize> {
+        if !self.may_send(HEADER_LEN) {
+            return None;
+        }
+        let (offset, _) = self.send.take_unsent(0);
+        let len = self.send_data_packet(now, offset, 0, PacketType::Fin, buf)?;
+        Some(len)
+    }
+
+    fn send_data_packet(
+        &mut self,
+        now: Timestamp,
+        offset: u64,
+        len: usize,
+        ty: PacketType,
+        buf: &mut [u8],
+    ) -> Option<usize> {
+        let seq = self.seq_nr;
+        let wire_len = self.emit_payload_packet(now, ty, seq, offset, len, buf)?;
+        self.seq_nr += 1;
+        let kind = if ty == PacketType::Fin {
+            self.fin_seq = Some(seq);
+            SentKind::Fin
+        } else {
+            SentKind::Data
+        };
+        self.in_flight.push(Sent {
+            seq,
+            kind,
+            offset,
+            len: len as u32,
+            wire_len: wire_len as u32,
+            last_sent: now,
+            transmissions: 1,
+            sacked: false,
+            lost: false,
+        });
+        self.stats.bytes_sent = self.stats.bytes_sent.saturating_add(len as u64);
+        if self.rto_deadline.is_none() {
+            self.rto_deadline = Some(now + self.rtt.rto());
+        }
+        Some(wire_len)
+    }
+
+    fn retransmit(
+        &mut self,
+        now: Timestamp,
+        index: usize,
+        p: Sent,
+        buf: &mut [u8],
+    ) -> Option<usize> {
+        let wire_len = match p.kind {
+            SentKind::Syn => self.emit_syn(now, p.seq, buf)?,
+            SentKind::Data => self.emit_payload_packet(
+                now,
+                PacketType::Data,
+                p.seq,
+                p.offset,
+                p.len as usize,
+                buf,
+            )?,
+            SentKind::Fin => {
+                self.emit_payload_packet(now, PacketType::Fin, p.seq, p.offset, 0, buf)?
+            }
+        };
+        if p.transmissions > 0 {
+            self.stats.retransmits += 1;
+        }
+        self.in_flight.resent(index, now, wire_len as u32);
+        if self.rto_deadline.is_none() {
+            self.rto_deadline = Some(now + self.rtt.rto());
+        }
+        Some(wire_len)
+    }
+
+    fn send_snapshot(&mut self, now: Timestamp, buf: &mut [u8]) -> Option<usize> {
+        let index = self.snapshots.iter().position(|s| s.is_some())?;
+        let snapshot = self.snapshots.get_mut(index)?.take()?;
+        if snapshot.ack_nr == self.recv.ack_nr() {
+            // The regular ack will say the same.
+            return self.send_snapshot(now, buf);
+        }
+        let repr = self.header(now, PacketType::State, self.seq_nr, snapshot.ack_nr, None);
+        self.finish_emit(now, &repr, buf)
+    }
+
+    fn sack_wire_len(&mut self) -> usize {
+        let mut scratch = [0u8; SACK_BUF];
+        match self.recv.sack(&mut scratch) {
+            Some(len) => 2 + len,
+            None => 0,
+        }
+    }
+
+    fn header<'a>(
+        &self,
+        now: Timestamp,
+        ty: PacketType,
+        seq_nr: SeqNr,
+        ack_nr: SeqNr,
+        sack: Option<SelectiveAck<'a>>,
+    ) -> PacketRepr<'a> {
+        PacketRepr {
+            packet_type: ty,
+            connection_id: if ty == PacketType::Syn {
+                self.recv_id
+            } else {
+                self.send_id
+            },
+            timestamp: now.to_wire(),
+            timestamp_difference: self.reply_delay,
+            window_size: u32::try_from(self.recv.window()).unwrap_or(u32::MAX),
+            seq_nr,
+            ack_nr,
+            selective_ack: sack,
+            close_reason: None,
+            payload: &[],
+        }
+    }
+
+    fn finish_emit(
+        &mut self,
+        now: Timestamp,
+        repr: &PacketRepr<'_>,
+        buf: &mut [u8],
+    ) -> Option<usize> {
+        let len = repr.emit(buf).ok()?;
+        self.after_send(now, repr.window_size as usize);
+        Some(len)
+    }
+
+    fn after_send(&mut self, now: Timestamp, window: usize) {
+        self.stats.packets_sent += 1;
+        self.last_send = now;
+        self.keepalive_due = false;
+        self.advertised_window = window;
+    }
+
+    fn emit_syn(&mut self, now: Timestamp, seq: SeqNr, buf: &mut [u8]) -> Option<usize> {
+        let repr = self.header(now, PacketType::Syn, seq, SeqNr::new(0), None);
+        self.finish_emit(now, &repr, buf)
+    }
+
+    fn emit_control(&mut self, now: Timestamp, ty: PacketType, buf: &mut [u8]) -> Option<usize> {
+        let mut scratch = self.sack_scratch;
+        let sack = self
+            .recv
+            .sack(&mut scratch)
+            .and_then(|len| scratch.get(..len))
+            .and_then(SelectiveAck::new);
+        let ack_nr = self.recv.ack_nr();
+        let mut repr = self.header(now, ty, self.seq_nr, ack_nr, sack);
+        if ty == PacketType::Reset {
+            repr.selective_ack = None;
+        }
+        let len = self.finish_emit(now, &repr, buf);
+        if len.is_some() && ty == PacketType::State {
+            self.ack_pending = false;
+            self.full_packets_unacked = 0;
+        }
+        len
+    }
+
+    /// libutp's keepalive: a STATE acknowledging one less than we have,
+    /// which the peer ignores as an old ack.
+    fn emit_keepalive(&mut self, now: Timestamp, buf: &mut [u8]) -> Option<usize> {
+        let repr = self.header(
+            now,
+            PacketType::State,
+            self.seq_nr,
+            self.recv.ack_nr() - 1,
+            None,
+        );
+        self.finish_emit(now, &repr, buf)
+    }
+
+    /// Emits a DATA or FIN carrying stream bytes `[offset, offset + len)`,
+    /// with the current ack and SACK (left out if it would not fit).
+    fn emit_payload_packet(
+        &mut self,
+        now: Timestamp,
+        ty: PacketType,
+        seq: SeqNr,
+        offset: u64,
+        len: usize,
+        buf: &mut [u8],
+    ) -> Option<usize> {
+        let mut scratch = self.sack_scratch;
+        let sack = self
+            .recv
+            .sack(&mut scratch)
+            .filter(|sack_len| HEADER_LEN + 2 + sack_len + len <= self.packet_size)
+            .and_then(|sack_len| scratch.get(..sack_len))
+            .and_then(SelectiveAck::new);
+        let repr = self.header(now, ty, seq, self.recv.ack_nr(), sack);
+        let header_len = repr.buffer_len();
+        let total = header_len + len;
+        if total > buf.len() {
+            return None;
+        }
+        let (head, rest) = buf.split_at_mut(header_len);
+        repr.emit(head).ok()?;
+        let payload = rest.get_mut(..len)?;
+        if !self.send.copy_out(offset, payload) {
+            return None;
+        }
+        self.after_send(now, repr.window_size as usize);
+        // A packet carrying our current ack makes a pending STATE and the
+        // remembered acks redundant.
+        self.ack_pending = false;
+        self.full_packets_unacked = 0;
+        self.snapshots = [None; ACK_SNAPSHOTS];
+        Some(total)
+    }
+}

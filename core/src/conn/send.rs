@@ -1,0 +1,384 @@
+//! The send side: the byte stream the application wrote, and the packets
+//! in flight that carry it.
+
+use std::collections::VecDeque;
+
+use crate::seq::SeqNr;
+use crate::time::Timestamp;
+use crate::wire::SelectiveAck;
+
+/// Bytes written by the application and not yet acknowledged, addressed by
+/// their offset in the stream.
+#[derive(Debug)]
+pub(crate) struct SendBuffer {
+    data: VecDeque<u8>,
+    /// Stream offset of `data[0]`: everything before is acknowledged.
+    base: u64,
+    /// Stream offset of the first byte never sent.
+    unsent: u64,
+    capacity: usize,
+}
+
+impl SendBuffer {
+    pub(crate) fn new(capacity: usize) -> Self {
+        SendBuffer {
+            data: VecDeque::new(),
+            base: 0,
+            unsent: 0,
+            capacity,
+        }
+    }
+
+    pub(crate) fn free(&self) -> usize {
+        self.capacity.saturating_sub(self.data.len())
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    /// Buffers as much of `bytes` as fits; returns how much.
+    pub(crate) fn write(&mut self, bytes: &[u8]) -> usize {
+        let n = bytes.len().min(self.free());
+        self.data.extend(bytes.iter().take(n));
+        n
+    }
+
+    pub(crate) fn unsent_len(&self) -> usize {
+        let end = self.base + self.data.len() as u64;
+        (end - self.unsent.min(end)) as usize
+    }
+
+    /// Claims up to `max` unsent bytes for a new packet: (offset, length).
+    pub(crate) fn take_unsent(&mut self, max: usize) -> (u64, usize) {
+        let len = self.unsent_len().min(max);
+        let offset = self.unsent;
+        self.unsent += len as u64;
+        (offset, len)
+    }
+
+    /// Copies `out.len()` bytes starting at stream `offset` into `out`.
+    /// Returns `false` (copying nothing) if they are not all buffered.
+    pub(crate) fn copy_out(&self, offset: u64, out: &mut [u8]) -> bool {
+        let Some(start) = offset.checked_sub(self.base) else {
+            return false;
+        };
+        let Ok(start) = usize::try_from(start) else {
+            return false;
+        };
+        let end = start + out.len();
+        if end > self.data.len() {
+            return false;
+        }
+        let (a, b) = self.data.as_slices();
+        let mut written = 0;
+        if start < a.len() {
+            let take = (a.len() - start).min(out.len());
+            if let (Some(dst), Some(src)) = (out.get_mut(..take), a.get(start..start + take)) {
+                dst.copy_from_slice(src);
+            }
+            written = take;
+        }
+        if written < out.len() {
+            let b_start = (start + written) - a.len();
+            let rest = out.len() - written;
+            match (out.get_mut(written..), b.get(b_start..b_start + rest)) {
+                (Some(dst), Some(src)) => dst.copy_from_slice(src),
+                _ => return false,
+            }
+        }
+        true
+    }
+
+    /// Drops everything before stream offset `offset` (acknowledged).
+    pub(crate) fn release_to(&mut self, offset: u64) {
+        if offset <= self.base {
+            return;
+        }
+        let n = ((offset - self.base) as usize).min(self.data.len());
+        self.data.drain(..n);
+        self.base += n as u64;
+        self.unsent = self.unsent.max(self.base);
+    }
+}
+
+/// What a sequence number in flight carries.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum SentKind {
+    Syn,
+    Data,
+    Fin,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Sent {
+    pub(crate) seq: SeqNr,
+    pub(crate) kind: SentKind,
+    /// Stream offset and length of the payload.
+    pub(crate) offset: u64,
+    pub(crate) len: u32,
+    /// Bytes on the wire (header included) when last sent.
+    pub(crate) wire_len: u32,
+    pub(crate) last_sent: Timestamp,
+    pub(crate) transmissions: u32,
+    pub(crate) sacked: bool,
+    /// Deemed lost: waits for retransmission and counts as not in flight.
+    pub(crate) lost: bool,
+}
+
+impl Sent {
+    fn counts_in_flight(&self) -> bool {
+        !self.sacked && !self.lost
+    }
+}
+
+/// What a cumulative acknowledgement released.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Acked {
+    /// Packets released.
+    pub(crate) packets: usize,
+    /// Wire bytes newly acknowledged (excluding already-SACKed ones).
+    pub(crate) bytes: usize,
+    /// Stream offset up to which the send buffer can be released.
+    pub(crate) release_to: Option<u64>,
+    /// RTT sample from the newest released packet sent once.
+    pub(crate) rtt_sample_sent_at: Option<Timestamp>,
+    /// Whether the FIN was among them.
+    pub(crate) fin: bool,
+    /// Whether the SYN was among them.
+    pub(crate) syn: bool,
+}
+
+/// Packets sent and not yet acknowledged, in sequence order with no gaps:
+/// `packets[i].seq == seq_una + i`.
+#[derive(Debug)]
+pub(crate) struct InFlight {
+    packets: VecDeque<Sent>,
+    /// Wire bytes of packets neither SACKed nor lost.
+    bytes: usize,
+}
+
+/// A packet is deemed lost once this many packets sent after it are SACKed
+/// (libutp's duplicate-ack threshold).
+pub(crate) const SACK_LOSS_THRESHOLD: usize = 3;
+
+impl InFlight {
+    pub(crate) fn new() -> Self {
+        InFlight {
+            packets: VecDeque::new(),
+            bytes: 0,
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.packets.is_empty()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.packets.len()
+    }
+
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// The oldest unacknowledged sequence number, if any.
+    pub(crate) fn first_seq(&self) -> Option<SeqNr> {
+        self.packets.front().map(|p| p.seq)
+    }
+
+    pub(crate) fn push(&mut self, sent: Sent) {
+        if sent.counts_in_flight() {
+            self.bytes += sent.wire_len as usize;
+        }
+        self.packets.push_back(sent);
+    }
+
+    /// Releases every packet up to and including `ack_nr`, which the caller
+    /// has checked lies within the packets in flight.
+    pub(crate) fn ack_through(&mut self, ack_nr: SeqNr) -> Acked {
+        let mut acked = Acked::default();
+        while let Some(front) = self.packets.front() {
+            if front.seq.is_after(ack_nr) {
+                break;
+            }
+            let Some(p) = self.packets.pop_front() else {
+                break;
+            };
+            if p.counts_in_flight() {
+                self.bytes -= p.wire_len as usize;
+            }
+            if !p.sacked {
+                acked.bytes += p.wire_len as usize;
+            }
+            acked.packets += 1;
+            acked.release_to = Some(p.offset + u64::from(p.len));
+            if p.transmissions == 1 {
+                acked.rtt_sample_sent_at = Some(p.last_sent);
+            }
+            acked.fin |= p.kind == SentKind::Fin;
+            acked.syn |= p.kind == SentKind::Syn;
+        }
+        acked
+    }
+
+    /// Marks the packets a SACK names; returns (newly SACKed wire bytes,
+    /// RTT sample's send time, packets newly deemed lost).
+    pub(crate) fn apply_sack(
+        &mut self,
+        ack_nr: SeqNr,
+        sack: &SelectiveAck<'_>,
+    ) -> (usize, Option<Timestamp>, usize) {
+        let Some(first) = self.first_seq() else {
+            return (0, None, 0);
+        };
+        let mut newly = 0;
+        let mut sample = None;
+        let count = self.packets.len();
+        for seq in sack.acked(ack_nr) {
+            let index = usize::from(seq.distance_from(first));
+            if index >= count {
+                // A mask reaching beyond what we sent is clipped.
+                break;
+            }
+            if let Some(p) = self.packets.get_mut(index) {
+                if !p.sacked {
+                    if p.counts_in_flight() {
+                        self.bytes -= p.wire_len as usize;
+                    }
+                    p.sacked = true;
+                    p.lost = false;
+                    newly += p.wire_len as usize;
+                    if p.transmissions == 1 {
+                        sample = Some(p.last_sent);
+                    }
+                }
+            }
+        }
+        // Loss: a packet sent once with SACK_LOSS_THRESHOLD SACKed packets
+        // after it.
+        let mut sacked_after = 0;
+        let mut lost = 0;
+        for p in self.packets.iter_mut().rev() {
+            if p.sacked {
+                sacked_after += 1;
+            } else if sacked_after >= SACK_LOSS_THRESHOLD && !p.lost && p.transmissions == 1 {
+                p.lost = true;
+                self.bytes -= p.wire_len as usize;
+                lost += 1;
+            }
+        }
+        (newly, sample, lost)
+    }
+
+    /// Marks the oldest packet lost (duplicate acknowledgements); returns
+    /// whether it was newly marked.
+    pub(crate) fn mark_first_lost(&mut self) -> bool {
+        match self.packets.front_mut() {
+            Some(p) if p.counts_in_flight() => {
+                p.lost = true;
+                self.bytes -= p.wire_len as usize;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Retransmission timeout: everything not SACKed is to be sent again.
+    pub(crate) fn mark_all_lost(&mut self) {
+        for p in self.packets.iter_mut() {
+            if p.counts_in_flight() {
+                p.lost = true;
+            }
+        }
+        self.bytes = 0;
+    }
+
+    /// The oldest packet waiting for retransmission.
+    pub(crate) fn first_lost(&self) -> Option<(usize, Sent)> {
+        self.packets
+            .iter()
+            .enumerate()
+            .find(|(_, p)| p.lost)
+            .map(|(i, p)| (i, *p))
+    }
+
+    /// Records the retransmission of packet `index`.
+    pub(crate) fn resent(&mut self, index: usize, now: Timestamp, wire_len: u32) {
+        if let Some(p) = self.packets.get_mut(index) {
+            if p.counts_in_flight() {
+                self.bytes -= p.wire_len as usize;
+            }
+            p.lost = false;
+            p.transmissions += 1;
+            p.last_sent = now;
+            p.wire_len = wire_len;
+            self.bytes += wire_len as usize;
+        }
+    }
+
+    pub(crate) fn has_lost(&self) -> bool {
+        self.packets.iter().any(|p| p.lost)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn send_buffer_wraps_and_releases() {
+        let mut b = SendBuffer::new(8);
+        assert_eq!(b.write(b"abcdef"), 6);
+        assert_eq!(b.take_unsent(4), (0, 4));
+        b.release_to(4);
+        assert_eq!(b.write(b"ghijklmn"), 6);
+        assert_eq!(b.free(), 0);
+        let mut out = [0u8; 6];
+        assert!(b.copy_out(5, &mut out));
+        assert_eq!(&out, b"fghijk");
+        assert!(!b.copy_out(3, &mut out), "released bytes are gone");
+        assert!(!b.copy_out(8, &mut out), "beyond the buffer");
+        assert_eq!(b.unsent_len(), 8);
+        assert_eq!(b.take_unsent(100), (4, 8));
+        assert_eq!(b.unsent_len(), 0);
+    }
+
+    fn sent(seq: u16) -> Sent {
+        Sent {
+            seq: SeqNr::new(seq),
+            kind: SentKind::Data,
+            offset: u64::from(seq) * 10,
+            len: 10,
+            wire_len: 30,
+            last_sent: Timestamp::ZERO,
+            transmissions: 1,
+            sacked: false,
+            lost: false,
+        }
+    }
+
+    #[test]
+    fn sack_marks_and_detects_loss() {
+        let mut f = InFlight::new();
+        for s in 10..16 {
+            f.push(sent(s));
+        }
+        assert_eq!(f.bytes(), 180);
+        // ack_nr 9 (nothing), SACK 12, 13, 14: 10 and 11 lost.
+        let mask = [0b0001_1100];
+        let (newly, _, lost) = f.apply_sack(SeqNr::new(9), &SelectiveAck::new(&mask).unwrap());
+        assert_eq!(newly, 90);
+        assert_eq!(lost, 2);
+        assert_eq!(f.bytes(), 30, "only 15 still counts in flight");
+        assert_eq!(f.first_lost().map(|(i, p)| (i, p.seq.get())), Some((0, 10)));
+        f.resent(0, Timestamp::from_secs(1), 30);
+        assert_eq!(f.bytes(), 60);
+        let acked = f.ack_through(SeqNr::new(14));
+        assert_eq!(acked.packets, 5);
+        assert_eq!(acked.bytes, 60, "SACKed bytes are not counted twice");
+        assert_eq!(acked.release_to, Some(150));
+        assert_eq!(f.first_seq(), Some(SeqNr::new(15)));
+        assert_eq!(f.bytes(), 30);
+    }
+}

@@ -1,0 +1,64 @@
+//! Counters, per connection and per endpoint.
+
+use core::time::Duration;
+
+/// What one connection has done so far.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct ConnStats {
+    /// Payload bytes handed to `write` and sent at least once.
+    pub bytes_sent: u64,
+    /// Payload bytes delivered in order to the receive buffer.
+    pub bytes_received: u64,
+    /// Datagrams sent, of every type.
+    pub packets_sent: u64,
+    /// Datagrams received and accepted for this connection.
+    pub packets_received: u64,
+    /// DATA/FIN packets sent again.
+    pub retransmits: u64,
+    /// Retransmission timeouts that fired.
+    pub timeouts: u64,
+    /// Packets received that we already had.
+    pub duplicates: u64,
+    /// Packets dropped as invalid for this connection (bad ack range,
+    /// unexpected type, beyond the window, ...).
+    pub dropped_invalid: u64,
+    /// Smoothed round-trip time (zero before the first sample).
+    pub rtt: Duration,
+    /// Round-trip time variance.
+    pub rtt_var: Duration,
+    /// Smallest round-trip time seen (zero before the first sample).
+    pub rtt_min: Duration,
+    /// Current retransmission timeout.
+    pub rto: Duration,
+    /// Congestion window in bytes.
+    pub cwnd: usize,
+    /// Bytes in flight (sent, not acknowledged).
+    pub in_flight: usize,
+    /// The peer's last advertised window.
+    pub peer_window: u32,
+    /// Bytes in the send buffer (in flight or waiting).
+    pub send_buffered: usize,
+    /// Bytes in the receive buffer (readable or out of order).
+    pub recv_buffered: usize,
+}
+
+/// What the endpoint has done with datagrams that belong to no connection.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct EndpointStats {
+    /// Datagrams handed back as not uTP.
+    pub foreign: u64,
+    /// Datagrams that looked like uTP but did not parse.
+    pub malformed: u64,
+    /// uTP packets for no known connection (after any RESET answer).
+    pub unknown_connection: u64,
+    /// RESETs sent for unknown connections.
+    pub resets_sent: u64,
+    /// RESETs for unknown connections not sent because of the rate limit.
+    pub resets_suppressed: u64,
+    /// SYNs refused (filter, limit or backlog) with RESET.
+    pub syns_refused: u64,
+    /// SYNs ignored (filter, limit, backlog, or no listener).
+    pub syns_ignored: u64,
+    /// Connections accepted by the protocol.
+    pub accepted: u64,
+}

@@ -1,0 +1,244 @@
+//! A two-endpoint harness with explicit virtual time, for scripted tests.
+//!
+//! Datagrams travel with a fixed one-way latency; a filter decides per
+//! datagram whether it is delivered (tests drop or duplicate specific
+//! packets with it). Every datagram is recorded, parsed, for assertions.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use utp_core::wire::{PacketRepr, PacketType};
+use utp_core::{Config, ConnHandle, Endpoint, Event, ListenConfig, Timestamp};
+
+pub const A: &str = "10.0.0.1:1000";
+pub const B: &str = "10.0.0.2:2000";
+
+pub fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+/// A datagram on the wire, as recorded.
+#[derive(Clone, Debug)]
+pub struct Wire {
+    pub sent_at: Timestamp,
+    pub from: SocketAddr,
+    pub to: SocketAddr,
+    pub bytes: Vec<u8>,
+}
+
+impl Wire {
+    pub fn packet(&self) -> PacketRepr<'_> {
+        PacketRepr::parse(&self.bytes).unwrap()
+    }
+    pub fn ty(&self) -> PacketType {
+        self.packet().packet_type
+    }
+}
+
+/// What to do with a datagram.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Fate {
+    Deliver,
+    Drop,
+    Duplicate,
+}
+
+pub struct Pair {
+    pub a: Endpoint,
+    pub b: Endpoint,
+    pub now: Timestamp,
+    pub latency: Duration,
+    pub log: Vec<Wire>,
+    pub events_a: Vec<Event>,
+    pub events_b: Vec<Event>,
+    in_transit: VecDeque<(Timestamp, Wire)>,
+    pub filter: Box<dyn FnMut(&Wire) -> Fate>,
+    buf: Vec<u8>,
+}
+
+impl Pair {
+    pub fn new(config_a: Config, config_b: Config) -> Self {
+        let mut b = Endpoint::new(config_b, 2);
+        b.listen(ListenConfig::default());
+        Pair {
+            a: Endpoint::new(config_a, 1),
+            b,
+            now: Timestamp::from_secs(1),
+            latency: Duration::from_millis(25),
+            log: Vec::new(),
+            events_a: Vec::new(),
+            events_b: Vec::new(),
+            in_transit: VecDeque::new(),
+            filter: Box::new(|_| Fate::Deliver),
+            buf: vec![0; 65536],
+        }
+    }
+
+    pub fn default_pair() -> Self {
+        Pair::new(Config::default(), Config::default())
+    }
+
+    /// Drains output of both endpoints into the network and their events
+    /// into the logs.
+    pub fn flush(&mut self) {
+        loop {
+            let mut any = false;
+            for side in [0, 1] {
+                let (ep, from, to) = if side == 0 {
+                    (&mut self.a, addr(A), addr(B))
+                } else {
+                    (&mut self.b, addr(B), addr(A))
+                };
+                while let Some(t) = ep.poll_transmit(self.now, &mut self.buf) {
+                    assert_eq!(t.destination, to);
+                    let wire = Wire {
+                        sent_at: self.now,
+                        from,
+                        to,
+                        bytes: self.buf[..t.len].to_vec(),
+                    };
+                    self.log.push(wire.clone());
+                    match (self.filter)(&wire) {
+                        Fate::Deliver => self.in_transit.push_back((self.now + self.latency, wire)),
+                        Fate::Drop => {}
+                        Fate::Duplicate => {
+                            self.in_transit
+                                .push_back((self.now + self.latency, wire.clone()));
+                            self.in_transit.push_back((self.now + self.latency, wire));
+                        }
+                    }
+                    any = true;
+                }
+                while let Some(e) = ep.poll_event() {
+                    if side == 0 {
+                        self.events_a.push(e)
+                    } else {
+                        self.events_b.push(e)
+                    }
+                    any = true;
+                }
+            }
+            if !any {
+                break;
+            }
+        }
+    }
+
+    /// The next time something happens.
+    pub fn next_time(&self) -> Option<Timestamp> {
+        let net = self.in_transit.front().map(|(t, _)| *t);
+        [net, self.a.poll_timeout(), self.b.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Advances to `t`, delivering datagrams and firing timers on the way.
+    pub fn run_until(&mut self, t: Timestamp) {
+        self.flush();
+        while let Some(next) = self.next_time() {
+            if next > t {
+                break;
+            }
+            self.step_to(next);
+        }
+        self.now = self.now.max(t);
+        self.flush();
+    }
+
+    /// Advances by one event.
+    pub fn step_to(&mut self, next: Timestamp) {
+        self.now = self.now.max(next);
+        while let Some((at, _)) = self.in_transit.front() {
+            if *at > self.now {
+                break;
+            }
+            let (_, w) = self.in_transit.pop_front().unwrap();
+            let ep = if w.to == addr(A) {
+                &mut self.a
+            } else {
+                &mut self.b
+            };
+            ep.handle_datagram(self.now, w.from, &w.bytes);
+        }
+        if self.a.poll_timeout().is_some_and(|d| d <= self.now) {
+            self.a.handle_timeout(self.now);
+        }
+        if self.b.poll_timeout().is_some_and(|d| d <= self.now) {
+            self.b.handle_timeout(self.now);
+        }
+        self.flush();
+    }
+
+    /// Runs until `done` says so, with a bound on virtual time.
+    pub fn run_while(&mut self, limit: Duration, mut keep_going: impl FnMut(&mut Pair) -> bool) {
+        let deadline = self.now + limit;
+        self.flush();
+        while keep_going(self) {
+            let next = self
+                .next_time()
+                .expect("nothing left to happen but the test is not done");
+            assert!(next <= deadline, "virtual time limit reached");
+            self.step_to(next);
+        }
+    }
+
+    /// Connects A to B and accepts on B.
+    pub fn connect(&mut self) -> (ConnHandle, ConnHandle) {
+        let ha = self.a.connect(self.now, addr(B)).unwrap();
+        self.run_while(Duration::from_secs(30), |p| {
+            !p.events_a.contains(&Event::Connected(ha))
+        });
+        let hb = self.b.accept().expect("B accepted");
+        (ha, hb)
+    }
+
+    pub fn wire_from(&self, from: &str) -> Vec<&Wire> {
+        self.log.iter().filter(|w| w.from == addr(from)).collect()
+    }
+}
+
+/// Deterministic payload.
+pub fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ (i >> 8) as u8)
+        .collect()
+}
+
+/// Moves `data` from `from` to `to` (A→B when `a_to_b`), reading
+/// everything; returns the bytes received once the writer's FIN arrived.
+pub fn transfer(
+    pair: &mut Pair,
+    ha: ConnHandle,
+    hb: ConnHandle,
+    data: &[u8],
+    limit: Duration,
+) -> Vec<u8> {
+    let mut written = 0;
+    let mut received = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    let mut shut = false;
+    pair.run_while(limit, |p| {
+        if written < data.len() {
+            if let Ok(n) = p.a.conn(ha).unwrap().write(&data[written..]) {
+                written += n;
+            }
+        } else if !shut {
+            p.a.conn(ha).unwrap().shutdown();
+            shut = true;
+        }
+        loop {
+            match p.b.conn(hb).map(|mut c| c.read(&mut buf)) {
+                Some(Ok(0)) => return false,
+                Some(Ok(n)) => received.extend_from_slice(&buf[..n]),
+                _ => break,
+            }
+        }
+        p.flush();
+        true
+    });
+    received
+}
