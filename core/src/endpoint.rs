@@ -177,8 +177,21 @@ impl Endpoint {
     pub fn accept(&mut self) -> Option<ConnHandle> {
         loop {
             let h = self.listener.as_mut()?.queue.pop_front()?;
-            if self.slot_conn(h).is_some() {
-                return Some(h);
+            match self.slot_conn(h).map(Connection::is_closed) {
+                Some(false) => return Some(h),
+                // Closed before the application ever saw it: nobody will
+                // release it, so release it here.
+                Some(true) => {
+                    if let Some(c) = self
+                        .slots
+                        .get_mut(h.index as usize)
+                        .and_then(|s| s.conn.as_mut())
+                    {
+                        c.release();
+                    }
+                    self.maybe_release(h.index);
+                }
+                None => {}
             }
         }
     }

@@ -335,13 +335,21 @@ impl Connection {
         }
     }
 
-    /// Whether the endpoint may forget this connection: closed, its drain
-    /// time over, and nothing left for the application (or it let go).
+    /// Whether the endpoint may forget this connection: closed, released
+    /// by the application (`close`/`abort`), its drain time over and its
+    /// RESET (if any) sent.
     pub(crate) fn is_finished(&self, now: Timestamp) -> bool {
         self.is_closed()
+            && self.close_called
             && self.drain_until.is_none_or(|t| now >= t)
             && !self.reset_pending
-            && (self.close_called || self.recv.readable_len() == 0)
+    }
+
+    /// Marks the connection released by the application (used for
+    /// connections that closed in the accept backlog, which no one will
+    /// ever release).
+    pub(crate) fn release(&mut self) {
+        self.close_called = true;
     }
 
     // ----- application calls -----
@@ -447,8 +455,12 @@ impl Connection {
         self.connect_deadline = None;
         self.linger_deadline = None;
         // Stay long enough to acknowledge a FIN retransmitted because our
-        // ack of it was lost.
-        self.drain_until = Some(now + (self.rtt.rto() * 2).max(Duration::from_secs(1)));
+        // ack of it was lost; without a FIN there is nothing to drain.
+        self.drain_until = if self.recv.fin_seq().is_some() {
+            Some(now + (self.rtt.rto() * 2).max(Duration::from_secs(1)))
+        } else {
+            Some(now)
+        };
         if self.writable_wanted {
             self.writable_wanted = false;
         }
@@ -548,6 +560,7 @@ impl Connection {
     }
 
     fn process_ack(&mut self, now: Timestamp, p: &PacketRepr<'_>, events: &mut EventSink<'_>) {
+        let reopened = self.peer_window == 0 && p.window_size > 0;
         self.peer_window = p.window_size;
         let in_flight_before = self.in_flight.bytes();
         let first = self.in_flight.first_seq();
@@ -600,6 +613,9 @@ impl Connection {
         } else if p.ack_nr == self.last_ack
             && p.packet_type == PacketType::State
             && p.selective_ack.is_none()
+            // An ack saying the window is closed answers a probe; it is no
+            // sign of loss.
+            && p.window_size > 0
             && !self.in_flight.is_empty()
         {
             self.dup_acks += 1;
@@ -610,6 +626,14 @@ impl Connection {
         if let Some(sent_at) = rtt_from {
             let sample = now.saturating_duration_since(sent_at);
             self.rtt.on_sample(sample);
+        }
+        if reopened && !self.in_flight.is_empty() && self.phase == Phase::Established {
+            // What is still in flight went into a closed window (the probe):
+            // the peer dropped it, so send it again now rather than after a
+            // backed-off timeout.
+            self.in_flight.mark_all_lost();
+            self.rtt.reset_backoff();
+            self.rto_deadline = Some(now + self.rtt.rto());
         }
         if bytes_acked > 0 {
             let sample = AckSample {
@@ -755,13 +779,19 @@ impl Connection {
         }
         if self.rto_deadline.is_some_and(|t| now >= t) {
             self.stats.timeouts += 1;
-            self.consecutive_timeouts += 1;
+            // With the peer's window closed, what is in flight is a probe
+            // the peer may rightly drop: its timeout is no sign of a dead
+            // path or of congestion (the idle timeout catches a dead peer).
+            let window_closed = self.peer_window == 0 && self.phase == Phase::Established;
+            if !window_closed {
+                self.consecutive_timeouts += 1;
+            }
             if self.consecutive_timeouts > self.max_retransmissions && self.phase != Phase::SynSent
             {
                 return self.finish(now, CloseReason::TimedOut, events);
             }
             self.rtt.back_off();
-            if self.phase != Phase::SynSent {
+            if self.phase != Phase::SynSent && !window_closed {
                 self.cc.on_timeout(now, self.packet_size);
             }
             self.in_flight.mark_all_lost();
@@ -833,14 +863,13 @@ impl Connection {
         None
     }
 
-    /// Whether `wire_len` more bytes fit the congestion and peer windows.
+    /// Whether `wire_len` more bytes fit the congestion window. (The
+    /// peer's window counts payload and is checked where payload is sized.)
     fn may_send(&mut self, wire_len: usize) -> bool {
-        let window = self.cc.window().min(self.peer_window as usize);
         let in_flight = self.in_flight.bytes();
-        // One packet may always be in flight if the congestion window
-        // allows it, so a window smaller than a packet still makes progress.
-        let fits = in_flight + wire_len <= window
-            || (in_flight == 0 && wire_len <= self.peer_window as usize);
+        // One packet may always be in flight, so a window smaller than a
+        // packet still makes progress.
+        let fits = in_flight + wire_len <= self.cc.window() || in_flight == 0;
         if !fits {
             self.window_filled = true;
         }
@@ -909,6 +938,8 @@ impl Connection {
             return None;
         }
         let (offset, len) = self.send.take_unsent(1);
+        // From here on the retransmission timer repeats the probe.
+        self.probe_deadline = None;
         self.send_data_packet(now, offset, len, PacketType::Data, buf)
     }
 

@@ -366,7 +366,7 @@ mod tests {
         }
         assert_eq!(f.bytes(), 180);
         // ack_nr 9 (nothing), SACK 12, 13, 14: 10 and 11 lost.
-        let mask = [0b0001_1100];
+        let mask = [0b0000_1110]; // bit i is ack_nr + 2 + i: 12, 13, 14
         let (newly, _, lost) = f.apply_sack(SeqNr::new(9), &SelectiveAck::new(&mask).unwrap());
         assert_eq!(newly, 90);
         assert_eq!(lost, 2);

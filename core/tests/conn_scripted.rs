@@ -1,0 +1,645 @@
+//! Scripted single-connection exchanges with explicit virtual time: each
+//! test reads as a packet trace and asserts the exact packets, events and
+//! times the protocol must produce.
+
+#![allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use utp_core::wire::PacketType;
+use utp_core::{
+    AcceptDecision, CloseReason, Config, ConnState, Error, Event, ListenConfig, SeqNr, Timestamp,
+};
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn syns(p: &Pair) -> Vec<(Timestamp, u16, u16)> {
+    p.wire_from(A)
+        .into_iter()
+        .filter(|w| w.ty() == PacketType::Syn)
+        .map(|w| (w.sent_at, w.packet().connection_id, w.packet().seq_nr.get()))
+        .collect()
+}
+
+#[test]
+fn handshake_numbers_as_deployed() {
+    let mut p = Pair::default_pair();
+    let t0 = p.now;
+    let (ha, hb) = p.connect();
+    let syn_wire = p.log[0].clone();
+    let syn = syn_wire.packet();
+    assert_eq!(syn.packet_type, PacketType::Syn);
+    assert_eq!(syn.ack_nr, SeqNr::new(0));
+    let state_wire = p.log[1].clone();
+    let state = state_wire.packet();
+    assert_eq!(state_wire.from, addr(B));
+    assert_eq!(state.packet_type, PacketType::State);
+    // The acceptor sends with the SYN's id and acks the SYN's seq.
+    assert_eq!(state.connection_id, syn.connection_id);
+    assert_eq!(state.ack_nr, syn.seq_nr);
+    assert_eq!(p.now, t0 + ms(50), "connected after one round trip");
+    // Now A sends data: id + 1, seq ISN + 1, ack S - 1.
+    p.a.conn(ha).unwrap().write(b"hello").unwrap();
+    p.flush();
+    let data_wire = p.log.last().unwrap().clone();
+    let data = data_wire.packet();
+    assert_eq!(data.packet_type, PacketType::Data);
+    assert_eq!(data.connection_id, syn.connection_id.wrapping_add(1));
+    assert_eq!(data.seq_nr, syn.seq_nr + 1);
+    assert_eq!(data.ack_nr, state.seq_nr - 1);
+    assert_eq!(data.payload, b"hello");
+    // And B's first DATA carries the seq its STATE announced.
+    p.run_until(p.now + ms(100));
+    let mut buf = [0u8; 16];
+    assert_eq!(p.b.conn(hb).unwrap().read(&mut buf), Ok(5));
+    p.b.conn(hb).unwrap().write(b"world").unwrap();
+    p.flush();
+    let reply = p.log.last().unwrap().packet();
+    assert_eq!(reply.packet_type, PacketType::Data);
+    assert_eq!(reply.seq_nr, state.seq_nr);
+    assert_eq!(reply.ack_nr, data.seq_nr);
+}
+
+#[test]
+fn lost_syn_is_retransmitted_after_syn_rto() {
+    let mut p = Pair::default_pair();
+    let mut dropped = false;
+    p.filter = Box::new(move |w| {
+        if w.ty() == PacketType::Syn && !dropped {
+            dropped = true;
+            return Fate::Drop;
+        }
+        Fate::Deliver
+    });
+    let t0 = p.now;
+    let (ha, _) = p.connect();
+    let s = syns(&p);
+    assert_eq!(s.len(), 2);
+    assert_eq!(s[0].0, t0);
+    assert_eq!(s[1].0, t0 + Duration::from_secs(1));
+    assert_eq!((s[0].1, s[0].2), (s[1].1, s[1].2), "the same SYN again");
+    assert_eq!(p.now, t0 + Duration::from_secs(1) + ms(50));
+    assert_eq!(p.events_a, vec![Event::Connected(ha)]);
+}
+
+#[test]
+fn lost_syn_ack_gets_the_same_state_again_and_one_connection() {
+    let mut p = Pair::default_pair();
+    let mut dropped = false;
+    p.filter = Box::new(move |w| {
+        if w.ty() == PacketType::State && w.from == addr(B) && !dropped {
+            dropped = true;
+            return Fate::Drop;
+        }
+        Fate::Deliver
+    });
+    let t0 = p.now;
+    let (ha, hb) = p.connect();
+    assert_eq!(syns(&p).len(), 2);
+    let states: Vec<_> = p
+        .wire_from(B)
+        .into_iter()
+        .filter(|w| w.ty() == PacketType::State)
+        .map(|w| {
+            (
+                w.packet().seq_nr,
+                w.packet().ack_nr,
+                w.packet().connection_id,
+            )
+        })
+        .collect();
+    assert_eq!(states.len(), 2);
+    assert_eq!(states[0], states[1], "the same STATE again");
+    assert_eq!(p.now, t0 + Duration::from_secs(1) + ms(50));
+    assert_eq!(p.b.connection_count(), 1);
+    assert_eq!(
+        p.events_b.iter().filter(|e| **e == Event::Incoming).count(),
+        1
+    );
+    assert_eq!(p.events_a, vec![Event::Connected(ha)]);
+    assert!(p.b.accept().is_none());
+    let _ = hb;
+}
+
+#[test]
+fn duplicate_syn_never_makes_a_second_connection() {
+    let mut p = Pair::default_pair();
+    // Two copies of the SYN in one batch: one connection, one STATE.
+    p.filter = Box::new(|w| {
+        if w.ty() == PacketType::Syn {
+            Fate::Duplicate
+        } else {
+            Fate::Deliver
+        }
+    });
+    let (ha, hb) = p.connect();
+    assert_eq!(p.wire_from(B).len(), 1);
+    // The SYN again, much later (a slow retransmission): the same STATE
+    // again, still one connection.
+    let syn = p.log[0].bytes.clone();
+    p.run_until(p.now + ms(500));
+    p.b.handle_datagram(p.now, addr(A), &syn);
+    p.flush();
+    let states: Vec<_> = p
+        .wire_from(B)
+        .into_iter()
+        .filter(|w| w.ty() == PacketType::State)
+        .map(|w| {
+            (
+                w.packet().seq_nr,
+                w.packet().ack_nr,
+                w.packet().connection_id,
+            )
+        })
+        .collect();
+    assert_eq!(states.len(), 2);
+    assert_eq!(states[0], states[1]);
+    assert_eq!(p.b.connection_count(), 1);
+    assert_eq!(p.b.stats().accepted, 1);
+    assert_eq!(
+        p.events_b.iter().filter(|e| **e == Event::Incoming).count(),
+        1
+    );
+    assert_eq!(p.b.conn(hb).unwrap().stats().duplicates, 2);
+    assert_eq!(p.events_a, vec![Event::Connected(ha)]);
+    // The connection works.
+    let data = pattern(10_000, 1);
+    let got = transfer(&mut p, ha, hb, &data, Duration::from_secs(10));
+    assert_eq!(got, data);
+}
+
+#[test]
+fn connect_times_out_with_backoff() {
+    let config = Config {
+        connect_timeout: Duration::from_secs(10),
+        ..Config::default()
+    };
+    let mut p = Pair::new(config, Config::default());
+    p.filter = Box::new(|_| Fate::Drop);
+    let t0 = p.now;
+    let ha = p.a.connect(p.now, addr(B)).unwrap();
+    p.run_until(t0 + Duration::from_secs(20));
+    let times: Vec<Duration> = syns(&p).iter().map(|s| s.0 - t0).collect();
+    assert_eq!(
+        times,
+        [0, 1, 3, 7].map(Duration::from_secs).to_vec(),
+        "SYN at 0 s, then after 1, 2, 4 s"
+    );
+    assert_eq!(p.events_a, vec![Event::Closed(ha, CloseReason::TimedOut)]);
+    // The handle stays valid, and says why, until the application lets go.
+    assert_eq!(
+        p.a.conn(ha).unwrap().state(),
+        ConnState::Closed(CloseReason::TimedOut)
+    );
+    assert_eq!(
+        p.a.conn(ha).unwrap().write(b"x"),
+        Err(Error::Closed(CloseReason::TimedOut))
+    );
+    p.a.conn(ha).unwrap().close();
+    assert!(p.a.conn(ha).is_none());
+    assert_eq!(p.a.connection_count(), 0);
+}
+
+#[test]
+fn both_sides_send_at_once() {
+    let mut p = Pair::default_pair();
+    let (ha, hb) = p.connect();
+    let da = pattern(300_000, 3);
+    let db = pattern(250_000, 4);
+    let (mut wa, mut wb) = (0, 0);
+    let (mut ra, mut rb) = (Vec::new(), Vec::new());
+    let (mut eof_a, mut eof_b) = (false, false);
+    let mut buf = vec![0u8; 70_000];
+    p.run_while(Duration::from_secs(30), |p| {
+        if wa < da.len() {
+            wa += p.a.conn(ha).unwrap().write(&da[wa..]).unwrap_or(0);
+            if wa == da.len() {
+                p.a.conn(ha).unwrap().shutdown();
+            }
+        }
+        if wb < db.len() {
+            wb += p.b.conn(hb).unwrap().write(&db[wb..]).unwrap_or(0);
+            if wb == db.len() {
+                p.b.conn(hb).unwrap().shutdown();
+            }
+        }
+        while let Some(Ok(n)) = p.a.conn(ha).map(|mut c| c.read(&mut buf)) {
+            if n == 0 {
+                eof_a = true;
+                break;
+            }
+            ra.extend_from_slice(&buf[..n]);
+        }
+        while let Some(Ok(n)) = p.b.conn(hb).map(|mut c| c.read(&mut buf)) {
+            if n == 0 {
+                eof_b = true;
+                break;
+            }
+            rb.extend_from_slice(&buf[..n]);
+        }
+        p.flush();
+        !(eof_a
+            && eof_b
+            && p.events_a
+                .contains(&Event::Closed(ha, CloseReason::Finished)))
+    });
+    assert!(ra == db && rb == da);
+    p.run_until(p.now + Duration::from_secs(5));
+    assert!(p
+        .events_b
+        .contains(&Event::Closed(hb, CloseReason::Finished)));
+    assert_eq!(p.a.conn(ha).unwrap().stats().dropped_invalid, 0);
+}
+
+/// One side closes its direction; the other keeps sending, then closes.
+fn half_close(first_closer_is_a: bool) {
+    let mut p = Pair::default_pair();
+    let (ha, hb) = p.connect();
+    let (first, second) = if first_closer_is_a {
+        (ha, hb)
+    } else {
+        (hb, ha)
+    };
+    type Side = fn(&mut Pair) -> &mut utp_core::Endpoint;
+    let (ep_first, ep_second): (Side, Side) = if first_closer_is_a {
+        (|p| &mut p.a, |p| &mut p.b)
+    } else {
+        (|p| &mut p.b, |p| &mut p.a)
+    };
+
+    // The first closer sends a little and shuts down.
+    ep_first(&mut p)
+        .conn(first)
+        .unwrap()
+        .write(b"request")
+        .unwrap();
+    ep_first(&mut p).conn(first).unwrap().shutdown();
+    p.run_until(p.now + ms(200));
+    let mut buf = vec![0u8; 100_000];
+    let n = ep_second(&mut p)
+        .conn(second)
+        .unwrap()
+        .read(&mut buf)
+        .unwrap();
+    assert_eq!(&buf[..n], b"request");
+    assert_eq!(
+        ep_second(&mut p).conn(second).unwrap().read(&mut buf),
+        Ok(0),
+        "eof"
+    );
+    assert_eq!(
+        ep_second(&mut p).conn(second).unwrap().state(),
+        ConnState::Established {
+            write_closed: false,
+            read_closed: true
+        }
+    );
+    assert_eq!(
+        ep_first(&mut p).conn(first).unwrap().state(),
+        ConnState::Established {
+            write_closed: true,
+            read_closed: false
+        }
+    );
+    assert_eq!(
+        ep_first(&mut p).conn(first).unwrap().write(b"x"),
+        Err(Error::Shutdown)
+    );
+    // The other direction still works, long after.
+    p.run_until(p.now + Duration::from_secs(5));
+    let reply = pattern(200_000, 9);
+    let mut written = 0;
+    let mut got = Vec::new();
+    p.run_while(Duration::from_secs(30), |p| {
+        if written < reply.len() {
+            written += ep_second(p)
+                .conn(second)
+                .unwrap()
+                .write(&reply[written..])
+                .unwrap_or(0);
+            if written == reply.len() {
+                ep_second(p).conn(second).unwrap().shutdown();
+            }
+        }
+        loop {
+            match ep_first(p).conn(first).map(|mut c| c.read(&mut buf)) {
+                Some(Ok(0)) => return false,
+                Some(Ok(n)) => got.extend_from_slice(&buf[..n]),
+                _ => break,
+            }
+        }
+        p.flush();
+        true
+    });
+    assert!(got == reply);
+    p.run_until(p.now + Duration::from_secs(2));
+    let first_events = if first_closer_is_a {
+        &p.events_a
+    } else {
+        &p.events_b
+    };
+    let second_events = if first_closer_is_a {
+        &p.events_b
+    } else {
+        &p.events_a
+    };
+    assert!(
+        first_events.contains(&Event::Closed(first, CloseReason::Finished)),
+        "{first_events:?}"
+    );
+    assert!(
+        second_events.contains(&Event::Closed(second, CloseReason::Finished)),
+        "{second_events:?}"
+    );
+    assert!(second_events.contains(&Event::Eof(second)));
+}
+
+#[test]
+fn half_close_initiator_first() {
+    half_close(true);
+}
+
+#[test]
+fn half_close_acceptor_first() {
+    half_close(false);
+}
+
+#[test]
+fn reset_during_connect_is_refused() {
+    // Nobody listens on B: B answers the SYN with RESET.
+    let mut p = Pair::default_pair();
+    p.b.unlisten();
+    let t0 = p.now;
+    let ha = p.a.connect(p.now, addr(B)).unwrap();
+    p.run_until(t0 + Duration::from_secs(1));
+    let reset = p.wire_from(B)[0].packet();
+    let syn = p.log[0].packet();
+    assert_eq!(reset.packet_type, PacketType::Reset);
+    assert_eq!(reset.connection_id, syn.connection_id);
+    assert_eq!(reset.ack_nr, syn.seq_nr);
+    assert_eq!(p.events_a, vec![Event::Closed(ha, CloseReason::Refused)]);
+    assert_eq!(p.b.stats().resets_sent, 1);
+}
+
+#[test]
+fn filter_refuses_or_ignores() {
+    let mut p = Pair::default_pair();
+    p.b.listen(ListenConfig {
+        backlog: 8,
+        filter: Box::new(|_| AcceptDecision::Refuse),
+    });
+    let ha = p.a.connect(p.now, addr(B)).unwrap();
+    p.run_until(p.now + Duration::from_secs(1));
+    assert_eq!(p.events_a, vec![Event::Closed(ha, CloseReason::Refused)]);
+    assert_eq!(p.b.stats().syns_refused, 1);
+
+    let mut p = Pair::default_pair();
+    p.b.listen(ListenConfig {
+        backlog: 8,
+        filter: Box::new(|_| AcceptDecision::Ignore),
+    });
+    let ha = p.a.connect(p.now, addr(B)).unwrap();
+    p.run_until(p.now + Duration::from_secs(30));
+    assert_eq!(p.events_a, vec![Event::Closed(ha, CloseReason::TimedOut)]);
+    assert_eq!(p.wire_from(B).len(), 0, "not a single answer");
+    assert_eq!(p.b.stats().syns_ignored, 4);
+}
+
+#[test]
+fn reset_after_connect_is_reset() {
+    let mut p = Pair::default_pair();
+    let (ha, hb) = p.connect();
+    p.a.conn(ha).unwrap().write(&pattern(5000, 1)).unwrap();
+    p.run_until(p.now + ms(200));
+    p.b.conn(hb).unwrap().abort();
+    p.flush();
+    let reset = p.log.last().unwrap().packet();
+    assert_eq!(reset.packet_type, PacketType::Reset);
+    p.run_until(p.now + ms(100));
+    assert!(p
+        .events_b
+        .contains(&Event::Closed(hb, CloseReason::Aborted)));
+    assert!(p.events_a.contains(&Event::Closed(ha, CloseReason::Reset)));
+    assert_eq!(
+        p.a.conn(ha).unwrap().write(b"x"),
+        Err(Error::Closed(CloseReason::Reset))
+    );
+    let mut buf = [0u8; 8];
+    assert_eq!(
+        p.a.conn(ha).unwrap().read(&mut buf),
+        Err(Error::Closed(CloseReason::Reset))
+    );
+    // The aborted side is gone at once; A's when the application lets go.
+    assert_eq!(p.b.connection_count(), 0);
+    assert!(p.b.conn(hb).is_none());
+    p.run_until(p.now + Duration::from_secs(5));
+    assert_eq!(p.a.connection_count(), 1);
+    p.a.conn(ha).unwrap().close();
+    assert_eq!(p.a.connection_count(), 0);
+}
+
+#[test]
+fn keepalive_every_29_seconds_when_idle() {
+    let mut p = Pair::default_pair();
+    let (ha, _hb) = p.connect();
+    p.a.conn(ha).unwrap().write(b"x").unwrap();
+    p.run_until(p.now + Duration::from_secs(1));
+    let last_a = p.wire_from(A).last().unwrap().sent_at;
+    let ack_nr_before = p.wire_from(A).last().unwrap().packet().ack_nr;
+    let count_a = p.wire_from(A).len();
+    p.run_until(last_a + Duration::from_secs(60));
+    let later: Vec<_> = p.wire_from(A).into_iter().skip(count_a).collect();
+    assert_eq!(later.len(), 2, "two keepalives in 60 s");
+    assert_eq!(later[0].sent_at, last_a + Duration::from_secs(29));
+    assert_eq!(later[1].sent_at, last_a + Duration::from_secs(58));
+    for k in &later {
+        let k = k.packet();
+        assert_eq!(k.packet_type, PacketType::State);
+        assert_eq!(k.ack_nr, ack_nr_before - 1, "libutp-style: ack_nr - 1");
+    }
+    // Keepalives are old acks: they change nothing on the other side.
+    assert!(p.events_b.iter().all(|e| !matches!(e, Event::Closed(..))));
+}
+
+#[test]
+fn idle_timeout_when_the_peer_goes_silent() {
+    let config = Config {
+        idle_timeout: Some(Duration::from_secs(60)),
+        ..Config::default()
+    };
+    let mut p = Pair::new(config, Config::default());
+    let (ha, _hb) = p.connect();
+    let last_heard = p.now;
+    // From now on nothing reaches A.
+    p.filter = Box::new(|w| {
+        if w.to == addr(A) {
+            Fate::Drop
+        } else {
+            Fate::Deliver
+        }
+    });
+    p.run_until(p.now + Duration::from_secs(120));
+    assert_eq!(
+        p.events_a,
+        vec![
+            Event::Connected(ha),
+            Event::Closed(ha, CloseReason::TimedOut)
+        ]
+    );
+    // It gave up exactly 60 s after the last packet it received (which
+    // arrived at `last_heard`, when the handshake completed).
+    let keepalives = p
+        .wire_from(A)
+        .into_iter()
+        .filter(|w| w.sent_at > last_heard)
+        .count();
+    assert_eq!(
+        keepalives, 2,
+        "keepalives at +29 s and +58 s, then the timeout at +60 s"
+    );
+}
+
+#[test]
+fn zero_window_then_reopen() {
+    let small = Config {
+        recv_buffer: 16 * 1024,
+        ..Config::default()
+    };
+    let mut p = Pair::new(Config::default(), small);
+    let (ha, hb) = p.connect();
+    let data = pattern(100_000, 5);
+    let written = p.a.conn(ha).unwrap().write(&data).unwrap();
+    assert_eq!(written, data.len());
+    p.a.conn(ha).unwrap().shutdown();
+    // B does not read for two minutes: its window closes and A stops,
+    // probing, without giving up on the connection.
+    p.run_until(p.now + Duration::from_secs(120));
+    let b_stats = p.b.conn(hb).unwrap().stats();
+    assert_eq!(
+        b_stats.recv_buffered,
+        16 * 1024,
+        "filled exactly to the window"
+    );
+    assert_eq!(
+        b_stats.dropped_invalid,
+        p.b.conn(hb).unwrap().stats().dropped_invalid
+    );
+    let a_stats = p.a.conn(ha).unwrap().stats();
+    assert_eq!(a_stats.peer_window, 0);
+    // Probes went out (one byte each), no connection failure.
+    let probes = p
+        .wire_from(A)
+        .into_iter()
+        .filter(|w| w.ty() == PacketType::Data && w.packet().payload.len() == 1)
+        .count();
+    assert!(probes >= 4, "zero-window probes: {probes}");
+    assert!(probes <= 12, "probes back off: {probes}");
+    assert_eq!(
+        a_stats.retransmits as usize,
+        probes - 1,
+        "one probe, repeated"
+    );
+    assert!(p.events_a.iter().all(|e| !matches!(e, Event::Closed(..))));
+    // B reads everything: the window reopens at once (a window update),
+    // not at the next probe.
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 100_000];
+    let reopened_at = p.now;
+    p.run_while(Duration::from_secs(60), |p| {
+        loop {
+            match p.b.conn(hb).map(|mut c| c.read(&mut buf)) {
+                Some(Ok(0)) => return false,
+                Some(Ok(n)) => got.extend_from_slice(&buf[..n]),
+                _ => break,
+            }
+        }
+        p.flush();
+        true
+    });
+    assert!(got == data);
+    let update = p
+        .wire_from(B)
+        .into_iter()
+        .find(|w| w.sent_at >= reopened_at && w.packet().window_size > 0)
+        .unwrap();
+    assert_eq!(
+        update.sent_at, reopened_at,
+        "window update sent right after the read"
+    );
+}
+
+#[test]
+fn slow_reader_gets_exact_bytes() {
+    let small = Config {
+        recv_buffer: 32 * 1024,
+        ..Config::default()
+    };
+    let mut p = Pair::new(Config::default(), small);
+    let (ha, hb) = p.connect();
+    let data = pattern(500_000, 8);
+    let mut written = 0;
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 4096];
+    let mut next_read = p.now;
+    p.run_while(Duration::from_secs(300), |p| {
+        if written < data.len() {
+            written += p.a.conn(ha).unwrap().write(&data[written..]).unwrap_or(0);
+            if written == data.len() {
+                p.a.conn(ha).unwrap().shutdown();
+            }
+        }
+        // 4 KiB every 10 ms: 400 KB/s, far below what the link carries.
+        if p.now >= next_read {
+            next_read = p.now + ms(10);
+            match p.b.conn(hb).unwrap().read(&mut buf) {
+                Ok(0) => return false,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(Error::WouldBlock) => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+        p.flush();
+        true
+    });
+    assert!(got == data);
+    let b = p.b.conn(hb).unwrap().stats();
+    assert!(b.recv_buffered <= 32 * 1024);
+    assert!(
+        p.now - Timestamp::from_secs(1) >= Duration::from_secs(1),
+        "paced by the reader"
+    );
+}
+
+#[test]
+fn sequence_numbers_wrap_in_a_long_transfer() {
+    // Small packets so that more than 2^16 of them fit in a quick test.
+    let config = Config {
+        packet_size_v4: 200,
+        ..Config::default()
+    };
+    let mut p = Pair::new(config.clone(), config);
+    let (ha, hb) = p.connect();
+    let data = pattern(70_000 * 180, 2);
+    let got = transfer(&mut p, ha, hb, &data, Duration::from_secs(600));
+    assert!(got == data);
+    let sent = p.a.conn(ha).unwrap().stats().packets_sent;
+    assert!(sent > 70_000, "{sent} packets");
+    // The sequence numbers really wrapped.
+    let seqs: Vec<u16> = p
+        .wire_from(A)
+        .into_iter()
+        .filter(|w| w.ty() == PacketType::Data)
+        .map(|w| w.packet().seq_nr.get())
+        .collect();
+    assert!(seqs.windows(2).any(|w| w[0] == u16::MAX && w[1] == 0));
+}

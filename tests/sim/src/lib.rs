@@ -1,0 +1,190 @@
+//! # utp-sim
+//!
+//! A deterministic network simulator for sans-IO protocols: the test bench
+//! of `utp-core`, and yours.
+//!
+//! A [`Sim`] holds hosts, each a sans-IO endpoint bound to one
+//! [`SocketAddr`] (IPv4 or IPv6) and driven through the [`Host`] trait. It
+//! keeps a virtual clock ([`Timestamp`]) that jumps from one event to the
+//! next — a datagram arriving or a host's deadline — so a minute of
+//! simulated traffic takes milliseconds, and nothing ever sleeps.
+//!
+//! Between each pair of addresses, in each direction, runs a link with its
+//! own [`LinkConfig`]: latency, jitter, bandwidth with a drop-tail queue,
+//! random and bursty (Gilbert-Elliott) loss, duplication, reordering, an MTU,
+//! and partitions scheduled over time. Every bit of randomness comes from
+//! the seed given to [`Sim::new`]: the same seed replays the same run, which
+//! [`Sim::trace_hash`] lets a test check. [`Sim::stats`] and
+//! [`Sim::link_stats`] count what happened; [`Sim::set_trace`] keeps the
+//! events themselves when a test wants to look at them.
+//!
+//! The application logic lives in the test: it reaches the hosts through
+//! [`Sim::host`] and [`Sim::host_mut`] and moves time with [`Sim::step`],
+//! [`Sim::run_until`] or [`Sim::advance`].
+//!
+//! ## Sizes and the MTU
+//!
+//! [`Transmit::len`] is the UDP payload. On a link it weighs its
+//! [wire size](wire_size): the payload plus 28 bytes of IPv4 and UDP headers
+//! ([`IPV4_UDP_OVERHEAD`]) or 48 for IPv6 ([`IPV6_UDP_OVERHEAD`]), by the
+//! destination's family. The [MTU](LinkConfig::mtu) is compared with the
+//! wire size, and the [bandwidth](LinkConfig::bandwidth) serialises it. So
+//! on the default 1500-byte MTU an IPv4 host can send 1472 payload bytes
+//! with the don't-fragment bit, an IPv6 host 1452. Statistics count payload
+//! bytes.
+//!
+//! ## Example
+//!
+//! A toy protocol: a node answers `ping` with `pong`, and resends its own
+//! ping every 100 ms until it gets an answer.
+//!
+//! ```
+//! use std::collections::VecDeque;
+//! use std::net::SocketAddr;
+//! use std::time::Duration;
+//! use utp_core::Timestamp;
+//! use utp_sim::{Host, LinkConfig, Sim, Transmit};
+//!
+//! #[derive(Default)]
+//! struct Node {
+//!     outbox: VecDeque<(SocketAddr, &'static [u8])>,
+//!     ping_to: Option<SocketAddr>,
+//!     retry_at: Option<Timestamp>,
+//!     pings_sent: u32,
+//!     pong_at: Option<Timestamp>,
+//! }
+//!
+//! impl Node {
+//!     fn ping(&mut self, now: Timestamp, to: SocketAddr) {
+//!         self.ping_to = Some(to);
+//!         self.outbox.push_back((to, b"ping"));
+//!         self.pings_sent += 1;
+//!         self.retry_at = Some(now + Duration::from_millis(100));
+//!     }
+//! }
+//!
+//! impl Host for Node {
+//!     fn handle_datagram(&mut self, now: Timestamp, from: SocketAddr, data: &[u8]) {
+//!         match data {
+//!             b"ping" => self.outbox.push_back((from, b"pong")),
+//!             b"pong" if self.pong_at.is_none() => {
+//!                 self.pong_at = Some(now);
+//!                 self.retry_at = None;
+//!             }
+//!             _ => {}
+//!         }
+//!     }
+//!     fn handle_timeout(&mut self, now: Timestamp) {
+//!         if let (Some(to), Some(at)) = (self.ping_to, self.retry_at) {
+//!             if now >= at {
+//!                 self.ping(now, to);
+//!             }
+//!         }
+//!     }
+//!     fn poll_transmit(&mut self, _now: Timestamp, buf: &mut [u8]) -> Option<Transmit> {
+//!         let (to, msg) = self.outbox.pop_front()?;
+//!         buf[..msg.len()].copy_from_slice(msg);
+//!         Some(Transmit { to, len: msg.len(), dont_fragment: true })
+//!     }
+//!     fn poll_timeout(&mut self) -> Option<Timestamp> {
+//!         self.retry_at
+//!     }
+//! }
+//!
+//! let a: SocketAddr = "10.0.0.1:6881".parse()?;
+//! let b: SocketAddr = "10.0.0.2:6881".parse()?;
+//! let mut sim = Sim::new(42);
+//! sim.add_host(a, Node::default());
+//! sim.add_host(b, Node::default());
+//! sim.set_link_both(a, b, LinkConfig::with_latency(Duration::from_millis(20)))?;
+//! // b -> a is down for the first 150 ms: the first two pongs are lost.
+//! sim.partition(b, a, Timestamp::ZERO, Timestamp::from_millis(150));
+//!
+//! let now = sim.now();
+//! sim.host_mut(a).ping(now, b);
+//! let done = sim.run_until(Timestamp::from_secs(10), |sim| sim.host(a).pong_at.is_some())?;
+//!
+//! // Pings at 0, 100 and 200 ms; the third pong, sent at 220 ms, gets through.
+//! assert_eq!(done, Timestamp::from_millis(240));
+//! assert_eq!(sim.host(a).pings_sent, 3);
+//! let back = sim.link_stats(b, a);
+//! assert_eq!((back.sent, back.dropped.partition, back.delivered), (3, 2, 1));
+//!
+//! // Nothing is left to do: the timer is off and nothing is in flight.
+//! let idle = sim.run_until(Timestamp::from_secs(10), |_| false);
+//! assert!(matches!(idle, Err(utp_sim::RunError::Idle { .. })));
+//!
+//! // The same seed and inputs replay exactly; `trace_hash` tells.
+//! let hash = sim.trace_hash();
+//! # let _ = hash;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! `examples/ping.rs` shows a fuller test of a protocol under loss,
+//! reordering and a bandwidth limit.
+
+#![forbid(unsafe_code)]
+
+mod link;
+mod sim;
+mod trace;
+
+use std::net::SocketAddr;
+
+pub use link::{
+    wire_size, ConfigError, DropReason, DropStats, GilbertElliott, LinkConfig, LinkStats,
+    IPV4_UDP_OVERHEAD, IPV6_UDP_OVERHEAD,
+};
+pub use sim::{RunError, Sim, SimStats, DEFAULT_MAX_EVENTS_PER_INSTANT, TRANSMIT_BUF_LEN};
+pub use trace::{EventKind, TraceEvent, TraceMode};
+pub use utp_core::Timestamp;
+
+/// One datagram a host wants to send.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Transmit {
+    /// Destination address.
+    pub to: SocketAddr,
+    /// UDP payload length: the datagram is the first `len` bytes of the
+    /// buffer given to [`Host::poll_transmit`] (clamped to its length).
+    pub len: usize,
+    /// The IPv4 don't-fragment bit (for IPv6, the absence of source
+    /// fragmentation): a datagram over the path MTU is dropped rather than
+    /// fragmented. Path MTU discovery sends its probes with it.
+    pub dont_fragment: bool,
+}
+
+/// A network node driven by the simulator: a sans-IO protocol endpoint
+/// bound to one address.
+///
+/// The simulator calls [`handle_datagram`](Host::handle_datagram) or
+/// [`handle_timeout`](Host::handle_timeout) for each event, then drains the
+/// host: [`poll_transmit`](Host::poll_transmit) until `None`, then
+/// [`poll_timeout`](Host::poll_timeout). See [`Sim`] for the timer rules.
+pub trait Host {
+    /// A datagram from `from` arrived at time `now`.
+    fn handle_datagram(&mut self, now: Timestamp, from: SocketAddr, data: &[u8]);
+    /// The deadline returned by [`Host::poll_timeout`] has come (`now` is
+    /// at or after it).
+    fn handle_timeout(&mut self, now: Timestamp);
+    /// Writes the next datagram into `buf` (at least 65535 bytes) and
+    /// returns it; `None` when nothing is pending. Called until `None`.
+    fn poll_transmit(&mut self, now: Timestamp, buf: &mut [u8]) -> Option<Transmit>;
+    /// When the host next wants [`Host::handle_timeout`]; `None` = no timer.
+    fn poll_timeout(&mut self) -> Option<Timestamp>;
+}
+
+/// Lets a simulation mix host types as `Sim<Box<dyn Host>>`.
+impl<H: Host + ?Sized> Host for Box<H> {
+    fn handle_datagram(&mut self, now: Timestamp, from: SocketAddr, data: &[u8]) {
+        (**self).handle_datagram(now, from, data);
+    }
+    fn handle_timeout(&mut self, now: Timestamp) {
+        (**self).handle_timeout(now);
+    }
+    fn poll_transmit(&mut self, now: Timestamp, buf: &mut [u8]) -> Option<Transmit> {
+        (**self).poll_transmit(now, buf)
+    }
+    fn poll_timeout(&mut self) -> Option<Timestamp> {
+        (**self).poll_timeout()
+    }
+}

@@ -1,0 +1,910 @@
+//! The simulator proper: hosts, the event queue, routing and driving.
+
+use core::cmp::Ordering;
+use core::fmt;
+use core::time::Duration;
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::net::SocketAddr;
+
+use utp_core::Timestamp;
+
+use crate::link::{check_mtu, wire_size, LinkConfig, LinkState, LinkStats, MtuVerdict, Verdict};
+use crate::link::{ConfigError, DropReason, Window};
+use crate::trace::{EventKind, Fnv1a, Trace, TraceEvent, TraceMode};
+use crate::{Host, Transmit};
+
+/// Size of the buffer handed to [`Host::poll_transmit`].
+pub const TRANSMIT_BUF_LEN: usize = 65_535;
+
+/// A host that keeps returning datagrams from `poll_transmit` is cut off
+/// after this many in one drain (and drained again later), so a buggy host
+/// cannot hang the simulator inside a single call.
+const MAX_TRANSMITS_PER_DRAIN: usize = 1 << 20;
+
+/// Default for [`Sim::set_max_events_per_instant`].
+pub const DEFAULT_MAX_EVENTS_PER_INSTANT: u64 = 1_000_000;
+
+/// Buffers kept for reuse; more than this many are freed.
+const MAX_POOLED_BUFFERS: usize = 4096;
+
+/// Global counters of a simulation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SimStats {
+    /// All links added up.
+    pub network: LinkStats,
+    /// Calls of [`Host::handle_timeout`].
+    pub timeouts: u64,
+    /// Events processed (deliveries and timeouts).
+    pub events: u64,
+}
+
+/// Why [`Sim::run_until`] stopped without its condition becoming true.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunError {
+    /// The next event lies after the deadline. Virtual time was moved to the
+    /// deadline (`now`), with the later events still pending.
+    Deadline {
+        /// The simulator's time on return: the deadline.
+        now: Timestamp,
+    },
+    /// Nothing is pending: no datagram in flight and no host timer. The
+    /// simulation can never make progress on its own again.
+    Idle {
+        /// The simulator's time on return (unchanged).
+        now: Timestamp,
+    },
+    /// More than [`Sim::set_max_events_per_instant`] events happened
+    /// without virtual time advancing: hosts exchanging datagrams in an
+    /// endless loop over zero-latency links, or a host that never stops
+    /// transmitting.
+    Stalled {
+        /// The instant that never ends.
+        now: Timestamp,
+        /// Events processed at that instant.
+        events: u64,
+    },
+}
+
+impl RunError {
+    /// The simulator's time when the run stopped.
+    pub const fn now(&self) -> Timestamp {
+        match *self {
+            RunError::Deadline { now } | RunError::Idle { now } | RunError::Stalled { now, .. } => {
+                now
+            }
+        }
+    }
+}
+
+impl fmt::Display for RunError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RunError::Deadline { now } => {
+                write!(f, "simulation reached its deadline {now:?} before the condition held")
+            }
+            RunError::Idle { now } => write!(
+                f,
+                "simulation went idle at {now:?} (nothing in flight, no timers) before the condition held"
+            ),
+            RunError::Stalled { now, events } => write!(
+                f,
+                "simulation stalled at {now:?}: {events} events without time advancing"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for RunError {}
+
+struct Slot<H> {
+    addr: SocketAddr,
+    host: H,
+    /// The timer as scheduled in the event queue.
+    timer: Option<Timestamp>,
+    /// Bumped whenever `timer` changes; older timer events are stale.
+    timer_gen: u64,
+    /// In the dirty list: transmits and timer must be polled.
+    dirty: bool,
+    /// Set by `handle_timeout(now)`, cleared by any other input: a host that
+    /// asks again for a deadline `<= now` right after its timeout fired at
+    /// `now` gets it at `now + 1µs`.
+    fired_at: Option<Timestamp>,
+}
+
+enum Event {
+    Deliver {
+        from: SocketAddr,
+        to: SocketAddr,
+        host: usize,
+        data: Vec<u8>,
+    },
+    Timer {
+        host: usize,
+        generation: u64,
+    },
+}
+
+struct Scheduled {
+    at: Timestamp,
+    seq: u64,
+    event: Event,
+}
+
+impl PartialEq for Scheduled {
+    fn eq(&self, other: &Self) -> bool {
+        self.at == other.at && self.seq == other.seq
+    }
+}
+
+impl Eq for Scheduled {}
+
+impl PartialOrd for Scheduled {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Scheduled {
+    /// Reversed, so that `BinaryHeap` pops the earliest event, and among
+    /// events at the same time the one scheduled first.
+    fn cmp(&self, other: &Self) -> Ordering {
+        (other.at, other.seq).cmp(&(self.at, self.seq))
+    }
+}
+
+/// A deterministic network of [`Host`]s.
+///
+/// # Time
+///
+/// Virtual time starts at [`Timestamp::ZERO`] (or the time given to
+/// [`Sim::new_at`]) and only moves when an event is processed: it jumps to
+/// the earliest pending event, a datagram delivery or a host deadline.
+/// Events at the same time run in the order they were scheduled.
+///
+/// # Timers
+///
+/// After every input (a datagram, a timeout, [`Sim::host_mut`], adding the
+/// host) the simulator drains the host: it calls
+/// [`poll_transmit`](Host::poll_transmit) until `None`, routing each
+/// datagram, then [`poll_timeout`](Host::poll_timeout). A deadline in the
+/// future is scheduled as is. A deadline at or before `now` fires at `now`
+/// — unless the host's timeout has just fired at `now` with no other input
+/// since; then it fires at `now + 1µs`. So a host whose timer check is off
+/// by one (`>` instead of `>=`) still progresses, and no host can hold
+/// virtual time still with its timer.
+///
+/// # What a datagram goes through
+///
+/// When a host emits a datagram to `to`, the link `(from, to)` (its own
+/// [`LinkConfig`] or the default one) decides, in this order:
+/// 1. no host bound at `to`: dropped, [`DropReason::NoSuchHost`];
+/// 2. link partitioned now: dropped, [`DropReason::Partition`] (datagrams
+///    already in flight when a partition starts are still delivered);
+/// 3. [MTU](LinkConfig::mtu) check on the [wire size](crate::wire_size):
+///    dropped ([`DropReason::Mtu`]) if too big and
+///    [`dont_fragment`](Transmit::dont_fragment), else passed whole;
+/// 4. random and bursty loss: dropped, [`DropReason::Loss`];
+/// 5. duplication: maybe a second copy; each copy then goes through
+/// 6. the bottleneck queue ([`DropReason::QueueFull`]) and serialisation at
+///    the link [bandwidth](LinkConfig::bandwidth),
+/// 7. latency, jitter (which keeps FIFO order) and maybe the reordering
+///    delay, which gives its delivery time.
+///
+/// # Randomness
+///
+/// Each directed link has its own PRNG (xoshiro256++) seeded from the
+/// simulator's seed and the two addresses, so the same seed gives the same
+/// run, and traffic on one link does not change the luck of another.
+pub struct Sim<H> {
+    seed: u64,
+    now: Timestamp,
+    hosts: Vec<Slot<H>>,
+    index: HashMap<SocketAddr, usize>,
+    links: BTreeMap<(SocketAddr, SocketAddr), LinkState>,
+    default_link: LinkConfig,
+    queue: BinaryHeap<Scheduled>,
+    next_seq: u64,
+    in_flight: usize,
+    dirty: Vec<usize>,
+    dirty_spare: Vec<usize>,
+    pool: Vec<Vec<u8>>,
+    scratch: Vec<u8>,
+    trace: Trace,
+    stats: SimStats,
+    max_events_per_instant: u64,
+}
+
+impl<H> fmt::Debug for Sim<H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sim")
+            .field("seed", &self.seed)
+            .field("now", &self.now)
+            .field("hosts", &self.hosts.len())
+            .field("in_flight", &self.in_flight)
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<H: Host> Sim<H> {
+    /// An empty network at time zero whose randomness comes from `seed`.
+    pub fn new(seed: u64) -> Self {
+        Self::new_at(seed, Timestamp::ZERO)
+    }
+
+    /// An empty network whose clock starts at `start` (e.g. just before the
+    /// 32-bit wire timestamps wrap).
+    pub fn new_at(seed: u64, start: Timestamp) -> Self {
+        Sim {
+            seed,
+            now: start,
+            hosts: Vec::new(),
+            index: HashMap::new(),
+            links: BTreeMap::new(),
+            default_link: LinkConfig::default(),
+            queue: BinaryHeap::new(),
+            next_seq: 0,
+            in_flight: 0,
+            dirty: Vec::new(),
+            dirty_spare: Vec::new(),
+            pool: Vec::new(),
+            scratch: vec![0; TRANSMIT_BUF_LEN],
+            trace: Trace::new(),
+            stats: SimStats::default(),
+            max_events_per_instant: DEFAULT_MAX_EVENTS_PER_INSTANT,
+        }
+    }
+
+    /// The seed given to [`Sim::new`].
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// The current virtual time.
+    pub fn now(&self) -> Timestamp {
+        self.now
+    }
+
+    // ---- hosts ------------------------------------------------------------
+
+    /// Binds `host` to `addr`. It is drained (transmits and timer) before
+    /// the next event.
+    ///
+    /// If a host was already bound to `addr` it is replaced and returned,
+    /// like [`HashMap::insert`]: a way to simulate a restart. Its timer is
+    /// forgotten; datagrams in flight to `addr` reach the new host.
+    pub fn add_host(&mut self, addr: SocketAddr, host: H) -> Option<H> {
+        let old = match self.index.get(&addr) {
+            Some(&idx) => {
+                let slot = self.hosts.get_mut(idx)?;
+                slot.timer = None;
+                slot.timer_gen = slot.timer_gen.wrapping_add(1);
+                slot.fired_at = None;
+                Some(core::mem::replace(&mut slot.host, host))
+            }
+            None => {
+                let idx = self.hosts.len();
+                self.hosts.push(Slot {
+                    addr,
+                    host,
+                    timer: None,
+                    timer_gen: 0,
+                    dirty: false,
+                    fired_at: None,
+                });
+                self.index.insert(addr, idx);
+                None
+            }
+        };
+        if let Some(&idx) = self.index.get(&addr) {
+            self.mark_dirty(idx);
+        }
+        old
+    }
+
+    /// The host bound to `addr`.
+    ///
+    /// # Panics
+    ///
+    /// If no host is bound to `addr`; see [`Sim::try_host`].
+    #[track_caller]
+    #[allow(clippy::panic)] // A test helper: an unknown address is a bug in the test.
+    pub fn host(&self, addr: SocketAddr) -> &H {
+        match self.try_host(addr) {
+            Some(h) => h,
+            None => panic!("utp-sim: no host bound to {addr}"),
+        }
+    }
+
+    /// The host bound to `addr`, for the test to act on it (open a
+    /// connection, write data...). The host is drained (transmits and
+    /// timer) before the next event.
+    ///
+    /// # Panics
+    ///
+    /// If no host is bound to `addr`; see [`Sim::try_host_mut`].
+    #[track_caller]
+    #[allow(clippy::panic)] // A test helper: an unknown address is a bug in the test.
+    pub fn host_mut(&mut self, addr: SocketAddr) -> &mut H {
+        match self.try_host_mut(addr) {
+            Some(h) => h,
+            None => panic!("utp-sim: no host bound to {addr}"),
+        }
+    }
+
+    /// The host bound to `addr`, if any.
+    pub fn try_host(&self, addr: SocketAddr) -> Option<&H> {
+        let idx = *self.index.get(&addr)?;
+        self.hosts.get(idx).map(|s| &s.host)
+    }
+
+    /// The host bound to `addr`, if any; see [`Sim::host_mut`].
+    pub fn try_host_mut(&mut self, addr: SocketAddr) -> Option<&mut H> {
+        let idx = *self.index.get(&addr)?;
+        self.mark_dirty(idx);
+        let slot = self.hosts.get_mut(idx)?;
+        slot.fired_at = None;
+        Some(&mut slot.host)
+    }
+
+    /// Every host with its address, in the order they were added.
+    pub fn hosts(&self) -> impl Iterator<Item = (SocketAddr, &H)> + '_ {
+        self.hosts.iter().map(|s| (s.addr, &s.host))
+    }
+
+    /// Marks the host at `addr` to be drained before the next event. Only
+    /// needed when its state changed behind the simulator's back (through
+    /// shared ownership) rather than through [`Sim::host_mut`].
+    pub fn wake(&mut self, addr: SocketAddr) {
+        if let Some(&idx) = self.index.get(&addr) {
+            self.mark_dirty(idx);
+        }
+    }
+
+    /// [`Sim::wake`] for every host.
+    pub fn wake_all(&mut self) {
+        for idx in 0..self.hosts.len() {
+            self.mark_dirty(idx);
+        }
+    }
+
+    // ---- links ------------------------------------------------------------
+
+    /// The config of every link not set with [`Sim::set_link`]; takes
+    /// effect for the next datagram, on links already used too.
+    pub fn set_default_link(&mut self, config: LinkConfig) -> Result<(), ConfigError> {
+        config.validate()?;
+        self.default_link = config;
+        Ok(())
+    }
+
+    /// The config of links not set with [`Sim::set_link`].
+    pub fn default_link(&self) -> &LinkConfig {
+        &self.default_link
+    }
+
+    /// Configures the direction `from -> to`; takes effect for the next
+    /// datagram (datagrams in flight keep their delivery time). The link's
+    /// queue, loss state and statistics carry over.
+    pub fn set_link(
+        &mut self,
+        from: SocketAddr,
+        to: SocketAddr,
+        config: LinkConfig,
+    ) -> Result<(), ConfigError> {
+        config.validate()?;
+        self.link_state(from, to).config = Some(config);
+        Ok(())
+    }
+
+    /// [`Sim::set_link`] for both directions between `a` and `b`.
+    pub fn set_link_both(
+        &mut self,
+        a: SocketAddr,
+        b: SocketAddr,
+        config: LinkConfig,
+    ) -> Result<(), ConfigError> {
+        self.set_link(a, b, config)?;
+        self.set_link(b, a, config)
+    }
+
+    /// Makes `from -> to` follow the default config again.
+    pub fn reset_link(&mut self, from: SocketAddr, to: SocketAddr) {
+        if let Some(link) = self.links.get_mut(&(from, to)) {
+            link.config = None;
+        }
+    }
+
+    /// The config in force for `from -> to`.
+    pub fn link_config(&self, from: SocketAddr, to: SocketAddr) -> &LinkConfig {
+        self.links
+            .get(&(from, to))
+            .and_then(|l| l.config.as_ref())
+            .unwrap_or(&self.default_link)
+    }
+
+    /// Takes `from -> to` down from `start` until (excluding) `end`:
+    /// datagrams sent in that window are dropped
+    /// ([`DropReason::Partition`]); those already in flight still arrive.
+    /// Windows add up; an empty window (`start >= end`) does nothing. Use
+    /// [`Timestamp::MAX`] as `end` for "forever".
+    pub fn partition(
+        &mut self,
+        from: SocketAddr,
+        to: SocketAddr,
+        start: Timestamp,
+        end: Timestamp,
+    ) {
+        if start < end {
+            self.link_state(from, to)
+                .partitions
+                .push(Window { start, end });
+        }
+    }
+
+    /// [`Sim::partition`] for both directions between `a` and `b`.
+    pub fn partition_both(
+        &mut self,
+        a: SocketAddr,
+        b: SocketAddr,
+        start: Timestamp,
+        end: Timestamp,
+    ) {
+        self.partition(a, b, start, end);
+        self.partition(b, a, start, end);
+    }
+
+    /// Removes every partition window of `from -> to`, past and future.
+    pub fn heal(&mut self, from: SocketAddr, to: SocketAddr) {
+        if let Some(link) = self.links.get_mut(&(from, to)) {
+            link.partitions.clear();
+        }
+    }
+
+    /// Whether `from -> to` is partitioned at `time`.
+    pub fn is_partitioned(&self, from: SocketAddr, to: SocketAddr, time: Timestamp) -> bool {
+        self.links.get(&(from, to)).is_some_and(|l| l.is_down(time))
+    }
+
+    /// Counters of `from -> to` (all zero for a link never used).
+    pub fn link_stats(&self, from: SocketAddr, to: SocketAddr) -> LinkStats {
+        self.links
+            .get(&(from, to))
+            .map(|l| l.stats)
+            .unwrap_or_default()
+    }
+
+    /// Counters of every link used or configured so far, ordered by
+    /// `(from, to)`.
+    pub fn links(&self) -> impl Iterator<Item = (SocketAddr, SocketAddr, &LinkStats)> + '_ {
+        self.links.iter().map(|(&(f, t), l)| (f, t, &l.stats))
+    }
+
+    /// Global counters.
+    pub fn stats(&self) -> &SimStats {
+        &self.stats
+    }
+
+    /// Datagrams on their way (scheduled for delivery).
+    pub fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+
+    // ---- trace ------------------------------------------------------------
+
+    /// Chooses which events are kept in memory from now on
+    /// (default [`TraceMode::Off`]). Switching to `Off` frees the kept ones.
+    pub fn set_trace(&mut self, mode: TraceMode) {
+        self.trace.set_mode(mode);
+    }
+
+    /// The current [`TraceMode`].
+    pub fn trace_mode(&self) -> TraceMode {
+        self.trace.mode()
+    }
+
+    /// The kept events, oldest first.
+    pub fn trace(&self) -> impl ExactSizeIterator<Item = &TraceEvent> + '_ {
+        self.trace.events().iter()
+    }
+
+    /// Takes the kept events out, leaving the trace empty (the hash goes on).
+    pub fn take_trace(&mut self) -> Vec<TraceEvent> {
+        self.trace.take()
+    }
+
+    /// A 64-bit FNV-1a hash of every event so far (time, kind, drop reason,
+    /// addresses, length, and the payload of every sent datagram), whatever
+    /// the [`TraceMode`]. Two runs with equal hashes did the same thing; the
+    /// value is the same on every platform and Rust version.
+    pub fn trace_hash(&self) -> u64 {
+        self.trace.hash()
+    }
+
+    // ---- driving ----------------------------------------------------------
+
+    /// Sets how many events [`Sim::run_until`] accepts at one instant
+    /// before giving up with [`RunError::Stalled`] (default
+    /// [`DEFAULT_MAX_EVENTS_PER_INSTANT`]).
+    pub fn set_max_events_per_instant(&mut self, max: u64) {
+        self.max_events_per_instant = max;
+    }
+
+    /// Time of the next event, after draining the hosts that need it.
+    pub fn next_event_time(&mut self) -> Option<Timestamp> {
+        self.flush();
+        self.peek_time()
+    }
+
+    /// Drains the hosts that need it, processes the next event (moving
+    /// virtual time to it) and drains the host it touched. Returns `false`
+    /// when nothing is pending.
+    pub fn step(&mut self) -> bool {
+        self.flush();
+        let Some(Scheduled { at, event, .. }) = self.pop_next() else {
+            return false;
+        };
+        self.now = self.now.max(at);
+        self.stats.events = self.stats.events.saturating_add(1);
+        match event {
+            Event::Deliver {
+                from,
+                to,
+                host,
+                data,
+            } => {
+                self.in_flight = self.in_flight.saturating_sub(1);
+                let len = data.len();
+                self.trace.record(
+                    TraceEvent {
+                        time: self.now,
+                        kind: EventKind::Deliver,
+                        from,
+                        to,
+                        len,
+                    },
+                    None,
+                );
+                self.stats.network.on_deliver(len);
+                if let Some(link) = self.links.get_mut(&(from, to)) {
+                    link.stats.on_deliver(len);
+                }
+                if let Some(slot) = self.hosts.get_mut(host) {
+                    slot.host.handle_datagram(self.now, from, &data);
+                    slot.fired_at = None;
+                }
+                self.recycle(data);
+                self.mark_dirty(host);
+            }
+            Event::Timer { host, .. } => {
+                let now = self.now;
+                if let Some(slot) = self.hosts.get_mut(host) {
+                    slot.timer = None;
+                    slot.timer_gen = slot.timer_gen.wrapping_add(1);
+                    slot.fired_at = Some(now);
+                    let addr = slot.addr;
+                    slot.host.handle_timeout(now);
+                    self.stats.timeouts = self.stats.timeouts.saturating_add(1);
+                    self.trace.record(
+                        TraceEvent {
+                            time: now,
+                            kind: EventKind::Timeout,
+                            from: addr,
+                            to: addr,
+                            len: 0,
+                        },
+                        None,
+                    );
+                }
+                self.mark_dirty(host);
+            }
+        }
+        self.flush();
+        true
+    }
+
+    /// Runs the simulation until `done` returns `true`, and returns the time
+    /// then.
+    ///
+    /// Each round drains the hosts (all of them on the first round, then
+    /// those touched), calls `done` (which may act on hosts through
+    /// [`Sim::host_mut`]), and processes one event. It fails with
+    /// [`RunError::Deadline`] when the next event is later than `deadline`
+    /// (time is then moved to `deadline`), with [`RunError::Idle`] when
+    /// nothing is pending, and with [`RunError::Stalled`] when time stops
+    /// advancing.
+    pub fn run_until<F>(&mut self, deadline: Timestamp, mut done: F) -> Result<Timestamp, RunError>
+    where
+        F: FnMut(&mut Self) -> bool,
+    {
+        self.wake_all();
+        let mut instant = self.now;
+        let mut at_instant: u64 = 0;
+        loop {
+            self.flush();
+            if done(self) {
+                return Ok(self.now);
+            }
+            self.flush();
+            let Some(next) = self.peek_time() else {
+                return Err(RunError::Idle { now: self.now });
+            };
+            if next > deadline {
+                self.now = self.now.max(deadline);
+                return Err(RunError::Deadline { now: self.now });
+            }
+            let next = next.max(self.now);
+            if next == instant {
+                at_instant = at_instant.saturating_add(1);
+                if at_instant > self.max_events_per_instant {
+                    return Err(RunError::Stalled {
+                        now: self.now,
+                        events: at_instant,
+                    });
+                }
+            } else {
+                instant = next;
+                at_instant = 1;
+            }
+            self.step();
+        }
+    }
+
+    /// Processes every event up to and including `time`, then sets the
+    /// clock to `time` (if it is later than now). Fails only with
+    /// [`RunError::Stalled`].
+    pub fn advance_to(&mut self, time: Timestamp) -> Result<(), RunError> {
+        match self.run_until(time, |_| false) {
+            Err(RunError::Stalled { now, events }) => Err(RunError::Stalled { now, events }),
+            _ => {
+                self.now = self.now.max(time);
+                Ok(())
+            }
+        }
+    }
+
+    /// [`Sim::advance_to`] `now + duration`.
+    pub fn advance(&mut self, duration: Duration) -> Result<(), RunError> {
+        self.advance_to(self.now + duration)
+    }
+
+    // ---- internals --------------------------------------------------------
+
+    fn mark_dirty(&mut self, idx: usize) {
+        if let Some(slot) = self.hosts.get_mut(idx) {
+            if !slot.dirty {
+                slot.dirty = true;
+                self.dirty.push(idx);
+            }
+        }
+    }
+
+    fn link_state(&mut self, from: SocketAddr, to: SocketAddr) -> &mut LinkState {
+        link_entry(&mut self.links, self.seed, from, to)
+    }
+
+    fn schedule(&mut self, at: Timestamp, event: Event) {
+        let seq = self.next_seq;
+        self.next_seq = self.next_seq.wrapping_add(1);
+        self.queue.push(Scheduled { at, seq, event });
+    }
+
+    fn is_stale(&self, ev: &Scheduled) -> bool {
+        match ev.event {
+            Event::Timer { host, generation } => self
+                .hosts
+                .get(host)
+                .is_none_or(|s| s.timer_gen != generation || s.timer.is_none()),
+            Event::Deliver { .. } => false,
+        }
+    }
+
+    fn peek_time(&mut self) -> Option<Timestamp> {
+        loop {
+            let top = self.queue.peek()?;
+            if self.is_stale(top) {
+                self.queue.pop();
+            } else {
+                return Some(top.at);
+            }
+        }
+    }
+
+    fn pop_next(&mut self) -> Option<Scheduled> {
+        loop {
+            let ev = self.queue.pop()?;
+            if !self.is_stale(&ev) {
+                return Some(ev);
+            }
+        }
+    }
+
+    fn recycle(&mut self, buf: Vec<u8>) {
+        if self.pool.len() < MAX_POOLED_BUFFERS {
+            self.pool.push(buf);
+        }
+    }
+
+    /// Drains every dirty host, in the order they became dirty.
+    fn flush(&mut self) {
+        while !self.dirty.is_empty() {
+            let mut list =
+                core::mem::replace(&mut self.dirty, core::mem::take(&mut self.dirty_spare));
+            for &idx in &list {
+                self.drain(idx);
+            }
+            list.clear();
+            self.dirty_spare = list;
+        }
+    }
+
+    fn drain(&mut self, idx: usize) {
+        let mut buf = core::mem::take(&mut self.scratch);
+        if buf.len() < TRANSMIT_BUF_LEN {
+            buf.resize(TRANSMIT_BUF_LEN, 0);
+        }
+        let now = self.now;
+        let mut sent = 0usize;
+        let mut cut_off = false;
+        while let Some(slot) = self.hosts.get_mut(idx) {
+            if sent >= MAX_TRANSMITS_PER_DRAIN {
+                cut_off = true;
+                break;
+            }
+            let Some(Transmit {
+                to,
+                len,
+                dont_fragment,
+            }) = slot.host.poll_transmit(now, &mut buf)
+            else {
+                break;
+            };
+            let from = slot.addr;
+            let data = buf.get(..len).unwrap_or(buf.as_slice());
+            self.route(from, to, data, dont_fragment);
+            sent += 1;
+        }
+        self.scratch = buf;
+
+        let Some(slot) = self.hosts.get_mut(idx) else {
+            return;
+        };
+        slot.dirty = false;
+        let want = slot.host.poll_timeout().map(|t| {
+            if t > now {
+                t
+            } else if slot.fired_at == Some(now) {
+                now + Duration::from_micros(1)
+            } else {
+                now
+            }
+        });
+        if want != slot.timer {
+            slot.timer = want;
+            slot.timer_gen = slot.timer_gen.wrapping_add(1);
+            let generation = slot.timer_gen;
+            if let Some(at) = want {
+                self.schedule(
+                    at,
+                    Event::Timer {
+                        host: idx,
+                        generation,
+                    },
+                );
+            }
+        }
+        if cut_off {
+            self.mark_dirty(idx);
+        }
+    }
+
+    /// Sends one datagram through the network.
+    fn route(&mut self, from: SocketAddr, to: SocketAddr, data: &[u8], dont_fragment: bool) {
+        let now = self.now;
+        let len = data.len();
+        let event = |kind| TraceEvent {
+            time: now,
+            kind,
+            from,
+            to,
+            len,
+        };
+        self.trace.record(event(EventKind::Send), Some(data));
+        self.stats.network.on_send(len);
+        let dest = self.index.get(&to).copied();
+        let link = link_entry(&mut self.links, self.seed, from, to);
+        link.stats.on_send(len);
+        let cfg = link.config.unwrap_or(self.default_link);
+
+        let verdict = match dest {
+            None => Err(DropReason::NoSuchHost),
+            Some(_) if link.is_down(now) => Err(DropReason::Partition),
+            Some(host) => match check_mtu(&cfg, to, len, dont_fragment) {
+                MtuVerdict::Drop => Err(DropReason::Mtu),
+                verdict => {
+                    if let MtuVerdict::Fragmented = verdict {
+                        link.stats.on_fragment();
+                        self.stats.network.on_fragment();
+                    }
+                    if link.lose(&cfg) {
+                        Err(DropReason::Loss)
+                    } else {
+                        Ok(host)
+                    }
+                }
+            },
+        };
+        let host = match verdict {
+            Ok(host) => host,
+            Err(reason) => {
+                link.stats.on_drop(reason);
+                self.stats.network.on_drop(reason);
+                self.trace.record(event(EventKind::Drop(reason)), None);
+                return;
+            }
+        };
+
+        let duplicated = link.duplicate(&cfg);
+        let wire = wire_size(to, len);
+        for copy in [false, true] {
+            if copy {
+                if !duplicated {
+                    break;
+                }
+                link.stats.on_duplicate();
+                self.stats.network.on_duplicate();
+                self.trace.record(event(EventKind::Duplicate), None);
+            }
+            match link.transmit(&cfg, now, wire) {
+                Verdict::Deliver { at, reordered } => {
+                    if reordered {
+                        link.stats.on_reorder();
+                        self.stats.network.on_reorder();
+                    }
+                    let mut buf = self.pool.pop().unwrap_or_default();
+                    buf.clear();
+                    buf.extend_from_slice(data);
+                    self.in_flight = self.in_flight.saturating_add(1);
+                    let seq = self.next_seq;
+                    self.next_seq = self.next_seq.wrapping_add(1);
+                    self.queue.push(Scheduled {
+                        at,
+                        seq,
+                        event: Event::Deliver {
+                            from,
+                            to,
+                            host,
+                            data: buf,
+                        },
+                    });
+                }
+                Verdict::Drop(reason) => {
+                    link.stats.on_drop(reason);
+                    self.stats.network.on_drop(reason);
+                    self.trace.record(event(EventKind::Drop(reason)), None);
+                }
+            }
+        }
+    }
+}
+
+/// The state of link `from -> to`, created on first use.
+fn link_entry(
+    links: &mut BTreeMap<(SocketAddr, SocketAddr), LinkState>,
+    seed: u64,
+    from: SocketAddr,
+    to: SocketAddr,
+) -> &mut LinkState {
+    links
+        .entry((from, to))
+        .or_insert_with(|| LinkState::new(link_seed(seed, from, to)))
+}
+
+/// The seed of the PRNG of link `from -> to`.
+fn link_seed(seed: u64, from: SocketAddr, to: SocketAddr) -> u64 {
+    let mut h = Fnv1a::new();
+    h.write_u64(seed);
+    h.write_addr(from);
+    h.write_addr(to);
+    h.finish()
+}
