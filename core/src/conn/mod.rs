@@ -38,6 +38,10 @@ const SACK_BUF: usize = 128;
 /// (one per second full packet received).
 const ACK_SNAPSHOTS: usize = 8;
 
+/// Shortest time a closed connection that received a FIN stays to
+/// acknowledge that FIN again if the peer retransmits it.
+const DRAIN_MIN: Duration = Duration::from_secs(3);
+
 /// Duplicate acknowledgements that trigger fast retransmit (peers that send
 /// no SACK).
 const DUP_ACK_THRESHOLD: u32 = 3;
@@ -129,6 +133,10 @@ pub(crate) struct Connection {
     window_filled: bool,
 
     rto_deadline: Option<Timestamp>,
+    /// When the retransmission timer last fired: packets sent before it
+    /// give no RTT sample (their ack may answer a retransmission of another
+    /// packet, long after their own ack was lost).
+    last_rto_at: Timestamp,
     consecutive_timeouts: u32,
     connect_deadline: Option<Timestamp>,
     probe_deadline: Option<Timestamp>,
@@ -199,6 +207,7 @@ impl Connection {
             reply_delay: TimestampDiff::NONE,
             window_filled: false,
             rto_deadline: None,
+            last_rto_at: Timestamp::ZERO,
             consecutive_timeouts: 0,
             connect_deadline: None,
             probe_deadline: None,
@@ -457,7 +466,7 @@ impl Connection {
         // Stay long enough to acknowledge a FIN retransmitted because our
         // ack of it was lost; without a FIN there is nothing to drain.
         self.drain_until = if self.recv.fin_seq().is_some() {
-            Some(now + (self.rtt.rto() * 2).max(Duration::from_secs(1)))
+            Some(now + (self.rtt.rto() * 4).max(DRAIN_MIN))
         } else {
             Some(now)
         };
@@ -534,12 +543,24 @@ impl Connection {
     }
 
     fn on_reset(&mut self, now: Timestamp, p: &PacketRepr<'_>, events: &mut EventSink<'_>) {
-        if !self.ack_is_plausible(p.ack_nr) {
+        // libutp's RESET for a connection it no longer has carries, as
+        // ack_nr, the seq_nr of the packet it answers; a STATE carries our
+        // next sequence number, so that one is plausible here too.
+        if !self.ack_is_plausible(p.ack_nr) && p.ack_nr != self.seq_nr {
             self.stats.dropped_invalid += 1;
             return;
         }
+        let only_fin_outstanding = self.fin_seq.is_some()
+            && self.send.unsent_len() == 0
+            && self.in_flight.len() <= 1
+            && self.in_flight.first_seq() == self.fin_seq.filter(|_| !self.in_flight.is_empty());
         let reason = if self.phase == Phase::SynSent {
             CloseReason::Refused
+        } else if self.recv.is_eof() && (self.fin_acked || only_fin_outstanding) {
+            // Every byte went both ways and the peer sent its FIN: it
+            // finished and forgot us before our FIN's ack reached us
+            // (libutp answers a connection it no longer has with RESET).
+            CloseReason::Finished
         } else {
             CloseReason::Reset
         };
@@ -570,7 +591,7 @@ impl Connection {
 
         if let Some(first) = first {
             if !p.ack_nr.is_before(first) {
-                let acked = self.in_flight.ack_through(p.ack_nr);
+                let acked = self.in_flight.ack_through(p.ack_nr, self.last_rto_at);
                 if acked.packets > 0 {
                     new_ack = true;
                     bytes_acked += acked.bytes;
@@ -590,7 +611,8 @@ impl Connection {
             }
         }
         if let Some(sack) = p.selective_ack {
-            let (newly, sample, lost) = self.in_flight.apply_sack(p.ack_nr, &sack);
+            let (newly, sample, lost) =
+                self.in_flight.apply_sack(p.ack_nr, &sack, self.last_rto_at);
             bytes_acked += newly;
             if rtt_from.is_none() {
                 rtt_from = sample;
@@ -779,6 +801,7 @@ impl Connection {
         }
         if self.rto_deadline.is_some_and(|t| now >= t) {
             self.stats.timeouts += 1;
+            self.last_rto_at = now;
             // With the peer's window closed, what is in flight is a probe
             // the peer may rightly drop: its timeout is no sign of a dead
             // path or of congestion (the idle timeout catches a dead peer).

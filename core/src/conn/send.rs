@@ -195,8 +195,10 @@ impl InFlight {
     }
 
     /// Releases every packet up to and including `ack_nr`, which the caller
-    /// has checked lies within the packets in flight.
-    pub(crate) fn ack_through(&mut self, ack_nr: SeqNr) -> Acked {
+    /// has checked lies within the packets in flight. RTT samples come only
+    /// from packets sent once, at or after `sample_after`, and not SACKed
+    /// before (their sample was taken then).
+    pub(crate) fn ack_through(&mut self, ack_nr: SeqNr, sample_after: Timestamp) -> Acked {
         let mut acked = Acked::default();
         while let Some(front) = self.packets.front() {
             if front.seq.is_after(ack_nr) {
@@ -213,7 +215,7 @@ impl InFlight {
             }
             acked.packets += 1;
             acked.release_to = Some(p.offset + u64::from(p.len));
-            if p.transmissions == 1 {
+            if p.transmissions == 1 && !p.sacked && p.last_sent >= sample_after {
                 acked.rtt_sample_sent_at = Some(p.last_sent);
             }
             acked.fin |= p.kind == SentKind::Fin;
@@ -228,6 +230,7 @@ impl InFlight {
         &mut self,
         ack_nr: SeqNr,
         sack: &SelectiveAck<'_>,
+        sample_after: Timestamp,
     ) -> (usize, Option<Timestamp>, usize) {
         let Some(first) = self.first_seq() else {
             return (0, None, 0);
@@ -249,7 +252,7 @@ impl InFlight {
                     p.sacked = true;
                     p.lost = false;
                     newly += p.wire_len as usize;
-                    if p.transmissions == 1 {
+                    if p.transmissions == 1 && p.last_sent >= sample_after {
                         sample = Some(p.last_sent);
                     }
                 }
@@ -367,14 +370,18 @@ mod tests {
         assert_eq!(f.bytes(), 180);
         // ack_nr 9 (nothing), SACK 12, 13, 14: 10 and 11 lost.
         let mask = [0b0000_1110]; // bit i is ack_nr + 2 + i: 12, 13, 14
-        let (newly, _, lost) = f.apply_sack(SeqNr::new(9), &SelectiveAck::new(&mask).unwrap());
+        let (newly, _, lost) = f.apply_sack(
+            SeqNr::new(9),
+            &SelectiveAck::new(&mask).unwrap(),
+            Timestamp::ZERO,
+        );
         assert_eq!(newly, 90);
         assert_eq!(lost, 2);
         assert_eq!(f.bytes(), 30, "only 15 still counts in flight");
         assert_eq!(f.first_lost().map(|(i, p)| (i, p.seq.get())), Some((0, 10)));
         f.resent(0, Timestamp::from_secs(1), 30);
         assert_eq!(f.bytes(), 60);
-        let acked = f.ack_through(SeqNr::new(14));
+        let acked = f.ack_through(SeqNr::new(14), Timestamp::ZERO);
         assert_eq!(acked.packets, 5);
         assert_eq!(acked.bytes, 60, "SACKed bytes are not counted twice");
         assert_eq!(acked.release_to, Some(150));

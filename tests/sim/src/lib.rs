@@ -128,6 +128,7 @@
 mod link;
 mod sim;
 mod trace;
+mod utp;
 
 use std::net::SocketAddr;
 

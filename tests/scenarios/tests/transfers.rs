@@ -1,0 +1,185 @@
+//! Simulated bulk transfers over impaired links: every byte must arrive
+//! intact, and both sides must end cleanly.
+
+#![allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use utp_core::{Config, Endpoint, Timestamp};
+use utp_scenarios::{Flow, Transfers};
+use utp_sim::{GilbertElliott, LinkConfig, Sim};
+
+const MIB: u64 = 1 << 20;
+
+fn client() -> SocketAddr {
+    "10.0.0.1:5000".parse().unwrap()
+}
+
+fn server() -> SocketAddr {
+    "10.0.0.2:6000".parse().unwrap()
+}
+
+/// 50 ms RTT, 20 Mbit/s, a 100-packet queue.
+fn base_link() -> LinkConfig {
+    LinkConfig {
+        bandwidth: Some(20_000_000),
+        queue_capacity: Some(100),
+        ..LinkConfig::with_latency(Duration::from_millis(25))
+    }
+}
+
+/// Transfers `len` bytes over `link` (both directions) and returns the
+/// simulated duration of the transfer.
+fn transfer(seed: u64, len: u64, link: LinkConfig, limit: Duration) -> (Duration, Sim<Endpoint>) {
+    let mut sim: Sim<Endpoint> = Sim::new(seed);
+    sim.set_default_link(link).unwrap();
+    let flows = vec![Flow {
+        client: client(),
+        server: server(),
+        len,
+        seed,
+    }];
+    let mut t = Transfers::start(&mut sim, flows, &Config::default(), &Config::default());
+    let start = sim.now();
+    let end = t.run(&mut sim, start + limit);
+    assert!(end.is_ok(), "{end:?}\n{}", t.failures());
+    assert!(t.all_clean(), "{}", t.failures());
+    let r = &t.results[0];
+    (r.eof_at.unwrap() - start, sim)
+}
+
+fn goodput_mbit(len: u64, d: Duration) -> f64 {
+    len as f64 * 8.0 / d.as_secs_f64() / 1e6
+}
+
+#[test]
+fn ten_mib_no_loss() {
+    let (d, sim) = transfer(1, 10 * MIB, base_link(), Duration::from_secs(120));
+    println!(
+        "no loss: {:.2?}, {:.1} Mbit/s, {:?}",
+        d,
+        goodput_mbit(10 * MIB, d),
+        sim.stats()
+    );
+}
+
+#[test]
+fn ten_mib_one_percent_loss() {
+    let link = LinkConfig {
+        loss: 0.01,
+        ..base_link()
+    };
+    let (d, _) = transfer(2, 10 * MIB, link, Duration::from_secs(300));
+    println!(
+        "1% loss: {:.2?}, {:.1} Mbit/s",
+        d,
+        goodput_mbit(10 * MIB, d)
+    );
+}
+
+#[test]
+fn ten_mib_five_percent_loss() {
+    let link = LinkConfig {
+        loss: 0.05,
+        ..base_link()
+    };
+    let (d, _) = transfer(3, 10 * MIB, link, Duration::from_secs(600));
+    println!(
+        "5% loss: {:.2?}, {:.1} Mbit/s",
+        d,
+        goodput_mbit(10 * MIB, d)
+    );
+}
+
+#[test]
+fn ten_mib_bursty_loss() {
+    let link = LinkConfig {
+        burst_loss: Some(GilbertElliott {
+            p_good_to_bad: 0.005,
+            p_bad_to_good: 0.3,
+            loss_in_good: 0.0,
+            loss_in_bad: 1.0,
+        }),
+        ..base_link()
+    };
+    let (d, sim) = transfer(4, 10 * MIB, link, Duration::from_secs(600));
+    let lost = sim.link_stats(client(), server()).dropped.total();
+    println!(
+        "bursty loss: {:.2?}, {:.1} Mbit/s, {lost} dropped",
+        d,
+        goodput_mbit(10 * MIB, d)
+    );
+    assert!(lost > 0);
+}
+
+#[test]
+fn ten_mib_reordering() {
+    let link = LinkConfig {
+        reorder: 0.05,
+        reorder_delay: Duration::from_millis(10),
+        ..base_link()
+    };
+    let (d, sim) = transfer(5, 10 * MIB, link, Duration::from_secs(300));
+    let reordered = sim.link_stats(client(), server()).reordered;
+    println!(
+        "reordering: {:.2?}, {:.1} Mbit/s, {reordered} reordered",
+        d,
+        goodput_mbit(10 * MIB, d)
+    );
+    assert!(reordered > 100);
+}
+
+#[test]
+fn ten_mib_duplication() {
+    let link = LinkConfig {
+        duplicate: 0.05,
+        ..base_link()
+    };
+    let (d, sim) = transfer(6, 10 * MIB, link, Duration::from_secs(300));
+    let dup = sim.link_stats(client(), server()).duplicated;
+    let receiver_dups = {
+        let ep = sim.host(server());
+        ep.stats()
+    };
+    println!(
+        "duplication: {:.2?}, {:.1} Mbit/s, {dup} duplicated, {receiver_dups:?}",
+        d,
+        goodput_mbit(10 * MIB, d)
+    );
+    assert!(dup > 100);
+}
+
+#[test]
+fn hundred_mib_one_percent_loss() {
+    let link = LinkConfig {
+        loss: 0.01,
+        ..base_link()
+    };
+    let (d, sim) = transfer(7, 100 * MIB, link, Duration::from_secs(3600));
+    println!(
+        "100 MiB, 1% loss, 50 ms RTT, 20 Mbit/s: {:.2?} simulated, goodput {:.2} Mbit/s; {:?}",
+        d,
+        goodput_mbit(100 * MIB, d),
+        sim.link_stats(client(), server())
+    );
+}
+
+#[test]
+fn same_seed_same_trace() {
+    let link = LinkConfig {
+        loss: 0.02,
+        ..base_link()
+    };
+    let (_, a) = transfer(11, MIB, link, Duration::from_secs(60));
+    let (_, b) = transfer(11, MIB, link, Duration::from_secs(60));
+    let (_, c) = transfer(12, MIB, link, Duration::from_secs(60));
+    assert_eq!(a.trace_hash(), b.trace_hash());
+    assert_ne!(a.trace_hash(), c.trace_hash());
+    let _ = Timestamp::ZERO;
+}
