@@ -84,3 +84,418 @@ pub fn wire(data: &[u8]) -> Result<(), Violation> {
         Err(e) => Err(Violation(format!("re-emit failed: {e}"))),
     }
 }
+
+/// Reads fuzzer bytes as a stream of small decisions; runs dry as zeros.
+struct Input<'a> {
+    data: &'a [u8],
+}
+
+impl Input<'_> {
+    fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    fn u8(&mut self) -> u8 {
+        match self.data.split_first() {
+            Some((&b, rest)) => {
+                self.data = rest;
+                b
+            }
+            None => 0,
+        }
+    }
+
+    fn u16(&mut self) -> u16 {
+        u16::from_be_bytes([self.u8(), self.u8()])
+    }
+
+    fn u32(&mut self) -> u32 {
+        u32::from_be_bytes([self.u8(), self.u8(), self.u8(), self.u8()])
+    }
+
+    fn bytes(&mut self, max: usize) -> &[u8] {
+        let n = usize::from(self.u8()).min(max).min(self.data.len());
+        let (head, rest) = self.data.split_at(n);
+        self.data = rest;
+        head
+    }
+}
+
+const FUZZ_ADDRS: [&str; 3] = ["10.0.0.2:2000", "10.0.0.3:3000", "[2001:db8::1]:4000"];
+
+fn fuzz_addr(i: u8) -> std::net::SocketAddr {
+    let s = FUZZ_ADDRS
+        .get(usize::from(i) % FUZZ_ADDRS.len())
+        .copied()
+        .unwrap_or("10.0.0.2:2000");
+    s.parse()
+        .unwrap_or(std::net::SocketAddr::from(([10, 0, 0, 2], 2000)))
+}
+
+/// Small limits so that the fuzzer reaches them.
+fn fuzz_config() -> crate::Config {
+    crate::Config {
+        max_connections: 8,
+        send_buffer: 16 * 1024,
+        recv_buffer: 8 * 1024,
+        reorder_window: 16,
+        resets_per_second: 4,
+        ..crate::Config::default()
+    }
+}
+
+/// What the endpoint sent, remembered so that later packets can answer it.
+#[derive(Clone, Copy, Default)]
+struct Seen {
+    conn_id: u16,
+    seq_nr: u16,
+    ack_nr: u16,
+}
+
+/// Checks every datagram an endpoint sends: it must be valid uTP, no
+/// longer than the configured packet size.
+fn drain(
+    ep: &mut crate::Endpoint,
+    now: crate::Timestamp,
+    buf: &mut [u8],
+    seen: &mut Vec<Seen>,
+) -> Result<usize, Violation> {
+    let mut count = 0;
+    while let Some(t) = ep.poll_transmit(now, buf) {
+        count += 1;
+        if count > 100_000 {
+            return Err(Violation("poll_transmit never returns None".into()));
+        }
+        let bytes = buf.get(..t.len).unwrap_or(&[]);
+        let packet = PacketRepr::parse(bytes).map_err(|e| {
+            Violation(format!(
+                "endpoint sent an invalid packet ({e}): {bytes:02x?}"
+            ))
+        })?;
+        if t.len > ep.config().packet_size(t.destination) {
+            return Err(Violation(format!("datagram of {} bytes", t.len)));
+        }
+        if seen.len() < 64 {
+            seen.push(Seen {
+                conn_id: packet.connection_id,
+                seq_nr: packet.seq_nr.get(),
+                ack_nr: packet.ack_nr.get(),
+            });
+        }
+    }
+    while ep.poll_event().is_some() {}
+    Ok(count)
+}
+
+/// Body of the `endpoint` target: one endpoint fed arbitrary times,
+/// datagrams from a few addresses (raw, or built to answer what it sent)
+/// and API calls in any order. Checks that nothing panics, that every
+/// datagram it sends is valid, that buffers and connection counts stay
+/// within the configuration, and that it does not spin.
+pub fn endpoint(data: &[u8]) -> Result<(), Violation> {
+    use crate::wire::{CloseReason as WireCloseReason, PacketType};
+    use crate::{ConnHandle, Endpoint, ListenConfig, SeqNr, Timestamp};
+
+    let config = fuzz_config();
+    let mut input = Input { data };
+    let mut ep = Endpoint::new(config.clone(), u64::from(input.u32()));
+    ep.listen(ListenConfig {
+        backlog: 4,
+        ..ListenConfig::default()
+    });
+    let mut now = Timestamp::from_secs(1);
+    let mut handles: Vec<ConnHandle> = Vec::new();
+    let mut seen: Vec<Seen> = Vec::new();
+    let mut buf = vec![0u8; 2048];
+    let mut packet_buf = vec![0u8; 2048];
+    let mut read_buf = vec![0u8; 4096];
+    let payload = [0x5au8; 1400];
+    let mut steps = 0;
+    while !input.is_empty() && steps < 2_000 {
+        steps += 1;
+        match input.u8() % 12 {
+            0 => now += core::time::Duration::from_micros(u64::from(input.u16()) * 64),
+            1 => {
+                let from = fuzz_addr(input.u8());
+                let raw = input.bytes(255).to_vec();
+                let _ = ep.handle_datagram(now, from, &raw);
+            }
+            2..=4 => {
+                // A packet answering something the endpoint sent.
+                let from = fuzz_addr(input.u8());
+                let pick = usize::from(input.u8());
+                let base = seen
+                    .get(pick % seen.len().max(1))
+                    .copied()
+                    .unwrap_or_default();
+                let kind = input.u8();
+                let packet_type = PacketType::from_nibble(kind % 5).unwrap_or(PacketType::State);
+                let id_delta = [0u16, 1, 0xffff]
+                    .get(usize::from(kind >> 5) % 3)
+                    .copied()
+                    .unwrap_or(0);
+                let mask = [input.u8(), input.u8(), input.u8(), input.u8()];
+                let with_sack = kind & 0x08 != 0;
+                let plen = usize::from(input.u16() % 1400);
+                let repr = PacketRepr {
+                    packet_type,
+                    connection_id: base.conn_id.wrapping_add(id_delta),
+                    timestamp: crate::time::WireTimestamp(input.u32()),
+                    timestamp_difference: crate::time::TimestampDiff(input.u32()),
+                    window_size: u32::from(input.u16()) << (input.u8() % 16),
+                    seq_nr: SeqNr::new(base.ack_nr.wrapping_add(input.u8().into()).wrapping_sub(2)),
+                    ack_nr: SeqNr::new(base.seq_nr.wrapping_sub(input.u8().into()).wrapping_add(1)),
+                    selective_ack: if with_sack {
+                        SelectiveAck::new(&mask)
+                    } else {
+                        None
+                    },
+                    close_reason: if kind & 0x10 != 0 && with_sack {
+                        Some(WireCloseReason(2))
+                    } else {
+                        None
+                    },
+                    payload: if packet_type == PacketType::Data || packet_type == PacketType::Fin {
+                        payload.get(..plen).unwrap_or(&[])
+                    } else {
+                        &[]
+                    },
+                };
+                if let Ok(len) = repr.emit(&mut packet_buf) {
+                    let _ = ep.handle_datagram(now, from, packet_buf.get(..len).unwrap_or(&[]));
+                }
+            }
+            5 => {
+                if let Ok(h) = ep.connect(now, fuzz_addr(input.u8())) {
+                    if handles.len() < 16 {
+                        handles.push(h);
+                    }
+                }
+            }
+            6 => {
+                if let Some(h) = ep.accept() {
+                    if handles.len() < 16 {
+                        handles.push(h);
+                    }
+                }
+            }
+            7 | 8 => {
+                let h = handles
+                    .get(usize::from(input.u8()) % handles.len().max(1))
+                    .copied();
+                let op = input.u8();
+                if let Some(mut c) = h.and_then(|h| ep.conn(h)) {
+                    match op % 6 {
+                        0 | 1 => {
+                            let n = usize::from(input.u16()) % payload.len();
+                            let _ = c.write(payload.get(..n).unwrap_or(&[]));
+                        }
+                        2 => {
+                            let _ = c.read(&mut read_buf);
+                        }
+                        3 => c.shutdown(),
+                        4 => c.close(),
+                        _ => c.abort(),
+                    }
+                    let stats = c.stats();
+                    if stats.send_buffered > config.send_buffer
+                        || stats.recv_buffered > config.recv_buffer
+                    {
+                        return Err(Violation(format!("buffers over their bounds: {stats:?}")));
+                    }
+                }
+            }
+            9 => {
+                if let Some(t) = ep.poll_timeout() {
+                    now = now.max(t);
+                    ep.handle_timeout(now);
+                }
+            }
+            10 => ep.handle_timeout(now),
+            _ => {
+                drain(&mut ep, now, &mut buf, &mut seen)?;
+            }
+        }
+        drain(&mut ep, now, &mut buf, &mut seen)?;
+        if ep.connection_count() > config.max_connections {
+            return Err(Violation(format!("{} connections", ep.connection_count())));
+        }
+        if seen.len() >= 64 {
+            seen.drain(..32);
+        }
+    }
+    // Left alone, every timer eventually quiets down: no deadline in the
+    // past that stays in the past after handling it.
+    for _ in 0..10_000 {
+        let Some(t) = ep.poll_timeout() else {
+            return Ok(());
+        };
+        if t > now {
+            now = t;
+        }
+        ep.handle_timeout(now);
+        drain(&mut ep, now, &mut buf, &mut seen)?;
+        if ep.poll_timeout().is_some_and(|next| next <= now) {
+            return Err(Violation(format!(
+                "deadline {t:?} stays due after handle_timeout"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The byte at `pos` of the stream the `pair` target sends.
+fn pair_byte(pos: usize) -> u8 {
+    (pos as u8).wrapping_mul(7) ^ (pos >> 8) as u8
+}
+
+/// Body of the `pair` target: two endpoints under a network whose every
+/// decision (delay, drop, duplicate) the fuzzer makes. A writes a known
+/// stream, B reads it. Checks that what B reads is always a prefix of what
+/// A wrote, and all of it once B sees the end of the stream; that every
+/// datagram sent is valid; that nothing spins.
+pub fn pair(data: &[u8]) -> Result<(), Violation> {
+    use crate::{Config, Endpoint, Event, ListenConfig, Timestamp};
+    use core::time::Duration;
+
+    let mut input = Input { data };
+    let config = Config {
+        send_buffer: 32 * 1024,
+        recv_buffer: 16 * 1024,
+        reorder_window: 32,
+        ..Config::default()
+    };
+    let a_addr: std::net::SocketAddr = std::net::SocketAddr::from(([10, 0, 0, 1], 1000));
+    let b_addr: std::net::SocketAddr = std::net::SocketAddr::from(([10, 0, 0, 2], 2000));
+    let mut a = Endpoint::new(config.clone(), u64::from(input.u16()));
+    let mut b = Endpoint::new(config, u64::from(input.u16()) + 1);
+    b.listen(ListenConfig::default());
+    let total = usize::from(input.u16()) * 4;
+    let mut now = Timestamp::from_secs(1);
+    let Ok(ha) = a.connect(now, b_addr) else {
+        return Err(Violation("connect failed on an empty endpoint".into()));
+    };
+    let mut hb = None;
+    // (arrival, to B?, datagram)
+    let mut network: Vec<(Timestamp, bool, Vec<u8>)> = Vec::new();
+    let mut buf = vec![0u8; 2048];
+    let mut read_buf = vec![0u8; 8192];
+    let mut chunk = vec![0u8; 8192];
+    let mut written = 0usize;
+    let mut received = 0usize;
+    let mut eof = false;
+    let mut shut = false;
+    let mut sent = 0usize;
+    for _ in 0..20_000 {
+        // Application: A writes, B accepts and reads.
+        if let Some(mut c) = a.conn(ha) {
+            if written < total {
+                let n = (total - written).min(chunk.len());
+                for (i, byte) in chunk.iter_mut().take(n).enumerate() {
+                    *byte = pair_byte(written + i);
+                }
+                if let Ok(k) = c.write(chunk.get(..n).unwrap_or(&[])) {
+                    written += k;
+                }
+            } else if !shut {
+                c.shutdown();
+                shut = true;
+            }
+        }
+        if hb.is_none() {
+            hb = b.accept();
+        }
+        if let Some(mut c) = hb.and_then(|h| b.conn(h)) {
+            loop {
+                match c.read(&mut read_buf) {
+                    Ok(0) => {
+                        if received != total {
+                            return Err(Violation(format!(
+                                "eof after {received} of {total} bytes"
+                            )));
+                        }
+                        eof = true;
+                        break;
+                    }
+                    Ok(n) => {
+                        for (i, &byte) in read_buf.iter().take(n).enumerate() {
+                            if byte != pair_byte(received + i) || received + i >= written {
+                                return Err(Violation(format!("byte {} is wrong", received + i)));
+                            }
+                        }
+                        received += n;
+                    }
+                    Err(_) => break,
+                }
+            }
+        }
+        // Output: every datagram gets its fate from the input; an exhausted
+        // input delivers everything after 10 ms.
+        for (ep, to_b) in [(&mut a, true), (&mut b, false)] {
+            while let Some(t) = ep.poll_transmit(now, &mut buf) {
+                let bytes = buf.get(..t.len).unwrap_or(&[]);
+                if PacketRepr::parse(bytes).is_err() {
+                    return Err(Violation(format!("invalid datagram {bytes:02x?}")));
+                }
+                let fate = input.u8();
+                let delay = Duration::from_millis(10 + u64::from(fate & 0x3f));
+                let copies = match fate >> 6 {
+                    1 if network.len() < 512 => 0,
+                    2 => 2,
+                    _ => 1,
+                };
+                for _ in 0..copies {
+                    if network.len() < 1024 {
+                        network.push((now + delay, to_b, bytes.to_vec()));
+                    }
+                }
+                sent += 1;
+                if sent > 1_000_000 {
+                    return Err(Violation("endless output".into()));
+                }
+            }
+            while let Some(e) = ep.poll_event() {
+                if let Event::Closed(h, _) = e {
+                    if let Some(mut c) = ep.conn(h) {
+                        // Keep the data readable on B until it is read.
+                        if !to_b {
+                            continue;
+                        }
+                        c.close();
+                    }
+                }
+            }
+        }
+        if eof
+            && a.conn(ha)
+                .is_none_or(|c| matches!(c.state(), crate::ConnState::Closed(_)))
+        {
+            return Ok(());
+        }
+        // Time: the next arrival or deadline.
+        let next_net = network.iter().map(|(t, _, _)| *t).min();
+        let next = [next_net, a.poll_timeout(), b.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min();
+        let Some(next) = next else { return Ok(()) };
+        now = now.max(next);
+        let mut i = 0;
+        while i < network.len() {
+            if network.get(i).is_some_and(|(t, _, _)| *t <= now) {
+                let (_, to_b, bytes) = network.swap_remove(i);
+                let (ep, from) = if to_b {
+                    (&mut b, a_addr)
+                } else {
+                    (&mut a, b_addr)
+                };
+                let _ = ep.handle_datagram(now, from, &bytes);
+            } else {
+                i += 1;
+            }
+        }
+        a.handle_timeout(now);
+        b.handle_timeout(now);
+    }
+    Ok(())
+}

@@ -32,3 +32,13 @@ fn replay(target: &str, check: fn(&[u8]) -> Result<(), utp_core::fuzzing::Violat
 fn wire_corpus() {
     replay("wire", utp_core::fuzzing::wire);
 }
+
+#[test]
+fn endpoint_corpus() {
+    replay("endpoint", utp_core::fuzzing::endpoint);
+}
+
+#[test]
+fn pair_corpus() {
+    replay("pair", utp_core::fuzzing::pair);
+}

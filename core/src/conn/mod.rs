@@ -431,7 +431,7 @@ impl Connection {
         }
     }
 
-    pub(crate) fn close(&mut self, now: Timestamp) {
+    pub(crate) fn close(&mut self) {
         self.close_called = true;
         self.recv.set_discard();
         if !self.is_closed() {
@@ -439,7 +439,7 @@ impl Connection {
             if self.phase == Phase::SynSent {
                 // Nothing was ever exchanged: just stop.
                 self.phase = Phase::Closed(CloseReason::LocalClose);
-                self.drain_until = Some(now);
+                self.drain_until = None;
             }
         }
     }
@@ -451,7 +451,7 @@ impl Connection {
         }
         self.reset_pending = true;
         self.finish(now, CloseReason::Aborted, events);
-        self.drain_until = Some(now);
+        self.drain_until = None;
     }
 
     fn finish(&mut self, now: Timestamp, reason: CloseReason, events: &mut EventSink<'_>) {
@@ -468,7 +468,7 @@ impl Connection {
         self.drain_until = if self.recv.fin_seq().is_some() {
             Some(now + (self.rtt.rto() * 4).max(DRAIN_MIN))
         } else {
-            Some(now)
+            None
         };
         if self.writable_wanted {
             self.writable_wanted = false;
@@ -566,7 +566,7 @@ impl Connection {
         };
         self.finish(now, reason, events);
         // Nothing to acknowledge after a reset.
-        self.drain_until = Some(now);
+        self.drain_until = None;
     }
 
     /// An ack_nr is plausible when it lies between the packet before our
