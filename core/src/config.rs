@@ -115,7 +115,7 @@ impl Config {
     }
 
     /// `reorder_window` within its documented bound.
-    pub(crate) fn reorder_window(&self) -> u16 {
+    pub(crate) fn effective_reorder_window(&self) -> u16 {
         self.reorder_window.clamp(1, MAX_REORDER_WINDOW)
     }
 }

@@ -8,16 +8,129 @@
 //! buffers. That makes the same code run on any runtime, under a
 //! deterministic simulator, under property tests and under a fuzzer.
 //!
-//! What is here today:
-//! - [`wire`]: the packet format, a checked view and a typed representation
-//!   with `parse`/`emit`, and the [`wire::classify`] rule that tells uTP
-//!   datagrams from DHT or tracker traffic on the same socket.
-//! - [`SeqNr`]: wrapping 16-bit sequence numbers with circular ordering.
-//! - [`time`]: the caller-driven [`Timestamp`] and the 32-bit wire
-//!   timestamp arithmetic.
+//! ## The contract
+//!
+//! An [`Endpoint`] owns every connection on one UDP socket. Drive it like
+//! this, and only like this:
+//!
+//! 1. **Input.** Give it every datagram the socket receives
+//!    ([`Endpoint::handle_datagram`]; a [`Handled::NotUtp`] datagram belongs
+//!    to another protocol on the socket, such as the DHT) and call
+//!    [`Endpoint::handle_timeout`] when the deadline it gave passes.
+//!    Application calls on a connection ([`Conn::write`], [`Conn::read`],
+//!    [`Conn::shutdown`], [`Conn::close`], [`Conn::abort`]) are input too.
+//! 2. **Drain, in this order, after every input:** [`Endpoint::poll_transmit`]
+//!    until `None` (send each datagram), then [`Endpoint::poll_event`] until
+//!    `None`, then [`Endpoint::poll_timeout`] for the next deadline.
+//!    Acknowledgements are made when you drain, so a batch of datagrams fed
+//!    before one drain is answered with one ack, as deployed stacks do.
+//! 3. **Wait** until a datagram arrives or the deadline passes, then go to 1.
+//!
+//! Time is always an argument ([`Timestamp`], microseconds from an epoch
+//! you choose). Randomness comes from the seed given to [`Endpoint::new`],
+//! so the same inputs give the same outputs.
+//!
+//! A connection ends with an [`Event::Closed`] carrying a [`CloseReason`].
+//! Its handle stays valid (data already received can still be read, and
+//! calls say why it closed) until you call [`Conn::close`] or
+//! [`Conn::abort`], which release it.
+//!
+//! ## Example: a complete loop
+//!
+//! Two endpoints, the "network" a queue in memory: A sends a message and
+//! half-closes, B reads it to the end and closes its side.
+//!
+//! ```
+//! use std::collections::VecDeque;
+//! use std::net::SocketAddr;
+//! use std::time::Duration;
+//! use utp_core::{CloseReason, Config, Endpoint, Event, ListenConfig, Timestamp};
+//!
+//! let (a_addr, b_addr): (SocketAddr, SocketAddr) =
+//!     ("127.0.0.1:1000".parse()?, "127.0.0.1:2000".parse()?);
+//! let mut a = Endpoint::new(Config::default(), 1);
+//! let mut b = Endpoint::new(Config::default(), 2);
+//! b.listen(ListenConfig::default());
+//!
+//! let mut now = Timestamp::ZERO;
+//! let conn_a = a.connect(now, b_addr)?;
+//! a.conn(conn_a).unwrap().write(b"hello over uTP")?; // buffered until connected
+//! a.conn(conn_a).unwrap().shutdown();                 // FIN after the data
+//!
+//! let mut wire: VecDeque<(SocketAddr, SocketAddr, Vec<u8>)> = VecDeque::new();
+//! let mut buf = [0u8; 1500];
+//! let mut received = Vec::new();
+//! let mut done = false;
+//! while !done {
+//!     // 2. Drain both endpoints: datagrams, then events.
+//!     for (ep, from) in [(&mut a, a_addr), (&mut b, b_addr)] {
+//!         while let Some(t) = ep.poll_transmit(now, &mut buf) {
+//!             wire.push_back((from, t.destination, buf[..t.len].to_vec()));
+//!         }
+//!         while let Some(event) = ep.poll_event() {
+//!             match event {
+//!                 Event::Incoming => {
+//!                     let conn_b = ep.accept().unwrap();
+//!                     assert_eq!(ep.conn(conn_b).unwrap().peer_addr(), Some(a_addr));
+//!                 }
+//!                 Event::Readable(h) | Event::Eof(h) => {
+//!                     let mut c = ep.conn(h).unwrap();
+//!                     let mut chunk = [0u8; 4096];
+//!                     while let Ok(n) = c.read(&mut chunk) {
+//!                         if n == 0 {
+//!                             c.shutdown(); // the peer is done: so are we
+//!                             break;
+//!                         }
+//!                         received.extend_from_slice(&chunk[..n]);
+//!                     }
+//!                 }
+//!                 Event::Closed(h, reason) => {
+//!                     assert_eq!(reason, CloseReason::Finished);
+//!                     ep.conn(h).unwrap().close(); // release it
+//!                     done |= from == a_addr;
+//!                 }
+//!                 _ => {}
+//!             }
+//!         }
+//!     }
+//!     // 3. Wait: here, jump to the next datagram (1 ms on this wire) or
+//!     //    deadline.
+//!     now += Duration::from_millis(1);
+//!     if wire.is_empty() {
+//!         if let Some(deadline) = [a.poll_timeout(), b.poll_timeout()].into_iter().flatten().min() {
+//!             now = now.max(deadline);
+//!         }
+//!     }
+//!     // 1. Input.
+//!     while let Some((from, to, datagram)) = wire.pop_front() {
+//!         let ep = if to == a_addr { &mut a } else { &mut b };
+//!         ep.handle_datagram(now, from, &datagram);
+//!     }
+//!     a.handle_timeout(now);
+//!     b.handle_timeout(now);
+//! }
+//! assert_eq!(received, b"hello over uTP");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! For tests of your own code over a simulated network (latency, loss,
+//! reordering, partitions), see the `utp-sim` crate.
+//!
+//! ## Modules
+//!
+//! - [`wire`]: the packet format (checked view, typed representation with
+//!   `parse`/`emit`, and [`wire::classify`], the rule that tells uTP from
+//!   DHT or tracker traffic on a shared socket).
+//! - [`SeqNr`] and [`time`]: wrapping sequence and timestamp arithmetic.
+//! - [`congestion`]: the [`congestion::Controller`] trait and the shipped
+//!   loss-based controller (LEDBAT is not written yet).
+//! - [`config`], [`event`], [`error`], [`stats`]: the rest of the API.
 //! - [`fuzzing`]: checks shared by the fuzz targets and the test suite.
 //!
-//! The connection state machine and the endpoint are not written yet.
+//! Not written yet: LEDBAT, path MTU discovery, pacing, and the runtime
+//! driver the adapters will share.
+//!
+//! ## The wire codec on its own
 //!
 //! ```
 //! use utp_core::wire::{classify, DatagramKind, PacketRepr, PacketType};
@@ -32,7 +145,6 @@
 //! assert_eq!(packet.packet_type, PacketType::Syn);
 //! assert_eq!(packet.connection_id, 17767);
 //! assert_eq!(packet.seq_nr.get(), 9158);
-//! assert_eq!(packet.window_size, 1 << 20);
 //!
 //! let mut out = [0u8; 1500];
 //! let len = packet.emit(&mut out)?;

@@ -189,7 +189,7 @@ impl Connection {
             seq_nr,
             send: SendBuffer::new(config.send_buffer),
             in_flight: InFlight::new(),
-            recv: RecvBuffer::new(ack_nr, config.recv_buffer, config.reorder_window()),
+            recv: RecvBuffer::new(ack_nr, config.recv_buffer, config.effective_reorder_window()),
             rtt: RttEstimator::new(config.initial_rto, config.min_rto, config.max_rto),
             cc: config.congestion.build(packet_size),
             packet_size,
