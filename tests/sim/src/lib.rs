@@ -22,6 +22,16 @@
 //! [`Sim::host`] and [`Sim::host_mut`] and moves time with [`Sim::step`],
 //! [`Sim::run_until`] or [`Sim::advance`].
 //!
+//! ## uTP endpoints
+//!
+//! [`utp_core::Endpoint`] implements [`Host`], so a `Sim<Endpoint>` runs
+//! real uTP connections: add endpoints with [`Sim::add_host`], call
+//! `connect`, `accept`, `conn(..).write/read` and `poll_event` through
+//! [`Sim::host_mut`] from the closure of [`Sim::run_until`], and the
+//! simulator moves their datagrams and fires their timers.
+//! `examples/utp_transfer.rs` is a complete program
+//! (`cargo run -p utp-sim --example utp_transfer`).
+//!
 //! ## Sizes and the MTU
 //!
 //! [`Transmit::len`] is the UDP payload. On a link it weighs its
