@@ -639,7 +639,7 @@ impl Conn<'_> {
     /// once our FIN is acknowledged and the peer's has arrived or the linger
     /// time passed.
     pub fn close(&mut self) {
-        self.with(|c, _, _| c.close());
+        self.with(|c, events, now| c.close(now, events));
     }
 
     /// Abort: send RESET and drop everything.

@@ -643,3 +643,16 @@ fn sequence_numbers_wrap_in_a_long_transfer() {
         .collect();
     assert!(seqs.windows(2).any(|w| w[0] == u16::MAX && w[1] == 0));
 }
+
+#[test]
+fn close_while_connecting_reports_local_close() {
+    let mut p = Pair::default_pair();
+    p.filter = Box::new(|_| Fate::Drop);
+    let ha = p.a.connect(p.now, addr(B)).unwrap();
+    p.run_until(p.now + ms(500));
+    p.a.conn(ha).unwrap().close();
+    p.flush();
+    assert_eq!(p.events_a, vec![Event::Closed(ha, CloseReason::LocalClose)]);
+    assert!(p.a.conn(ha).is_none(), "released at once");
+    assert_eq!(p.a.poll_timeout(), None, "no timer left");
+}

@@ -189,7 +189,11 @@ impl Connection {
             seq_nr,
             send: SendBuffer::new(config.send_buffer),
             in_flight: InFlight::new(),
-            recv: RecvBuffer::new(ack_nr, config.recv_buffer, config.effective_reorder_window()),
+            recv: RecvBuffer::new(
+                ack_nr,
+                config.recv_buffer,
+                config.effective_reorder_window(),
+            ),
             rtt: RttEstimator::new(config.initial_rto, config.min_rto, config.max_rto),
             cc: config.congestion.build(packet_size),
             packet_size,
@@ -431,15 +435,14 @@ impl Connection {
         }
     }
 
-    pub(crate) fn close(&mut self) {
+    pub(crate) fn close(&mut self, now: Timestamp, events: &mut EventSink<'_>) {
         self.close_called = true;
         self.recv.set_discard();
         if !self.is_closed() {
             self.write_closed = true;
             if self.phase == Phase::SynSent {
                 // Nothing was ever exchanged: just stop.
-                self.phase = Phase::Closed(CloseReason::LocalClose);
-                self.drain_until = None;
+                self.finish(now, CloseReason::LocalClose, events);
             }
         }
     }
