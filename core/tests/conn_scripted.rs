@@ -656,3 +656,167 @@ fn close_while_connecting_reports_local_close() {
     assert!(p.a.conn(ha).is_none(), "released at once");
     assert_eq!(p.a.poll_timeout(), None, "no timer left");
 }
+
+#[test]
+fn nagle_coalesces_small_writes() {
+    let run = |nagle: bool| {
+        let config = Config {
+            nagle,
+            ..Config::default()
+        };
+        let mut p = Pair::new(config, Config::default());
+        let (ha, hb) = p.connect();
+        let before = p.wire_from(A).len();
+        for i in 0..100u8 {
+            p.a.conn(ha).unwrap().write(&[i]).unwrap();
+            p.flush();
+            p.run_until(p.now + ms(1));
+        }
+        p.run_until(p.now + Duration::from_secs(1));
+        let data_packets = p.wire_from(A)[before..]
+            .iter()
+            .filter(|w| w.ty() == PacketType::Data)
+            .count();
+        let mut buf = [0u8; 200];
+        let n = p.b.conn(hb).unwrap().read(&mut buf).unwrap();
+        assert_eq!(&buf[..n], &(0..100u8).collect::<Vec<_>>()[..]);
+        data_packets
+    };
+    let without = run(false);
+    let with = run(true);
+    assert_eq!(without, 100, "one packet per write");
+    // The first byte goes at once; the rest wait for its ack (50 ms RTT,
+    // a write every millisecond) and leave together.
+    assert!(with <= 4, "{with} packets with Nagle");
+}
+
+#[test]
+fn duplicate_acks_trigger_fast_retransmit_without_sack() {
+    let mut p = Pair::default_pair();
+    let (ha, _hb) = p.connect();
+    // Drop A's first data packet; strip the SACK from B's acks, as a peer
+    // without SACK support would send them.
+    let mut dropped = None;
+    p.filter = Box::new(move |w| {
+        let pkt = w.packet();
+        if w.from == addr(A) && pkt.packet_type == PacketType::Data && dropped.is_none() {
+            dropped = Some(pkt.seq_nr);
+            return Fate::Drop;
+        }
+        if w.from == addr(B) && pkt.selective_ack.is_some() {
+            let plain = utp_core::wire::PacketRepr {
+                selective_ack: None,
+                ..pkt
+            };
+            let mut out = vec![0u8; plain.buffer_len()];
+            plain.emit(&mut out).unwrap();
+            return Fate::Rewrite(out);
+        }
+        Fate::Deliver
+    });
+    // One packet a millisecond, so each arrives (and is acknowledged) on
+    // its own: a batch arriving at once would get a single ack.
+    let t0 = p.now;
+    let data = pattern(4 * 1382, 3);
+    for chunk in data.chunks(1382) {
+        p.a.conn(ha).unwrap().write(chunk).unwrap();
+        p.run_until(p.now + ms(1));
+    }
+    p.run_until(t0 + ms(400));
+    let first = p
+        .wire_from(A)
+        .iter()
+        .find(|w| w.ty() == PacketType::Data)
+        .unwrap()
+        .packet()
+        .seq_nr;
+    let resent: Vec<Timestamp> = p
+        .wire_from(A)
+        .iter()
+        .filter(|w| w.ty() == PacketType::Data && w.packet().seq_nr == first)
+        .map(|w| w.sent_at)
+        .collect();
+    assert_eq!(resent.len(), 2);
+    // Resent on the third duplicate ack, from the packet sent at +3 ms:
+    // one round trip after it, long before the retransmission timeout.
+    assert_eq!(resent[0], t0);
+    assert_eq!(resent[1], t0 + ms(53));
+    assert_eq!(p.a.conn(ha).unwrap().stats().timeouts, 0);
+    assert_eq!(p.a.conn(ha).unwrap().stats().retransmits, 1);
+}
+
+#[test]
+fn gives_up_after_max_retransmissions() {
+    let config = Config {
+        max_retransmissions: 3,
+        idle_timeout: None,
+        ..Config::default()
+    };
+    let mut p = Pair::new(config, Config::default());
+    let (ha, _hb) = p.connect();
+    p.run_until(p.now + Duration::from_secs(1));
+    p.filter = Box::new(|_| Fate::Drop);
+    let t0 = p.now;
+    p.a.conn(ha).unwrap().write(b"into the void").unwrap();
+    p.run_until(t0 + Duration::from_secs(60));
+    let sends: Vec<Duration> = p
+        .wire_from(A)
+        .iter()
+        .filter(|w| w.sent_at >= t0 && w.ty() == PacketType::Data)
+        .map(|w| w.sent_at - t0)
+        .collect();
+    // RTO 500 ms (the floor: 50 ms RTT), doubling: sent at 0, then resent
+    // at 0.5, 1.5, 3.5 s; the fourth timeout at 7.5 s gives up.
+    assert_eq!(sends, [0, 500, 1500, 3500].map(ms).to_vec());
+    assert_eq!(
+        p.events_a.last(),
+        Some(&Event::Closed(ha, CloseReason::TimedOut))
+    );
+    let closed_at = t0 + ms(7500);
+    assert!(p.wire_from(A).iter().all(|w| w.sent_at <= closed_at));
+}
+
+#[test]
+fn close_lingers_until_unacked_data_is_delivered() {
+    let mut p = Pair::default_pair();
+    let (ha, hb) = p.connect();
+    // Every 5th data packet from A is lost once.
+    let mut n = 0;
+    p.filter = Box::new(move |w| {
+        if w.from == addr(A) && w.ty() == PacketType::Data {
+            n += 1;
+            if n % 5 == 0 {
+                return Fate::Drop;
+            }
+        }
+        Fate::Deliver
+    });
+    let data = pattern(200_000, 4);
+    assert_eq!(p.a.conn(ha).unwrap().write(&data).unwrap(), data.len());
+    p.a.conn(ha).unwrap().close(); // at once: everything is still unsent
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    p.run_while(Duration::from_secs(60), |p| {
+        loop {
+            match p.b.conn(hb).map(|mut c| c.read(&mut buf)) {
+                Some(Ok(0)) => {
+                    p.b.conn(hb).unwrap().close();
+                    return false;
+                }
+                Some(Ok(n)) => got.extend_from_slice(&buf[..n]),
+                _ => break,
+            }
+        }
+        p.flush();
+        true
+    });
+    assert!(got == data);
+    p.run_until(p.now + Duration::from_secs(5));
+    assert!(
+        p.events_a
+            .contains(&Event::Closed(ha, CloseReason::LocalClose)),
+        "{:?}",
+        p.events_a
+    );
+    assert!(p.a.conn(ha).is_none(), "released");
+}

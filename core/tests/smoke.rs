@@ -17,7 +17,6 @@ fn one_megabyte() {
     let got = transfer(&mut p, ha, hb, &data, Duration::from_secs(60));
     assert_eq!(got.len(), data.len());
     assert!(got == data);
-    println!("{:?} at {:?}", p.a.conn(ha).unwrap().stats(), p.now);
     println!(
         "{} datagrams, events a {:?}, b {:?}",
         p.log.len(),

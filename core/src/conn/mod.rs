@@ -854,7 +854,10 @@ impl Connection {
         }
         // Retransmissions first, oldest first.
         if let Some((index, p)) = self.in_flight.first_lost() {
-            if self.may_send(p.wire_len as usize) || p.kind == SentKind::Syn {
+            // The oldest packet in flight, once lost, goes at once even if
+            // the (just reduced) window is full: everything after it waits
+            // for it (fast recovery).
+            if index == 0 || self.may_send(p.wire_len as usize) || p.kind == SentKind::Syn {
                 return self.retransmit(now, index, p, buf);
             }
         }

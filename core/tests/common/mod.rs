@@ -39,11 +39,13 @@ impl Wire {
 }
 
 /// What to do with a datagram.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, PartialEq, Eq, Debug)]
 pub enum Fate {
     Deliver,
     Drop,
     Duplicate,
+    /// Deliver these bytes instead.
+    Rewrite(Vec<u8>),
 }
 
 pub struct Pair {
@@ -103,6 +105,9 @@ impl Pair {
                     self.log.push(wire.clone());
                     match (self.filter)(&wire) {
                         Fate::Deliver => self.in_transit.push_back((self.now + self.latency, wire)),
+                        Fate::Rewrite(bytes) => self
+                            .in_transit
+                            .push_back((self.now + self.latency, Wire { bytes, ..wire })),
                         Fate::Drop => {}
                         Fate::Duplicate => {
                             self.in_transit
