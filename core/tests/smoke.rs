@@ -17,10 +17,4 @@ fn one_megabyte() {
     let got = transfer(&mut p, ha, hb, &data, Duration::from_secs(60));
     assert_eq!(got.len(), data.len());
     assert!(got == data);
-    println!(
-        "{} datagrams, events a {:?}, b {:?}",
-        p.log.len(),
-        p.events_a,
-        p.events_b
-    );
 }
