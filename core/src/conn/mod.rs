@@ -165,7 +165,6 @@ pub(crate) struct Connection {
     eof_signalled: bool,
 
     stats: ConnStats,
-    sack_scratch: [u8; SACK_BUF],
 }
 
 impl Connection {
@@ -235,7 +234,6 @@ impl Connection {
             readable_signalled: false,
             eof_signalled: false,
             stats: ConnStats::default(),
-            sack_scratch: [0; SACK_BUF],
         }
     }
 
@@ -1058,7 +1056,7 @@ impl Connection {
         self.finish_emit(now, &repr, buf)
     }
 
-    fn sack_wire_len(&mut self) -> usize {
+    fn sack_wire_len(&self) -> usize {
         let mut scratch = [0u8; SACK_BUF];
         match self.recv.sack(&mut scratch) {
             Some(len) => 2 + len,
@@ -1116,7 +1114,7 @@ impl Connection {
     }
 
     fn emit_control(&mut self, now: Timestamp, ty: PacketType, buf: &mut [u8]) -> Option<usize> {
-        let mut scratch = self.sack_scratch;
+        let mut scratch = [0u8; SACK_BUF];
         let sack = self
             .recv
             .sack(&mut scratch)
@@ -1159,7 +1157,7 @@ impl Connection {
         len: usize,
         buf: &mut [u8],
     ) -> Option<usize> {
-        let mut scratch = self.sack_scratch;
+        let mut scratch = [0u8; SACK_BUF];
         let sack = self
             .recv
             .sack(&mut scratch)
