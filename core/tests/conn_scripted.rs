@@ -820,3 +820,70 @@ fn close_lingers_until_unacked_data_is_delivered() {
     );
     assert!(p.a.conn(ha).is_none(), "released");
 }
+
+#[test]
+fn foreign_datagrams_are_handed_back() {
+    let mut p = Pair::default_pair();
+    let (ha, hb) = p.connect();
+    let dht_ping = b"d1:ad2:id20:abcdefghij0123456789e1:q4:ping1:t2:aa1:y1:qe";
+    let tracker_reply = [
+        0u8, 0, 0, 1, 0x12, 0x34, 0x56, 0x78, 0, 0, 7, 8, 0, 0, 0, 2, 0, 0, 0, 3,
+    ];
+    for datagram in [&dht_ping[..], &tracker_reply[..], b"hi"] {
+        assert_eq!(
+            p.b.handle_datagram(p.now, addr(A), datagram),
+            utp_core::Handled::NotUtp
+        );
+    }
+    // uTP-looking but broken: consumed and counted, not handed back.
+    let mut broken = [0u8; 21];
+    broken[0] = 0x21;
+    broken[1] = 1; // a SACK that is not there
+    assert_eq!(
+        p.b.handle_datagram(p.now, addr(A), &broken),
+        utp_core::Handled::Utp
+    );
+    let stats = p.b.stats();
+    assert_eq!((stats.foreign, stats.malformed), (3, 1));
+    // The connection is untouched by any of it.
+    let data = pattern(50_000, 6);
+    assert_eq!(
+        transfer(&mut p, ha, hb, &data, Duration::from_secs(10)),
+        data
+    );
+}
+
+#[test]
+fn connection_limit_refuses_or_ignores() {
+    for refuse in [true, false] {
+        let limited = Config {
+            max_connections: 2,
+            refuse_when_full: refuse,
+            ..Config::default()
+        };
+        let mut p = Pair::new(Config::default(), limited);
+        let h: Vec<_> = (0..3)
+            .map(|_| p.a.connect(p.now, addr(B)).unwrap())
+            .collect();
+        p.run_until(p.now + Duration::from_secs(30));
+        assert!(p.events_a.contains(&Event::Connected(h[0])));
+        assert!(p.events_a.contains(&Event::Connected(h[1])));
+        let third = if refuse {
+            CloseReason::Refused
+        } else {
+            CloseReason::TimedOut
+        };
+        assert!(
+            p.events_a.contains(&Event::Closed(h[2], third)),
+            "{:?}",
+            p.events_a
+        );
+        assert_eq!(p.b.connection_count(), 2);
+        let stats = p.b.stats();
+        if refuse {
+            assert_eq!(stats.syns_refused, 1);
+        } else {
+            assert_eq!(stats.syns_ignored, 4, "every SYN retransmission ignored");
+        }
+    }
+}
