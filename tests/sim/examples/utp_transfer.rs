@@ -6,7 +6,12 @@
 //! cargo run -p utp-sim --example utp_transfer [SEED]
 //! ```
 
-#![allow(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 
 use std::net::SocketAddr;
 use std::time::Duration;
