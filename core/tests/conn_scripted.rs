@@ -887,3 +887,61 @@ fn connection_limit_refuses_or_ignores() {
         }
     }
 }
+
+#[test]
+fn a_batch_of_full_packets_gets_an_ack_every_second_packet() {
+    let mut p = Pair::default_pair();
+    let (ha, hb) = p.connect();
+    // Grow the window first, then send 20 packets in one burst: they
+    // arrive together, as one batch before one drain.
+    let warm = pattern(400_000, 1);
+    let got = {
+        let mut written = 0;
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 65536];
+        p.run_while(Duration::from_secs(30), |p| {
+            if written < warm.len() {
+                written += p.a.conn(ha).unwrap().write(&warm[written..]).unwrap_or(0);
+            }
+            while let Some(Ok(n)) = p.b.conn(hb).map(|mut c| c.read(&mut buf)) {
+                got.extend_from_slice(&buf[..n]);
+            }
+            p.flush();
+            got.len() < warm.len()
+        });
+        got
+    };
+    assert!(got == warm);
+    p.run_until(p.now + Duration::from_secs(1));
+    assert!(p.a.conn(ha).unwrap().stats().cwnd >= 20 * 1402);
+    let before = p.log.len();
+    p.a.conn(ha).unwrap().write(&pattern(20 * 1382, 2)).unwrap();
+    p.flush();
+    let burst = p.log[before..]
+        .iter()
+        .filter(|w| w.ty() == PacketType::Data)
+        .count();
+    assert_eq!(burst, 20, "sent as one burst");
+    p.run_until(p.now + ms(30));
+    let acks: Vec<u16> = p.log[before..]
+        .iter()
+        .filter(|w| w.from == addr(B) && w.ty() == PacketType::State)
+        .map(|w| w.packet().ack_nr.get())
+        .collect();
+    // One ack per two packets, at most 8 remembered (the last slot keeps
+    // the newest); the final ack would repeat the newest, so it is not sent
+    // twice: 8 acks, the last covering all 20 packets.
+    let last_seq = p.log[before..]
+        .iter()
+        .rfind(|w| w.ty() == PacketType::Data)
+        .unwrap()
+        .packet()
+        .seq_nr;
+    assert_eq!(acks.len(), 8, "{acks:?}");
+    assert_eq!(*acks.last().unwrap(), last_seq.get());
+    assert!(
+        acks.windows(2)
+            .all(|w| SeqNr::new(w[1]).is_after(SeqNr::new(w[0]))),
+        "{acks:?}"
+    );
+}
