@@ -156,6 +156,9 @@ pub(crate) struct InFlight {
     packets: VecDeque<Sent>,
     /// Wire bytes of packets neither SACKed nor lost.
     bytes: usize,
+    /// Packets marked lost, so that the per-packet path need not search
+    /// for them when there are none.
+    lost: usize,
 }
 
 /// A packet is deemed lost once this many packets sent after it are SACKed
@@ -167,6 +170,7 @@ impl InFlight {
         InFlight {
             packets: VecDeque::new(),
             bytes: 0,
+            lost: 0,
         }
     }
 
@@ -191,6 +195,7 @@ impl InFlight {
         if sent.counts_in_flight() {
             self.bytes += sent.wire_len as usize;
         }
+        self.lost += usize::from(sent.lost);
         self.packets.push_back(sent);
     }
 
@@ -210,6 +215,7 @@ impl InFlight {
             if p.counts_in_flight() {
                 self.bytes -= p.wire_len as usize;
             }
+            self.lost -= usize::from(p.lost);
             if !p.sacked {
                 acked.bytes += p.wire_len as usize;
             }
@@ -250,6 +256,7 @@ impl InFlight {
                         self.bytes -= p.wire_len as usize;
                     }
                     p.sacked = true;
+                    self.lost -= usize::from(p.lost);
                     p.lost = false;
                     newly += p.wire_len as usize;
                     if p.transmissions == 1 && p.last_sent >= sample_after {
@@ -271,6 +278,7 @@ impl InFlight {
                 lost += 1;
             }
         }
+        self.lost += lost;
         (newly, sample, lost)
     }
 
@@ -281,6 +289,7 @@ impl InFlight {
             Some(p) if p.counts_in_flight() => {
                 p.lost = true;
                 self.bytes -= p.wire_len as usize;
+                self.lost += 1;
                 true
             }
             _ => false,
@@ -292,6 +301,7 @@ impl InFlight {
         for p in self.packets.iter_mut() {
             if p.counts_in_flight() {
                 p.lost = true;
+                self.lost += 1;
             }
         }
         self.bytes = 0;
@@ -299,6 +309,9 @@ impl InFlight {
 
     /// The oldest packet waiting for retransmission.
     pub(crate) fn first_lost(&self) -> Option<(usize, Sent)> {
+        if self.lost == 0 {
+            return None;
+        }
         self.packets
             .iter()
             .enumerate()
@@ -312,6 +325,7 @@ impl InFlight {
             if p.counts_in_flight() {
                 self.bytes -= p.wire_len as usize;
             }
+            self.lost -= usize::from(p.lost);
             p.lost = false;
             p.transmissions += 1;
             p.last_sent = now;
@@ -321,7 +335,7 @@ impl InFlight {
     }
 
     pub(crate) fn has_lost(&self) -> bool {
-        self.packets.iter().any(|p| p.lost)
+        self.lost > 0
     }
 }
 
@@ -379,9 +393,16 @@ mod tests {
         assert_eq!(lost, 2);
         assert_eq!(f.bytes(), 30, "only 15 still counts in flight");
         assert_eq!(f.first_lost().map(|(i, p)| (i, p.seq.get())), Some((0, 10)));
+        assert_eq!(f.lost, 2);
         f.resent(0, Timestamp::from_secs(1), 30);
         assert_eq!(f.bytes(), 60);
+        assert_eq!(f.lost, 1);
         let acked = f.ack_through(SeqNr::new(14), Timestamp::ZERO);
+        assert_eq!(
+            f.lost, 0,
+            "the lost packet 11 was released by the cumulative ack"
+        );
+        assert!(!f.has_lost() && f.first_lost().is_none());
         assert_eq!(acked.packets, 5);
         assert_eq!(acked.bytes, 60, "SACKed bytes are not counted twice");
         assert_eq!(acked.release_to, Some(150));
