@@ -1057,11 +1057,7 @@ impl Connection {
     }
 
     fn sack_wire_len(&self) -> usize {
-        let mut scratch = [0u8; SACK_BUF];
-        match self.recv.sack(&mut scratch) {
-            Some(len) => 2 + len,
-            None => 0,
-        }
+        self.recv.sack_len(SACK_BUF).map_or(0, |len| 2 + len)
     }
 
     fn header<'a>(

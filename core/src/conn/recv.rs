@@ -213,16 +213,29 @@ impl RecvBuffer {
         n
     }
 
+    /// Bits the SACK needs (bit i stands for ack_nr + 2 + i), `None` when
+    /// nothing is held.
+    fn sack_bits(&self) -> Option<usize> {
+        (self.held_count > 0)
+            .then(|| usize::from(self.highest_held.distance_from(self.ack_nr + 2)) + 1)
+    }
+
+    fn mask_len(bits: usize) -> usize {
+        bits.div_ceil(8).div_ceil(4) * 4
+    }
+
+    /// Length of the mask [`sack`](Self::sack) would write into a buffer of
+    /// `max` bytes, without building it.
+    pub(crate) fn sack_len(&self, max: usize) -> Option<usize> {
+        self.sack_bits()
+            .map(|bits| Self::mask_len(bits).min(max / 4 * 4))
+    }
+
     /// Writes the SACK mask for the held packets into `mask` and returns
     /// its length (a multiple of 4), or `None` when nothing is held.
     pub(crate) fn sack(&self, mask: &mut [u8]) -> Option<usize> {
-        if self.held_count == 0 {
-            return None;
-        }
-        // Bit i stands for ack_nr + 2 + i.
-        let bits = usize::from(self.highest_held.distance_from(self.ack_nr + 2)) + 1;
-        let len = bits.div_ceil(8).div_ceil(4) * 4;
-        let len = len.min(mask.len() / 4 * 4);
+        let bits = self.sack_bits()?;
+        let len = Self::mask_len(bits).min(mask.len() / 4 * 4);
         let out = mask.get_mut(..len)?;
         out.fill(0);
         let slots = self.slots.len();
@@ -333,6 +346,7 @@ mod tests {
         let mut mask = [0u8; 128];
         let len = r.sack(&mut mask).unwrap();
         assert_eq!(len, 8);
+        assert_eq!(r.sack_len(128), Some(8));
         // 102 is bit 0 (ack_nr + 2), 164 is bit 62.
         assert_eq!(&mask[..8], &[1, 0, 0, 0, 0, 0, 0, 0x40]);
     }
