@@ -11,9 +11,6 @@ pub enum Error {
     /// yet (read). A [`Writable`](crate::Event::Writable) or
     /// [`Readable`](crate::Event::Readable) event follows when that changes.
     WouldBlock,
-    /// The handshake has not completed yet; writes are buffered once it
-    /// has (this is only returned by calls that need a peer, none today).
-    NotConnected,
     /// Writing after `shutdown()` or `close()`.
     Shutdown,
     /// The connection ended for this reason.
@@ -24,7 +21,6 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::WouldBlock => f.write_str("operation would block"),
-            Error::NotConnected => f.write_str("not connected"),
             Error::Shutdown => f.write_str("write after shutdown"),
             Error::Closed(reason) => write!(f, "connection closed: {reason:?}"),
         }

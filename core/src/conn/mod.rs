@@ -413,18 +413,14 @@ impl Connection {
     /// (otherwise a sender stopped by a zero window waits for its probe).
     fn maybe_window_update(&mut self) {
         let window = self.recv.window();
-        if self.advertised_window < self.packet_size && window >= self.packet_size
-            || window
-                >= self
-                    .advertised_window
-                    .saturating_add(self.recv_capacity_half())
-        {
+        let reopened = self.advertised_window < self.packet_size && window >= self.packet_size;
+        let grew_by_half = window
+            >= self
+                .advertised_window
+                .saturating_add(self.recv.capacity() / 2);
+        if reopened || grew_by_half {
             self.ack_pending = true;
         }
-    }
-
-    fn recv_capacity_half(&self) -> usize {
-        (self.recv.window() + self.recv.buffered()) / 2
     }
 
     pub(crate) fn shutdown(&mut self) {
@@ -471,9 +467,7 @@ impl Connection {
         } else {
             None
         };
-        if self.writable_wanted {
-            self.writable_wanted = false;
-        }
+        self.writable_wanted = false;
         events.push(Event::Closed(events.handle, reason));
     }
 
@@ -551,13 +545,12 @@ impl Connection {
             self.stats.dropped_invalid += 1;
             return;
         }
-        let only_fin_outstanding = self.fin_seq.is_some()
-            && self.send.unsent_len() == 0
-            && self.in_flight.len() <= 1
-            && self.in_flight.first_seq() == self.fin_seq.filter(|_| !self.in_flight.is_empty());
+        // The FIN is the last packet we send: when it is the oldest one in
+        // flight, everything before it was acknowledged.
+        let only_fin_unacked = self.fin_seq.is_some() && self.in_flight.first_seq() == self.fin_seq;
         let reason = if self.phase == Phase::SynSent {
             CloseReason::Refused
-        } else if self.recv.is_eof() && (self.fin_acked || only_fin_outstanding) {
+        } else if self.recv.is_eof() && (self.fin_acked || only_fin_unacked) {
             // Every byte went both ways and the peer sent its FIN: it
             // finished and forgot us before our FIN's ack reached us
             // (libutp answers a connection it no longer has with RESET).
@@ -975,8 +968,7 @@ impl Connection {
             return None;
         }
         let (offset, _) = self.send.take_unsent(0);
-        let len = self.send_data_packet(now, offset, 0, PacketType::Fin, buf)?;
-        Some(len)
+        self.send_data_packet(now, offset, 0, PacketType::Fin, buf)
     }
 
     fn send_data_packet(

@@ -87,6 +87,10 @@ impl RecvBuffer {
             .saturating_sub(self.held_bytes)
     }
 
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity
+    }
+
     pub(crate) fn buffered(&self) -> usize {
         self.readable.len() + self.held_bytes
     }
