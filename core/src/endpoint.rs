@@ -151,6 +151,14 @@ impl Endpoint {
         self.live
     }
 
+    /// Moves the endpoint's clock to `now` (never backwards) without any
+    /// other input, so that the next [`Conn`] call is stamped with `now`.
+    /// The input and output methods do this themselves; a runtime that
+    /// calls `write` long after its last input should call this first.
+    pub fn set_now(&mut self, now: Timestamp) {
+        self.tick(now);
+    }
+
     fn tick(&mut self, now: Timestamp) {
         if now > self.now {
             self.now = now;
@@ -658,6 +666,13 @@ impl Conn<'_> {
     /// The peer's address.
     pub fn peer_addr(&self) -> Option<SocketAddr> {
         self.get().map(Connection::remote)
+    }
+
+    /// This connection's next deadline (part of what
+    /// [`Endpoint::poll_timeout`] reports), cheaper to ask than the whole
+    /// endpoint's.
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        self.get().and_then(Connection::poll_timeout)
     }
 
     /// Counters and estimates.

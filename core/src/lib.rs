@@ -159,6 +159,7 @@
 pub mod config;
 pub mod congestion;
 mod conn;
+pub mod driver;
 mod endpoint;
 pub mod error;
 pub mod event;

@@ -1,0 +1,824 @@
+//! The runtime-free I/O loop every adapter shares.
+//!
+//! An [`Endpoint`] is pure; something has to move datagrams between it and
+//! a real UDP socket, run its timers and wake the tasks or threads that
+//! wait on its connections. [`Driver`] does all of that without knowing
+//! the runtime: it works on any socket with non-blocking
+//! [`DatagramSocket`] calls, takes the time as an argument, and wakes
+//! waiters through [`std::task::Waker`]s, which tokio, async-io and a
+//! blocked thread (a waker that unparks it) all understand.
+//!
+//! An adapter keeps a `Driver` behind a mutex and runs one loop:
+//!
+//! 1. lock, call [`Driver::drive`], register its own waker with
+//!    [`Driver::set_driver_waker`], unlock;
+//! 2. wait until the socket is readable, the returned [`Wait::deadline`]
+//!    passes, the socket is writable (only when [`Wait::writable`] is set),
+//!    or the driver waker fires; then go to 1.
+//!
+//! Application calls (`poll_read`, `poll_write`, ...) lock the same mutex
+//! and call the driver's methods of the same name, which send what they
+//! produce at once from the caller's task, and wake the loop only when its
+//! wait has to change (an earlier deadline, or a datagram left pending
+//! because the socket would block).
+//!
+//! No clock is read here: `now` is always an argument; [`Clock`] converts
+//! between [`Instant`]s and [`Timestamp`]s for adapters.
+
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::net::SocketAddr;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use crate::config::{Config, ListenConfig};
+use crate::endpoint::{ConnHandle, Endpoint, Handled};
+use crate::error::{ConnectError, Error};
+use crate::event::{CloseReason, Event};
+use crate::stats::{ConnStats, EndpointStats};
+use crate::time::Timestamp;
+
+/// A non-blocking UDP socket, as tokio's `UdpSocket`, async-io's
+/// `Async<UdpSocket>` and mio's `UdpSocket` provide. Every call must return
+/// [`io::ErrorKind::WouldBlock`] instead of waiting.
+///
+/// The segment methods let a socket batch (GSO/GRO, sendmmsg/recvmmsg);
+/// their defaults move one datagram per call.
+pub trait DatagramSocket {
+    /// Receives one datagram into `buf`: its length and sender.
+    fn try_recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)>;
+
+    /// Sends `buf` as one datagram to `to`.
+    fn try_send_to(&self, buf: &[u8], to: SocketAddr) -> io::Result<usize>;
+
+    /// The socket's local address (used to refuse a remote of the other
+    /// address family at once rather than time out).
+    fn local_addr(&self) -> io::Result<SocketAddr>;
+
+    /// Most datagrams [`try_send_segments`](Self::try_send_segments) takes
+    /// in one call. Default 1: no batching.
+    fn max_send_segments(&self) -> usize {
+        1
+    }
+
+    /// Sends `buf` to `to` as consecutive datagrams of `segment_size` bytes
+    /// (the last may be shorter). Returns how many bytes were sent, always
+    /// whole datagrams; `WouldBlock` only when none was. The default sends
+    /// them one by one.
+    fn try_send_segments(
+        &self,
+        buf: &[u8],
+        segment_size: usize,
+        to: SocketAddr,
+    ) -> io::Result<usize> {
+        let mut sent = 0;
+        for datagram in buf.chunks(segment_size.max(1)) {
+            match self.try_send_to(datagram, to) {
+                Ok(_) => sent += datagram.len(),
+                Err(e) if sent > 0 && e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(sent)
+    }
+
+    /// Receives one datagram, or several from one sender coalesced (GRO):
+    /// returns the bytes written, the size of each datagram but the last
+    /// (the stride) and the sender. The default receives one datagram.
+    fn try_recv_segments(&self, buf: &mut [u8]) -> io::Result<(usize, usize, SocketAddr)> {
+        let (len, from) = self.try_recv_from(buf)?;
+        Ok((len, len, from))
+    }
+}
+
+/// Converts between the runtime's [`Instant`]s and the core's
+/// [`Timestamp`]s, counted from the moment the clock was made.
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    epoch: Instant,
+}
+
+impl Clock {
+    /// A clock whose zero is `epoch` (usually `Instant::now()`).
+    pub fn new(epoch: Instant) -> Self {
+        Clock { epoch }
+    }
+
+    /// The timestamp of instant `at` (zero for instants before the epoch).
+    pub fn timestamp(&self, at: Instant) -> Timestamp {
+        let micros = at.saturating_duration_since(self.epoch).as_micros();
+        Timestamp::from_micros(u64::try_from(micros).unwrap_or(u64::MAX))
+    }
+
+    /// The instant of timestamp `t` (far in the future if it overflows).
+    pub fn instant(&self, t: Timestamp) -> Instant {
+        let d = Duration::from_micros(t.as_micros());
+        self.epoch
+            .checked_add(d)
+            .unwrap_or_else(|| self.epoch + Duration::from_secs(86_400 * 365))
+    }
+}
+
+/// Settings of a [`Driver`].
+pub struct DriverConfig {
+    /// The endpoint's configuration.
+    pub config: Config,
+    /// Accept incoming connections (`Some`, the default) or refuse them.
+    pub listen: Option<ListenConfig>,
+    /// The endpoint's seed. `None` (the default) draws one from the
+    /// standard library's randomly keyed hasher; set it for reproducible
+    /// connection ids and sequence numbers.
+    pub seed: Option<u64>,
+    /// Datagrams of other protocols held for
+    /// [`Driver::poll_recv_foreign`]; beyond this, new ones are dropped
+    /// and counted. Default 256.
+    pub foreign_queue: usize,
+    /// Also keep every endpoint event for [`Driver::poll_event`], for an
+    /// application that runs its own event loop rather than waiting on
+    /// wakers. It must then drain them. Default `false`.
+    pub keep_events: bool,
+}
+
+impl Default for DriverConfig {
+    fn default() -> Self {
+        DriverConfig {
+            config: Config::default(),
+            listen: Some(ListenConfig::default()),
+            seed: None,
+            foreign_queue: 256,
+            keep_events: false,
+        }
+    }
+}
+
+impl core::fmt::Debug for DriverConfig {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("DriverConfig")
+            .field("config", &self.config)
+            .field("listen", &self.listen.is_some())
+            .field("seed", &self.seed)
+            .field("foreign_queue", &self.foreign_queue)
+            .field("keep_events", &self.keep_events)
+            .finish()
+    }
+}
+
+/// What the adapter's loop should wait for after [`Driver::drive`].
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Wait {
+    /// Call `drive` again at this time at the latest (`None`: no timer).
+    pub deadline: Option<Timestamp>,
+    /// A datagram is waiting for the socket to become writable.
+    pub writable: bool,
+    /// The receive budget ran out with datagrams perhaps still queued:
+    /// call `drive` again soon (after yielding to other tasks).
+    pub again: bool,
+}
+
+/// Counters of the driver's own (beyond the endpoint's
+/// [`EndpointStats`]).
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub struct DriverStats {
+    /// Datagrams received from the socket.
+    pub datagrams_received: u64,
+    /// Datagrams sent to the socket.
+    pub datagrams_sent: u64,
+    /// Receive calls that returned data (fewer than datagrams when the
+    /// socket coalesces).
+    pub recv_calls: u64,
+    /// Send calls that sent data.
+    pub send_calls: u64,
+    /// Sends that failed with an error other than `WouldBlock` (the
+    /// datagram was dropped, as a network would).
+    pub send_errors: u64,
+    /// Foreign datagrams dropped because the queue was full.
+    pub foreign_dropped: u64,
+}
+
+/// Datagrams received per [`Driver::drive`] call at most, so one busy
+/// socket cannot starve the runtime.
+const RECV_BUDGET: usize = 256;
+/// Largest datagram the receive buffer holds (also the largest GRO batch).
+const RECV_BUF: usize = 65_536;
+/// Largest batch handed to one segmented send (a UDP length field holds
+/// 65 535 bytes with headers).
+const MAX_BATCH_BYTES: usize = 65_000;
+
+#[derive(Default)]
+struct Wakers {
+    read: Option<Waker>,
+    write: Option<Waker>,
+}
+
+fn register(slot: &mut Option<Waker>, cx: &Context<'_>) {
+    match slot {
+        Some(w) if w.will_wake(cx.waker()) => {}
+        _ => *slot = Some(cx.waker().clone()),
+    }
+}
+
+fn wake(slot: &mut Option<Waker>) {
+    if let Some(w) = slot.take() {
+        w.wake();
+    }
+}
+
+/// The outgoing datagrams not yet handed to the socket: a batch of equal
+/// segments to one destination in `buf[start..end]`, and possibly one more
+/// datagram after it that did not fit the batch.
+struct Outbox {
+    buf: Vec<u8>,
+    /// Room for one datagram.
+    slot: usize,
+    start: usize,
+    end: usize,
+    segment: usize,
+    to: Option<SocketAddr>,
+    /// A datagram at `buf[end..end + len]` for another batch.
+    spill: Option<(SocketAddr, usize)>,
+}
+
+/// The shared I/O loop and connection table of an adapter; see the
+/// [module docs](self).
+pub struct Driver {
+    endpoint: Endpoint,
+    rx: Vec<u8>,
+    out: Outbox,
+    max_segments: usize,
+    wakers: HashMap<ConnHandle, Wakers>,
+    accept_waker: Option<Waker>,
+    foreign: VecDeque<(SocketAddr, Vec<u8>)>,
+    foreign_cap: usize,
+    foreign_waker: Option<Waker>,
+    driver_waker: Option<Waker>,
+    /// Events kept for [`Driver::poll_event`], when asked for.
+    events: Option<VecDeque<Event>>,
+    /// The deadline the loop sleeps until (from the last `drive`).
+    armed: Option<Timestamp>,
+    /// Set by [`Driver::terminate`]: every call fails with this kind.
+    terminated: Option<io::ErrorKind>,
+    stats: DriverStats,
+}
+
+impl core::fmt::Debug for Driver {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Driver")
+            .field("endpoint", &self.endpoint)
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Maps why a connection ended to the error kind a socket user expects.
+pub fn close_reason_kind(reason: CloseReason) -> io::ErrorKind {
+    match reason {
+        CloseReason::Refused => io::ErrorKind::ConnectionRefused,
+        CloseReason::Reset => io::ErrorKind::ConnectionReset,
+        CloseReason::TimedOut => io::ErrorKind::TimedOut,
+        CloseReason::Aborted => io::ErrorKind::ConnectionAborted,
+        CloseReason::Finished | CloseReason::LocalClose => io::ErrorKind::NotConnected,
+    }
+}
+
+fn close_error(reason: CloseReason) -> io::Error {
+    let text = match reason {
+        CloseReason::Refused => "connection refused by the peer",
+        CloseReason::Reset => "connection reset by the peer",
+        CloseReason::TimedOut => "connection timed out",
+        CloseReason::Aborted => "connection aborted",
+        CloseReason::Finished => "connection finished",
+        CloseReason::LocalClose => "connection closed",
+    };
+    io::Error::new(close_reason_kind(reason), text)
+}
+
+fn gone() -> io::Error {
+    io::Error::new(io::ErrorKind::NotConnected, "connection is gone")
+}
+
+impl From<Error> for io::Error {
+    fn from(e: Error) -> io::Error {
+        match e {
+            Error::WouldBlock => io::ErrorKind::WouldBlock.into(),
+            Error::Shutdown => io::Error::new(io::ErrorKind::BrokenPipe, "write after shutdown"),
+            Error::Closed(reason) => close_error(reason),
+        }
+    }
+}
+
+impl From<ConnectError> for io::Error {
+    fn from(e: ConnectError) -> io::Error {
+        io::Error::other(e)
+    }
+}
+
+impl Driver {
+    /// A driver around a new endpoint. `max_send_segments` is the
+    /// socket's [`DatagramSocket::max_send_segments`].
+    pub fn new(config: DriverConfig, max_send_segments: usize) -> Self {
+        let seed = config.seed.unwrap_or_else(random_seed);
+        let slot = config
+            .config
+            .packet_size_v4
+            .max(config.config.packet_size_v6)
+            .max(1500);
+        let max_segments = max_send_segments.clamp(1, (MAX_BATCH_BYTES / slot).max(1));
+        let mut endpoint = Endpoint::new(config.config, seed);
+        if let Some(listen) = config.listen {
+            endpoint.listen(listen);
+        }
+        Driver {
+            endpoint,
+            rx: vec![0; RECV_BUF],
+            out: Outbox {
+                buf: vec![0; slot * (max_segments + 1)],
+                slot,
+                start: 0,
+                end: 0,
+                segment: 0,
+                to: None,
+                spill: None,
+            },
+            max_segments,
+            wakers: HashMap::new(),
+            accept_waker: None,
+            foreign: VecDeque::new(),
+            foreign_cap: config.foreign_queue,
+            foreign_waker: None,
+            driver_waker: None,
+            events: config.keep_events.then(VecDeque::new),
+            armed: None,
+            terminated: None,
+            stats: DriverStats::default(),
+        }
+    }
+
+    /// The endpoint, for what the driver does not wrap (after changing
+    /// anything, the loop should run: call [`wake_driver`](Self::wake_driver)).
+    pub fn endpoint(&mut self) -> &mut Endpoint {
+        &mut self.endpoint
+    }
+
+    /// The endpoint's counters.
+    pub fn endpoint_stats(&self) -> EndpointStats {
+        self.endpoint.stats()
+    }
+
+    /// The driver's own counters.
+    pub fn stats(&self) -> DriverStats {
+        self.stats
+    }
+
+    /// Connection `h`'s counters (zero once it is gone).
+    pub fn conn_stats(&mut self, h: ConnHandle) -> ConnStats {
+        self.endpoint.conn(h).map(|c| c.stats()).unwrap_or_default()
+    }
+
+    /// Connection `h`'s peer.
+    pub fn peer_addr(&mut self, h: ConnHandle) -> io::Result<SocketAddr> {
+        self.endpoint
+            .conn(h)
+            .and_then(|c| c.peer_addr())
+            .ok_or_else(gone)
+    }
+
+    // ----- the loop -----
+
+    /// Registers the waker of the adapter's loop, woken when its wait must
+    /// change.
+    pub fn set_driver_waker(&mut self, waker: &Waker) {
+        match &self.driver_waker {
+            Some(w) if w.will_wake(waker) => {}
+            _ => self.driver_waker = Some(waker.clone()),
+        }
+    }
+
+    /// The next endpoint event, when [`DriverConfig::keep_events`] is set.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.as_mut()?.pop_front()
+    }
+
+    /// Wakes the adapter's loop.
+    pub fn wake_driver(&mut self) {
+        if let Some(w) = &self.driver_waker {
+            w.wake_by_ref();
+        }
+    }
+
+    /// One turn of the loop: receive until the socket would block (or the
+    /// budget runs out), feed the endpoint, run due timers, send, wake
+    /// waiters. Returns what to wait for.
+    pub fn drive<S: DatagramSocket + ?Sized>(&mut self, socket: &S, now: Timestamp) -> Wait {
+        let mut received = 0;
+        let mut again = false;
+        if self.terminated.is_none() {
+            loop {
+                if received >= RECV_BUDGET {
+                    again = true;
+                    break;
+                }
+                match socket.try_recv_segments(&mut self.rx) {
+                    Ok((len, stride, from)) => {
+                        self.stats.recv_calls += 1;
+                        let data = self.rx.get(..len).unwrap_or(&[]);
+                        for datagram in data.chunks(stride.max(1)) {
+                            received += 1;
+                            self.stats.datagrams_received += 1;
+                            if self.endpoint.handle_datagram(now, from, datagram) == Handled::NotUtp
+                            {
+                                if self.foreign.len() < self.foreign_cap {
+                                    self.foreign.push_back((from, datagram.to_vec()));
+                                    wake(&mut self.foreign_waker);
+                                } else {
+                                    self.stats.foreign_dropped += 1;
+                                }
+                            }
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    // ICMP errors reported on the socket (port unreachable
+                    // and the like) and interrupted calls: the protocol's
+                    // own timers deal with unreachable peers.
+                    Err(_) => {
+                        received += 1;
+                    }
+                }
+            }
+        }
+        if self.endpoint.poll_timeout().is_some_and(|t| t <= now) {
+            self.endpoint.handle_timeout(now);
+        }
+        self.flush(socket, now);
+        self.dispatch();
+        let deadline = self.endpoint.poll_timeout();
+        self.armed = deadline;
+        Wait {
+            deadline,
+            writable: self.pending(),
+            again,
+        }
+    }
+
+    /// Datagrams wait for the socket to become writable.
+    pub fn pending(&self) -> bool {
+        self.out.end > self.out.start || self.out.spill.is_some()
+    }
+
+    /// Sends what the endpoint has to send, batching equal-sized datagrams
+    /// to one destination, until it has nothing more or the socket would
+    /// block (then the rest stays pending).
+    fn flush<S: DatagramSocket + ?Sized>(&mut self, socket: &S, now: Timestamp) {
+        loop {
+            // Send what is pending first.
+            if self.out.end > self.out.start {
+                if !self.send_batch(socket) {
+                    return;
+                }
+                continue;
+            }
+            if let Some((to, len)) = self.out.spill.take() {
+                let from = self.out.end;
+                self.out.buf.copy_within(from..from + len, 0);
+                self.out.start = 0;
+                self.out.end = len;
+                self.out.segment = len;
+                self.out.to = Some(to);
+                continue;
+            }
+            // Fill a new batch.
+            self.out.start = 0;
+            self.out.end = 0;
+            self.out.to = None;
+            let mut count = 0;
+            loop {
+                let at = self.out.end;
+                let Some(room) = self.out.buf.get_mut(at..at + self.out.slot) else {
+                    break;
+                };
+                let Some(t) = self.endpoint.poll_transmit(now, room) else {
+                    break;
+                };
+                match self.out.to {
+                    None => {
+                        self.out.to = Some(t.destination);
+                        self.out.segment = t.len;
+                        self.out.end = t.len;
+                    }
+                    Some(to) if to == t.destination && t.len <= self.out.segment => {
+                        self.out.end += t.len;
+                    }
+                    Some(_) => {
+                        self.out.spill = Some((t.destination, t.len));
+                        break;
+                    }
+                }
+                count += 1;
+                // A shorter datagram ends a batch (only the last segment
+                // may be short).
+                if count >= self.max_segments || t.len < self.out.segment {
+                    break;
+                }
+            }
+            if count == 0 {
+                return;
+            }
+        }
+    }
+
+    /// Sends the pending batch; `false` when the socket would block.
+    fn send_batch<S: DatagramSocket + ?Sized>(&mut self, socket: &S) -> bool {
+        let Some(to) = self.out.to else {
+            self.out.start = self.out.end;
+            return true;
+        };
+        let segment = self.out.segment.max(1);
+        let Some(data) = self.out.buf.get(self.out.start..self.out.end) else {
+            self.out.start = self.out.end;
+            return true;
+        };
+        let result = if data.len() <= segment {
+            socket.try_send_to(data, to)
+        } else {
+            socket.try_send_segments(data, segment, to)
+        };
+        match result {
+            Ok(sent) => {
+                let sent = if data.len() <= segment {
+                    data.len()
+                } else {
+                    sent.min(data.len())
+                };
+                self.stats.send_calls += 1;
+                self.stats.datagrams_sent += sent.div_ceil(segment) as u64;
+                self.out.start += sent;
+                true
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => false,
+            Err(_) => {
+                // Unreachable destination, no route, message too long: the
+                // network dropped it; retransmission or timeouts follow.
+                self.stats.send_errors += 1;
+                self.out.start += segment.min(data.len());
+                true
+            }
+        }
+    }
+
+    /// Hands the endpoint's events to the waiters.
+    fn dispatch(&mut self) {
+        while let Some(event) = self.endpoint.poll_event() {
+            if let Some(kept) = &mut self.events {
+                kept.push_back(event);
+            }
+            match event {
+                Event::Incoming => wake(&mut self.accept_waker),
+                Event::Readable(h) | Event::Eof(h) => {
+                    if let Some(w) = self.wakers.get_mut(&h) {
+                        wake(&mut w.read);
+                    }
+                }
+                Event::Connected(h) | Event::Writable(h) => {
+                    if let Some(w) = self.wakers.get_mut(&h) {
+                        wake(&mut w.write);
+                    }
+                }
+                Event::Closed(h, _) => {
+                    if let Some(w) = self.wakers.get_mut(&h) {
+                        wake(&mut w.read);
+                        wake(&mut w.write);
+                    }
+                }
+            }
+        }
+    }
+
+    /// After an application call on connection `h`: send, wake, and wake
+    /// the loop if its wait must change.
+    fn after_call<S: DatagramSocket + ?Sized>(
+        &mut self,
+        socket: &S,
+        now: Timestamp,
+        h: Option<ConnHandle>,
+    ) {
+        self.flush(socket, now);
+        self.dispatch();
+        let deadline = h.and_then(|h| self.endpoint.conn(h)?.poll_timeout());
+        let earlier = deadline.is_some_and(|d| self.armed.is_none_or(|a| d < a));
+        if earlier || self.pending() {
+            if earlier {
+                self.armed = deadline;
+            }
+            self.wake_driver();
+        }
+    }
+
+    fn check(&self) -> io::Result<()> {
+        match self.terminated {
+            Some(kind) => Err(io::Error::new(kind, "the uTP socket's driver has stopped")),
+            None => Ok(()),
+        }
+    }
+
+    /// Stops everything: every waiter is woken and every later call fails
+    /// with `kind` (an adapter calls this when its socket is dropped or
+    /// fails).
+    pub fn terminate(&mut self, kind: io::ErrorKind) {
+        self.terminated = Some(kind);
+        for w in self.wakers.values_mut() {
+            wake(&mut w.read);
+            wake(&mut w.write);
+        }
+        wake(&mut self.accept_waker);
+        wake(&mut self.foreign_waker);
+    }
+
+    // ----- connections -----
+
+    /// Starts a connection to `remote` (complete it with
+    /// [`poll_connect`](Self::poll_connect)).
+    pub fn connect<S: DatagramSocket + ?Sized>(
+        &mut self,
+        socket: &S,
+        now: Timestamp,
+        remote: SocketAddr,
+    ) -> io::Result<ConnHandle> {
+        self.check()?;
+        let local = socket.local_addr()?;
+        if local.is_ipv4() != remote.is_ipv4() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("cannot reach {remote} from a socket bound to {local}"),
+            ));
+        }
+        let h = self.endpoint.connect(now, remote)?;
+        self.wakers.insert(h, Wakers::default());
+        self.after_call(socket, now, Some(h));
+        Ok(h)
+    }
+
+    /// Ready when connection `h`'s handshake completed, or with the error
+    /// that ended it (`ConnectionRefused`, `TimedOut`, ...).
+    pub fn poll_connect(&mut self, h: ConnHandle, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.check()?;
+        let state = self.endpoint.conn(h).ok_or_else(gone)?.state();
+        match state {
+            crate::ConnState::Connecting => {
+                if let Some(w) = self.wakers.get_mut(&h) {
+                    register(&mut w.write, cx);
+                }
+                Poll::Pending
+            }
+            crate::ConnState::Established { .. } => Poll::Ready(Ok(())),
+            crate::ConnState::Closed(reason) => Poll::Ready(Err(close_error(reason))),
+        }
+    }
+
+    /// The next incoming connection and its peer.
+    pub fn poll_accept(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<(ConnHandle, SocketAddr)>> {
+        self.check()?;
+        while let Some(h) = self.endpoint.accept() {
+            if let Some(peer) = self.endpoint.conn(h).and_then(|c| c.peer_addr()) {
+                self.wakers.insert(h, Wakers::default());
+                return Poll::Ready(Ok((h, peer)));
+            }
+        }
+        register(&mut self.accept_waker, cx);
+        Poll::Pending
+    }
+
+    /// Reads received bytes of `h` into `buf`: `Ok(0)` at the peer's FIN
+    /// (or for an empty `buf`), `Pending` until data arrives.
+    pub fn poll_read<S: DatagramSocket + ?Sized>(
+        &mut self,
+        socket: &S,
+        now: Timestamp,
+        h: ConnHandle,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        self.check()?;
+        self.endpoint.set_now(now);
+        let result = self.endpoint.conn(h).ok_or_else(gone)?.read(buf);
+        match result {
+            Ok(n) => {
+                // A read may reopen the window: the update goes out now.
+                self.after_call(socket, now, Some(h));
+                Poll::Ready(Ok(n))
+            }
+            Err(Error::WouldBlock) => {
+                if let Some(w) = self.wakers.get_mut(&h) {
+                    register(&mut w.read, cx);
+                }
+                Poll::Pending
+            }
+            Err(e) => Poll::Ready(Err(e.into())),
+        }
+    }
+
+    /// Writes as much of `buf` as the send buffer takes; `Pending` while it
+    /// is full. Waits for the handshake first.
+    pub fn poll_write<S: DatagramSocket + ?Sized>(
+        &mut self,
+        socket: &S,
+        now: Timestamp,
+        h: ConnHandle,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.check()?;
+        self.endpoint.set_now(now);
+        let result = self.endpoint.conn(h).ok_or_else(gone)?.write(buf);
+        match result {
+            Ok(n) => {
+                self.after_call(socket, now, Some(h));
+                Poll::Ready(Ok(n))
+            }
+            Err(Error::WouldBlock) => {
+                if let Some(w) = self.wakers.get_mut(&h) {
+                    register(&mut w.write, cx);
+                }
+                Poll::Pending
+            }
+            Err(e) => Poll::Ready(Err(e.into())),
+        }
+    }
+
+    /// Half-close: a FIN follows the data written so far.
+    pub fn shutdown<S: DatagramSocket + ?Sized>(
+        &mut self,
+        socket: &S,
+        now: Timestamp,
+        h: ConnHandle,
+    ) -> io::Result<()> {
+        self.check()?;
+        self.endpoint.set_now(now);
+        self.endpoint.conn(h).ok_or_else(gone)?.shutdown();
+        self.after_call(socket, now, Some(h));
+        Ok(())
+    }
+
+    /// Closes `h` gracefully (data written is still delivered) and forgets
+    /// its waiters; the handle is invalid afterwards. For a dropped stream.
+    pub fn close<S: DatagramSocket + ?Sized>(&mut self, socket: &S, now: Timestamp, h: ConnHandle) {
+        self.wakers.remove(&h);
+        if self.terminated.is_some() {
+            return;
+        }
+        self.endpoint.set_now(now);
+        if let Some(mut c) = self.endpoint.conn(h) {
+            c.close();
+        }
+        self.after_call(socket, now, Some(h));
+    }
+
+    /// Aborts `h`: RESET to the peer, everything dropped; the handle is
+    /// invalid afterwards.
+    pub fn abort<S: DatagramSocket + ?Sized>(&mut self, socket: &S, now: Timestamp, h: ConnHandle) {
+        self.wakers.remove(&h);
+        if self.terminated.is_some() {
+            return;
+        }
+        self.endpoint.set_now(now);
+        if let Some(mut c) = self.endpoint.conn(h) {
+            c.abort();
+        }
+        self.after_call(socket, now, None);
+    }
+
+    // ----- other protocols on the socket -----
+
+    /// The next datagram that was not uTP, copied into `buf` (truncated to
+    /// its length): bytes copied and sender.
+    pub fn poll_recv_foreign(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<(usize, SocketAddr)>> {
+        self.check()?;
+        match self.foreign.pop_front() {
+            Some((from, datagram)) => {
+                let n = datagram.len().min(buf.len());
+                if let (Some(dst), Some(src)) = (buf.get_mut(..n), datagram.get(..n)) {
+                    dst.copy_from_slice(src);
+                }
+                Poll::Ready(Ok((n, from)))
+            }
+            None => {
+                register(&mut self.foreign_waker, cx);
+                Poll::Pending
+            }
+        }
+    }
+}
+
+/// A seed from the standard library's randomly keyed hasher (different in
+/// every process), for drivers not given one.
+fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(0x7574_705f_7365_6564);
+    h.finish()
+}
