@@ -126,9 +126,11 @@
 //!   loss-based controller (LEDBAT is not written yet).
 //! - [`config`], [`event`], [`error`], [`stats`]: the rest of the API.
 //! - [`fuzzing`]: checks shared by the fuzz targets and the test suite.
+//! - [`driver`]: the runtime-free socket loop and connection table that the
+//!   adapters (`utp-tokio`, `utp-async-std`, `utp-mio`) share; use it to put
+//!   the endpoint on a runtime of your own.
 //!
-//! Not written yet: LEDBAT, path MTU discovery, pacing, and the runtime
-//! driver the adapters will share.
+//! Not written yet: LEDBAT, path MTU discovery and pacing.
 //!
 //! ## The wire codec on its own
 //!
