@@ -1,0 +1,145 @@
+#!/usr/bin/python3
+"""A uTP-only libtorrent-rasterbar session on 127.0.0.1, driven by the utp-interop tests.
+
+usage:
+  lt_peer.py seed WORKDIR DATAFILE PIECE_LEN TIMEOUT_S
+      Makes WORKDIR/test.torrent from DATAFILE and seeds it (seed mode, data read from
+      DATAFILE's directory). Prints 'port N', 'info_hash HEX', 'torrent PATH', 'ready', then
+      serves until its standard input closes (or TIMEOUT_S pass), prints 'uploaded BYTES' and
+      'done', and exits 0.
+  lt_peer.py download WORKDIR DATAFILE PIECE_LEN PEER_PORT TIMEOUT_S
+      Makes WORKDIR/test.torrent from DATAFILE, prints 'torrent PATH', 'info_hash HEX' and
+      'port N', adds the torrent without data (saved under WORKDIR/dl), connects to
+      127.0.0.1:PEER_PORT and waits until libtorrent reports the torrent complete (every piece
+      passed its SHA-1 check). Then prints 'complete SECONDS', 'verified yes' (or 'no': the saved
+      file compared with DATAFILE), 'done', and exits 0 (1 if not verified). After TIMEOUT_S
+      without completing it prints 'timeout progress P' and exits 2.
+
+Every line on standard output is 'key value'; alerts about peers go to standard error.
+Requires the Debian interpreter and package: /usr/bin/python3, python3-libtorrent (2.0.8).
+"""
+import os
+import select
+import sys
+import time
+
+import libtorrent as lt
+
+
+def out(key, value=''):
+    print(('%s %s' % (key, value)).strip(), flush=True)
+
+
+def session():
+    # uTP only, loopback only, nothing that reaches beyond this machine.
+    return lt.session({
+        'listen_interfaces': '127.0.0.1:0',
+        'outgoing_interfaces': '127.0.0.1',
+        'enable_outgoing_tcp': False, 'enable_incoming_tcp': False,
+        'enable_outgoing_utp': True, 'enable_incoming_utp': True,
+        'enable_dht': False, 'enable_lsd': False, 'enable_upnp': False, 'enable_natpmp': False,
+        'allow_multiple_connections_per_ip': True,
+        'alert_mask': lt.alert.category_t.error_notification | lt.alert.category_t.peer_notification
+                      | lt.alert.category_t.status_notification | lt.alert.category_t.connect_notification,
+        'user_agent': 'utp-interop',
+    })
+
+
+def wait_listening(ses):
+    end = time.time() + 10
+    while time.time() < end:
+        if ses.is_listening() and ses.listen_port():
+            return ses.listen_port()
+        time.sleep(0.05)
+    out('error', 'libtorrent did not start listening')
+    sys.exit(3)
+
+
+def make_torrent(workdir, datafile, piece_len):
+    fs = lt.file_storage()
+    lt.add_files(fs, datafile)
+    ct = lt.create_torrent(fs, piece_len)
+    lt.set_piece_hashes(ct, os.path.dirname(os.path.abspath(datafile)))
+    raw = lt.bencode(ct.generate())
+    path = os.path.join(workdir, 'test.torrent')
+    with open(path, 'wb') as f:
+        f.write(raw)
+    return path, lt.torrent_info(path)
+
+
+def drain(ses):
+    for a in ses.pop_alerts():
+        sys.stderr.write('libtorrent: %s: %s\n' % (a.what(), a.message()))
+    sys.stderr.flush()
+
+
+def seed(workdir, datafile, piece_len, timeout):
+    path, ti = make_torrent(workdir, datafile, piece_len)
+    ses = session()
+    port = wait_listening(ses)
+    h = ses.add_torrent({'ti': ti, 'save_path': os.path.dirname(os.path.abspath(datafile)),
+                         'flags': lt.torrent_flags.seed_mode})
+    out('port', port)
+    out('info_hash', str(ti.info_hashes().v1))
+    out('torrent', path)
+    out('ready')
+    end = time.time() + timeout
+    while time.time() < end:
+        r, _, _ = select.select([sys.stdin], [], [], 0.1)
+        drain(ses)
+        if r and not sys.stdin.buffer.read1(4096):
+            break
+    out('uploaded', h.status().total_payload_upload)
+    drain(ses)
+    out('done')
+
+
+def download(workdir, datafile, piece_len, peer_port, timeout):
+    path, ti = make_torrent(workdir, datafile, piece_len)
+    out('torrent', path)
+    out('info_hash', str(ti.info_hashes().v1))
+    ses = session()
+    out('port', wait_listening(ses))
+    dl = os.path.join(workdir, 'dl')
+    os.makedirs(dl, exist_ok=True)
+    h = ses.add_torrent({'ti': ti, 'save_path': dl})
+    t0 = time.time()
+    h.connect_peer(('127.0.0.1', peer_port))
+    while True:
+        time.sleep(0.05)
+        drain(ses)
+        st = h.status()
+        if st.is_seeding or st.is_finished:
+            break
+        if time.time() - t0 > timeout:
+            out('timeout', 'progress %.4f' % st.progress)
+            sys.exit(2)
+    out('complete', '%.3f' % (time.time() - t0))
+    # Make sure the pieces are on disk before comparing.
+    try:
+        h.flush_cache()
+    except AttributeError:
+        pass
+    ses.remove_torrent(h)
+    time.sleep(0.5)
+    drain(ses)
+    with open(datafile, 'rb') as a, open(os.path.join(dl, os.path.basename(datafile)), 'rb') as b:
+        same = a.read() == b.read()
+    out('verified', 'yes' if same else 'no')
+    out('done')
+    sys.exit(0 if same else 1)
+
+
+def main():
+    mode = sys.argv[1] if len(sys.argv) > 1 else ''
+    if mode == 'seed' and len(sys.argv) == 6:
+        seed(sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5]))
+    elif mode == 'download' and len(sys.argv) == 7:
+        download(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6]))
+    else:
+        sys.stderr.write(__doc__)
+        sys.exit(64)
+
+
+if __name__ == '__main__':
+    main()
