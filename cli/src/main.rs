@@ -1,2 +1,270 @@
-//! Stub.
-fn main() {}
+//! # utpcat
+//!
+//! netcat over uTP ([BEP 29]), and a loopback demo of the utp crates.
+//!
+//! ```text
+//! utpcat listen [HOST:]PORT [--send FILE] [--recv FILE] [--progress] [-q]
+//! utpcat connect HOST:PORT [--send FILE] [--recv FILE] [--connect-timeout SECS] [--progress] [-q]
+//! utpcat demo [--bytes N] [--runtime tokio|async-std|mio]
+//! ```
+//!
+//! ## listen and connect
+//!
+//! `listen` waits on `[HOST:]PORT` (HOST defaults to `0.0.0.0`, port 0
+//! picks a free one) for one connection; `connect` opens one to
+//! `HOST:PORT` (names resolve, IPv4 addresses first). Either way, stdin
+//! goes to the peer and what the peer sends goes to stdout. At the end of
+//! stdin utpcat half-closes (sends a FIN) and keeps printing what arrives;
+//! it exits once both directions are done, as libutp's `ucat` does.
+//!
+//! ```text
+//! $ utpcat listen 9000 > received.txt          # prints "utpcat: listening on 0.0.0.0:9000"
+//! $ echo hello | utpcat connect localhost:9000
+//! ```
+//!
+//! `--send FILE` sends the file instead of stdin (then a FIN), `--recv
+//! FILE` writes what arrives to FILE instead of stdout. With `--recv` and
+//! no `--send`, a terminal on stdin is not read (nothing to type while a
+//! file arrives); piped stdin still is. Transfers to or from files show a
+//! progress bar on stderr (bytes, rate, RTT, retransmissions) when stderr
+//! is a terminal, or as one line a second in a log with `--progress`, and
+//! a summary at the end; `-q` silences everything but errors.
+//!
+//! A listener takes one connection: further connection attempts are
+//! refused (the peer's `connect` fails at once with "connection refused").
+//!
+//! ## demo
+//!
+//! `utpcat demo` runs a listener and a client in one process over
+//! 127.0.0.1, sends `--bytes` (default `256M`; suffixes K, M, G in powers
+//! of 1024, optionally followed by `iB` or `B`) of deterministic
+//! pseudo-random data, checks every byte on the receiving side, and prints
+//! the runtime, time, throughput, RTT and the sender's retransmissions.
+//! `--runtime` picks the adapter: `tokio` (default), `async-std`
+//! (utp-async-std) or `mio` (utp-mio's blocking API, one thread per side).
+//!
+//! ```text
+//! $ cargo run --release -p utpcat -- demo
+//! ```
+//!
+//! ## Exit codes
+//!
+//! | code | meaning |
+//! |------|---------|
+//! | 0 | done (the demo's data verified) |
+//! | 1 | any other error (I/O, the demo's data differed) |
+//! | 2 | usage error, or a host that does not resolve (`utpcat: cannot resolve HOST: ...`) |
+//! | 3 | connection refused |
+//! | 4 | timed out (connecting, `--connect-timeout SECS`, default 10, or later) |
+//! | 5 | connection reset by the peer |
+//!
+//! [BEP 29]: https://www.bittorrent.org/beps/bep_0029.html
+
+mod cat;
+mod demo;
+mod error;
+mod pattern;
+mod progress;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::error::Failure;
+
+/// netcat over uTP (BEP 29).
+#[derive(Parser, Debug)]
+#[command(name = "utpcat", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    // (`about` rather than a doc comment: rustdoc would read `[HOST:]` as a link.)
+    #[command(
+        about = "Wait for one connection on [HOST:]PORT, then pipe stdin to it and it to stdout"
+    )]
+    Listen {
+        /// Address to listen on: PORT or HOST:PORT (HOST defaults to 0.0.0.0).
+        #[arg(value_name = "[HOST:]PORT")]
+        addr: String,
+        #[command(flatten)]
+        io: IoArgs,
+    },
+    /// Connect to HOST:PORT, then pipe stdin to it and it to stdout.
+    Connect {
+        /// Address to connect to.
+        #[arg(value_name = "HOST:PORT")]
+        addr: String,
+        /// Give up connecting after this many seconds.
+        #[arg(long, value_name = "SECS", default_value_t = 10.0, value_parser = parse_secs)]
+        connect_timeout: f64,
+        #[command(flatten)]
+        io: IoArgs,
+    },
+    /// Transfer data between a listener and a client in this process over loopback, and verify it.
+    Demo {
+        /// Bytes to transfer (suffixes K, M, G: powers of 1024).
+        #[arg(long, value_name = "N", default_value = "256M", value_parser = parse_size)]
+        bytes: u64,
+        /// The adapter to run on.
+        #[arg(long, value_enum, default_value_t = Runtime::Tokio)]
+        runtime: Runtime,
+        /// Show a progress bar even when stderr is not a terminal.
+        #[arg(long)]
+        progress: bool,
+        /// No progress bar.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+}
+
+/// Options of `listen` and `connect`.
+#[derive(Args, Debug)]
+struct IoArgs {
+    /// Send FILE instead of stdin, then half-close.
+    #[arg(long, value_name = "FILE")]
+    send: Option<PathBuf>,
+    /// Write what arrives to FILE instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    recv: Option<PathBuf>,
+    /// Show progress bars even when stderr is not a terminal.
+    #[arg(long)]
+    progress: bool,
+    /// Print nothing but errors on stderr.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+/// The adapters `demo` can run on.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Runtime {
+    /// utp-tokio on a multi-threaded tokio runtime.
+    Tokio,
+    /// utp-async-std on async-std's executor.
+    AsyncStd,
+    /// utp-mio's blocking API, a thread per side.
+    Mio,
+}
+
+impl Runtime {
+    fn name(self) -> &'static str {
+        match self {
+            Runtime::Tokio => "tokio",
+            Runtime::AsyncStd => "async-std",
+            Runtime::Mio => "mio (blocking)",
+        }
+    }
+}
+
+/// Parses a byte count: digits, then optionally K, M or G (powers of
+/// 1024), then optionally `iB` or `B`; any case.
+fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let lower = t.to_ascii_lowercase();
+    let stripped = lower
+        .strip_suffix("ib")
+        .or_else(|| lower.strip_suffix('b'))
+        .unwrap_or(&lower);
+    let (digits, shift) = match stripped.char_indices().last() {
+        Some((i, 'k')) => (stripped.get(..i), 10),
+        Some((i, 'm')) => (stripped.get(..i), 20),
+        Some((i, 'g')) => (stripped.get(..i), 30),
+        Some((i, 't')) => (stripped.get(..i), 40),
+        _ => (Some(stripped), 0),
+    };
+    let bad = || format!("`{text}` is not a size (examples: 1000, 64K, 16M, 1G)");
+    let n: u64 = digits
+        .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+        .ok_or_else(bad)?
+        .parse()
+        .map_err(|_| bad())?;
+    n.checked_mul(1 << shift)
+        .ok_or_else(|| format!("`{text}` is too large"))
+}
+
+/// Parses a positive number of seconds.
+fn parse_secs(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if s.is_finite() && s > 0.0 && s <= 1e6 => Ok(s),
+        _ => Err(format!("`{text}` is not a positive number of seconds")),
+    }
+}
+
+fn run(cli: Cli) -> Result<(), Failure> {
+    match cli.command {
+        Command::Listen { addr, io } => cat::run(cat::Role::Listen(addr), io.into()),
+        Command::Connect {
+            addr,
+            connect_timeout,
+            io,
+        } => cat::run(
+            cat::Role::Connect {
+                addr,
+                timeout: Duration::from_secs_f64(connect_timeout),
+            },
+            io.into(),
+        ),
+        Command::Demo {
+            bytes,
+            runtime,
+            progress,
+            quiet,
+        } => demo::run(runtime, bytes, progress, quiet),
+    }
+}
+
+impl From<IoArgs> for cat::Options {
+    fn from(a: IoArgs) -> Self {
+        cat::Options {
+            send: a.send,
+            recv: a.recv,
+            progress: a.progress,
+            quiet: a.quiet,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("utpcat: {failure}");
+            ExitCode::from(failure.exit_code())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("1000"), Ok(1000));
+        assert_eq!(parse_size("64K"), Ok(64 << 10));
+        assert_eq!(parse_size("16M"), Ok(16 << 20));
+        assert_eq!(parse_size("16m"), Ok(16 << 20));
+        assert_eq!(parse_size("256MiB"), Ok(256 << 20));
+        assert_eq!(parse_size("1G"), Ok(1 << 30));
+        assert_eq!(parse_size("2GB"), Ok(2 << 30));
+        assert_eq!(parse_size("0"), Ok(0));
+        assert!(parse_size("").is_err());
+        assert!(parse_size("M").is_err());
+        assert!(parse_size("1.5G").is_err());
+        assert!(parse_size("-1").is_err());
+        assert!(parse_size("99999999999999999999").is_err());
+        assert!(parse_size("20000000000G").is_err());
+    }
+
+    #[test]
+    fn the_cli_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

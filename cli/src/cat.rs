@@ -1,0 +1,517 @@
+//! `listen` and `connect`: one uTP connection between stdin/stdout (or
+//! files) and a peer, on utp-tokio.
+
+use std::io::{self, IsTerminal};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context as TaskContext, Poll};
+use std::time::{Duration, Instant};
+
+use indicatif::ProgressBar;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use utp_core::{AcceptDecision, ConnStats, ListenConfig};
+use utp_tokio::{Config, DriverConfig, UtpSocket, UtpStream};
+
+use crate::error::{Context, Failure};
+use crate::progress::{format_rtt, stats_message, Progress};
+
+/// Which end we are.
+#[derive(Debug)]
+pub(crate) enum Role {
+    /// Accept one connection on `[HOST:]PORT`.
+    Listen(String),
+    /// Connect to `HOST:PORT`, giving up after `timeout`.
+    Connect {
+        /// `HOST:PORT`.
+        addr: String,
+        /// How long to try.
+        timeout: Duration,
+    },
+}
+
+/// What to move and what to show.
+#[derive(Debug)]
+pub(crate) struct Options {
+    /// Send this file instead of stdin.
+    pub(crate) send: Option<PathBuf>,
+    /// Write to this file instead of stdout.
+    pub(crate) recv: Option<PathBuf>,
+    /// Show progress even when stderr is not a terminal.
+    pub(crate) progress: bool,
+    /// Only errors on stderr.
+    pub(crate) quiet: bool,
+}
+
+/// Copy buffer size: a few packets' worth keeps syscalls and lock turns few.
+const BUF: usize = 256 * 1024;
+/// After both directions are done, how long to wait for the peer to
+/// acknowledge our FIN (the core's retransmission limit ends it sooner).
+const LINGER: Duration = Duration::from_secs(60);
+
+/// Runs `listen` or `connect` to the end.
+pub(crate) fn run(role: Role, opts: Options) -> Result<(), Failure> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context(|| "cannot start the tokio runtime".into())?;
+    let result = runtime.block_on(cat(role, opts));
+    // Reading stdin blocks a thread that nothing can interrupt: do not
+    // wait for it.
+    runtime.shutdown_background();
+    result
+}
+
+async fn cat(role: Role, opts: Options) -> Result<(), Failure> {
+    // Open files first: a typo should not cost a connection.
+    let send_file = match &opts.send {
+        Some(path) => {
+            let file = tokio::fs::File::open(path)
+                .await
+                .context(|| format!("cannot open {}", path.display()))?;
+            let len = file
+                .metadata()
+                .await
+                .context(|| format!("cannot read {}", path.display()))?
+                .len();
+            Some((file, len))
+        }
+        None => None,
+    };
+    let recv_file = match &opts.recv {
+        Some(path) => Some(
+            tokio::fs::File::create(path)
+                .await
+                .context(|| format!("cannot create {}", path.display()))?,
+        ),
+        None => None,
+    };
+
+    // The socket must outlive the stream: its driver task runs the
+    // connection.
+    let (_socket, stream) = match role {
+        Role::Listen(spec) => listen(&spec, opts.quiet).await?,
+        Role::Connect { addr, timeout } => connect(&addr, timeout).await?,
+    };
+    let peer = stream.peer_addr().context(|| "peer address".into())?;
+
+    let progress = if opts.send.is_some() || opts.recv.is_some() {
+        Progress::new(opts.progress, opts.quiet)
+    } else {
+        None
+    };
+    let send_bar = match (&progress, &send_file) {
+        (Some(p), Some((_, len))) => Some(p.bar("send", Some(*len))),
+        _ => None,
+    };
+    let recv_bar = match (&progress, &recv_file) {
+        (Some(p), Some(_)) => Some(p.bar("recv", None)),
+        _ => None,
+    };
+
+    let conn = Conn::new(stream);
+    let started = Instant::now();
+    let up = async {
+        let mut writer = conn.clone();
+        let sent = match send_file {
+            Some((mut file, _)) => {
+                let what = opts.send.as_ref().map(|p| p.display().to_string());
+                pump(
+                    &mut file,
+                    &mut writer,
+                    Meter::new(send_bar.as_ref(), &conn),
+                    || format!("cannot read {}", what.as_deref().unwrap_or("")),
+                    || format!("send to {peer}"),
+                )
+                .await?
+            }
+            // A terminal user receiving a file has nothing to type.
+            None if opts.recv.is_some() && io::stdin().is_terminal() => 0,
+            None => {
+                pump(
+                    &mut tokio::io::stdin(),
+                    &mut writer,
+                    Meter::new(None, &conn),
+                    || "cannot read stdin".into(),
+                    || format!("send to {peer}"),
+                )
+                .await?
+            }
+        };
+        writer
+            .shutdown()
+            .await
+            .context(|| format!("send to {peer}"))?;
+        Ok::<u64, Failure>(sent)
+    };
+    let down = async {
+        let mut reader = conn.clone();
+        let received = match recv_file {
+            Some(mut file) => {
+                let what = opts.recv.as_ref().map(|p| p.display().to_string());
+                let write_context = || format!("cannot write {}", what.as_deref().unwrap_or(""));
+                let n = pump(
+                    &mut reader,
+                    &mut file,
+                    Meter::new(recv_bar.as_ref(), &conn),
+                    || format!("receive from {peer}"),
+                    write_context,
+                )
+                .await?;
+                file.sync_all().await.context(write_context)?;
+                n
+            }
+            None => {
+                pump(
+                    &mut reader,
+                    &mut tokio::io::stdout(),
+                    Meter::new(None, &conn),
+                    || format!("receive from {peer}"),
+                    || "cannot write stdout".into(),
+                )
+                .await?
+            }
+        };
+        Ok::<u64, Failure>(received)
+    };
+    let result = match tokio::try_join!(up, down) {
+        // Both directions are done; stay until the peer has our FIN, or
+        // its retransmissions would find nobody.
+        Ok(counts) => conn.finished(peer).await.map(|()| counts),
+        Err(e) => Err(e),
+    };
+    let elapsed = started.elapsed();
+    let stats = conn.stats();
+    for bar in send_bar.iter().chain(recv_bar.iter()) {
+        if result.is_ok() {
+            bar.finish_with_message(stats_message(&stats));
+        } else {
+            bar.abandon();
+        }
+    }
+    if let Some(p) = &progress {
+        p.end();
+    }
+    let (sent, received) = match result {
+        Ok(counts) => counts,
+        Err(e) => {
+            // Tell the peer at once rather than let it time out.
+            conn.abort();
+            return Err(e);
+        }
+    };
+    if progress.is_some() {
+        eprintln!("{}", summary(sent, received, elapsed, &stats));
+    }
+    Ok(())
+}
+
+/// The connection, shared by the two directions (each locks it for the
+/// length of one poll), so that either can read its stats or abort it.
+#[derive(Clone, Debug)]
+struct Conn(Arc<Mutex<Option<UtpStream>>>);
+
+impl Conn {
+    fn new(stream: UtpStream) -> Self {
+        Conn(Arc::new(Mutex::new(Some(stream))))
+    }
+
+    fn with<T>(
+        &self,
+        f: impl FnOnce(Pin<&mut UtpStream>) -> Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        let mut guard = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        match guard.as_mut() {
+            Some(stream) => f(Pin::new(stream)),
+            None => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "connection aborted",
+            ))),
+        }
+    }
+
+    fn stats(&self) -> ConnStats {
+        let guard = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        guard.as_ref().map(UtpStream::stats).unwrap_or_default()
+    }
+
+    /// Resets the connection: the peer's calls fail with
+    /// `ConnectionReset`.
+    fn abort(&self) {
+        let stream = self.0.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(stream) = stream {
+            stream.abort();
+        }
+    }
+
+    /// After both directions are done: waits until the connection has
+    /// finished (our FIN acknowledged), or fails as it did.
+    ///
+    /// The streams have no "closed" future, so this asks an empty write:
+    /// the core answers `BrokenPipe` while the connection is open after
+    /// our shutdown, `NotConnected` once it finished, and the error that
+    /// ended it otherwise (reset, timed out).
+    async fn finished(&self, peer: SocketAddr) -> Result<(), Failure> {
+        let deadline = Instant::now() + LINGER;
+        loop {
+            let probe = std::future::poll_fn(|cx| self.with(|s| s.poll_write(cx, &[]))).await;
+            match probe {
+                Err(e) if e.kind() == io::ErrorKind::NotConnected => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
+                Err(e) => return Err(Failure::io(format!("close with {peer}"), e)),
+                // Not shut down? Cannot happen after `shutdown`; nothing
+                // more to learn.
+                Ok(_) => return Ok(()),
+            }
+            if Instant::now() >= deadline {
+                return Err(Failure::io(
+                    format!("close with {peer}"),
+                    io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "the peer did not acknowledge the end of the stream",
+                    ),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+}
+
+impl AsyncRead for Conn {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        self.with(|s| s.poll_read(cx, buf))
+    }
+}
+
+impl AsyncWrite for Conn {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.with(|s| s.poll_write(cx, buf))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
+        self.with(|s| s.poll_flush(cx))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
+        self.with(|s| s.poll_shutdown(cx))
+    }
+}
+
+/// The last line: what moved, how fast, and how the connection fared.
+fn summary(sent: u64, received: u64, elapsed: Duration, stats: &ConnStats) -> String {
+    let secs = elapsed.as_secs_f64().max(1e-9);
+    let rate = sent.max(received) as f64 / secs;
+    format!(
+        "utpcat: sent {sent} bytes, received {received} bytes in {secs:.2} s ({:.1} MiB/s, {:.1} Mbit/s); rtt {}, {} retransmits",
+        rate / (1024.0 * 1024.0),
+        rate * 8.0 / 1e6,
+        format_rtt(stats.rtt),
+        stats.retransmits,
+    )
+}
+
+/// Counts bytes on a progress bar, with the connection's stats in its
+/// message a few times a second.
+struct Meter<'a> {
+    bar: Option<&'a ProgressBar>,
+    conn: &'a Conn,
+    last: Option<Instant>,
+}
+
+impl<'a> Meter<'a> {
+    fn new(bar: Option<&'a ProgressBar>, conn: &'a Conn) -> Self {
+        Meter {
+            bar,
+            conn,
+            last: None,
+        }
+    }
+
+    fn add(&mut self, n: u64) {
+        let Some(bar) = self.bar else {
+            return;
+        };
+        bar.inc(n);
+        let now = Instant::now();
+        if self
+            .last
+            .is_none_or(|t| now.duration_since(t) >= Duration::from_millis(250))
+        {
+            bar.set_message(stats_message(&self.conn.stats()));
+            self.last = Some(now);
+        }
+    }
+}
+
+/// Copies `from` into `to` until EOF, counting on `meter`. Returns the
+/// bytes copied.
+async fn pump<R, W>(
+    from: &mut R,
+    to: &mut W,
+    mut meter: Meter<'_>,
+    read_context: impl Fn() -> String,
+    write_context: impl Fn() -> String,
+) -> Result<u64, Failure>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut buf = vec![0u8; BUF];
+    let mut total = 0u64;
+    loop {
+        let n = from.read(&mut buf).await.context(&read_context)?;
+        let Some(data) = buf.get(..n).filter(|d| !d.is_empty()) else {
+            break;
+        };
+        to.write_all(data).await.context(&write_context)?;
+        // Pipes and terminals see data as it comes.
+        to.flush().await.context(&write_context)?;
+        total += n as u64;
+        meter.add(n as u64);
+    }
+    to.flush().await.context(&write_context)?;
+    Ok(total)
+}
+
+/// `HOST:PORT`, `[V6]:PORT`, or for a listener `PORT` and `:PORT`, split.
+fn split_addr(spec: &str, listen: bool) -> Result<(String, u16), Failure> {
+    let usage = || {
+        Failure::Usage(if listen {
+            format!("`{spec}` is not [HOST:]PORT")
+        } else {
+            format!("`{spec}` is not HOST:PORT")
+        })
+    };
+    let (host, port) = match spec.rsplit_once(':') {
+        Some((host, port)) => (host, port),
+        None if listen => ("", spec),
+        None => return Err(usage()),
+    };
+    let port: u16 = port.parse().map_err(|_| usage())?;
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    match host {
+        "" if listen => Ok(("0.0.0.0".into(), port)),
+        "" => Err(usage()),
+        _ => Ok((host.into(), port)),
+    }
+}
+
+/// Resolves `spec`; IPv4 addresses are preferred (a listener on the
+/// default 0.0.0.0 is not reachable over IPv6, and a uTP connect to a dead
+/// address only fails after the whole timeout).
+async fn resolve(spec: &str, listen: bool) -> Result<SocketAddr, Failure> {
+    let (host, port) = split_addr(spec, listen)?;
+    let fail = |reason: String| Failure::Resolve {
+        host: host.clone(),
+        reason,
+    };
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
+        .await
+        .map_err(|e| fail(e.to_string()))?
+        .collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or_else(|| addrs.first())
+        .copied()
+        .ok_or_else(|| fail("no addresses".into()))
+}
+
+/// Binds `spec` and accepts one connection; later SYNs are refused.
+async fn listen(spec: &str, quiet: bool) -> Result<(UtpSocket, UtpStream), Failure> {
+    let addr = resolve(spec, true).await?;
+    let taken = Arc::new(AtomicBool::new(false));
+    let filter_taken = Arc::clone(&taken);
+    let config = DriverConfig {
+        listen: Some(ListenConfig {
+            backlog: 1,
+            filter: Box::new(move |_| {
+                if filter_taken.swap(true, Ordering::AcqRel) {
+                    AcceptDecision::Refuse
+                } else {
+                    AcceptDecision::Accept
+                }
+            }),
+        }),
+        ..DriverConfig::default()
+    };
+    let socket = UtpSocket::bind_with(addr, config)
+        .await
+        .context(|| format!("cannot listen on {addr}"))?;
+    let local = socket
+        .local_addr()
+        .context(|| format!("cannot listen on {addr}"))?;
+    if !quiet {
+        eprintln!("utpcat: listening on {local}");
+    }
+    let (stream, peer) = socket
+        .accept()
+        .await
+        .context(|| format!("accept on {local}"))?;
+    if !quiet {
+        eprintln!("utpcat: connection from {peer}");
+    }
+    Ok((socket, stream))
+}
+
+/// Connects to `spec` from an ephemeral port of the same address family.
+async fn connect(spec: &str, timeout: Duration) -> Result<(UtpSocket, UtpStream), Failure> {
+    let remote = resolve(spec, false).await?;
+    let local: SocketAddr = if remote.is_ipv4() {
+        (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let config = DriverConfig {
+        config: Config {
+            connect_timeout: timeout,
+            ..Config::default()
+        },
+        // Nobody will accept here: SYNs get a RESET.
+        listen: None,
+        ..DriverConfig::default()
+    };
+    let socket = UtpSocket::bind_with(local, config)
+        .await
+        .context(|| format!("cannot bind {local}"))?;
+    let context = || format!("connect to {remote}");
+    // The core gives up after `timeout`; the outer bound only guards
+    // against a driver that never reports.
+    let stream = tokio::time::timeout(timeout + Duration::from_secs(5), socket.connect(remote))
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connection timed out"))
+        .and_then(|r| r)
+        .context(context)?;
+    Ok((socket, stream))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_split() {
+        let ok = |s: &str, l: bool| split_addr(s, l).ok();
+        assert_eq!(ok("9000", true), Some(("0.0.0.0".into(), 9000)));
+        assert_eq!(ok(":9000", true), Some(("0.0.0.0".into(), 9000)));
+        assert_eq!(ok("localhost:80", false), Some(("localhost".into(), 80)));
+        assert_eq!(ok("[::1]:80", false), Some(("::1".into(), 80)));
+        assert_eq!(ok("9000", false), None);
+        assert_eq!(ok(":9000", false), None);
+        assert_eq!(ok("host:99999", false), None);
+        assert_eq!(ok("host:", false), None);
+    }
+}
