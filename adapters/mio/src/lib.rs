@@ -1,1 +1,85 @@
-//! Stub.
+//! # utp-mio
+//!
+//! uTP ([BEP 29]) on [`mio`]: two ways to use the sans-IO `utp-core` stack
+//! on a real UDP socket.
+//!
+//! - [`UtpMio`] (module [`evented`]) is for programs that run their own
+//!   `mio::Poll` loop: register it under a token, call
+//!   [`UtpMio::handle_io`] after each poll, give [`UtpMio::timeout`] to the
+//!   next poll, and learn what happened from [`UtpMio::poll_event`]. Every
+//!   call is non-blocking.
+//! - [`blocking`] is a `std::net`-like API: [`UtpListener`] and
+//!   [`UtpStream`] (`std::io::Read + Write`). One background thread per UDP
+//!   socket runs the protocol; the calling threads block.
+//!
+//! Both run the loop of [`utp_core::driver::Driver`]; datagrams that are not
+//! uTP (DHT, trackers) sharing the socket are handed back by
+//! `recv_foreign`.
+//!
+//! ## Example: blocking echo over loopback
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use utp_mio::{UtpListener, UtpStream};
+//!
+//! let listener = UtpListener::bind("127.0.0.1:0")?;
+//! let addr = listener.local_addr()?;
+//! let server = std::thread::spawn(move || -> std::io::Result<()> {
+//!     let (mut stream, _peer) = listener.accept()?;
+//!     let mut buf = [0u8; 1024];
+//!     loop {
+//!         let n = stream.read(&mut buf)?;
+//!         if n == 0 {
+//!             return Ok(()); // the client shut down its side
+//!         }
+//!         stream.write_all(&buf[..n])?;
+//!     }
+//! });
+//!
+//! let mut stream = UtpStream::connect(addr)?;
+//! stream.write_all(b"hello over uTP")?;
+//! stream.shutdown()?; // FIN: the server's read returns 0
+//! let mut echoed = Vec::new();
+//! stream.read_to_end(&mut echoed)?;
+//! assert_eq!(echoed, b"hello over uTP");
+//! server.join().unwrap()?;
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! [BEP 29]: https://www.bittorrent.org/beps/bep_0029.html
+
+#![forbid(unsafe_code)]
+
+use std::io;
+use std::net::SocketAddr;
+
+use utp_core::driver::DatagramSocket;
+
+pub mod blocking;
+pub mod evented;
+
+pub use blocking::{UtpListener, UtpStream};
+pub use evented::UtpMio;
+pub use utp_core::driver::{Driver, DriverConfig, DriverStats};
+pub use utp_core::{
+    CloseReason, Config, ConnHandle, ConnStats, EndpointStats, Event, ListenConfig,
+};
+
+/// mio's UDP socket as the driver's [`DatagramSocket`] (a newtype: both the
+/// trait and the type are foreign to this crate). mio's calls never block.
+#[derive(Debug)]
+struct Sock(mio::net::UdpSocket);
+
+impl DatagramSocket for Sock {
+    fn try_recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        self.0.recv_from(buf)
+    }
+
+    fn try_send_to(&self, buf: &[u8], to: SocketAddr) -> io::Result<usize> {
+        self.0.send_to(buf, to)
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.0.local_addr()
+    }
+}

@@ -1,0 +1,570 @@
+//! A blocking, `std::net`-like API: [`UtpListener`] and [`UtpStream`].
+//!
+//! Each UDP socket gets one background thread that owns a `mio::Poll` and
+//! runs the [`Driver`] loop; a `mio::Waker` lets application calls wake it.
+//! Calling threads lock the driver, try the operation and, when it cannot
+//! proceed, park until the driver wakes them (or their timeout passes).
+//!
+//! Lifetime: the thread runs while a listener or a stream of its socket
+//! exists. Once all are dropped it goes on until every connection has
+//! finished its close (dropping a stream closes it gracefully: data
+//! written is still delivered), at most 30 seconds, then exits and the
+//! socket closes.
+//!
+//! Timeouts (read, write, `recv_foreign`) report
+//! [`io::ErrorKind::WouldBlock`], as std's sockets do on Unix.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::{self, Thread};
+use std::time::{Duration, Instant};
+
+use mio::{Events, Interest, Token};
+use utp_core::driver::{Clock, DatagramSocket, Driver, DriverConfig, DriverStats};
+use utp_core::{ConnHandle, ConnStats, EndpointStats, Timestamp};
+
+use crate::Sock;
+
+/// How long the thread keeps running for closing connections after the
+/// last handle is gone.
+const LINGER: Duration = Duration::from_secs(30);
+const SOCKET: Token = Token(0);
+const WAKE: Token = Token(1);
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Threads parked on one thing (a direction of a stream, accept, foreign
+/// datagrams); waking unparks them all, and each polls again. std's
+/// unpark-before-park token makes a wake between poll and park harmless.
+#[derive(Default)]
+struct Waiters(Mutex<Vec<Thread>>);
+
+impl Wake for Waiters {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        for t in lock(&self.0).iter() {
+            t.unpark();
+        }
+    }
+}
+
+/// The background thread's waker, given to the driver.
+struct LoopWaker(mio::Waker);
+
+impl Wake for LoopWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        // Failing means the poll is gone, and with it the thread.
+        let _ = self.0.wake();
+    }
+}
+
+/// Under one lock, as the thread re-registers the socket.
+struct Inner {
+    driver: Driver,
+    socket: Sock,
+}
+
+struct Shared {
+    inner: Mutex<Inner>,
+    clock: Clock,
+    loop_waker: Arc<LoopWaker>,
+    /// Live [`Handle`]s.
+    handles: AtomicUsize,
+    accepters: Arc<Waiters>,
+    foreign: Arc<Waiters>,
+}
+
+/// A counted reference to the socket: the thread runs while any exists.
+struct Handle(Arc<Shared>);
+
+impl Handle {
+    fn new(shared: &Arc<Shared>) -> Handle {
+        shared.handles.fetch_add(1, Ordering::AcqRel);
+        Handle(Arc::clone(shared))
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        if self.0.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.loop_waker.wake_by_ref();
+        }
+    }
+}
+
+fn bind_any(addr: impl ToSocketAddrs) -> io::Result<mio::net::UdpSocket> {
+    let mut last = io::Error::new(io::ErrorKind::InvalidInput, "no address to bind");
+    for a in addr.to_socket_addrs()? {
+        match mio::net::UdpSocket::bind(a) {
+            Ok(socket) => return Ok(socket),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+/// Starts the thread for `socket`; returns the first handle.
+fn start(mut socket: mio::net::UdpSocket, mut config: DriverConfig) -> io::Result<Handle> {
+    // Nobody would drain kept events here.
+    config.keep_events = false;
+    let poll = mio::Poll::new()?;
+    poll.registry()
+        .register(&mut socket, SOCKET, Interest::READABLE)?;
+    let loop_waker = Arc::new(LoopWaker(mio::Waker::new(poll.registry(), WAKE)?));
+    let shared = Arc::new(Shared {
+        inner: Mutex::new(Inner {
+            driver: Driver::new(config, 1),
+            socket: Sock(socket),
+        }),
+        clock: Clock::new(Instant::now()),
+        loop_waker,
+        handles: AtomicUsize::new(1),
+        accepters: Arc::default(),
+        foreign: Arc::default(),
+    });
+    let thread_shared = Arc::clone(&shared);
+    thread::Builder::new()
+        .name("utp-mio".into())
+        .spawn(move || run(&thread_shared, poll))?;
+    Ok(Handle(shared))
+}
+
+/// The background loop.
+fn run(shared: &Shared, mut poll: mio::Poll) {
+    let waker = Waker::from(Arc::clone(&shared.loop_waker));
+    let mut events = Events::with_capacity(64);
+    let mut writable = false;
+    let mut orphaned: Option<Instant> = None;
+    loop {
+        let now = Instant::now();
+        let timeout = {
+            let mut guard = shared.lock();
+            let Inner { driver, socket } = &mut *guard;
+            let wait = driver.drive(socket, shared.clock.timestamp(now));
+            driver.set_driver_waker(&waker);
+            let mut timeout = match wait.again {
+                true => Some(Duration::ZERO),
+                false => wait
+                    .deadline
+                    .map(|d| shared.clock.instant(d).saturating_duration_since(now)),
+            };
+            if shared.handles.load(Ordering::Acquire) == 0 {
+                let since = *orphaned.get_or_insert(now);
+                let left = (since + LINGER).saturating_duration_since(now);
+                if driver.endpoint().connection_count() == 0 || left.is_zero() {
+                    driver.terminate(io::ErrorKind::NotConnected);
+                    return;
+                }
+                timeout = Some(timeout.map_or(left, |t| t.min(left)));
+            }
+            // Writable readiness only while a datagram waits for it: on
+            // Linux every datagram sent would otherwise wake the thread.
+            if wait.writable != writable {
+                writable = wait.writable;
+                let interest = match writable {
+                    true => Interest::READABLE | Interest::WRITABLE,
+                    false => Interest::READABLE,
+                };
+                if let Err(e) = poll.registry().reregister(&mut socket.0, SOCKET, interest) {
+                    driver.terminate(e.kind());
+                    return;
+                }
+            }
+            timeout
+        };
+        if let Err(e) = poll.poll(&mut events, timeout) {
+            if e.kind() != io::ErrorKind::Interrupted {
+                shared.lock().driver.terminate(e.kind());
+                return;
+            }
+        }
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        lock(&self.inner)
+    }
+
+    /// Polls `f` until it is ready, parking in between (registered in
+    /// `waiters`); `WouldBlock` once `timeout` passes.
+    fn wait<T>(
+        &self,
+        waiters: &Arc<Waiters>,
+        timeout: Option<Duration>,
+        mut f: impl FnMut(&mut Driver, &Sock, Timestamp, &mut Context<'_>) -> Poll<io::Result<T>>,
+    ) -> io::Result<T> {
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        let waker = Waker::from(Arc::clone(waiters));
+        let mut cx = Context::from_waker(&waker);
+        let mut registered = false;
+        let result = loop {
+            let now = Instant::now();
+            {
+                let mut guard = self.lock();
+                let Inner { driver, socket } = &mut *guard;
+                if let Poll::Ready(r) = f(driver, socket, self.clock.timestamp(now), &mut cx) {
+                    break r;
+                }
+            }
+            if !registered {
+                // Poll once more after registering, so no wake is missed.
+                lock(&waiters.0).push(thread::current());
+                registered = true;
+                continue;
+            }
+            match deadline {
+                None => thread::park(),
+                Some(d) if now < d => thread::park_timeout(d - now),
+                Some(_) => break Err(io::Error::new(io::ErrorKind::WouldBlock, "timed out")),
+            }
+        };
+        if registered {
+            let me = thread::current().id();
+            let mut list = lock(&waiters.0);
+            if let Some(i) = list.iter().position(|t| t.id() == me) {
+                list.swap_remove(i);
+            }
+        }
+        result
+    }
+
+    /// Connects to `remote`, blocking until the handshake completes.
+    fn connect(&self, remote: SocketAddr) -> io::Result<ConnHandle> {
+        let h = {
+            let mut guard = self.lock();
+            let Inner { driver, socket } = &mut *guard;
+            driver.connect(socket, self.clock.timestamp(Instant::now()), remote)?
+        };
+        let waiters = Arc::default();
+        match self.wait(&waiters, None, |d, _, _, cx| d.poll_connect(h, cx)) {
+            Ok(()) => Ok(h),
+            Err(e) => {
+                self.call(|d, s, now| d.close(s, now, h));
+                Err(e)
+            }
+        }
+    }
+
+    /// Runs `f` on the driver now.
+    fn call<T>(&self, f: impl FnOnce(&mut Driver, &Sock, Timestamp) -> T) -> T {
+        let mut guard = self.lock();
+        let Inner { driver, socket } = &mut *guard;
+        f(driver, socket, self.clock.timestamp(Instant::now()))
+    }
+}
+
+/// A uTP socket that accepts connections, and can also connect out from
+/// the same UDP port.
+pub struct UtpListener {
+    handle: Handle,
+}
+
+impl core::fmt::Debug for UtpListener {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("UtpListener")
+            .field("local_addr", &self.local_addr().ok())
+            .finish_non_exhaustive()
+    }
+}
+
+impl UtpListener {
+    /// Binds a UDP socket to `addr` (the first address that works) and
+    /// listens, with the default [`DriverConfig`].
+    pub fn bind(addr: impl ToSocketAddrs) -> io::Result<UtpListener> {
+        UtpListener::bind_with(addr, DriverConfig::default())
+    }
+
+    /// Binds with `config` (its `listen: None` makes a socket that only
+    /// connects out and refuses incoming connections; `keep_events` is
+    /// ignored).
+    pub fn bind_with(addr: impl ToSocketAddrs, config: DriverConfig) -> io::Result<UtpListener> {
+        let handle = start(bind_any(addr)?, config)?;
+        Ok(UtpListener { handle })
+    }
+
+    /// Waits for the next incoming connection.
+    pub fn accept(&self) -> io::Result<(UtpStream, SocketAddr)> {
+        let shared = &self.handle.0;
+        let (h, peer) = shared.wait(&shared.accepters, None, |d, _, _, cx| d.poll_accept(cx))?;
+        Ok((UtpStream::new(Handle::new(shared), h), peer))
+    }
+
+    /// Connects to `remote` from this socket, blocking until the handshake
+    /// completes (`ConnectionRefused`, `TimedOut` after the configured
+    /// `connect_timeout`).
+    pub fn connect(&self, remote: SocketAddr) -> io::Result<UtpStream> {
+        let h = self.handle.0.connect(remote)?;
+        Ok(UtpStream::new(Handle::new(&self.handle.0), h))
+    }
+
+    /// The socket's local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.handle.0.lock().socket.local_addr()
+    }
+
+    /// Waits for a datagram of another protocol (not uTP) received on the
+    /// socket: bytes copied (truncated to `buf`) and sender. `WouldBlock`
+    /// once `timeout` passes.
+    pub fn recv_foreign(
+        &self,
+        buf: &mut [u8],
+        timeout: Option<Duration>,
+    ) -> io::Result<(usize, SocketAddr)> {
+        let shared = &self.handle.0;
+        shared.wait(&shared.foreign, timeout, |d, _, _, cx| {
+            d.poll_recv_foreign(cx, buf)
+        })
+    }
+
+    /// Sends a datagram of another protocol from the socket. While the
+    /// socket's send buffer is full it retries for up to a second, then
+    /// reports `WouldBlock`.
+    pub fn send_foreign(&self, buf: &[u8], to: SocketAddr) -> io::Result<usize> {
+        let give_up = Instant::now() + Duration::from_secs(1);
+        loop {
+            let result = self.handle.0.lock().socket.0.send_to(buf, to);
+            match result {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && Instant::now() < give_up => {
+                    thread::park_timeout(Duration::from_millis(1));
+                }
+                result => return result,
+            }
+        }
+    }
+
+    /// The endpoint's counters.
+    pub fn endpoint_stats(&self) -> EndpointStats {
+        self.handle.0.lock().driver.endpoint_stats()
+    }
+
+    /// The driver's counters.
+    pub fn driver_stats(&self) -> DriverStats {
+        self.handle.0.lock().driver.stats()
+    }
+}
+
+impl Drop for UtpListener {
+    fn drop(&mut self) {
+        // Refuse from now on; connections nobody will accept are closed.
+        self.handle.0.call(|d, s, now| {
+            while let Some(h) = d.endpoint().accept() {
+                d.close(s, now, h);
+            }
+            d.endpoint().unlisten();
+        });
+    }
+}
+
+struct StreamInner {
+    handle: Handle,
+    conn: ConnHandle,
+    readers: Arc<Waiters>,
+    writers: Arc<Waiters>,
+    read_timeout: Mutex<Option<Duration>>,
+    write_timeout: Mutex<Option<Duration>>,
+    aborted: AtomicBool,
+}
+
+impl Drop for StreamInner {
+    fn drop(&mut self) {
+        if !self.aborted.load(Ordering::Acquire) {
+            let h = self.conn;
+            self.handle.0.call(|d, s, now| d.close(s, now, h));
+        }
+    }
+}
+
+/// A uTP connection: `std::io::Read + Write` (also through `&UtpStream`).
+///
+/// Dropping the last handle ([`try_clone`](Self::try_clone) makes more)
+/// closes the connection gracefully.
+pub struct UtpStream {
+    inner: Arc<StreamInner>,
+}
+
+impl core::fmt::Debug for UtpStream {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("UtpStream")
+            .field("conn", &self.inner.conn)
+            .field("peer_addr", &self.peer_addr().ok())
+            .finish_non_exhaustive()
+    }
+}
+
+fn check_timeout(t: Option<Duration>) -> io::Result<Option<Duration>> {
+    match t {
+        Some(d) if d.is_zero() => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "a zero timeout is not allowed",
+        )),
+        t => Ok(t),
+    }
+}
+
+impl UtpStream {
+    fn new(handle: Handle, conn: ConnHandle) -> UtpStream {
+        UtpStream {
+            inner: Arc::new(StreamInner {
+                handle,
+                conn,
+                readers: Arc::default(),
+                writers: Arc::default(),
+                read_timeout: Mutex::new(None),
+                write_timeout: Mutex::new(None),
+                aborted: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// Connects to `addr` (each resolved address in turn) from a socket of
+    /// its own on an ephemeral port, which accepts no connections.
+    pub fn connect(addr: impl ToSocketAddrs) -> io::Result<UtpStream> {
+        UtpStream::connect_with(addr, DriverConfig::default())
+    }
+
+    /// [`connect`](Self::connect) with `config` (its `listen` and
+    /// `keep_events` are ignored: the socket refuses incoming connections).
+    pub fn connect_with(addr: impl ToSocketAddrs, config: DriverConfig) -> io::Result<UtpStream> {
+        let mut last = io::Error::new(io::ErrorKind::InvalidInput, "no address to connect to");
+        for remote in addr.to_socket_addrs()? {
+            let config = DriverConfig {
+                config: config.config.clone(),
+                listen: None,
+                seed: config.seed,
+                foreign_queue: config.foreign_queue,
+                keep_events: false,
+            };
+            let local: SocketAddr = match remote {
+                SocketAddr::V4(_) => (std::net::Ipv4Addr::UNSPECIFIED, 0).into(),
+                SocketAddr::V6(_) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
+            };
+            let attempt = mio::net::UdpSocket::bind(local)
+                .and_then(|socket| start(socket, config))
+                .and_then(|handle| {
+                    let h = handle.0.connect(remote)?;
+                    Ok(UtpStream::new(handle, h))
+                });
+            match attempt {
+                Ok(stream) => return Ok(stream),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    /// A second handle to the same connection (for example, to read in one
+    /// thread and write in another).
+    pub fn try_clone(&self) -> io::Result<UtpStream> {
+        Ok(UtpStream {
+            inner: Arc::clone(&self.inner),
+        })
+    }
+
+    /// Blocks reads at most `t` (`None`: forever), then `WouldBlock`.
+    /// Shared by all handles of the connection.
+    pub fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        *lock(&self.inner.read_timeout) = check_timeout(t)?;
+        Ok(())
+    }
+
+    /// Blocks writes at most `t` (`None`: forever), then `WouldBlock`.
+    /// Shared by all handles of the connection.
+    pub fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        *lock(&self.inner.write_timeout) = check_timeout(t)?;
+        Ok(())
+    }
+
+    /// Half-close: a FIN follows the data written so far; reading goes on.
+    pub fn shutdown(&self) -> io::Result<()> {
+        let h = self.inner.conn;
+        self.shared().call(|d, s, now| d.shutdown(s, now, h))
+    }
+
+    /// Aborts the connection: RESET to the peer, buffered data dropped.
+    /// Other handles of it fail from now on.
+    pub fn abort(self) {
+        self.inner.aborted.store(true, Ordering::Release);
+        let h = self.inner.conn;
+        self.shared().call(|d, s, now| d.abort(s, now, h));
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.shared().lock().driver.peer_addr(self.inner.conn)
+    }
+
+    /// The local socket's address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.shared().lock().socket.local_addr()
+    }
+
+    /// The connection's counters (zero once it is gone).
+    pub fn stats(&self) -> ConnStats {
+        self.shared().lock().driver.conn_stats(self.inner.conn)
+    }
+
+    fn shared(&self) -> &Shared {
+        &self.inner.handle.0
+    }
+}
+
+impl Read for &UtpStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let (h, timeout) = (self.inner.conn, *lock(&self.inner.read_timeout));
+        self.shared()
+            .wait(&self.inner.readers, timeout, |d, s, now, cx| {
+                d.poll_read(s, now, h, cx, buf)
+            })
+    }
+}
+
+impl Write for &UtpStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let (h, timeout) = (self.inner.conn, *lock(&self.inner.write_timeout));
+        self.shared()
+            .wait(&self.inner.writers, timeout, |d, s, now, cx| {
+                d.poll_write(s, now, h, cx, buf)
+            })
+    }
+
+    /// Written data is in the connection's send buffer already: nothing to
+    /// do.
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Read for UtpStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&*self).read(buf)
+    }
+}
+
+impl Write for UtpStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&*self).write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,216 @@
+//! uTP inside an application's own `mio::Poll` loop.
+//!
+//! [`UtpMio`] owns a UDP socket and a [`Driver`] that keeps every endpoint
+//! event. The loop:
+//!
+//! 1. `poll.poll(&mut events, utp.timeout(Instant::now()))`;
+//! 2. `utp.handle_io(Instant::now())` (whatever woke the poll: readiness of
+//!    the socket's token or the timeout);
+//! 3. drain [`UtpMio::poll_event`] and act on each event: `Incoming` →
+//!    [`accept`](UtpMio::accept); `Readable`/`Eof` → [`read`](UtpMio::read)
+//!    until `WouldBlock`; `Writable`/`Connected` → [`write`](UtpMio::write)
+//!    until `WouldBlock`; `Closed` → [`close`](UtpMio::close) to release the
+//!    handle. Events that these calls cause are queued too: drain until
+//!    `None`, then go to 1.
+//!
+//! The socket is edge-triggered: [`handle_io`](UtpMio::handle_io) reads it
+//! until it would block, and when it stopped early (a receive budget keeps
+//! one socket from starving the rest of the loop) or an application call
+//! needs the loop to run, [`timeout`](UtpMio::timeout) returns zero.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::{Duration, Instant};
+
+use mio::{Interest, Registry, Token};
+use utp_core::driver::{Clock, DatagramSocket, Driver, DriverConfig, Wait};
+use utp_core::{ConnHandle, Event};
+
+use crate::Sock;
+
+/// Set when the driver asks for its loop to run (an application call moved
+/// a deadline earlier or left a datagram unsent).
+#[derive(Default)]
+struct Flag(AtomicBool);
+
+impl Wake for Flag {
+    fn wake(self: Arc<Self>) {
+        self.0.store(true, Ordering::Release);
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.store(true, Ordering::Release);
+    }
+}
+
+fn pending<T>(poll: Poll<io::Result<T>>) -> io::Result<T> {
+    match poll {
+        Poll::Ready(result) => result,
+        Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
+    }
+}
+
+/// A uTP endpoint on a mio UDP socket, driven by the application's
+/// `mio::Poll`; see the [module docs](self).
+pub struct UtpMio {
+    socket: Sock,
+    driver: Driver,
+    clock: Clock,
+    flag: Arc<Flag>,
+    waker: Waker,
+    wait: Wait,
+}
+
+impl core::fmt::Debug for UtpMio {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("UtpMio")
+            .field("socket", &self.socket)
+            .field("driver", &self.driver)
+            .field("wait", &self.wait)
+            .finish_non_exhaustive()
+    }
+}
+
+impl UtpMio {
+    /// Binds a UDP socket to `addr` and listens (default [`DriverConfig`]).
+    pub fn bind(addr: SocketAddr) -> io::Result<UtpMio> {
+        let socket = mio::net::UdpSocket::bind(addr)?;
+        Ok(UtpMio::new(socket, DriverConfig::default()))
+    }
+
+    /// Runs uTP on `socket` with `config` (whose `keep_events` is forced on:
+    /// events are how this API reports readiness).
+    pub fn new(socket: mio::net::UdpSocket, mut config: DriverConfig) -> UtpMio {
+        config.keep_events = true;
+        let flag = Arc::new(Flag::default());
+        UtpMio {
+            socket: Sock(socket),
+            driver: Driver::new(config, 1),
+            clock: Clock::new(Instant::now()),
+            waker: Waker::from(Arc::clone(&flag)),
+            flag,
+            wait: Wait {
+                deadline: None,
+                writable: false,
+                // Run once before the first poll.
+                again: true,
+            },
+        }
+    }
+
+    /// Registers the socket with `registry` under `token`, for reading and
+    /// writing.
+    pub fn register(&mut self, registry: &Registry, token: Token) -> io::Result<()> {
+        registry.register(
+            &mut self.socket.0,
+            token,
+            Interest::READABLE | Interest::WRITABLE,
+        )
+    }
+
+    /// Runs the protocol: receives until the socket would block, handles
+    /// due timers, sends, queues events. Call it after every poll.
+    pub fn handle_io(&mut self, now: Instant) {
+        self.flag.0.store(false, Ordering::Release);
+        self.wait = self.driver.drive(&self.socket, self.clock.timestamp(now));
+        self.driver.set_driver_waker(&self.waker);
+    }
+
+    /// How long the next poll may wait at most: `Some(ZERO)` when
+    /// [`handle_io`](Self::handle_io) must run again at once, `None` when
+    /// only socket readiness matters.
+    pub fn timeout(&self, now: Instant) -> Option<Duration> {
+        if self.wait.again || self.flag.0.load(Ordering::Acquire) {
+            return Some(Duration::ZERO);
+        }
+        let deadline = self.wait.deadline?;
+        Some(self.clock.instant(deadline).saturating_duration_since(now))
+    }
+
+    /// The next event: `Connected`, `Incoming`, `Readable`, `Writable`,
+    /// `Eof` or `Closed`.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.driver.poll_event()
+    }
+
+    /// Starts a connection to `remote`; `Connected(h)` or `Closed(h, _)`
+    /// follows. Writes before that are buffered.
+    pub fn connect(&mut self, remote: SocketAddr) -> io::Result<ConnHandle> {
+        let now = self.now();
+        self.driver.connect(&self.socket, now, remote)
+    }
+
+    /// The next incoming connection (after an `Incoming` event) and its
+    /// peer.
+    pub fn accept(&mut self) -> Option<(ConnHandle, SocketAddr)> {
+        let mut cx = Context::from_waker(Waker::noop());
+        match self.driver.poll_accept(&mut cx) {
+            Poll::Ready(Ok(accepted)) => Some(accepted),
+            _ => None,
+        }
+    }
+
+    /// Reads received bytes: `Ok(0)` at the peer's FIN, `WouldBlock` when
+    /// nothing is there (a `Readable` event follows).
+    pub fn read(&mut self, h: ConnHandle, buf: &mut [u8]) -> io::Result<usize> {
+        let now = self.now();
+        let mut cx = Context::from_waker(Waker::noop());
+        pending(self.driver.poll_read(&self.socket, now, h, &mut cx, buf))
+    }
+
+    /// Writes as much of `buf` as the send buffer takes; `WouldBlock` when
+    /// it is full (a `Writable` event follows).
+    pub fn write(&mut self, h: ConnHandle, buf: &[u8]) -> io::Result<usize> {
+        let now = self.now();
+        let mut cx = Context::from_waker(Waker::noop());
+        pending(self.driver.poll_write(&self.socket, now, h, &mut cx, buf))
+    }
+
+    /// Half-close: a FIN follows the data written so far.
+    pub fn shutdown(&mut self, h: ConnHandle) -> io::Result<()> {
+        let now = self.now();
+        self.driver.shutdown(&self.socket, now, h)
+    }
+
+    /// Closes `h` gracefully (written data is still delivered) and releases
+    /// the handle.
+    pub fn close(&mut self, h: ConnHandle) {
+        let now = self.now();
+        self.driver.close(&self.socket, now, h);
+    }
+
+    /// Aborts `h` (RESET to the peer) and releases the handle.
+    pub fn abort(&mut self, h: ConnHandle) {
+        let now = self.now();
+        self.driver.abort(&self.socket, now, h);
+    }
+
+    /// The next datagram of another protocol received on the socket;
+    /// `WouldBlock` when none is queued.
+    pub fn recv_foreign(&mut self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        let mut cx = Context::from_waker(Waker::noop());
+        pending(self.driver.poll_recv_foreign(&mut cx, buf))
+    }
+
+    /// Sends a datagram of another protocol from the socket.
+    pub fn send_foreign(&mut self, buf: &[u8], to: SocketAddr) -> io::Result<usize> {
+        self.socket.0.send_to(buf, to)
+    }
+
+    /// The socket's local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.socket.local_addr()
+    }
+
+    /// The driver, for what this type does not wrap (stats, the endpoint).
+    pub fn driver(&mut self) -> &mut Driver {
+        &mut self.driver
+    }
+
+    fn now(&self) -> utp_core::Timestamp {
+        self.clock.timestamp(Instant::now())
+    }
+}
