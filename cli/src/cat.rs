@@ -46,7 +46,7 @@ pub(crate) struct Options {
 }
 
 /// Copy buffer size: a few packets' worth keeps syscalls and lock turns few.
-const BUF: usize = 256 * 1024;
+const BUF: usize = 1024 * 1024;
 /// After both directions are done, how long to wait for the peer to
 /// acknowledge our FIN (the core's retransmission limit ends it sooner).
 const LINGER: Duration = Duration::from_secs(60);
@@ -122,6 +122,7 @@ async fn cat(role: Role, opts: Options) -> Result<(), Failure> {
                     &mut file,
                     &mut writer,
                     Meter::new(send_bar.as_ref(), &conn),
+                    false,
                     || format!("cannot read {}", what.as_deref().unwrap_or("")),
                     || format!("send to {peer}"),
                 )
@@ -134,6 +135,7 @@ async fn cat(role: Role, opts: Options) -> Result<(), Failure> {
                     &mut tokio::io::stdin(),
                     &mut writer,
                     Meter::new(None, &conn),
+                    false,
                     || "cannot read stdin".into(),
                     || format!("send to {peer}"),
                 )
@@ -156,6 +158,7 @@ async fn cat(role: Role, opts: Options) -> Result<(), Failure> {
                     &mut reader,
                     &mut file,
                     Meter::new(recv_bar.as_ref(), &conn),
+                    false,
                     || format!("receive from {peer}"),
                     write_context,
                 )
@@ -168,6 +171,7 @@ async fn cat(role: Role, opts: Options) -> Result<(), Failure> {
                     &mut reader,
                     &mut tokio::io::stdout(),
                     Meter::new(None, &conn),
+                    true,
                     || format!("receive from {peer}"),
                     || "cannot write stdout".into(),
                 )
@@ -353,12 +357,14 @@ impl<'a> Meter<'a> {
     }
 }
 
-/// Copies `from` into `to` until EOF, counting on `meter`. Returns the
-/// bytes copied.
+/// Copies `from` into `to` until EOF, counting on `meter`, flushing after
+/// each chunk if `flush_each` (stdout: pipes and terminals see data as it
+/// comes; a file is flushed at the end only). Returns the bytes copied.
 async fn pump<R, W>(
     from: &mut R,
     to: &mut W,
     mut meter: Meter<'_>,
+    flush_each: bool,
     read_context: impl Fn() -> String,
     write_context: impl Fn() -> String,
 ) -> Result<u64, Failure>
@@ -374,8 +380,9 @@ where
             break;
         };
         to.write_all(data).await.context(&write_context)?;
-        // Pipes and terminals see data as it comes.
-        to.flush().await.context(&write_context)?;
+        if flush_each {
+            to.flush().await.context(&write_context)?;
+        }
         total += n as u64;
         meter.add(n as u64);
     }

@@ -61,10 +61,13 @@ impl Progress {
         bar
     }
 
-    /// Ends the last line of a log (bars drawn in place need nothing).
+    /// Ends the bars' last line (call after finishing them), so that what
+    /// follows starts on a line of its own.
     pub(crate) fn end(&self) {
-        if let Some(log) = &self.log {
-            log.end_line();
+        match &self.log {
+            Some(log) => log.end_line(),
+            // A bar drawn in place leaves the cursor at its end.
+            None => eprintln!(),
         }
     }
 }
@@ -74,10 +77,12 @@ pub(crate) fn stats_message(stats: &ConnStats) -> String {
     format!("rtt {} retx {}", format_rtt(stats.rtt), stats.retransmits)
 }
 
-/// An RTT in milliseconds with a precision that suits loopback and WANs.
+/// An RTT with a precision that suits loopback and WANs.
 pub(crate) fn format_rtt(rtt: Duration) -> String {
     let ms = rtt.as_secs_f64() * 1000.0;
-    if ms < 10.0 {
+    if ms < 1.0 {
+        format!("{} µs", rtt.as_micros())
+    } else if ms < 10.0 {
         format!("{ms:.2} ms")
     } else {
         format!("{ms:.0} ms")
