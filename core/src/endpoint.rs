@@ -225,11 +225,17 @@ impl Endpoint {
         Ok(self.insert(conn))
     }
 
-    /// A receive id for a new outgoing connection to `remote` such that
-    /// neither it nor its send id (+1) is routed already.
+    /// A receive id for a new outgoing connection to `remote` that no
+    /// existing connection with that peer uses on either side. Ours are
+    /// routed by our receive id `r` and the peer routes them by `r + 1`
+    /// (the send id); the new connection's ids are `id` and `id + 1`, so
+    /// `id - 1`, `id` and `id + 1` must all be unrouted. (With `id - 1`
+    /// routed, the new SYN, carrying `id`, would reach the peer's side of
+    /// that older connection and be dropped there.)
     fn free_connection_id(&mut self, remote: SocketAddr) -> Option<u16> {
         let free = |routes: &HashMap<(SocketAddr, u16), u32>, id: u16| {
-            !routes.contains_key(&(remote, id))
+            !routes.contains_key(&(remote, id.wrapping_sub(1)))
+                && !routes.contains_key(&(remote, id))
                 && !routes.contains_key(&(remote, id.wrapping_add(1)))
         };
         for _ in 0..64 {
