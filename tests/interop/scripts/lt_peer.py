@@ -39,6 +39,9 @@ def session():
         'enable_outgoing_utp': True, 'enable_incoming_utp': True,
         'enable_dht': False, 'enable_lsd': False, 'enable_upnp': False, 'enable_natpmp': False,
         'allow_multiple_connections_per_ip': True,
+        # Plain BitTorrent handshakes: by default libtorrent opens outgoing connections with
+        # the encrypted (MSE) handshake, which the tests' minimal peer does not speak.
+        'out_enc_policy': int(lt.enc_policy.disabled), 'in_enc_policy': int(lt.enc_policy.disabled),
         'alert_mask': lt.alert.category_t.error_notification | lt.alert.category_t.peer_notification
                       | lt.alert.category_t.status_notification | lt.alert.category_t.connect_notification,
         'user_agent': 'utp-interop',
