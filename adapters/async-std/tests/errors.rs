@@ -1,0 +1,67 @@
+//! Connection errors over real loopback sockets, under async-std and smol.
+#![allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
+#[macro_use]
+mod common;
+
+use std::io::ErrorKind;
+use std::time::{Duration, Instant};
+
+use common::{localhost, Rt};
+use utp_async_std::{Config, DriverConfig, UtpSocket};
+
+/// A socket that does not listen answers a SYN with RESET.
+async fn refused_by_non_listening_socket(_: Rt) {
+    let config = DriverConfig {
+        listen: None,
+        ..DriverConfig::default()
+    };
+    let closed = UtpSocket::bind_with(localhost(), config).await.unwrap();
+    let client = UtpSocket::bind(localhost()).await.unwrap();
+    let start = Instant::now();
+    let err = client
+        .connect(closed.local_addr().unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ConnectionRefused);
+    // Refused at the first answer, not after SYN retransmissions.
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(closed.endpoint_stats().resets_sent, 1);
+}
+
+/// Nothing bound on the port: TimedOut after the configured connect
+/// timeout.
+async fn timed_out_when_nothing_bound(_: Rt) {
+    let vacant = std::net::UdpSocket::bind(localhost()).unwrap();
+    let addr = vacant.local_addr().unwrap();
+    drop(vacant);
+    let timeout = Duration::from_secs(2);
+    let config = DriverConfig {
+        config: Config {
+            connect_timeout: timeout,
+            ..Config::default()
+        },
+        ..DriverConfig::default()
+    };
+    let client = UtpSocket::bind_with(localhost(), config).await.unwrap();
+    let start = Instant::now();
+    let err = client.connect(addr).await.unwrap_err();
+    let elapsed = start.elapsed();
+    assert_eq!(err.kind(), ErrorKind::TimedOut);
+    assert!(
+        elapsed >= timeout - Duration::from_millis(50)
+            && elapsed < timeout + Duration::from_secs(1),
+        "timed out after {elapsed:?}"
+    );
+}
+
+both_runtimes!(20 => refused_by_non_listening_socket, timed_out_when_nothing_bound);
