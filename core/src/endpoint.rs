@@ -438,10 +438,12 @@ impl Endpoint {
             return;
         }
         let Some(listener) = self.listener.as_mut() else {
-            self.stats.syns_ignored += 1;
             // Nobody listens: refuse, as libutp does for unknown ids.
             if self.config.reset_unknown {
+                self.stats.syns_refused += 1;
                 self.queue_reset(now, from, syn.connection_id, syn.seq_nr);
+            } else {
+                self.stats.syns_ignored += 1;
             }
             return;
         };

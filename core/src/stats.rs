@@ -55,9 +55,10 @@ pub struct EndpointStats {
     pub resets_sent: u64,
     /// RESETs for unknown connections not sent because of the rate limit.
     pub resets_suppressed: u64,
-    /// SYNs refused (filter, limit or backlog) with RESET.
+    /// SYNs refused with RESET (no listener, filter, limit or backlog).
     pub syns_refused: u64,
-    /// SYNs ignored (filter, limit, backlog, or no listener).
+    /// SYNs ignored (filter, limit, backlog, or no listener with
+    /// `reset_unknown` off).
     pub syns_ignored: u64,
     /// Connections accepted by the protocol.
     pub accepted: u64,
