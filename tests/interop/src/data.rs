@@ -65,6 +65,30 @@ pub fn report_throughput(peer: &str, path: &str, bytes: usize, elapsed: Duration
     );
 }
 
+/// Datagrams the kernel dropped for the IPv4 UDP socket bound to `addr`
+/// because its receive buffer was full (the `drops` column of
+/// `/proc/net/udp`, Linux only): tells which side of a slow transfer lost
+/// packets before the stack saw them.
+pub fn udp_drops(addr: std::net::SocketAddr) -> Option<u64> {
+    let std::net::SocketAddr::V4(v4) = addr else {
+        return None;
+    };
+    let table = std::fs::read_to_string("/proc/net/udp").ok()?;
+    let want = format!(
+        "{:08X}:{:04X}",
+        u32::from_le_bytes(v4.ip().octets()),
+        v4.port()
+    );
+    table.lines().skip(1).find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields.get(1) == Some(&want.as_str()) {
+            fields.last().and_then(|d| d.parse().ok())
+        } else {
+            None
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::indexing_slicing)]
@@ -83,6 +107,8 @@ mod tests {
         assert_eq!(first_difference(b"abc", b"abc"), None);
         assert_eq!(first_difference(b"abd", b"abc"), Some(2));
         assert_eq!(first_difference(b"ab", b"abc"), Some(2));
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        assert_eq!(udp_drops(sock.local_addr().unwrap()), Some(0));
         assert_eq!(
             verify("x", b"ab", b"abc"),
             Err("x: received 2 bytes, expected 3; first difference at offset 2".into())

@@ -159,6 +159,7 @@ struct State {
 }
 
 struct Shared {
+    recorded: tokio::sync::Notify,
     config: RelayConfig,
     server: SocketAddr,
     start: Instant,
@@ -193,6 +194,8 @@ impl Shared {
                 bytes: bytes.to_vec(),
                 fate,
             });
+            drop(st);
+            self.recorded.notify_waiters();
         }
     }
 }
@@ -314,6 +317,7 @@ impl Relay {
         let front = Arc::new(UdpSocket::bind(loopback_like(server)).await?);
         let addr = front.local_addr()?;
         let shared = Arc::new(Shared {
+            recorded: tokio::sync::Notify::new(),
             config,
             server,
             start: Instant::now(),
@@ -346,6 +350,24 @@ impl Relay {
     /// The datagrams recorded so far (see [`RelayConfig::record_limit`]).
     pub fn records(&self) -> Vec<Datagram> {
         self.shared.state().records.clone()
+    }
+
+    /// Waits until at least `n` datagrams have been recorded, and returns
+    /// the records (never returns if fewer than `n` ever come: wrap it in a
+    /// timeout).
+    pub async fn wait_for_records(&self, n: usize) -> Vec<Datagram> {
+        loop {
+            let notified = self.shared.recorded.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let st = self.shared.state();
+                if st.records.len() >= n {
+                    return st.records.clone();
+                }
+            }
+            notified.await;
+        }
     }
 }
 

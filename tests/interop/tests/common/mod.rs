@@ -1,0 +1,129 @@
+//! What the interop test files share: sizes, the serial lock, timeouts as
+//! failure guards, our side of the standard exchange, and throughput lines.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{Mutex, MutexGuard};
+use utp_interop::data;
+use utp_tokio::UtpSocket;
+
+pub const MIB: usize = 1 << 20;
+/// Bytes sent each way in the transfer tests.
+pub const SIZE: usize = 16 * MIB;
+/// Payload seeds: what the client sends, and what the server sends back.
+pub const SEED_A: u64 = 0xA;
+pub const SEED_B: u64 = 0xB;
+
+/// Transfers in one test binary run one at a time, so that the throughput
+/// each prints is not shared with another transfer on the 2 cores.
+static SERIAL: Mutex<()> = Mutex::const_new(());
+
+pub async fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().await
+}
+
+pub fn loopback() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+/// Awaits `fut`, failing the test if it takes longer than `secs` (a guard
+/// against hangs, far above the expected time).
+pub async fn guard<T>(what: &str, secs: u64, fut: impl Future<Output = T>) -> T {
+    match tokio::time::timeout(Duration::from_secs(secs), fut).await {
+        Ok(v) => v,
+        Err(_) => panic!("{what}: no result within {secs} s"),
+    }
+}
+
+/// UDP receive buffer of every socket in these tests, ours and the peers':
+/// with Linux's default (208 KiB) bursts at loopback speed overflow it, and
+/// the transfer then measures loss recovery instead of the protocol.
+pub const UDP_RCVBUF: usize = 4 << 20;
+
+/// A std UDP socket on a fresh loopback port with [`UDP_RCVBUF`].
+pub fn udp_socket() -> std::net::UdpSocket {
+    let sock = socket2::Socket::from(std::net::UdpSocket::bind(loopback()).unwrap());
+    sock.set_recv_buffer_size(UDP_RCVBUF).unwrap();
+    let sock: std::net::UdpSocket = sock.into();
+    sock.set_nonblocking(true).unwrap();
+    sock
+}
+
+/// Our socket on a fresh loopback port, default configuration.
+pub async fn bind_ours() -> UtpSocket {
+    UtpSocket::from_std(udp_socket(), utp_tokio::DriverConfig::default()).unwrap()
+}
+
+/// Kernel drops (full receive buffer) of both sockets, for the test output.
+pub fn print_drops(what: &str, ours: SocketAddr, theirs: SocketAddr) {
+    eprintln!(
+        "{what}: UDP receive-buffer drops: ours {:?}, theirs {:?}",
+        data::udp_drops(ours),
+        data::udp_drops(theirs)
+    );
+}
+
+/// When each phase of the standard exchange ended.
+#[derive(Clone, Copy, Debug)]
+pub struct Phases {
+    /// The client starts writing A.
+    pub start: Instant,
+    /// The server has all of A (and starts writing B).
+    pub a_done: Instant,
+    /// The client has all of B.
+    pub b_done: Instant,
+}
+
+/// Prints the two throughput lines of an exchange of `SIZE` bytes each way:
+/// client to server, then server to client.
+pub fn report(peer: &str, client: &str, server: &str, p: Phases) {
+    data::report_throughput(
+        peer,
+        &format!("{client}->{server}"),
+        SIZE,
+        p.a_done - p.start,
+    );
+    data::report_throughput(
+        peer,
+        &format!("{server}->{client}"),
+        SIZE,
+        p.b_done - p.a_done,
+    );
+}
+
+/// Reads to the end of the stream and checks the bytes.
+pub async fn read_all_and_verify<R: AsyncRead + Unpin>(r: &mut R, what: &str, want: &[u8]) {
+    let mut got = Vec::with_capacity(want.len());
+    r.read_to_end(&mut got)
+        .await
+        .unwrap_or_else(|e| panic!("{what}: read failed after {} bytes: {e}", got.len()));
+    data::verify(what, &got, want).unwrap();
+}
+
+/// Reads exactly `want.len()` bytes and checks them.
+pub async fn read_exact_and_verify<R: AsyncRead + Unpin>(r: &mut R, what: &str, want: &[u8]) {
+    let mut got = vec![0u8; want.len()];
+    r.read_exact(&mut got)
+        .await
+        .unwrap_or_else(|e| panic!("{what}: read_exact failed: {e}"));
+    data::verify(what, &got, want).unwrap();
+}
+
+/// Our client's side of the standard exchange: write A, shut down our side
+/// (FIN), then read B to the peer's FIN, still receiving after our FIN
+/// (half-close). Returns when B is complete.
+pub async fn our_client_side<S: AsyncRead + AsyncWrite + Unpin>(
+    s: &mut S,
+    a: &[u8],
+    b: &[u8],
+) -> Instant {
+    s.write_all(a).await.unwrap();
+    s.shutdown().await.unwrap();
+    read_all_and_verify(s, "client reading B", b).await;
+    Instant::now()
+}

@@ -1,0 +1,123 @@
+//! Interop with libutp, the reference C++ stack (through the crate `libutp-rs2`): 16 MiB each way in both directions, half-close, reset.
+#![allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
+mod common;
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use common::*;
+use libutp_rs2::{UtpOpts, UtpUdpContext};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use utp_interop::data::pattern;
+
+/// A libutp context on a fresh loopback port, its UDP receive buffer raised
+/// to 4 MiB (`UtpOpts::udp_rcvbuf` does the same): with the default 208 KiB
+/// libutp-rs2 loses datagrams at loopback speed (INTEROP.md).
+async fn libutp_context() -> (Arc<UtpUdpContext>, SocketAddr) {
+    let sock = tokio::net::UdpSocket::from_std(udp_socket()).unwrap();
+    let addr = sock.local_addr().unwrap();
+    (UtpUdpContext::new(sock, UtpOpts::default()).unwrap(), addr)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_client_to_libutp_listener_16_mib_each_way_with_half_close() {
+    let _serial = serial().await;
+    let (ctx, addr) = libutp_context().await;
+    let (a, b) = (pattern(SIZE, SEED_A), pattern(SIZE, SEED_B));
+    let server = tokio::spawn({
+        let (ctx, a, b) = (ctx.clone(), a.clone(), b.clone());
+        async move {
+            let mut s = ctx.accept().await.unwrap();
+            // Reads until our FIN.
+            read_all_and_verify(&mut s, "libutp server reading A", &a).await;
+            let a_done = Instant::now();
+            // Half-close: libutp still sends after it received our FIN.
+            s.write_all(&b).await.unwrap();
+            // libutp-rs2's shutdown also stops reading (SHUT_RDWR); dropping
+            // the stream is utp_close: a FIN after the data.
+            drop(s);
+            a_done
+        }
+    });
+    let ours = bind_ours().await;
+    let phases = guard("our client <-> libutp", 120, async {
+        let mut s = ours.connect(addr).await.unwrap();
+        let start = Instant::now();
+        let b_done = our_client_side(&mut s, &a, &b).await;
+        eprintln!("our stream: {:?}", s.stats());
+        Phases {
+            start,
+            a_done: server.await.unwrap(),
+            b_done,
+        }
+    })
+    .await;
+    print_drops("our client <-> libutp", ours.local_addr().unwrap(), addr);
+    report("libutp", "ours", "libutp", phases);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn libutp_client_to_our_listener_16_mib_each_way_with_half_close() {
+    let _serial = serial().await;
+    let (ctx, theirs) = libutp_context().await;
+    let ours = bind_ours().await;
+    let addr = ours.local_addr().unwrap();
+    let (a, b) = (pattern(SIZE, SEED_A), pattern(SIZE, SEED_B));
+    let server = tokio::spawn({
+        let (a, b) = (a.clone(), b.clone());
+        async move {
+            let (mut s, _) = ours.accept().await.unwrap();
+            // libutp-rs2 cannot send a FIN and keep reading, so the client
+            // sends A without a FIN and we read exactly its length.
+            read_exact_and_verify(&mut s, "our server reading A", &a).await;
+            let a_done = Instant::now();
+            s.write_all(&b).await.unwrap();
+            s.shutdown().await.unwrap();
+            // Half-close: after our FIN we still receive the client's last
+            // words and then its FIN.
+            read_all_and_verify(&mut s, "our server reading after its FIN", b"libutp done").await;
+            eprintln!("our stream: {:?}", s.stats());
+            a_done
+        }
+    });
+    let phases = guard("libutp client <-> our listener", 120, async {
+        let mut c = ctx.connect(addr).await.unwrap();
+        let start = Instant::now();
+        c.write_all(&a).await.unwrap();
+        read_all_and_verify(&mut c, "libutp client reading B", &b).await;
+        let b_done = Instant::now();
+        c.write_all(b"libutp done").await.unwrap();
+        drop(c); // utp_close: FIN
+        Phases {
+            start,
+            a_done: server.await.unwrap(),
+            b_done,
+        }
+    })
+    .await;
+    print_drops("libutp client <-> our listener", addr, theirs);
+    report("libutp", "libutp", "ours", phases);
+}
+
+/// libutp answers every SYN with a STATE before its application sees the
+/// connection; libutp-rs2 closes a connection nobody is accepting at once,
+/// and libutp then answers our next packet with RESET: our stream reports
+/// ConnectionReset (not Refused: the handshake had completed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn libutp_not_accepting_resets_our_connection() {
+    let (_ctx, addr) = libutp_context().await;
+    let ours = bind_ours().await;
+    let mut s = guard("connect", 30, ours.connect(addr)).await.unwrap();
+    s.write_all(b"anyone there?").await.unwrap();
+    let mut buf = [0u8; 16];
+    let err = guard("read", 30, s.read(&mut buf)).await.unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::ConnectionReset, "{err}");
+}
