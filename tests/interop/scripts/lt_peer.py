@@ -4,7 +4,7 @@
 usage:
   lt_peer.py seed WORKDIR DATAFILE PIECE_LEN TIMEOUT_S
       Makes WORKDIR/test.torrent from DATAFILE and seeds it (seed mode, data read from
-      DATAFILE's directory). Prints 'port N', 'info_hash HEX', 'torrent PATH', 'ready', then
+      DATAFILE's directory). Prints 'torrent PATH', 'info_hash HEX', 'port N', 'ready', then
       serves until its standard input closes (or TIMEOUT_S pass), prints 'uploaded BYTES' and
       'done', and exits 0.
   lt_peer.py download WORKDIR DATAFILE PIECE_LEN PEER_PORT TIMEOUT_S
@@ -82,9 +82,9 @@ def seed(workdir, datafile, piece_len, timeout):
     port = wait_listening(ses)
     h = ses.add_torrent({'ti': ti, 'save_path': os.path.dirname(os.path.abspath(datafile)),
                          'flags': lt.torrent_flags.seed_mode})
-    out('port', port)
-    out('info_hash', str(ti.info_hashes().v1))
     out('torrent', path)
+    out('info_hash', str(ti.info_hashes().v1))
+    out('port', port)
     out('ready')
     end = time.time() + timeout
     while time.time() < end:
