@@ -17,6 +17,7 @@ use common::*;
 use libutp_rs2::{UtpOpts, UtpUdpContext};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use utp_interop::data::pattern;
+use utp_interop::relay::{Relay, RelayConfig};
 
 /// A libutp context on a fresh loopback port, its UDP receive buffer raised
 /// to 4 MiB (`UtpOpts::udp_rcvbuf` does the same): with the default 208 KiB
@@ -29,8 +30,44 @@ async fn libutp_context() -> (Arc<UtpUdpContext>, SocketAddr) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn our_client_to_libutp_listener_16_mib_each_way_with_half_close() {
+    our_client_to_libutp(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_client_to_libutp_listener_through_a_lossy_relay() {
+    our_client_to_libutp(Some(RelayConfig::lossy(0x5EED_0011))).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn libutp_client_to_our_listener_16_mib_each_way_with_half_close() {
+    libutp_to_our_listener(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn libutp_client_to_our_listener_through_a_lossy_relay() {
+    libutp_to_our_listener(Some(RelayConfig::lossy(0x5EED_0012))).await;
+}
+
+/// The relay (if any) goes in front of the listener; the label for the
+/// throughput lines.
+async fn front(
+    listener: SocketAddr,
+    relay: Option<RelayConfig>,
+) -> (Option<Relay>, SocketAddr, &'static str) {
+    match relay {
+        Some(config) => {
+            let relay = Relay::start(listener, config).await.unwrap();
+            let addr = relay.local_addr();
+            (Some(relay), addr, "libutp, lossy relay")
+        }
+        None => (None, listener, "libutp"),
+    }
+}
+
+async fn our_client_to_libutp(relay: Option<RelayConfig>) {
     let _serial = serial().await;
     let (ctx, addr) = libutp_context().await;
+    let (relay, target, label) = front(addr, relay).await;
     let (a, b) = (pattern(SIZE, SEED_A), pattern(SIZE, SEED_B));
     let server = tokio::spawn({
         let (ctx, a, b) = (ctx.clone(), a.clone(), b.clone());
@@ -49,7 +86,7 @@ async fn our_client_to_libutp_listener_16_mib_each_way_with_half_close() {
     });
     let ours = bind_ours().await;
     let phases = guard("our client <-> libutp", 120, async {
-        let mut s = ours.connect(addr).await.unwrap();
+        let mut s = ours.connect(target).await.unwrap();
         let start = Instant::now();
         let b_done = our_client_side(&mut s, &a, &b).await;
         eprintln!("our stream: {:?}", s.stats());
@@ -61,15 +98,18 @@ async fn our_client_to_libutp_listener_16_mib_each_way_with_half_close() {
     })
     .await;
     print_drops("our client <-> libutp", ours.local_addr().unwrap(), addr);
-    report("libutp", "ours", "libutp", phases);
+    if let Some(relay) = relay {
+        eprintln!("relay: {:?}", relay.stats());
+    }
+    report(label, "ours", "libutp", phases);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn libutp_client_to_our_listener_16_mib_each_way_with_half_close() {
+async fn libutp_to_our_listener(relay: Option<RelayConfig>) {
     let _serial = serial().await;
     let (ctx, theirs) = libutp_context().await;
     let ours = bind_ours().await;
     let addr = ours.local_addr().unwrap();
+    let (relay, target, label) = front(addr, relay).await;
     let (a, b) = (pattern(SIZE, SEED_A), pattern(SIZE, SEED_B));
     let server = tokio::spawn({
         let (a, b) = (a.clone(), b.clone());
@@ -89,7 +129,7 @@ async fn libutp_client_to_our_listener_16_mib_each_way_with_half_close() {
         }
     });
     let phases = guard("libutp client <-> our listener", 120, async {
-        let mut c = ctx.connect(addr).await.unwrap();
+        let mut c = ctx.connect(target).await.unwrap();
         let start = Instant::now();
         c.write_all(&a).await.unwrap();
         read_all_and_verify(&mut c, "libutp client reading B", &b).await;
@@ -104,7 +144,10 @@ async fn libutp_client_to_our_listener_16_mib_each_way_with_half_close() {
     })
     .await;
     print_drops("libutp client <-> our listener", addr, theirs);
-    report("libutp", "libutp", "ours", phases);
+    if let Some(relay) = relay {
+        eprintln!("relay: {:?}", relay.stats());
+    }
+    report(label, "libutp", "ours", phases);
 }
 
 /// libutp answers every SYN with a STATE before its application sees the

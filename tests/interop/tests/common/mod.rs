@@ -82,6 +82,7 @@ pub struct Phases {
 /// Prints the two throughput lines of an exchange of `SIZE` bytes each way:
 /// client to server, then server to client.
 pub fn report(peer: &str, client: &str, server: &str, p: Phases) {
+    let (client, server) = (format!("{client}(client)"), format!("{server}(server)"));
     data::report_throughput(
         peer,
         &format!("{client}->{server}"),
