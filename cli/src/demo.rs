@@ -35,6 +35,7 @@ pub(crate) fn run(
     bytes: u64,
     progress: bool,
     quiet: bool,
+    compare_tcp: bool,
 ) -> Result<(), Failure> {
     let progress = Progress::new(progress, quiet);
     let bar = progress.as_ref().map(|p| p.bar("demo", Some(bytes)));
@@ -50,7 +51,25 @@ pub(crate) fn run(
     if let Some(p) = &progress {
         p.end();
     }
-    report(runtime, bytes, &outcome)
+    report(runtime, bytes, &outcome)?;
+    if compare_tcp {
+        let tcp = tcp_demo::run(bytes)?;
+        let utp_secs = outcome.elapsed.as_secs_f64().max(1e-9);
+        let tcp_secs = tcp.elapsed.as_secs_f64().max(1e-9);
+        let tcp_rate = tcp.verifier.len() as f64 / tcp_secs;
+        let verified = tcp.verifier.first_mismatch().is_none() && tcp.verifier.len() == bytes;
+        println!("TCP over 127.0.0.1, same data, same checks (tokio)");
+        println!(
+            "  throughput   {:.1} MiB/s ({:.0} Mbit/s)",
+            tcp_rate / MIB,
+            tcp_rate * 8.0 / 1e6
+        );
+        println!("  uTP / TCP    {:.3}", tcp_secs / utp_secs);
+        if !verified {
+            return Err(Failure::Verify("TCP data verification failed".into()));
+        }
+    }
+    Ok(())
 }
 
 /// Prints the summary; fails when the data was short or differed.
@@ -337,6 +356,72 @@ mod mio_demo {
         Ok(Outcome {
             elapsed,
             sender,
+            verifier,
+        })
+    }
+}
+
+/// The same transfer over TCP, for the ratio `--compare-tcp` prints.
+mod tcp_demo {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+
+    pub(super) fn run(bytes: u64) -> Result<Outcome, Failure> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context(io_failure("cannot start the tokio runtime"))?;
+        rt.block_on(transfer(bytes))
+    }
+
+    async fn transfer(bytes: u64) -> Result<Outcome, Failure> {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .context(io_failure("bind the TCP listener"))?;
+        let addr = listener
+            .local_addr()
+            .context(io_failure("TCP listener address"))?;
+        let start = Instant::now();
+        let receiver = tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.context(io_failure("TCP accept"))?;
+            let mut verifier = Verifier::new();
+            let mut buf = vec![0u8; CHUNK];
+            loop {
+                let n = stream
+                    .read(&mut buf)
+                    .await
+                    .context(io_failure("TCP receive"))?;
+                let Some(data) = buf.get(..n).filter(|d| !d.is_empty()) else {
+                    break;
+                };
+                verifier.check(data);
+            }
+            Ok::<_, Failure>((verifier, start.elapsed()))
+        });
+        let mut stream = TcpStream::connect(addr)
+            .await
+            .context(io_failure("TCP connect"))?;
+        let mut buf = vec![0u8; CHUNK];
+        let mut offset = 0;
+        while offset < bytes {
+            let chunk = next_chunk(&mut buf, offset, bytes);
+            stream
+                .write_all(chunk)
+                .await
+                .context(io_failure("TCP send"))?;
+            offset += chunk.len() as u64;
+        }
+        stream
+            .shutdown()
+            .await
+            .context(io_failure("TCP shutdown"))?;
+        let (verifier, elapsed) = receiver
+            .await
+            .map_err(|e| Failure::io("TCP receiver task", std::io::Error::other(e)))??;
+        Ok(Outcome {
+            elapsed,
+            sender: ConnStats::default(),
             verifier,
         })
     }

@@ -5,7 +5,7 @@
 //! ```text
 //! utpcat listen [HOST:]PORT [--send FILE] [--recv FILE] [--progress] [-q]
 //! utpcat connect HOST:PORT [--send FILE] [--recv FILE] [--connect-timeout SECS] [--progress] [-q]
-//! utpcat demo [--bytes N] [--runtime tokio|async-std|mio]
+//! utpcat demo [--bytes N] [--runtime tokio|async-std|mio] [--compare-tcp]
 //! ```
 //!
 //! ## listen and connect
@@ -120,6 +120,10 @@ enum Command {
         /// No progress bar.
         #[arg(short, long)]
         quiet: bool,
+        /// Then move the same bytes over TCP on loopback (tokio) and print
+        /// the uTP/TCP throughput ratio.
+        #[arg(long)]
+        compare_tcp: bool,
     },
 }
 
@@ -214,7 +218,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
             runtime,
             progress,
             quiet,
-        } => demo::run(runtime, bytes, progress, quiet),
+            compare_tcp,
+        } => demo::run(runtime, bytes, progress, quiet, compare_tcp),
     }
 }
 
