@@ -169,7 +169,9 @@ impl Future for DriverTask {
             let mut deadline = wait.deadline.map(|t| this.shared.clock.instant(t));
             if let Some(connections) = orphaned {
                 let since = *this.orphaned.get_or_insert(now);
-                if connections == 0 || now >= since + CLOSE_GRACE {
+                // Done once no connection is left and the last datagrams
+                // (a final ACK) left the socket.
+                if (connections == 0 && !wait.writable) || now >= since + CLOSE_GRACE {
                     return Poll::Ready(());
                 }
                 deadline =
