@@ -7,7 +7,8 @@ use core::time::Duration;
 pub struct ConnStats {
     /// Payload bytes handed to `write` and sent at least once.
     pub bytes_sent: u64,
-    /// Payload bytes delivered in order to the receive buffer.
+    /// Payload bytes received, each counted once (in order or held for
+    /// reassembly; duplicates and data beyond the window are not counted).
     pub bytes_received: u64,
     /// Datagrams sent, of every type.
     pub packets_sent: u64,

@@ -972,3 +972,28 @@ fn hundred_simultaneous_connects_to_one_peer_all_complete() {
         assert_eq!(accepted, 100, "seed {seed}");
     }
 }
+
+/// `bytes_received` counts every payload byte once, also the ones that
+/// waited in the reorder buffer behind a loss.
+#[test]
+fn byte_counters_are_exact_with_losses() {
+    let mut p = Pair::default_pair();
+    let (ha, hb) = p.connect();
+    let mut data_packets = 0;
+    p.filter = Box::new(move |w| {
+        if w.from == addr(A) && w.ty() == PacketType::Data {
+            data_packets += 1;
+            if data_packets % 7 == 3 {
+                return Fate::Drop;
+            }
+        }
+        Fate::Deliver
+    });
+    let data = pattern(300_000, 9);
+    let got = transfer(&mut p, ha, hb, &data, Duration::from_secs(60));
+    assert_eq!(got, data);
+    let (sa, sb) = (p.a.conn(ha).unwrap().stats(), p.b.conn(hb).unwrap().stats());
+    assert!(sa.retransmits > 0);
+    assert_eq!(sa.bytes_sent, data.len() as u64);
+    assert_eq!(sb.bytes_received, data.len() as u64);
+}

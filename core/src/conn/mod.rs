@@ -684,13 +684,13 @@ impl Connection {
         let fin = p.packet_type == PacketType::Fin;
         let outcome = self.recv.on_packet(p.seq_nr, p.payload, fin);
         match outcome {
-            RecvOutcome::Accepted { in_order } => {
-                if in_order {
-                    self.stats.bytes_received = self
-                        .stats
-                        .bytes_received
-                        .saturating_add(p.payload.len() as u64);
-                }
+            RecvOutcome::Accepted { .. } => {
+                // Each new packet is accepted once, in order or held for
+                // reassembly.
+                self.stats.bytes_received = self
+                    .stats
+                    .bytes_received
+                    .saturating_add(p.payload.len() as u64);
                 if p.payload.len() + HEADER_LEN >= self.packet_size.saturating_sub(SACK_BUF) {
                     self.full_packets_unacked += 1;
                 }
