@@ -14,7 +14,7 @@ use crate::relay::Datagram;
 /// addresses are written as 127.0.0.1.
 pub fn to_pcap(
     datagrams: &[Datagram],
-    address: impl Fn(&Datagram) -> (SocketAddr, SocketAddr),
+    mut address: impl FnMut(&Datagram) -> (SocketAddr, SocketAddr),
 ) -> Vec<u8> {
     let mut out = Vec::new();
     // Global header: little-endian magic, microsecond stamps, version 2.4,
@@ -44,7 +44,7 @@ pub fn to_pcap(
 pub fn write_pcap(
     path: &std::path::Path,
     datagrams: &[Datagram],
-    address: impl Fn(&Datagram) -> (SocketAddr, SocketAddr),
+    address: impl FnMut(&Datagram) -> (SocketAddr, SocketAddr),
 ) -> io::Result<()> {
     let mut f = std::fs::File::create(path)?;
     f.write_all(&to_pcap(datagrams, address))
