@@ -57,7 +57,13 @@ pub enum Availability {
 /// Decides from [`version`] and [`REQUIRE_ENV`].
 pub fn availability(test: &str) -> Availability {
     let required = std::env::var(REQUIRE_ENV).is_ok_and(|v| v == "1");
-    match version() {
+    decide(test, version(), required)
+}
+
+/// The decision of [`availability`], given what [`version`] said and whether
+/// libtorrent is required.
+pub fn decide(test: &str, version: Result<String, String>, required: bool) -> Availability {
+    match version {
         Ok(v) => Availability::Run(v),
         Err(why) if required => Availability::Fail(format!(
             "{test}: {MISSING} ({REQUIRE_ENV}=1; {PYTHON} says: {why})"
@@ -176,7 +182,30 @@ pub fn parse_hex20(hex: &str) -> Option<[u8; 20]> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::panic)]
     use super::*;
+
+    #[test]
+    fn missing_libtorrent_skips_unless_required() {
+        assert_eq!(
+            decide("t", Ok("2.0.8.0".into()), true),
+            Availability::Run("2.0.8.0".into())
+        );
+        let no = || Err("ModuleNotFoundError: No module named 'libtorrent'".to_string());
+        let Availability::Skip(msg) = decide("t", no(), false) else {
+            panic!("not skipped")
+        };
+        assert!(msg.starts_with(
+            "t: skipped: python3-libtorrent is required: apt-get install -y python3-libtorrent"
+        ));
+        let Availability::Fail(msg) = decide("t", no(), true) else {
+            panic!("not failed")
+        };
+        assert!(msg.starts_with(
+            "t: python3-libtorrent is required: apt-get install -y python3-libtorrent"
+        ));
+        assert!(msg.contains("No module named 'libtorrent'"));
+    }
 
     #[test]
     fn hex_info_hash() {
