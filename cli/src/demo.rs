@@ -36,14 +36,15 @@ pub(crate) fn run(
     progress: bool,
     quiet: bool,
     compare_tcp: bool,
+    batching: bool,
 ) -> Result<(), Failure> {
     let progress = Progress::new(progress, quiet);
     let bar = progress.as_ref().map(|p| p.bar("demo", Some(bytes)));
     let meter = Meter { bar: bar.clone() };
     let outcome = match runtime {
-        Runtime::Tokio => tokio_demo::run(bytes, meter)?,
-        Runtime::AsyncStd => async_std_demo::run(bytes, meter)?,
-        Runtime::Mio => mio_demo::run(bytes, meter)?,
+        Runtime::Tokio => tokio_demo::run(bytes, meter, batching)?,
+        Runtime::AsyncStd => async_std_demo::run(bytes, meter, batching)?,
+        Runtime::Mio => mio_demo::run(bytes, meter, batching)?,
     };
     if let Some(bar) = &bar {
         bar.finish_with_message(stats_message(&outcome.sender));
@@ -51,7 +52,7 @@ pub(crate) fn run(
     if let Some(p) = &progress {
         p.end();
     }
-    report(runtime, bytes, &outcome)?;
+    report(runtime, bytes, batching, &outcome)?;
     if compare_tcp {
         let tcp = tcp_demo::run(bytes)?;
         let utp_secs = outcome.elapsed.as_secs_f64().max(1e-9);
@@ -73,7 +74,7 @@ pub(crate) fn run(
 }
 
 /// Prints the summary; fails when the data was short or differed.
-fn report(runtime: Runtime, bytes: u64, o: &Outcome) -> Result<(), Failure> {
+fn report(runtime: Runtime, bytes: u64, batching: bool, o: &Outcome) -> Result<(), Failure> {
     let secs = o.elapsed.as_secs_f64().max(1e-9);
     let rate = o.verifier.len() as f64 / secs;
     let verdict = match (o.verifier.first_mismatch(), o.verifier.len() == bytes) {
@@ -82,7 +83,11 @@ fn report(runtime: Runtime, bytes: u64, o: &Outcome) -> Result<(), Failure> {
         (None, false) => format!("FAILED (received {} bytes)", o.verifier.len()),
     };
     println!("utpcat demo over 127.0.0.1");
-    println!("  runtime      {}", runtime.name());
+    println!(
+        "  runtime      {}{}",
+        runtime.name(),
+        if batching { "" } else { ", no batching" }
+    );
     println!("  bytes        {} ({:.1} MiB)", bytes, bytes as f64 / MIB);
     println!("  time         {secs:.3} s");
     println!(
@@ -152,18 +157,24 @@ mod tokio_demo {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use utp_tokio::{DriverConfig, UtpSocket};
 
-    pub(super) fn run(bytes: u64, meter: Meter) -> Result<Outcome, Failure> {
+    pub(super) fn run(bytes: u64, meter: Meter, batching: bool) -> Result<Outcome, Failure> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
             .context(io_failure("cannot start the tokio runtime"))?;
-        rt.block_on(transfer(bytes, meter))
+        rt.block_on(transfer(bytes, meter, batching))
     }
 
-    async fn transfer(bytes: u64, meter: Meter) -> Result<Outcome, Failure> {
-        let listener = UtpSocket::bind("127.0.0.1:0")
-            .await
-            .context(io_failure("bind the listener"))?;
+    async fn transfer(bytes: u64, meter: Meter, batching: bool) -> Result<Outcome, Failure> {
+        let listener = UtpSocket::bind_with(
+            "127.0.0.1:0",
+            DriverConfig {
+                batching,
+                ..DriverConfig::default()
+            },
+        )
+        .await
+        .context(io_failure("bind the listener"))?;
         let addr = listener
             .local_addr()
             .context(io_failure("listener address"))?;
@@ -171,6 +182,7 @@ mod tokio_demo {
             "127.0.0.1:0",
             DriverConfig {
                 listen: None,
+                batching,
                 ..DriverConfig::default()
             },
         )
@@ -237,15 +249,21 @@ mod async_std_demo {
     use std::net::{Ipv4Addr, SocketAddr};
     use utp_async_std::{DriverConfig, UtpSocket};
 
-    pub(super) fn run(bytes: u64, meter: Meter) -> Result<Outcome, Failure> {
-        async_std::task::block_on(transfer(bytes, meter))
+    pub(super) fn run(bytes: u64, meter: Meter, batching: bool) -> Result<Outcome, Failure> {
+        async_std::task::block_on(transfer(bytes, meter, batching))
     }
 
-    async fn transfer(bytes: u64, meter: Meter) -> Result<Outcome, Failure> {
+    async fn transfer(bytes: u64, meter: Meter, batching: bool) -> Result<Outcome, Failure> {
         let loopback = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
-        let listener = UtpSocket::bind(loopback)
-            .await
-            .context(io_failure("bind the listener"))?;
+        let listener = UtpSocket::bind_with(
+            loopback,
+            DriverConfig {
+                batching,
+                ..DriverConfig::default()
+            },
+        )
+        .await
+        .context(io_failure("bind the listener"))?;
         let addr = listener
             .local_addr()
             .context(io_failure("listener address"))?;
@@ -253,6 +271,7 @@ mod async_std_demo {
             loopback,
             DriverConfig {
                 listen: None,
+                batching,
                 ..DriverConfig::default()
             },
         )
@@ -308,9 +327,15 @@ mod mio_demo {
     use super::*;
     use std::io::{Read, Write};
     use utp_mio::blocking::{UtpListener, UtpStream};
+    use utp_mio::DriverConfig;
 
-    pub(super) fn run(bytes: u64, meter: Meter) -> Result<Outcome, Failure> {
-        let listener = UtpListener::bind("127.0.0.1:0").context(io_failure("bind the listener"))?;
+    pub(super) fn run(bytes: u64, meter: Meter, batching: bool) -> Result<Outcome, Failure> {
+        let config = || DriverConfig {
+            batching,
+            ..DriverConfig::default()
+        };
+        let listener = UtpListener::bind_with("127.0.0.1:0", config())
+            .context(io_failure("bind the listener"))?;
         let addr = listener
             .local_addr()
             .context(io_failure("listener address"))?;
@@ -334,7 +359,7 @@ mod mio_demo {
             Ok::<_, Failure>((verifier, elapsed))
         });
 
-        let mut stream = UtpStream::connect(addr).context(io_failure("connect"))?;
+        let mut stream = UtpStream::connect_with(addr, config()).context(io_failure("connect"))?;
         let mut buf = vec![0u8; CHUNK];
         let mut offset = 0;
         let mut last = Instant::now();

@@ -5,7 +5,7 @@
 //! ```text
 //! utpcat listen [HOST:]PORT [--send FILE] [--recv FILE] [--progress] [-q]
 //! utpcat connect HOST:PORT [--send FILE] [--recv FILE] [--connect-timeout SECS] [--progress] [-q]
-//! utpcat demo [--bytes N] [--runtime tokio|async-std|mio] [--compare-tcp]
+//! utpcat demo [--bytes N] [--runtime tokio|async-std|mio] [--compare-tcp] [--no-batch]
 //! ```
 //!
 //! ## listen and connect
@@ -124,6 +124,9 @@ enum Command {
         /// the uTP/TCP throughput ratio.
         #[arg(long)]
         compare_tcp: bool,
+        /// One datagram per system call (no GSO/GRO batching), to compare.
+        #[arg(long)]
+        no_batch: bool,
     },
 }
 
@@ -219,7 +222,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
             progress,
             quiet,
             compare_tcp,
-        } => demo::run(runtime, bytes, progress, quiet, compare_tcp),
+            no_batch,
+        } => demo::run(runtime, bytes, progress, quiet, compare_tcp, !no_batch),
     }
 }
 

@@ -137,6 +137,15 @@ pub struct DriverConfig {
     /// application that runs its own event loop rather than waiting on
     /// wakers. It must then drain them. Default `false`.
     pub keep_events: bool,
+    /// Let the adapter batch: equal datagrams to one peer leave in one
+    /// segmented send (GSO) and receives take coalesced batches (GRO), on
+    /// Linux, through quinn-udp. On loopback this multiplies throughput
+    /// (see the README). Such sockets set don't-fragment on every datagram,
+    /// as libtorrent does: an IPv4 path whose MTU is below the packet size
+    /// plus 28 bytes (1430 by default) then drops full packets instead of
+    /// fragmenting them; lower [`Config::packet_size_v4`] or turn this off
+    /// for such paths. Default `true`.
+    pub batching: bool,
 }
 
 impl Default for DriverConfig {
@@ -147,6 +156,7 @@ impl Default for DriverConfig {
             seed: None,
             foreign_queue: 256,
             keep_events: false,
+            batching: true,
         }
     }
 }
@@ -159,6 +169,7 @@ impl core::fmt::Debug for DriverConfig {
             .field("seed", &self.seed)
             .field("foreign_queue", &self.foreign_queue)
             .field("keep_events", &self.keep_events)
+            .field("batching", &self.batching)
             .finish()
     }
 }

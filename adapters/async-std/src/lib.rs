@@ -82,7 +82,18 @@ const LINGER: Duration = Duration::from_secs(30);
 /// The UDP socket as the driver sees it (a newtype: both the trait and
 /// `Async` are foreign). It is non-blocking, so the calls return
 /// `WouldBlock` rather than wait.
-struct Udp(Async<UdpSocket>);
+struct Udp(Async<UdpSocket>, Option<quinn_udp::UdpSocketState>);
+impl Udp {
+    /// With `batching`, GSO/GRO through quinn-udp where the platform has
+    /// them (see [`DriverConfig::batching`]).
+    fn new(io: Async<UdpSocket>, batching: bool) -> Udp {
+        let batch = batching
+            .then(|| quinn_udp::UdpSocketState::new((io.get_ref()).into()).ok())
+            .flatten()
+            .filter(|s| s.max_gso_segments() > 1 || s.gro_segments() > 1);
+        Udp(io, batch)
+    }
+}
 
 impl DatagramSocket for Udp {
     fn try_recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
@@ -95,6 +106,40 @@ impl DatagramSocket for Udp {
 
     fn local_addr(&self) -> io::Result<SocketAddr> {
         self.0.get_ref().local_addr()
+    }
+
+    fn max_send_segments(&self) -> usize {
+        self.1.as_ref().map_or(1, |b| b.max_gso_segments())
+    }
+
+    fn try_send_segments(&self, buf: &[u8], segment: usize, to: SocketAddr) -> io::Result<usize> {
+        let Some(state) = &self.1 else {
+            return Err(io::ErrorKind::Unsupported.into());
+        };
+        let transmit = quinn_udp::Transmit {
+            destination: to,
+            ecn: None,
+            contents: buf,
+            segment_size: Some(segment),
+            src_ip: None,
+        };
+        state.try_send((self.0.get_ref()).into(), &transmit)?;
+        Ok(buf.len())
+    }
+
+    fn try_recv_segments(&self, buf: &mut [u8]) -> io::Result<(usize, usize, SocketAddr)> {
+        let Some(state) = &self.1 else {
+            let (len, from) = self.try_recv_from(buf)?;
+            return Ok((len, len, from));
+        };
+        let mut meta = [quinn_udp::RecvMeta::default()];
+        state.recv(
+            (self.0.get_ref()).into(),
+            &mut [io::IoSliceMut::new(buf)],
+            &mut meta,
+        )?;
+        let [m] = meta;
+        Ok((m.len, m.stride, m.addr))
     }
 }
 
@@ -273,7 +318,7 @@ impl UtpSocket {
     /// Runs uTP on a UDP socket bound already (it is made non-blocking) and
     /// starts its `utp-driver` thread.
     pub fn from_std(socket: UdpSocket, config: DriverConfig) -> io::Result<UtpSocket> {
-        let socket = Udp(Async::new(socket)?);
+        let socket = Udp::new(Async::new(socket)?, config.batching);
         let driver = Driver::new(config, socket.max_send_segments());
         let shared = Arc::new(Shared {
             state: Mutex::new(State { driver, handles: 1 }),

@@ -123,11 +123,10 @@ fn start(mut socket: mio::net::UdpSocket, mut config: DriverConfig) -> io::Resul
     poll.registry()
         .register(&mut socket, SOCKET, Interest::READABLE)?;
     let loop_waker = Arc::new(LoopWaker(mio::Waker::new(poll.registry(), WAKE)?));
+    let socket = Sock::new(socket, config.batching);
+    let driver = Driver::new(config, socket.max_send_segments());
     let shared = Arc::new(Shared {
-        inner: Mutex::new(Inner {
-            driver: Driver::new(config, 1),
-            socket: Sock(socket),
-        }),
+        inner: Mutex::new(Inner { socket, driver }),
         clock: Clock::new(Instant::now()),
         loop_waker,
         handles: AtomicUsize::new(1),
@@ -446,6 +445,7 @@ impl UtpStream {
                 seed: config.seed,
                 foreign_queue: config.foreign_queue,
                 keep_events: false,
+                batching: config.batching,
             };
             let local: SocketAddr = match remote {
                 SocketAddr::V4(_) => (std::net::Ipv4Addr::UNSPECIFIED, 0).into(),

@@ -86,9 +86,11 @@ impl UtpMio {
     pub fn new(socket: mio::net::UdpSocket, mut config: DriverConfig) -> UtpMio {
         config.keep_events = true;
         let flag = Arc::new(Flag::default());
+        let socket = Sock::new(socket, config.batching);
+        let driver = Driver::new(config, socket.max_send_segments());
         UtpMio {
-            socket: Sock(socket),
-            driver: Driver::new(config, 1),
+            socket,
+            driver,
             clock: Clock::new(Instant::now()),
             waker: Waker::from(Arc::clone(&flag)),
             flag,

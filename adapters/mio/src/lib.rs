@@ -68,7 +68,18 @@ pub use utp_core::{
 /// mio's UDP socket as the driver's [`DatagramSocket`] (a newtype: both the
 /// trait and the type are foreign to this crate). mio's calls never block.
 #[derive(Debug)]
-struct Sock(mio::net::UdpSocket);
+struct Sock(mio::net::UdpSocket, Option<quinn_udp::UdpSocketState>);
+impl Sock {
+    /// With `batching`, GSO/GRO through quinn-udp where the platform has
+    /// them (see [`DriverConfig::batching`]).
+    fn new(io: mio::net::UdpSocket, batching: bool) -> Sock {
+        let batch = batching
+            .then(|| quinn_udp::UdpSocketState::new((&io).into()).ok())
+            .flatten()
+            .filter(|s| s.max_gso_segments() > 1 || s.gro_segments() > 1);
+        Sock(io, batch)
+    }
+}
 
 impl DatagramSocket for Sock {
     fn try_recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
@@ -81,5 +92,35 @@ impl DatagramSocket for Sock {
 
     fn local_addr(&self) -> io::Result<SocketAddr> {
         self.0.local_addr()
+    }
+
+    fn max_send_segments(&self) -> usize {
+        self.1.as_ref().map_or(1, |b| b.max_gso_segments())
+    }
+
+    fn try_send_segments(&self, buf: &[u8], segment: usize, to: SocketAddr) -> io::Result<usize> {
+        let Some(state) = &self.1 else {
+            return Err(io::ErrorKind::Unsupported.into());
+        };
+        let transmit = quinn_udp::Transmit {
+            destination: to,
+            ecn: None,
+            contents: buf,
+            segment_size: Some(segment),
+            src_ip: None,
+        };
+        state.try_send((&self.0).into(), &transmit)?;
+        Ok(buf.len())
+    }
+
+    fn try_recv_segments(&self, buf: &mut [u8]) -> io::Result<(usize, usize, SocketAddr)> {
+        let Some(state) = &self.1 else {
+            let (len, from) = self.try_recv_from(buf)?;
+            return Ok((len, len, from));
+        };
+        let mut meta = [quinn_udp::RecvMeta::default()];
+        state.recv((&self.0).into(), &mut [io::IoSliceMut::new(buf)], &mut meta)?;
+        let [m] = meta;
+        Ok((m.len, m.stride, m.addr))
     }
 }

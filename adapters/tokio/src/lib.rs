@@ -67,7 +67,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 use tokio::net::UdpSocket;
 use tokio::time::Sleep;
 use utp_core::driver::{Clock, DatagramSocket, Driver};
@@ -82,22 +82,74 @@ const CLOSE_GRACE: Duration = Duration::from_secs(30);
 /// Loop turns in one poll of the driver task before it yields.
 const TURNS_PER_POLL: usize = 16;
 
-/// tokio's socket as the driver's [`DatagramSocket`]: its `try_*` calls
-/// clear tokio's readiness on `WouldBlock`, as the loop needs.
+/// tokio's socket as the driver's [`DatagramSocket`]. Its `try_*` calls
+/// (and `try_io` around quinn-udp's) clear tokio's readiness on
+/// `WouldBlock`, as the loop needs. With `batch` (Linux), sends of equal
+/// datagrams to one peer go out as one GSO call and receives take GRO
+/// batches, through quinn-udp.
 #[derive(Debug)]
-struct Socket(UdpSocket);
+struct Socket {
+    io: UdpSocket,
+    batch: Option<quinn_udp::UdpSocketState>,
+}
+
+impl Socket {
+    fn new(io: UdpSocket, batching: bool) -> Socket {
+        let batch = batching
+            .then(|| quinn_udp::UdpSocketState::new((&io).into()).ok())
+            .flatten()
+            .filter(|s| s.max_gso_segments() > 1 || s.gro_segments() > 1);
+        Socket { io, batch }
+    }
+}
 
 impl DatagramSocket for Socket {
     fn try_recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        self.0.try_recv_from(buf)
+        self.io.try_recv_from(buf)
     }
 
     fn try_send_to(&self, buf: &[u8], to: SocketAddr) -> io::Result<usize> {
-        self.0.try_send_to(buf, to)
+        self.io.try_send_to(buf, to)
     }
 
     fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.0.local_addr()
+        self.io.local_addr()
+    }
+
+    fn max_send_segments(&self) -> usize {
+        self.batch.as_ref().map_or(1, |b| b.max_gso_segments())
+    }
+
+    fn try_send_segments(&self, buf: &[u8], segment: usize, to: SocketAddr) -> io::Result<usize> {
+        let Some(state) = &self.batch else {
+            return Err(io::ErrorKind::Unsupported.into());
+        };
+        let transmit = quinn_udp::Transmit {
+            destination: to,
+            ecn: None,
+            contents: buf,
+            segment_size: Some(segment),
+            src_ip: None,
+        };
+        self.io
+            .try_io(Interest::WRITABLE, || {
+                state.try_send((&self.io).into(), &transmit)
+            })
+            .map(|()| buf.len())
+    }
+
+    fn try_recv_segments(&self, buf: &mut [u8]) -> io::Result<(usize, usize, SocketAddr)> {
+        let Some(state) = &self.batch else {
+            let (len, from) = self.io.try_recv_from(buf)?;
+            return Ok((len, len, from));
+        };
+        let mut meta = [quinn_udp::RecvMeta::default()];
+        let mut bufs = [io::IoSliceMut::new(buf)];
+        self.io.try_io(Interest::READABLE, || {
+            state.recv((&self.io).into(), &mut bufs, &mut meta)
+        })?;
+        let [m] = meta;
+        Ok((m.len, m.stride, m.addr))
     }
 }
 
@@ -182,7 +234,7 @@ impl Future for DriverTask {
                 return Poll::Pending;
             }
             let mut ready = false;
-            let socket = &this.shared.socket.0;
+            let socket = &this.shared.socket.io;
             match socket.poll_recv_ready(cx) {
                 Poll::Ready(Ok(())) => ready = true,
                 Poll::Ready(Err(e)) => return fail(&this.shared, e),
@@ -279,7 +331,7 @@ impl UtpSocket {
     /// runtime (the driver task is spawned on it).
     pub fn from_tokio(socket: UdpSocket, config: DriverConfig) -> io::Result<UtpSocket> {
         let runtime = runtime()?;
-        let socket = Socket(socket);
+        let socket = Socket::new(socket, config.batching);
         let driver = Driver::new(config, socket.max_send_segments());
         let shared = Arc::new(Shared {
             driver: Mutex::new(driver),
@@ -326,7 +378,7 @@ impl UtpSocket {
 
     /// The socket's local address.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.shared().socket.0.local_addr()
+        self.shared().socket.io.local_addr()
     }
 
     /// The next datagram received that was not uTP (DHT, tracker, ...),
@@ -337,7 +389,7 @@ impl UtpSocket {
 
     /// Sends a datagram of another protocol from this socket.
     pub async fn send_foreign(&self, buf: &[u8], to: SocketAddr) -> io::Result<usize> {
-        self.shared().socket.0.send_to(buf, to).await
+        self.shared().socket.io.send_to(buf, to).await
     }
 
     /// Counters of traffic that belongs to no connection.
@@ -394,7 +446,7 @@ impl Conn {
     }
 
     fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.shared.socket.0.local_addr()
+        self.shared.socket.io.local_addr()
     }
 
     fn stats(&self) -> ConnStats {
