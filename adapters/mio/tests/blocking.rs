@@ -180,16 +180,11 @@ fn hundred_connections_on_one_socket() {
         let listener = UtpListener::bind(localhost()).unwrap();
         let server_addr = listener.local_addr().unwrap();
         let server = echo_server(listener, (THREADS * PER_THREAD) as usize);
-        // A fixed seed for the connecting socket: utp-core's
-        // `Endpoint::free_connection_id` may pick a receive id one above an
-        // earlier connection's to the same peer, whose acceptor then routes
-        // the new SYN to that connection and drops it (connect times out;
-        // about 6% of runs of 100 connects). Seed 7 draws no such id.
-        let config = DriverConfig {
-            seed: Some(7),
-            ..DriverConfig::default()
-        };
-        let client = std::sync::Arc::new(UtpListener::bind_with(localhost(), config).unwrap());
+        // A random seed each run: connection ids that collide at the peer
+        // (utp-core once picked the id one above an earlier connection's,
+        // which lost ~6% of runs) are covered by the core's tests over
+        // fixed seeds.
+        let client = std::sync::Arc::new(UtpListener::bind(localhost()).unwrap());
         let client_addr = client.local_addr().unwrap();
         let threads: Vec<_> = (0..THREADS)
             .map(|t| {
