@@ -997,3 +997,34 @@ fn byte_counters_are_exact_with_losses() {
     assert_eq!(sa.bytes_sent, data.len() as u64);
     assert_eq!(sb.bytes_received, data.len() as u64);
 }
+
+/// A RESET is taken when its ack_nr is plausible, answers our next
+/// packet (libutp), or is 0 (utp-rs, whatever it answers); any other
+/// ack_nr is dropped as a blind guess.
+#[test]
+fn reset_ack_nr_forms() {
+    for (ack, taken) in [(Some(0u16), true), (None, false)] {
+        let mut p = Pair::default_pair();
+        let (ha, hb) = p.connect();
+        p.a.conn(ha).unwrap().write(&pattern(5000, 1)).unwrap();
+        p.run_until(p.now + ms(200));
+        p.filter = Box::new(move |w| {
+            if w.ty() != PacketType::Reset {
+                return Fate::Deliver;
+            }
+            let mut bytes = w.bytes.clone();
+            // ack_nr: 0, or far from anything A sent.
+            let ack = ack
+                .unwrap_or_else(|| u16::from_be_bytes([bytes[18], bytes[19]]).wrapping_add(20_000));
+            bytes[18..20].copy_from_slice(&ack.to_be_bytes());
+            Fate::Rewrite(bytes)
+        });
+        p.b.conn(hb).unwrap().abort();
+        p.run_until(p.now + ms(100));
+        assert_eq!(
+            p.events_a.contains(&Event::Closed(ha, CloseReason::Reset)),
+            taken,
+            "ack {ack:?}"
+        );
+    }
+}

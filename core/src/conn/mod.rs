@@ -541,7 +541,9 @@ impl Connection {
         // libutp's RESET for a connection it no longer has carries, as
         // ack_nr, the seq_nr of the packet it answers; a STATE carries our
         // next sequence number, so that one is plausible here too.
-        if !self.ack_is_plausible(p.ack_nr) && p.ack_nr != self.seq_nr {
+        // utp-rs's RESET carries ack_nr 0 whatever it answers: accepted
+        // too (spec/interop.md).
+        if !self.ack_is_plausible(p.ack_nr) && p.ack_nr != self.seq_nr && p.ack_nr.get() != 0 {
             self.stats.dropped_invalid += 1;
             return;
         }

@@ -149,15 +149,11 @@ async fn utp_rs_client_to_our_listener_16_mib_each_way() {
 /// (our read gives 0) we keep writing; utp-rs resets, and our stream should
 /// report ConnectionReset.
 ///
-/// It does not: utp-rs's RESET carries our send id but ack_nr 0 and a random
-/// seq_nr (socket.rs, "send a reset packet" for a packet of an unknown
-/// connection; captured: `31 00 4d8d .. 000186a0 adaf 0000` answering our DATA
-/// seq 0x1318). utp-core accepts a RESET only when its ack_nr is plausible
-/// for the connection (spec/README.md section 6), so it drops every one of
-/// them and the stream ends with TimedOut after its retransmissions, ~30 s
-/// later.
+/// utp-rs's RESET carries our send id but ack_nr 0 and a random seq_nr
+/// (captured: `31 00 4d8d .. 000186a0 adaf 0000` answering our DATA seq
+/// 0x1318). utp-core takes a RESET whose ack_nr is 0 for that reason
+/// (spec/interop.md); before, it dropped them and timed out ~30 s later.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "utp-core drops utp-rs's RESET (ack_nr 0 fails the plausibility check) and times out instead"]
 async fn utp_rs_resets_data_after_its_close() {
     let (theirs, addr) = rs_socket();
     let ours = bind_ours().await;
