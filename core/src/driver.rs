@@ -112,10 +112,9 @@ impl Clock {
 
     /// The instant of timestamp `t` (far in the future if it overflows).
     pub fn instant(&self, t: Timestamp) -> Instant {
-        let d = Duration::from_micros(t.as_micros());
-        self.epoch
-            .checked_add(d)
-            .unwrap_or_else(|| self.epoch + Duration::from_secs(86_400 * 365))
+        let far = Duration::from_secs(86_400 * 365);
+        let d = Duration::from_micros(t.as_micros()).min(far);
+        self.epoch.checked_add(d).unwrap_or(self.epoch)
     }
 }
 
@@ -456,7 +455,10 @@ impl Driver {
                 }
             }
         }
-        if self.endpoint.poll_timeout().is_some_and(|t| t <= now) {
+        // `armed` is never later than the earliest deadline (application
+        // calls lower it), so it tells without another scan of every
+        // connection whether a timer is due.
+        if self.armed.is_some_and(|t| t <= now) {
             self.endpoint.handle_timeout(now);
         }
         self.flush(socket, now);
@@ -710,27 +712,13 @@ impl Driver {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        self.check()?;
-        self.endpoint.set_now(now);
-        let result = self.endpoint.conn(h).ok_or_else(gone)?.read(buf);
-        match result {
-            Ok(n) => {
-                // A read may reopen the window: the update goes out now.
-                self.after_call(socket, now, Some(h));
-                Poll::Ready(Ok(n))
-            }
-            Err(Error::WouldBlock) => {
-                if let Some(w) = self.wakers.get_mut(&h) {
-                    register(&mut w.read, cx);
-                }
-                Poll::Pending
-            }
-            Err(e) => Poll::Ready(Err(e.into())),
-        }
+        // A read may reopen the window: the update goes out at once.
+        self.poll_io(socket, now, h, cx, |w| &mut w.read, |c| c.read(buf))
     }
 
     /// Writes as much of `buf` as the send buffer takes; `Pending` while it
-    /// is full. Waits for the handshake first.
+    /// is full. Before the handshake completes, data is buffered and sent
+    /// after it.
     pub fn poll_write<S: DatagramSocket + ?Sized>(
         &mut self,
         socket: &S,
@@ -739,9 +727,23 @@ impl Driver {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
+        self.poll_io(socket, now, h, cx, |w| &mut w.write, |c| c.write(buf))
+    }
+
+    /// `op` on connection `h`: on success, send what it produced; on
+    /// `WouldBlock`, register `cx` in the waker slot `side` picks.
+    fn poll_io<S: DatagramSocket + ?Sized>(
+        &mut self,
+        socket: &S,
+        now: Timestamp,
+        h: ConnHandle,
+        cx: &mut Context<'_>,
+        side: fn(&mut Wakers) -> &mut Option<Waker>,
+        op: impl FnOnce(&mut crate::Conn<'_>) -> Result<usize, Error>,
+    ) -> Poll<io::Result<usize>> {
         self.check()?;
         self.endpoint.set_now(now);
-        let result = self.endpoint.conn(h).ok_or_else(gone)?.write(buf);
+        let result = op(&mut self.endpoint.conn(h).ok_or_else(gone)?);
         match result {
             Ok(n) => {
                 self.after_call(socket, now, Some(h));
@@ -749,7 +751,7 @@ impl Driver {
             }
             Err(Error::WouldBlock) => {
                 if let Some(w) = self.wakers.get_mut(&h) {
-                    register(&mut w.write, cx);
+                    register(side(w), cx);
                 }
                 Poll::Pending
             }
