@@ -222,7 +222,10 @@ impl Loop {
                 .driver
                 .drive(&shared.socket, shared.clock.timestamp(now));
             if let Some(until) = *linger_until {
-                if state.driver.endpoint().connection_count() == 0 || now >= until {
+                // Done once no connection is left and the last datagrams (a
+                // final ACK) left the socket.
+                let idle = state.driver.endpoint().connection_count() == 0 && !wait.writable;
+                if idle || now >= until {
                     state.driver.terminate(io::ErrorKind::NotConnected);
                     return Poll::Ready(());
                 }

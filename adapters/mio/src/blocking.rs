@@ -162,7 +162,10 @@ fn run(shared: &Shared, mut poll: mio::Poll) {
             if shared.handles.load(Ordering::Acquire) == 0 {
                 let since = *orphaned.get_or_insert(now);
                 let left = (since + LINGER).saturating_duration_since(now);
-                if driver.endpoint().connection_count() == 0 || left.is_zero() {
+                // Done once no connection is left and the last datagrams (a
+                // final ACK) left the socket.
+                let idle = driver.endpoint().connection_count() == 0 && !wait.writable;
+                if idle || left.is_zero() {
                     driver.terminate(io::ErrorKind::NotConnected);
                     return;
                 }
