@@ -68,8 +68,20 @@ pub struct Config {
     /// After `close()`, how long to wait for the peer's FIN once ours is
     /// acknowledged. Default 10 s.
     pub linger: Duration,
-    /// The congestion controller new connections use.
+    /// The congestion controller new connections use. Default
+    /// [`CongestionKind::Ledbat`] with its default settings (100 ms target).
     pub congestion: CongestionKind,
+    /// Spread each window's packets over the round trip instead of sending
+    /// them in bursts (bursts overflow small router queues and socket
+    /// buffers). The rate is the window over the smoothed RTT, times 2 in
+    /// slow start and 1.25 otherwise, with bursts of up to 2 ms of it (10
+    /// to 256 packets). Default `true`.
+    pub pacing: bool,
+    /// Most bytes per second a connection sends (payload and headers,
+    /// retransmissions included); `None` for no limit. Change it for one
+    /// connection with [`Conn::set_max_send_rate`](crate::Conn::set_max_send_rate).
+    /// Default `None`.
+    pub max_send_rate: Option<u64>,
     /// Answer packets for unknown connections with RESET (as libutp does),
     /// at most `resets_per_second` a second. Default `true`.
     pub reset_unknown: bool,
@@ -98,6 +110,8 @@ impl Default for Config {
             idle_timeout: Some(Duration::from_secs(180)),
             linger: Duration::from_secs(10),
             congestion: CongestionKind::default(),
+            pacing: true,
+            max_send_rate: None,
             reset_unknown: true,
             resets_per_second: 100,
         }

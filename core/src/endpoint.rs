@@ -663,6 +663,14 @@ impl Conn<'_> {
         self.with(|c, events, now| c.abort(now, events));
     }
 
+    /// Caps this connection's sending rate at `bytes_per_second` (payload,
+    /// headers and retransmissions), or lifts the cap with `None`
+    /// (see [`Config::max_send_rate`](crate::Config::max_send_rate)).
+    /// Packets are spread evenly at that rate.
+    pub fn set_max_send_rate(&mut self, bytes_per_second: Option<u64>) {
+        self.with(|c, _, _| c.set_max_send_rate(bytes_per_second));
+    }
+
     /// The connection's phase.
     pub fn state(&self) -> ConnState {
         self.get().map_or(

@@ -33,6 +33,13 @@ pub struct ConnStats {
     pub rto: Duration,
     /// Congestion window in bytes.
     pub cwnd: usize,
+    /// The queuing delay the congestion controller measures (LEDBAT; zero
+    /// for controllers that measure none).
+    pub queuing_delay: Duration,
+    /// Whether the controller is in slow start.
+    pub slow_start: bool,
+    /// Pacing rate in bytes per second (0: not paced yet, no RTT sample).
+    pub pacing_rate: u64,
     /// Bytes in flight (sent, not acknowledged).
     pub in_flight: usize,
     /// The peer's last advertised window.

@@ -891,7 +891,12 @@ fn connection_limit_refuses_or_ignores() {
 
 #[test]
 fn a_batch_of_full_packets_gets_an_ack_every_second_packet() {
-    let mut p = Pair::default_pair();
+    // Without pacing, so that the 20 packets leave as one burst.
+    let unpaced = Config {
+        pacing: false,
+        ..Config::default()
+    };
+    let mut p = Pair::new(unpaced.clone(), unpaced);
     let (ha, hb) = p.connect();
     // Grow the window first, then send 20 packets in one burst: they
     // arrive together, as one batch before one drain.

@@ -7,9 +7,12 @@
 //! trip (a "recovery" period), the window never drops below one packet, and
 //! the peer's advertised window limits sending as well.
 //!
-//! Shipped controllers: [`Reno`], loss-based. LEDBAT (the delay-based
-//! default of uTP) arrives with its own issue.
+//! Shipped controllers: [`Ledbat`], delay-based, the default (uTP's
+//! "less than best effort" behaviour: it yields to other traffic), and
+//! [`Reno`], loss-based (NewReno-style), for users who want TCP-like
+//! competition. Choose with [`Config::congestion`](crate::Config::congestion).
 
+mod ledbat;
 mod reno;
 
 use core::fmt;
@@ -17,6 +20,7 @@ use core::time::Duration;
 
 use crate::time::{Timestamp, TimestampDiff};
 
+pub use ledbat::{Ledbat, LedbatConfig, MAX_BASE_HISTORY, MAX_CURRENT_FILTER};
 pub use reno::Reno;
 
 /// What an acknowledgement told the connection.
@@ -34,6 +38,10 @@ pub struct AckSample {
     /// The peer's `timestamp_difference`: our one-way delay to it plus an
     /// unknown clock offset (see [`TimestampDiff`]).
     pub delay: TimestampDiff,
+    /// Our own measurement of the peer's last packet: its one-way delay to
+    /// us plus the opposite clock offset. Steps down in it reveal clock
+    /// drift.
+    pub reverse_delay: TimestampDiff,
     /// The connection's packet size (the unit windows are counted in).
     pub packet_size: usize,
     /// `true` when the application did not fill the window before this ack
@@ -52,19 +60,38 @@ pub trait Controller: Send + fmt::Debug {
     fn on_loss(&mut self, now: Timestamp, packet_size: usize);
     /// The retransmission timer fired.
     fn on_timeout(&mut self, now: Timestamp, packet_size: usize);
+    /// The queuing delay the controller believes it causes, if it measures
+    /// one (for statistics).
+    fn queuing_delay(&self) -> Option<Duration> {
+        None
+    }
+    /// Whether the window is still growing exponentially (pacing sends
+    /// faster then, so the window can grow).
+    fn in_slow_start(&self) -> bool {
+        false
+    }
 }
 
 /// Which controller new connections get.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub enum CongestionKind {
-    /// Loss-based NewReno-style slow start and congestion avoidance.
-    #[default]
+    /// Delay-based LEDBAT (the default): see [`Ledbat`].
+    Ledbat(LedbatConfig),
+    /// Loss-based NewReno-style slow start and congestion avoidance: see
+    /// [`Reno`].
     Reno,
+}
+
+impl Default for CongestionKind {
+    fn default() -> Self {
+        CongestionKind::Ledbat(LedbatConfig::default())
+    }
 }
 
 impl CongestionKind {
     pub(crate) fn build(self, packet_size: usize) -> Box<dyn Controller> {
         match self {
+            CongestionKind::Ledbat(config) => Box::new(Ledbat::new(config, packet_size)),
             CongestionKind::Reno => Box::new(Reno::new(packet_size)),
         }
     }

@@ -65,6 +65,10 @@ impl Controller for Reno {
         self.cwnd = packet_size.max(1);
         self.avoidance_credit = 0;
     }
+
+    fn in_slow_start(&self) -> bool {
+        self.cwnd < self.ssthresh
+    }
 }
 
 #[cfg(test)]
@@ -79,6 +83,7 @@ mod tests {
             in_flight: 0,
             rtt: None,
             delay: TimestampDiff::NONE,
+            reverse_delay: TimestampDiff::NONE,
             packet_size: 1000,
             app_limited,
         }

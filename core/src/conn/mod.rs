@@ -46,6 +46,13 @@ const DRAIN_MIN: Duration = Duration::from_secs(3);
 /// no SACK).
 const DUP_ACK_THRESHOLD: u32 = 3;
 
+/// Pacing bursts hold this much time at the pacing rate...
+const PACING_BURST_TIME_MICROS: u128 = 2_000;
+/// ...but at least this many packets...
+const PACING_MIN_BURST_PACKETS: u128 = 10;
+/// ...and at most this many.
+const PACING_MAX_BURST_PACKETS: u128 = 256;
+
 /// Where connection events go: the endpoint's queue, tagged with the
 /// connection's handle.
 pub(crate) struct EventSink<'a> {
@@ -132,6 +139,17 @@ pub(crate) struct Connection {
     /// controller's "no growth when app-limited" rule).
     window_filled: bool,
 
+    /// Pacing: spread packets at the pacing rate (see `Config::pacing`).
+    pacing: bool,
+    /// Optional rate cap in bytes per second.
+    max_send_rate: Option<u64>,
+    /// Send credit in byte-microseconds (bytes × 10^6), so that refills at
+    /// any rate are exact.
+    pace_credit: u128,
+    pace_updated: Timestamp,
+    /// Set while a packet waits for pacing credit.
+    pace_deadline: Option<Timestamp>,
+
     rto_deadline: Option<Timestamp>,
     /// When the retransmission timer last fired: packets sent before it
     /// give no RTT sample (their ack may answer a retransmission of another
@@ -209,6 +227,11 @@ impl Connection {
             recovery_until: None,
             reply_delay: TimestampDiff::NONE,
             window_filled: false,
+            pacing: config.pacing,
+            max_send_rate: config.max_send_rate.filter(|&r| r > 0),
+            pace_credit: 0,
+            pace_updated: now,
+            pace_deadline: None,
             rto_deadline: None,
             last_rto_at: Timestamp::ZERO,
             consecutive_timeouts: 0,
@@ -338,6 +361,9 @@ impl Connection {
             rtt_min: self.rtt.min(),
             rto: self.rtt.rto(),
             cwnd: self.cc.window(),
+            queuing_delay: self.cc.queuing_delay().unwrap_or_default(),
+            slow_start: self.cc.in_slow_start(),
+            pacing_rate: self.pacing_rate().unwrap_or(0),
             in_flight: self.in_flight.bytes(),
             peer_window: self.peer_window,
             send_buffered: self.send.len(),
@@ -460,6 +486,7 @@ impl Connection {
         self.probe_deadline = None;
         self.connect_deadline = None;
         self.linger_deadline = None;
+        self.pace_deadline = None;
         // Stay long enough to acknowledge a FIN retransmitted because our
         // ack of it was lost; without a FIN there is nothing to drain.
         self.drain_until = if self.recv.fin_seq().is_some() {
@@ -660,6 +687,7 @@ impl Connection {
                 in_flight: in_flight_before,
                 rtt: rtt_from.map(|t| now.saturating_duration_since(t)),
                 delay: p.timestamp_difference,
+                reverse_delay: self.reply_delay,
                 packet_size: self.packet_size,
                 app_limited: !self.window_filled,
             };
@@ -769,6 +797,7 @@ impl Connection {
         consider(self.connect_deadline);
         consider(self.probe_deadline);
         consider(self.linger_deadline);
+        consider(self.pace_deadline);
         if self.phase == Phase::Established {
             consider(self.keepalive.map(|k| self.last_send + k));
         }
@@ -817,6 +846,10 @@ impl Connection {
             self.recovery_until = Some(self.seq_nr);
             self.rto_deadline = Some(now + self.rtt.rto());
         }
+        if self.pace_deadline.is_some_and(|t| now >= t) {
+            // Credit has built up: poll_transmit sends again.
+            self.pace_deadline = None;
+        }
         if self.probe_deadline.is_some_and(|t| now >= t) {
             self.probe_due = true;
             self.probe_interval = (self.probe_interval * 2).clamp(self.min_rto, self.max_rto);
@@ -850,7 +883,9 @@ impl Connection {
             // The oldest packet in flight, once lost, goes at once even if
             // the (just reduced) window is full: everything after it waits
             // for it (fast recovery).
-            if index == 0 || self.may_send(p.wire_len as usize) || p.kind == SentKind::Syn {
+            if (index == 0 || self.may_send(p.wire_len as usize) || p.kind == SentKind::Syn)
+                && self.pace(now, p.wire_len as usize)
+            {
                 return self.retransmit(now, index, p, buf);
             }
         }
@@ -933,11 +968,80 @@ impl Connection {
         {
             return None;
         }
-        if !self.may_send(header + payload) {
+        if !self.may_send(header + payload) || !self.pace(now, header + payload) {
             return None;
         }
         let (offset, len) = self.send.take_unsent(payload);
         self.send_data_packet(now, offset, len, PacketType::Data, buf)
+    }
+
+    /// The pacing rate in bytes per second: the window over the smoothed
+    /// RTT (times 2 in slow start so the window can grow, 1.25 otherwise),
+    /// capped by the configured maximum; `None` when nothing limits the
+    /// rate (pacing off, or no RTT sample yet, and no cap).
+    pub(crate) fn pacing_rate(&self) -> Option<u64> {
+        let window_rate = if self.pacing && self.rtt.has_sample() {
+            let srtt = self.rtt.srtt().as_micros().max(1);
+            let (num, den) = if self.cc.in_slow_start() {
+                (2, 1)
+            } else {
+                (5, 4)
+            };
+            let rate = (self.cc.window() as u128 * 1_000_000 * num) / (srtt * den);
+            Some(u64::try_from(rate).unwrap_or(u64::MAX).max(1))
+        } else {
+            None
+        };
+        match (window_rate, self.max_send_rate) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Sets the rate cap of this connection (`None`: no cap).
+    pub(crate) fn set_max_send_rate(&mut self, rate: Option<u64>) {
+        self.max_send_rate = rate.filter(|&r| r > 0);
+    }
+
+    /// Whether pacing lets a packet of `wire_len` bytes go now; if not,
+    /// arms the pacing timer for when it will.
+    fn pace(&mut self, now: Timestamp, wire_len: usize) -> bool {
+        let Some(rate) = self.pacing_rate() else {
+            return true;
+        };
+        let rate = u128::from(rate);
+        let packet = self.packet_size as u128;
+        let burst = (rate * PACING_BURST_TIME_MICROS / 1_000_000).clamp(
+            PACING_MIN_BURST_PACKETS * packet,
+            PACING_MAX_BURST_PACKETS * packet,
+        );
+        // Credit in byte-microseconds: `rate` bytes per second add `rate`
+        // per elapsed microsecond.
+        let elapsed = u128::from(
+            now.as_micros()
+                .saturating_sub(self.pace_updated.as_micros()),
+        );
+        self.pace_updated = now;
+        self.pace_credit = self
+            .pace_credit
+            .saturating_add(rate.saturating_mul(elapsed))
+            .min(burst * 1_000_000);
+        let need = wire_len as u128 * 1_000_000;
+        if self.pace_credit >= need {
+            return true;
+        }
+        let wait_micros = (need - self.pace_credit).div_ceil(rate.max(1));
+        let wait =
+            core::time::Duration::from_micros(u64::try_from(wait_micros).unwrap_or(u64::MAX));
+        self.pace_deadline = Some(now + wait);
+        false
+    }
+
+    /// Spends pacing credit for a packet sent.
+    fn charge(&mut self, wire_len: usize) {
+        self.pace_credit = self
+            .pace_credit
+            .saturating_sub(wire_len as u128 * 1_000_000);
     }
 
     /// Payload bytes in flight, approximated from wire bytes.
@@ -1002,6 +1106,7 @@ impl Connection {
             lost: false,
         });
         self.stats.bytes_sent = self.stats.bytes_sent.saturating_add(len as u64);
+        self.charge(wire_len);
         if self.rto_deadline.is_none() {
             self.rto_deadline = Some(now + self.rtt.rto());
         }
@@ -1033,6 +1138,7 @@ impl Connection {
             self.stats.retransmits += 1;
         }
         self.in_flight.resent(index, now, wire_len as u32);
+        self.charge(wire_len);
         if self.rto_deadline.is_none() {
             self.rto_deadline = Some(now + self.rtt.rto());
         }

@@ -63,6 +63,10 @@ impl RttEstimator {
         self.backoff = 0;
     }
 
+    pub(crate) fn has_sample(&self) -> bool {
+        self.has_sample
+    }
+
     pub(crate) fn srtt(&self) -> Duration {
         self.srtt
     }

@@ -1,0 +1,458 @@
+//! LEDBAT: delay-based "less than best effort" congestion control (RFC 6817
+//! as deployed by libutp and libtorrent).
+
+use core::time::Duration;
+
+use super::{AckSample, Controller};
+use crate::time::{Timestamp, TimestampDiff};
+
+/// Packets in the initial window.
+const INITIAL_WINDOW_PACKETS: usize = 4;
+
+/// Most minute buckets of base-delay history kept.
+pub const MAX_BASE_HISTORY: u8 = 30;
+
+/// Most samples in the current-delay filter.
+pub const MAX_CURRENT_FILTER: u8 = 16;
+
+/// Slow start ends at a queuing delay of at least this much (µs).
+const SLOW_START_MIN_EXIT_MICROS: i64 = 4_000;
+
+/// Length of one base-delay history bucket.
+const BUCKET: Duration = Duration::from_secs(60);
+
+/// A drop of the peer's base delay larger than this is taken for a real
+/// path change, not for clock drift (libutp uses the same bound).
+const MAX_DRIFT_STEP_MICROS: u32 = 10_000;
+
+/// Settings of the [`Ledbat`] controller.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct LedbatConfig {
+    /// The queuing delay LEDBAT aims to add (RFC 6817's `TARGET`). Default
+    /// 100 ms, as libutp and libtorrent use.
+    pub target: Duration,
+    /// Largest window change per round trip, in bytes, reached when the
+    /// delay is at zero (growth) or at twice the target (shrinking); scaled
+    /// linearly in between. Default 3000 (libutp's `MAX_CWND_INCREASE_BYTES_PER_RTT`).
+    pub gain: u32,
+    /// One-minute buckets of base-delay history (RFC 6817's
+    /// `BASE_HISTORY`), 1 to [`MAX_BASE_HISTORY`]. The base delay is the
+    /// lowest sample in them, so a base that rose (a longer route) is
+    /// adopted after at most this many minutes. Default 10.
+    pub base_history: u8,
+    /// Samples in the current-delay filter (RFC 6817's `CURRENT_FILTER`),
+    /// 1 to [`MAX_CURRENT_FILTER`]: the current delay is the lowest of the
+    /// last this many samples, which removes jitter spikes. Default 4.
+    pub current_filter: u8,
+    /// Start with slow start (exponential growth until a queue builds, or
+    /// a loss). Default `true`.
+    pub slow_start: bool,
+    /// Shrink in proportion to the window when the delay is over target
+    /// (LEDBAT++'s multiplicative decrease), instead of by at most `gain`
+    /// per round trip as libutp does. Flows sharing a bottleneck then
+    /// converge to equal shares. Default `true`.
+    pub multiplicative_decrease: bool,
+    /// Every this long (counted from the end of the previous ramp-up), drop
+    /// to two packets for two round trips, then slow-start back to the
+    /// window held before (LEDBAT++'s periodic slowdown). The queue drains
+    /// meanwhile, so every flow on the bottleneck sees the true base delay:
+    /// this undoes the latecomer's advantage (a flow that started while
+    /// another one's queue stood takes that queue for the base delay and
+    /// would otherwise starve the first). Costs a few percent of
+    /// throughput. `None` disables. Default 15 s.
+    pub slowdown_interval: Option<Duration>,
+}
+
+impl Default for LedbatConfig {
+    fn default() -> Self {
+        LedbatConfig {
+            target: Duration::from_millis(100),
+            gain: 3000,
+            base_history: 10,
+            current_filter: 4,
+            slow_start: true,
+            multiplicative_decrease: true,
+            slowdown_interval: Some(Duration::from_secs(15)),
+        }
+    }
+}
+
+/// Minimum of samples over time buckets: the base-delay history (minute
+/// buckets) and the reverse history used to detect clock drift. Values are
+/// 32-bit wrapping delays, compared as such.
+#[derive(Clone, Debug)]
+struct DelayHistory {
+    buckets: [u32; MAX_BASE_HISTORY as usize],
+    len: usize,
+    /// Index of the newest bucket.
+    newest: usize,
+    bucket_started: Timestamp,
+    capacity: usize,
+}
+
+/// `a < b` for wrapping delay values.
+fn earlier(a: u32, b: u32) -> bool {
+    (a.wrapping_sub(b) as i32) < 0
+}
+
+impl DelayHistory {
+    fn new(capacity: u8) -> Self {
+        DelayHistory {
+            buckets: [0; MAX_BASE_HISTORY as usize],
+            len: 0,
+            newest: 0,
+            bucket_started: Timestamp::ZERO,
+            capacity: usize::from(capacity.clamp(1, MAX_BASE_HISTORY)),
+        }
+    }
+
+    fn add(&mut self, now: Timestamp, sample: u32) {
+        let new_bucket =
+            self.len == 0 || now.saturating_duration_since(self.bucket_started) >= BUCKET;
+        if new_bucket {
+            if self.len > 0 {
+                self.newest = (self.newest + 1) % self.capacity;
+            }
+            self.len = (self.len + 1).min(self.capacity);
+            self.bucket_started = now;
+        }
+        if let Some(newest) = self.buckets.get_mut(self.newest) {
+            if new_bucket || earlier(sample, *newest) {
+                *newest = sample;
+            }
+        }
+    }
+
+    fn min(&self) -> Option<u32> {
+        self.buckets
+            .iter()
+            .take(self.len)
+            .copied()
+            .reduce(|a, b| if earlier(b, a) { b } else { a })
+    }
+
+    /// Adds `by` to every bucket (our delays rose by the clock drift).
+    fn shift(&mut self, by: u32) {
+        for b in self.buckets.iter_mut().take(self.len) {
+            *b = b.wrapping_add(by);
+        }
+    }
+}
+
+/// The lowest of the last few samples.
+#[derive(Clone, Debug)]
+struct CurrentFilter {
+    samples: [u32; MAX_CURRENT_FILTER as usize],
+    len: usize,
+    next: usize,
+    capacity: usize,
+}
+
+impl CurrentFilter {
+    fn new(capacity: u8) -> Self {
+        CurrentFilter {
+            samples: [0; MAX_CURRENT_FILTER as usize],
+            len: 0,
+            next: 0,
+            capacity: usize::from(capacity.clamp(1, MAX_CURRENT_FILTER)),
+        }
+    }
+
+    fn add(&mut self, sample: u32) {
+        if let Some(slot) = self.samples.get_mut(self.next) {
+            *slot = sample;
+        }
+        self.next = (self.next + 1) % self.capacity;
+        self.len = (self.len + 1).min(self.capacity);
+    }
+
+    fn min(&self) -> Option<u32> {
+        self.samples
+            .iter()
+            .take(self.len)
+            .copied()
+            .reduce(|a, b| if earlier(b, a) { b } else { a })
+    }
+}
+
+/// Delay-based congestion control (LEDBAT), counted in bytes: uTP's
+/// default. It keeps the queuing delay it adds at a target and yields to
+/// loss-based traffic, which fills queues.
+///
+/// - **Delay samples.** Every acknowledgement carries the peer's
+///   `timestamp_difference`: our one-way delay to it plus an unknown clock
+///   offset. The *base delay* is the lowest sample over the last
+///   [`base_history`](LedbatConfig::base_history) minutes, the *current
+///   delay* the lowest of the last
+///   [`current_filter`](LedbatConfig::current_filter) samples; their
+///   difference is the queuing delay we cause.
+/// - **Clock drift.** When the peer's clock runs slower than ours, our
+///   samples creep up as if a queue grew. The delays we measure in the
+///   other direction then creep down by the same amount: when their base
+///   falls by a small step, ours is raised by it (libutp's method).
+/// - **Slow start** doubles the window every round trip until a queue
+///   builds (a queuing delay of an eighth of the minimum RTT, between 4 ms
+///   and half the target, as HyStart does: the link is full then), or a
+///   loss.
+/// - **Avoidance.** Each acknowledgement moves the window by
+///   `gain × (target − queuing delay) / target × acked / window`: at most
+///   [`gain`](LedbatConfig::gain) bytes of growth per round trip at zero
+///   delay. Above target it shrinks, by the same rule or, with
+///   [`multiplicative_decrease`](LedbatConfig::multiplicative_decrease), by
+///   `window × (delay / target − 1)` per round trip (at most half).
+/// - **Loss** halves the window (the connection reports at most one loss
+///   per round trip); a **timeout** sets it to one packet and slow start
+///   resumes up to half the old window. Never below one packet.
+/// - **Periodic slowdown** (LEDBAT++): every
+///   [`slowdown_interval`](LedbatConfig::slowdown_interval) the window drops
+///   to two packets for two round trips, then slow start returns to it. The
+///   bottleneck queue drains, every flow re-learns the true base delay, and
+///   a flow that started on top of another's queue loses its advantage.
+/// - No growth while the application leaves the window unfilled.
+/// - Without delay samples (a peer that sends none) it grows as in
+///   avoidance at zero delay and relies on losses.
+#[derive(Clone, Debug)]
+pub struct Ledbat {
+    config: LedbatConfig,
+    cwnd: usize,
+    ssthresh: usize,
+    slow_start: bool,
+    base: DelayHistory,
+    current: CurrentFilter,
+    /// Minute minima of the delays the peer's packets take to us.
+    reverse: DelayHistory,
+    /// The reverse base delay last seen, to detect its steps down.
+    last_reverse_base: Option<u32>,
+    /// Fractional bytes of window change carried between acks.
+    carry: i64,
+    /// The last queuing delay computed (for statistics).
+    queuing_delay: Duration,
+    /// Smoothed RTT from the samples acks carry (sizes the slowdown).
+    srtt: Option<Duration>,
+    /// When the next periodic slowdown starts (set when a ramp ends).
+    next_slowdown: Option<Timestamp>,
+    /// During a slowdown: when it ends, and the window to return to.
+    slowdown: Option<(Timestamp, usize)>,
+    /// Slow start is the ramp back after a slowdown: it ends at the old
+    /// window or at the target delay (not at half of it).
+    ramping: bool,
+    /// A slowdown happened already (the initial one is done).
+    had_slowdown: bool,
+    /// Smallest RTT sample (sizes the slow-start exit).
+    min_rtt: Option<Duration>,
+}
+
+impl Ledbat {
+    /// A controller for connections sending `packet_size`-byte packets.
+    pub fn new(config: LedbatConfig, packet_size: usize) -> Self {
+        Ledbat {
+            config,
+            cwnd: INITIAL_WINDOW_PACKETS * packet_size.max(1),
+            ssthresh: usize::MAX,
+            slow_start: config.slow_start,
+            base: DelayHistory::new(config.base_history),
+            current: CurrentFilter::new(config.current_filter),
+            reverse: DelayHistory::new(config.base_history),
+            last_reverse_base: None,
+            carry: 0,
+            queuing_delay: Duration::ZERO,
+            srtt: None,
+            next_slowdown: None,
+            slowdown: None,
+            ramping: false,
+            had_slowdown: false,
+            min_rtt: None,
+        }
+    }
+
+    /// Slow start ended (by delay, by reaching the threshold or by a loss):
+    /// schedule the next slowdown. The first one comes two round trips
+    /// after the first slow start (LEDBAT++'s initial slowdown: a flow that
+    /// started on top of another's queue corrects its base delay at once),
+    /// later ones every `slowdown_interval`.
+    fn end_slow_start(&mut self, now: Timestamp) {
+        let first = !self.ramping && !self.had_slowdown;
+        self.slow_start = false;
+        self.ramping = false;
+        self.next_slowdown = self.config.slowdown_interval.map(|i| {
+            if first {
+                now + 2 * self.srtt.unwrap_or(Duration::from_millis(100))
+            } else {
+                now + i
+            }
+        });
+    }
+
+    /// Starts, ends or keeps up a periodic slowdown; returns `true` while
+    /// one holds the window.
+    fn run_slowdown(&mut self, now: Timestamp, packet: usize) -> bool {
+        if let Some((until, saved)) = self.slowdown {
+            if now < until {
+                return true;
+            }
+            // Over: slow-start back to where we were.
+            self.slowdown = None;
+            self.ssthresh = saved.max(2 * packet);
+            self.slow_start = true;
+            self.ramping = true;
+            return false;
+        }
+        if !self.slow_start && self.next_slowdown.is_some_and(|t| now >= t) {
+            let rtt = self.srtt.unwrap_or(Duration::from_millis(100));
+            self.next_slowdown = None;
+            self.had_slowdown = true;
+            self.slowdown = Some((now + 2 * rtt, self.cwnd));
+            self.cwnd = 2 * packet;
+            self.carry = 0;
+            return true;
+        }
+        false
+    }
+
+    /// Whether slow start is still on.
+    pub fn in_slow_start(&self) -> bool {
+        self.slow_start
+    }
+
+    fn record_delays(&mut self, ack: &AckSample) -> Option<Duration> {
+        if ack.reverse_delay.is_sample() {
+            self.reverse.add(ack.now, ack.reverse_delay.0);
+            if let Some(base) = self.reverse.min() {
+                if let Some(last) = self.last_reverse_base {
+                    let step = last.wrapping_sub(base);
+                    if earlier(base, last) && step <= MAX_DRIFT_STEP_MICROS {
+                        self.base.shift(step);
+                    }
+                }
+                self.last_reverse_base = Some(base);
+            }
+        }
+        if !ack.delay.is_sample() {
+            return None;
+        }
+        self.base.add(ack.now, ack.delay.0);
+        self.current.add(ack.delay.0);
+        let base = TimestampDiff(self.base.min()?);
+        let current = TimestampDiff(self.current.min()?);
+        let queuing = current.wrapping_offset_from(base).max(0);
+        Some(Duration::from_micros(queuing.unsigned_abs().into()))
+    }
+}
+
+impl Controller for Ledbat {
+    fn window(&self) -> usize {
+        self.cwnd
+    }
+
+    fn on_ack(&mut self, ack: &AckSample) {
+        let packet = ack.packet_size.max(1);
+        let queuing = self.record_delays(ack);
+        if let Some(q) = queuing {
+            self.queuing_delay = q;
+        }
+        if let Some(rtt) = ack.rtt {
+            self.srtt = Some(self.srtt.map_or(rtt, |s| (s * 7 + rtt) / 8));
+            self.min_rtt = Some(self.min_rtt.map_or(rtt, |m| m.min(rtt)));
+        }
+        if self.run_slowdown(ack.now, packet) {
+            return;
+        }
+        let queuing = queuing.unwrap_or(Duration::ZERO);
+        let target = self.config.target.as_micros().max(1) as i64;
+        let delay = queuing.as_micros().min(i64::MAX as u128) as i64;
+
+        if self.slow_start {
+            // The first slow start stops once a queue builds: at an eighth
+            // of the minimum RTT (between 4 ms and half the target), as
+            // HyStart does. The link is full by then, and the window still
+            // grows for a round trip before the delay shows: exiting later
+            // overflows small queues. The ramp after a slowdown returns to
+            // a window known to be right, up to the target.
+            let exit_delay = if self.ramping {
+                target
+            } else {
+                let eighth = self
+                    .min_rtt
+                    .map_or(0, |r| (r.as_micros() / 8).min(i64::MAX as u128) as i64);
+                eighth.max(SLOW_START_MIN_EXIT_MICROS).min(target / 2)
+            };
+            if delay >= exit_delay {
+                // The queue is building: from here on, avoidance.
+                self.ssthresh = self.cwnd;
+                self.end_slow_start(ack.now);
+            } else {
+                if !ack.app_limited {
+                    self.cwnd = self.cwnd.saturating_add(ack.bytes_acked);
+                    if self.cwnd >= self.ssthresh {
+                        self.cwnd = self.ssthresh.max(packet);
+                        self.end_slow_start(ack.now);
+                    }
+                }
+                return;
+            }
+        }
+
+        let cwnd = self.cwnd.max(packet) as i64;
+        let gain = i64::from(self.config.gain);
+        // Window change over one round trip.
+        let per_rtt: i64 = if delay <= target {
+            gain.saturating_mul(target - delay) / target
+        } else {
+            let over = delay - target;
+            if self.config.multiplicative_decrease {
+                // LEDBAT++: gain − window × (delay / target − 1). Flows
+                // seeing the same delay settle where window × excess equals
+                // the gain: at equal windows.
+                gain.saturating_sub(cwnd.saturating_mul(over) / target)
+                    .max(-(cwnd / 2))
+            } else {
+                -(gain.saturating_mul(over.min(target)) / target)
+            }
+        };
+        if per_rtt > 0 && ack.app_limited {
+            return;
+        }
+        // Spread over the round trip: each acknowledged byte moves the
+        // window by per_rtt / cwnd; the remainder carries to the next ack.
+        let acked = i64::try_from(ack.bytes_acked).unwrap_or(i64::MAX);
+        let scaled = per_rtt.saturating_mul(acked).saturating_add(self.carry);
+        let change = scaled / cwnd;
+        self.carry = scaled % cwnd;
+        let new = i64::try_from(self.cwnd)
+            .unwrap_or(i64::MAX)
+            .saturating_add(change)
+            .max(packet as i64);
+        self.cwnd = usize::try_from(new).unwrap_or(packet);
+    }
+
+    fn on_loss(&mut self, now: Timestamp, packet_size: usize) {
+        let window = match self.slowdown.take() {
+            Some((_, saved)) => saved,
+            None => self.cwnd,
+        };
+        self.cwnd = (window / 2).max(packet_size.max(1));
+        self.ssthresh = self.cwnd;
+        self.carry = 0;
+        if self.slow_start || self.next_slowdown.is_none() {
+            self.end_slow_start(now);
+        }
+    }
+
+    fn on_timeout(&mut self, _now: Timestamp, packet_size: usize) {
+        let packet = packet_size.max(1);
+        self.ssthresh = (self.cwnd / 2).max(2 * packet);
+        self.cwnd = packet;
+        self.slow_start = true;
+        self.ramping = false;
+        self.slowdown = None;
+        self.carry = 0;
+    }
+
+    fn queuing_delay(&self) -> Option<Duration> {
+        Some(self.queuing_delay)
+    }
+
+    fn in_slow_start(&self) -> bool {
+        self.slow_start
+    }
+}
