@@ -456,3 +456,218 @@ impl Controller for Ledbat {
         self.slow_start
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const P: usize = 1000;
+
+    fn ack(now_ms: u64, bytes: usize, delay_us: u32) -> AckSample {
+        AckSample {
+            now: Timestamp::from_millis(now_ms),
+            bytes_acked: bytes,
+            in_flight: 0,
+            rtt: Some(Duration::from_millis(50)),
+            delay: TimestampDiff(delay_us),
+            reverse_delay: TimestampDiff::NONE,
+            packet_size: P,
+            app_limited: false,
+        }
+    }
+
+    fn no_slowdown() -> LedbatConfig {
+        LedbatConfig {
+            slowdown_interval: None,
+            ..LedbatConfig::default()
+        }
+    }
+
+    #[test]
+    fn slow_start_doubles_until_a_queue_builds() {
+        let mut l = Ledbat::new(no_slowdown(), P);
+        assert_eq!(l.window(), 4 * P);
+        // Base 1 s (an arbitrary clock offset), no queue: exponential.
+        l.on_ack(&ack(0, 4 * P, 1_000_000));
+        assert_eq!(l.window(), 8 * P);
+        assert!(l.in_slow_start());
+        // No growth when the application did not fill the window.
+        let mut idle = ack(10, 8 * P, 1_000_000);
+        idle.app_limited = true;
+        l.on_ack(&idle);
+        assert_eq!(l.window(), 8 * P);
+        // 6.25 ms of queue (an eighth of the 50 ms RTT): slow start ends,
+        // the window stays.
+        for t in 0..4 {
+            l.on_ack(&ack(20 + t, 0, 1_006_250));
+        }
+        assert!(!l.in_slow_start());
+        assert_eq!(l.queuing_delay(), Some(Duration::from_micros(6_250)));
+    }
+
+    #[test]
+    fn avoidance_moves_the_window_by_gain_times_off_target() {
+        let config = LedbatConfig {
+            slow_start: false,
+            ..no_slowdown()
+        };
+        let mut l = Ledbat::new(config, P);
+        let w = l.window();
+        // Zero queuing delay: a whole window acked grows it by the gain.
+        l.on_ack(&ack(0, w, 500));
+        assert_eq!(l.window(), w + 3000);
+        // Half the target: half the gain per window.
+        let mut l = Ledbat::new(config, P);
+        l.on_ack(&ack(0, 0, 500));
+        for t in 1..5 {
+            l.on_ack(&ack(t, 0, 50_500));
+        }
+        l.on_ack(&ack(5, w, 50_500));
+        assert_eq!(l.window(), w + 1500);
+        // 150 ms: gain − window × 0.5 per window acked (LEDBAT++).
+        let mut l = Ledbat::new(config, 10 * P);
+        l.on_ack(&ack(0, 0, 500));
+        let w = l.window(); // 40_000
+        for t in 1..5 {
+            l.on_ack(&ack(t, 0, 150_500));
+        }
+        l.on_ack(&ack(5, w, 150_500));
+        assert_eq!(l.window(), w + 3000 - w / 2);
+    }
+
+    #[test]
+    fn additive_decrease_when_configured() {
+        let config = LedbatConfig {
+            slow_start: false,
+            multiplicative_decrease: false,
+            ..no_slowdown()
+        };
+        let mut l = Ledbat::new(config, 10 * P);
+        l.on_ack(&ack(0, 0, 500));
+        let w = l.window();
+        for t in 1..5 {
+            l.on_ack(&ack(t, 0, 300_500));
+        }
+        // Capped at one gain per window of acks at twice the target.
+        l.on_ack(&ack(5, w, 300_500));
+        assert_eq!(l.window(), w - 3000);
+    }
+
+    #[test]
+    fn base_delay_is_the_minimum_over_minute_buckets() {
+        let config = LedbatConfig {
+            slow_start: false,
+            base_history: 2,
+            current_filter: 1,
+            ..no_slowdown()
+        };
+        let mut l = Ledbat::new(config, P);
+        l.on_ack(&ack(0, 0, 10_000));
+        l.on_ack(&ack(1_000, 0, 40_000));
+        assert_eq!(l.queuing_delay(), Some(Duration::from_millis(30)));
+        // Minute two: the first bucket's 10 ms still counts.
+        l.on_ack(&ack(61_000, 0, 40_000));
+        assert_eq!(l.queuing_delay(), Some(Duration::from_millis(30)));
+        // Minute three: with two buckets, the 10 ms sample is forgotten
+        // and the base rises to 40 ms.
+        l.on_ack(&ack(122_000, 0, 40_000));
+        assert_eq!(l.queuing_delay(), Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn samples_compare_across_the_32_bit_wrap() {
+        let config = LedbatConfig {
+            slow_start: false,
+            current_filter: 1,
+            ..no_slowdown()
+        };
+        let mut l = Ledbat::new(config, P);
+        l.on_ack(&ack(0, 0, u32::MAX - 4_999));
+        l.on_ack(&ack(1, 0, 20_000));
+        assert_eq!(l.queuing_delay(), Some(Duration::from_millis(25)));
+    }
+
+    #[test]
+    fn clock_drift_raises_the_base() {
+        let config = LedbatConfig {
+            slow_start: false,
+            current_filter: 1,
+            ..no_slowdown()
+        };
+        let mut l = Ledbat::new(config, P);
+        let mut a = ack(0, 0, 100_000);
+        a.reverse_delay = TimestampDiff(500_000);
+        l.on_ack(&a);
+        // The peer's clock slips 2 ms against ours: our samples rise by 2 ms,
+        // theirs fall by 2 ms. That is drift, not queuing.
+        let mut a = ack(10, 0, 102_000);
+        a.reverse_delay = TimestampDiff(498_000);
+        l.on_ack(&a);
+        assert_eq!(l.queuing_delay(), Some(Duration::ZERO));
+        // A real queue still shows.
+        let mut a = ack(20, 0, 132_000);
+        a.reverse_delay = TimestampDiff(498_000);
+        l.on_ack(&a);
+        assert_eq!(l.queuing_delay(), Some(Duration::from_millis(30)));
+    }
+
+    #[test]
+    fn loss_halves_timeout_resets_to_one_packet_never_below() {
+        let mut l = Ledbat::new(no_slowdown(), P);
+        l.on_ack(&ack(0, 12 * P, 1_000));
+        assert_eq!(l.window(), 16 * P);
+        l.on_loss(Timestamp::from_millis(1), P);
+        assert_eq!(l.window(), 8 * P);
+        assert!(!l.in_slow_start());
+        l.on_timeout(Timestamp::from_millis(2), P);
+        assert_eq!(l.window(), P);
+        assert!(l.in_slow_start(), "slow start back to half the old window");
+        l.on_loss(Timestamp::from_millis(3), P);
+        l.on_loss(Timestamp::from_millis(4), P);
+        assert_eq!(l.window(), P, "never below one packet");
+        // Far over target for a long time: still one packet.
+        for t in 0..100 {
+            l.on_ack(&ack(10 + t, P, 900_000));
+        }
+        assert_eq!(l.window(), P);
+    }
+
+    #[test]
+    fn periodic_slowdown_drops_to_two_packets_then_ramps_back() {
+        let config = LedbatConfig {
+            slowdown_interval: Some(Duration::from_secs(15)),
+            ..LedbatConfig::default()
+        };
+        let mut l = Ledbat::new(config, P);
+        // Slow start to 64 packets, then a queue: slow start ends at 0.1 s.
+        let mut t = 0;
+        while l.window() < 64 * P {
+            l.on_ack(&ack(t, l.window(), 1_000));
+            t += 50;
+        }
+        for _ in 0..4 {
+            l.on_ack(&ack(t, 0, 11_000));
+        }
+        assert!(!l.in_slow_start());
+        let before = l.window();
+        // The initial slowdown comes two RTTs (100 ms) later.
+        l.on_ack(&ack(t + 150, 0, 11_000));
+        assert_eq!(l.window(), 2 * P);
+        // It lasts two RTTs, then slow start returns to the old window.
+        l.on_ack(&ack(t + 200, 0, 1_000));
+        assert_eq!(l.window(), 2 * P);
+        l.on_ack(&ack(t + 300, 2 * P, 1_000));
+        assert!(l.in_slow_start());
+        let mut now = t + 300;
+        while l.in_slow_start() {
+            now += 50;
+            l.on_ack(&ack(now, l.window(), 1_000));
+        }
+        assert_eq!(l.window(), before);
+        // The next one comes 15 s after the ramp ended.
+        l.on_ack(&ack(now + 14_900, 0, 1_000));
+        assert!(l.window() > 2 * P);
+        l.on_ack(&ack(now + 15_001, 0, 1_000));
+        assert_eq!(l.window(), 2 * P);
+    }
+}

@@ -266,16 +266,32 @@ impl InFlight {
             }
         }
         // Loss: a packet sent once with SACK_LOSS_THRESHOLD SACKed packets
-        // after it.
+        // after it; a retransmitted one when SACK_LOSS_THRESHOLD packets
+        // sent after its retransmission are SACKed (it was lost again:
+        // without this, only the retransmission timer would find out).
         let mut sacked_after = 0;
+        // The latest send times of the SACKed packets seen so far, latest
+        // first.
+        let mut latest = [Timestamp::ZERO; SACK_LOSS_THRESHOLD];
         let mut lost = 0;
         for p in self.packets.iter_mut().rev() {
             if p.sacked {
                 sacked_after += 1;
-            } else if sacked_after >= SACK_LOSS_THRESHOLD && !p.lost && p.transmissions == 1 {
-                p.lost = true;
-                self.bytes -= p.wire_len as usize;
-                lost += 1;
+                let mut t = p.last_sent;
+                for slot in latest.iter_mut() {
+                    if t > *slot {
+                        core::mem::swap(&mut t, slot);
+                    }
+                }
+            } else if !p.lost {
+                let first_loss = p.transmissions == 1 && sacked_after >= SACK_LOSS_THRESHOLD;
+                let lost_again =
+                    p.transmissions > 1 && latest.last().is_some_and(|&third| third > p.last_sent);
+                if first_loss || lost_again {
+                    p.lost = true;
+                    self.bytes -= p.wire_len as usize;
+                    lost += 1;
+                }
             }
         }
         self.lost += lost;
@@ -408,5 +424,52 @@ mod tests {
         assert_eq!(acked.release_to, Some(150));
         assert_eq!(f.first_seq(), Some(SeqNr::new(15)));
         assert_eq!(f.bytes(), 30);
+    }
+
+    #[test]
+    fn a_retransmission_lost_again_is_found_by_later_sacks() {
+        let mut f = InFlight::new();
+        for s in 10..14 {
+            f.push(sent(s));
+        }
+        // SACK 11, 12, 13: 10 is lost.
+        let mask = [0b0000_0111]; // ack_nr 9: bits are 11, 12, 13
+        let (_, _, lost) = f.apply_sack(
+            SeqNr::new(9),
+            &SelectiveAck::new(&mask).unwrap(),
+            Timestamp::ZERO,
+        );
+        assert_eq!(lost, 1);
+        // 10 is sent again at 1 s, then 14..17 after it.
+        f.resent(0, Timestamp::from_secs(1), 30);
+        for s in 14..17 {
+            let mut p = sent(s);
+            p.last_sent = Timestamp::from_secs(2);
+            f.push(p);
+        }
+        // Two of them SACKed: not enough.
+        let mask = [0b0001_1111, 0, 0, 0]; // 11..15
+        let (_, _, lost) = f.apply_sack(
+            SeqNr::new(9),
+            &SelectiveAck::new(&mask).unwrap(),
+            Timestamp::ZERO,
+        );
+        assert_eq!(
+            lost, 0,
+            "only two packets sent after the retransmission are SACKed"
+        );
+        // The third: 10 was lost again.
+        let mask = [0b0011_1111, 0, 0, 0]; // 11..16
+        let (_, _, lost) = f.apply_sack(
+            SeqNr::new(9),
+            &SelectiveAck::new(&mask).unwrap(),
+            Timestamp::ZERO,
+        );
+        assert_eq!(lost, 1);
+        assert_eq!(
+            f.first_lost()
+                .map(|(i, p)| (i, p.seq.get(), p.transmissions)),
+            Some((0, 10, 2))
+        );
     }
 }
