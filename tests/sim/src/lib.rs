@@ -34,6 +34,14 @@
 //! `examples/utp_transfer.rs` is a complete program
 //! (`cargo run -p utp-sim --example utp_transfer`).
 //!
+//! ## Congestion-control experiments
+//!
+//! The [`experiment`] module runs bulk uTP flows through one shared
+//! bottleneck and samples windows, RTTs, goodput and the bottleneck queue
+//! over time; [`experiment::scenarios`] holds the standard setups, which
+//! `examples/report.rs` plots
+//! (`cargo run --release -p utp-sim --example report`).
+//!
 //! ## Sizes and the MTU
 //!
 //! [`Transmit::len`] is the UDP payload. On a link it weighs its
@@ -137,6 +145,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod experiment;
 mod link;
 mod sim;
 mod trace;
