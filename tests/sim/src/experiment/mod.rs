@@ -274,6 +274,8 @@ impl Experiment {
 
         let end = Timestamp::ZERO + self.duration;
         let mut samples = Vec::new();
+        // The receivers read into it; its content is never looked at.
+        let mut read_buf = vec![0u8; 64 * 1024];
         let mut next_sample = Timestamp::ZERO;
         loop {
             let now = sim.now();
@@ -281,7 +283,7 @@ impl Experiment {
                 run.act(&mut sim, spec, now)
                     .map_err(|error| ExperimentError::Connect { flow: i, error })?;
             }
-            pump(&mut sim, &mut runs, &self.flows);
+            pump(&mut sim, &mut runs, &self.flows, &mut read_buf);
             let over = (!runs.is_empty() && runs.iter().all(FlowRun::is_over)) || now >= end;
             if now >= next_sample || over {
                 samples.push(sample(&mut sim, &mut runs, bs, br));
@@ -300,7 +302,7 @@ impl Experiment {
                 .filter(|&t| t > now)
                 .fold(next_sample.min(end), Timestamp::min);
             match sim.run_until(target, |sim| {
-                pump(sim, &mut runs, &self.flows);
+                pump(sim, &mut runs, &self.flows, &mut read_buf);
                 false
             }) {
                 Err(e @ RunError::Stalled { .. }) => return Err(ExperimentError::Stalled(e)),
@@ -484,8 +486,7 @@ impl FlowRun {
 }
 
 /// Handles every pending event of every flow's endpoints.
-fn pump(sim: &mut Sim<Endpoint>, runs: &mut [FlowRun], specs: &[FlowSpec]) {
-    let mut buf = [0u8; 16 * 1024];
+fn pump(sim: &mut Sim<Endpoint>, runs: &mut [FlowRun], specs: &[FlowSpec], buf: &mut [u8]) {
     for (run, spec) in runs.iter_mut().zip(specs) {
         while let Some(event) = sim.host_mut(run.sender).poll_event() {
             match event {
@@ -509,11 +510,11 @@ fn pump(sim: &mut Sim<Endpoint>, runs: &mut [FlowRun], specs: &[FlowSpec]) {
                     if let Some(h) = sim.host_mut(run.receiver).accept() {
                         run.server = Some(h);
                     }
-                    run.drain(sim, &mut buf);
+                    run.drain(sim, buf);
                 }
-                Event::Readable(_) | Event::Eof(_) => run.drain(sim, &mut buf),
+                Event::Readable(_) | Event::Eof(_) => run.drain(sim, buf),
                 Event::Closed(_, reason) => {
-                    run.drain(sim, &mut buf);
+                    run.drain(sim, buf);
                     run.receiver_closed = Some(reason);
                 }
                 Event::Connected(_) | Event::Writable(_) => {}
