@@ -12,7 +12,9 @@
 //! Between each pair of addresses, in each direction, runs a link with its
 //! own [`LinkConfig`]: latency, jitter, bandwidth with a drop-tail queue,
 //! random and bursty (Gilbert-Elliott) loss, duplication, reordering, an MTU,
-//! and partitions scheduled over time. Every bit of randomness comes from
+//! and partitions scheduled over time. Several address pairs can share one
+//! link ([`Sim::share_link`]), so flows compete for one bottleneck queue,
+//! and [`Sim::link_backlog`] reads that queue at any instant. Every bit of randomness comes from
 //! the seed given to [`Sim::new`]: the same seed replays the same run, which
 //! [`Sim::trace_hash`] lets a test check. [`Sim::stats`] and
 //! [`Sim::link_stats`] count what happened; [`Sim::set_trace`] keeps the
@@ -31,6 +33,14 @@
 //! simulator moves their datagrams and fires their timers.
 //! `examples/utp_transfer.rs` is a complete program
 //! (`cargo run -p utp-sim --example utp_transfer`).
+//!
+//! ## Congestion-control experiments
+//!
+//! The [`experiment`] module runs bulk uTP flows through one shared
+//! bottleneck and samples windows, RTTs, goodput and the bottleneck queue
+//! over time; [`experiment::scenarios`] holds the standard setups, which
+//! `examples/report.rs` plots
+//! (`cargo run --release -p utp-sim --example report`).
 //!
 //! ## Sizes and the MTU
 //!
@@ -135,6 +145,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod experiment;
 mod link;
 mod sim;
 mod trace;
@@ -143,8 +154,8 @@ mod utp;
 use std::net::SocketAddr;
 
 pub use link::{
-    wire_size, ConfigError, DropReason, DropStats, GilbertElliott, LinkConfig, LinkStats,
-    IPV4_UDP_OVERHEAD, IPV6_UDP_OVERHEAD,
+    wire_size, ConfigError, DropReason, DropStats, GilbertElliott, LinkBacklog, LinkConfig,
+    LinkStats, IPV4_UDP_OVERHEAD, IPV6_UDP_OVERHEAD,
 };
 pub use sim::{RunError, Sim, SimStats, DEFAULT_MAX_EVENTS_PER_INSTANT, TRANSMIT_BUF_LEN};
 pub use trace::{EventKind, TraceEvent, TraceMode};

@@ -359,6 +359,24 @@ impl LinkStats {
     }
 }
 
+/// The instantaneous state of a link's bottleneck queue, from
+/// [`Sim::link_backlog`](crate::Sim::link_backlog).
+///
+/// `delay` is the ground-truth queuing delay: a datagram sent now starts
+/// its own serialisation after `delay`, then takes its serialisation time
+/// and the link latency. A link without a
+/// [`bandwidth`](LinkConfig::bandwidth) never queues: both are zero.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LinkBacklog {
+    /// Datagrams waiting for the bottleneck, not counting the one being
+    /// serialised (the number compared with
+    /// [`queue_capacity`](LinkConfig::queue_capacity)).
+    pub queued: usize,
+    /// Time until the bottleneck has finished serialising everything it
+    /// holds, the datagram being serialised included.
+    pub delay: Duration,
+}
+
 /// A time window `[start, end)` during which a link is down.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Window {
@@ -461,6 +479,19 @@ impl LinkState {
     /// Decides duplication for one datagram.
     pub(crate) fn duplicate(&mut self, cfg: &LinkConfig) -> bool {
         self.chance(cfg.duplicate)
+    }
+
+    /// What waits for the bottleneck at `now`: datagrams queued (not
+    /// counting the one being serialised) and the time until the bottleneck
+    /// has sent all of them.
+    pub(crate) fn backlog(&self, now: Timestamp) -> LinkBacklog {
+        let now_ns = u128::from(now.as_micros()) * 1_000;
+        let queued = self.waiting.iter().filter(|&&start| start > now_ns).count();
+        let wait_ns = self.busy_until_ns.saturating_sub(now_ns);
+        LinkBacklog {
+            queued,
+            delay: Duration::from_nanos(u64::try_from(wait_ns).unwrap_or(u64::MAX)),
+        }
     }
 
     /// Puts one datagram of `wire` bytes on the link at `now`: queue,

@@ -8,7 +8,9 @@ use std::net::SocketAddr;
 
 use utp_core::Timestamp;
 
-use crate::link::{check_mtu, wire_size, LinkConfig, LinkState, LinkStats, MtuVerdict, Verdict};
+use crate::link::{
+    check_mtu, wire_size, LinkBacklog, LinkConfig, LinkState, LinkStats, MtuVerdict, Verdict,
+};
 use crate::link::{ConfigError, DropReason, Window};
 use crate::trace::{EventKind, Fnv1a, Trace, TraceEvent, TraceMode};
 use crate::{Host, Transmit};
@@ -176,7 +178,8 @@ impl Ord for Scheduled {
 /// # What a datagram goes through
 ///
 /// When a host emits a datagram to `to`, the link `(from, to)` (its own
-/// [`LinkConfig`] or the default one) decides, in this order:
+/// [`LinkConfig`] or the default one; or the link it shares, see
+/// [`Sim::share_link`]) decides, in this order:
 /// 1. no host bound at `to`: dropped, [`DropReason::NoSuchHost`];
 /// 2. link partitioned now: dropped, [`DropReason::Partition`] (datagrams
 ///    already in flight when a partition starts are still delivered);
@@ -195,12 +198,26 @@ impl Ord for Scheduled {
 /// Each directed link has its own PRNG (xoshiro256++) seeded from the
 /// simulator's seed and the two addresses, so the same seed gives the same
 /// run, and traffic on one link does not change the luck of another.
+/// Pairs that [share a link](Sim::share_link) draw from that link's PRNG,
+/// in the order their datagrams are sent, which is deterministic too.
+///
+/// # Shared links
+///
+/// By default every directed address pair has a link of its own. A
+/// dumbbell — several flows through one bottleneck — is made with
+/// [`Sim::share_link`]: the datagrams of `from -> to` then go through the
+/// link state of another pair (its config, partitions, drop-tail queue and
+/// serialisation, loss PRNG and statistics), queuing behind that link's
+/// own traffic and that of every other pair sharing it.
 pub struct Sim<H> {
     seed: u64,
     now: Timestamp,
     hosts: Vec<Slot<H>>,
     index: HashMap<SocketAddr, usize>,
     links: BTreeMap<(SocketAddr, SocketAddr), LinkState>,
+    /// `(from, to)` -> the pair whose link state it uses (never itself,
+    /// never a pair that is in turn shared: kept flat by `share_link`).
+    shared: BTreeMap<(SocketAddr, SocketAddr), (SocketAddr, SocketAddr)>,
     default_link: LinkConfig,
     queue: BinaryHeap<Scheduled>,
     next_seq: u64,
@@ -241,6 +258,7 @@ impl<H: Host> Sim<H> {
             hosts: Vec::new(),
             index: HashMap::new(),
             links: BTreeMap::new(),
+            shared: BTreeMap::new(),
             default_link: LinkConfig::default(),
             queue: BinaryHeap::new(),
             next_seq: 0,
@@ -410,7 +428,8 @@ impl<H: Host> Sim<H> {
 
     /// Makes `from -> to` follow the default config again.
     pub fn reset_link(&mut self, from: SocketAddr, to: SocketAddr) {
-        if let Some(link) = self.links.get_mut(&(from, to)) {
+        let key = self.link_key(from, to);
+        if let Some(link) = self.links.get_mut(&key) {
             link.config = None;
         }
     }
@@ -418,7 +437,7 @@ impl<H: Host> Sim<H> {
     /// The config in force for `from -> to`.
     pub fn link_config(&self, from: SocketAddr, to: SocketAddr) -> &LinkConfig {
         self.links
-            .get(&(from, to))
+            .get(&self.link_key(from, to))
             .and_then(|l| l.config.as_ref())
             .unwrap_or(&self.default_link)
     }
@@ -456,22 +475,112 @@ impl<H: Host> Sim<H> {
 
     /// Removes every partition window of `from -> to`, past and future.
     pub fn heal(&mut self, from: SocketAddr, to: SocketAddr) {
-        if let Some(link) = self.links.get_mut(&(from, to)) {
+        let key = self.link_key(from, to);
+        if let Some(link) = self.links.get_mut(&key) {
             link.partitions.clear();
         }
     }
 
     /// Whether `from -> to` is partitioned at `time`.
     pub fn is_partitioned(&self, from: SocketAddr, to: SocketAddr, time: Timestamp) -> bool {
-        self.links.get(&(from, to)).is_some_and(|l| l.is_down(time))
+        self.links
+            .get(&self.link_key(from, to))
+            .is_some_and(|l| l.is_down(time))
     }
 
-    /// Counters of `from -> to` (all zero for a link never used).
+    /// Counters of `from -> to` (all zero for a link never used). For a
+    /// pair that [shares a link](Sim::share_link), the shared link's
+    /// counters: the traffic of every pair on it.
     pub fn link_stats(&self, from: SocketAddr, to: SocketAddr) -> LinkStats {
         self.links
-            .get(&(from, to))
+            .get(&self.link_key(from, to))
             .map(|l| l.stats)
             .unwrap_or_default()
+    }
+
+    /// What waits in the bottleneck queue of `from -> to` (or of the link it
+    /// [shares](Sim::share_link)) right now: the queued datagrams and the
+    /// queuing delay a datagram sent now would see. Zero for a link without
+    /// a bandwidth limit or never used.
+    pub fn link_backlog(&self, from: SocketAddr, to: SocketAddr) -> LinkBacklog {
+        self.links
+            .get(&self.link_key(from, to))
+            .map(|l| l.backlog(self.now))
+            .unwrap_or_default()
+    }
+
+    /// Makes the datagrams `from -> to` go through the link of
+    /// `link_from -> link_to` from now on: its config, partitions, queue
+    /// and serialisation, loss PRNG and statistics. Every other call that
+    /// names `from -> to` ([`Sim::set_link`], [`Sim::partition`],
+    /// [`Sim::link_stats`], [`Sim::link_backlog`], ...) then acts on that
+    /// shared link too.
+    ///
+    /// This is how several flows share one bottleneck (a dumbbell): give
+    /// the bottleneck's config to one pair and share it with the others. A
+    /// queue drop is counted once, on the shared link.
+    ///
+    /// If `link_from -> link_to` itself shares a link, `from -> to` joins
+    /// that one; pairs already sharing `from -> to` follow it.
+    /// `share_link(from, to, from, to)` undoes the sharing, as
+    /// [`Sim::unshare_link`] does. What
+    /// `from -> to` counted on its own link before is kept (and shown again
+    /// after [`Sim::unshare_link`]); datagrams in flight keep their
+    /// delivery time.
+    ///
+    /// ```
+    /// # use std::net::SocketAddr;
+    /// # use std::time::Duration;
+    /// # use utp_sim::{LinkConfig, Sim};
+    /// # let [a1, a2, b1, b2]: [SocketAddr; 4] =
+    /// #     ["10.0.0.1:1", "10.0.0.2:1", "10.0.1.1:1", "10.0.1.2:1"].map(|s| s.parse().unwrap());
+    /// let mut sim: Sim<utp_core::Endpoint> = Sim::new(1);
+    /// let bottleneck = LinkConfig {
+    ///     bandwidth: Some(1_000_000),
+    ///     queue_capacity: Some(50),
+    ///     ..LinkConfig::with_latency(Duration::from_millis(20))
+    /// };
+    /// sim.set_link(a1, b1, bottleneck)?;
+    /// sim.share_link(a2, b2, a1, b1); // a2 -> b2 queues behind a1 -> b1
+    /// assert_eq!(sim.shared_link(a2, b2), Some((a1, b1)));
+    /// assert_eq!(sim.link_config(a2, b2), &bottleneck);
+    /// # Ok::<(), utp_sim::ConfigError>(())
+    /// ```
+    pub fn share_link(
+        &mut self,
+        from: SocketAddr,
+        to: SocketAddr,
+        link_from: SocketAddr,
+        link_to: SocketAddr,
+    ) {
+        let target = self.link_key(link_from, link_to);
+        if (link_from, link_to) == (from, to) || target == (from, to) {
+            self.shared.remove(&(from, to));
+            return;
+        }
+        self.shared.insert((from, to), target);
+        for via in self.shared.values_mut() {
+            if *via == (from, to) {
+                *via = target;
+            }
+        }
+    }
+
+    /// Gives `from -> to` its own link again (the one it had before
+    /// [`Sim::share_link`], with its config and counters). Pairs that
+    /// shared `from -> to`'s link keep the link they were moved to.
+    pub fn unshare_link(&mut self, from: SocketAddr, to: SocketAddr) {
+        self.shared.remove(&(from, to));
+    }
+
+    /// The pair whose link `from -> to` uses, if it [shares
+    /// one](Sim::share_link).
+    pub fn shared_link(
+        &self,
+        from: SocketAddr,
+        to: SocketAddr,
+    ) -> Option<(SocketAddr, SocketAddr)> {
+        self.shared.get(&(from, to)).copied()
     }
 
     /// Counters of every link used or configured so far, ordered by
@@ -566,7 +675,8 @@ impl<H: Host> Sim<H> {
                     None,
                 );
                 self.stats.network.on_deliver(len);
-                if let Some(link) = self.links.get_mut(&(from, to)) {
+                let key = self.link_key(from, to);
+                if let Some(link) = self.links.get_mut(&key) {
                     link.stats.on_deliver(len);
                 }
                 if let Some(slot) = self.hosts.get_mut(host) {
@@ -679,7 +789,13 @@ impl<H: Host> Sim<H> {
         }
     }
 
+    /// The pair whose link state `from -> to` uses.
+    fn link_key(&self, from: SocketAddr, to: SocketAddr) -> (SocketAddr, SocketAddr) {
+        self.shared.get(&(from, to)).copied().unwrap_or((from, to))
+    }
+
     fn link_state(&mut self, from: SocketAddr, to: SocketAddr) -> &mut LinkState {
+        let (from, to) = self.link_key(from, to);
         link_entry(&mut self.links, self.seed, from, to)
     }
 
@@ -812,7 +928,8 @@ impl<H: Host> Sim<H> {
         self.trace.record(event(EventKind::Send), Some(data));
         self.stats.network.on_send(len);
         let dest = self.index.get(&to).copied();
-        let link = link_entry(&mut self.links, self.seed, from, to);
+        let (link_from, link_to) = self.link_key(from, to);
+        let link = link_entry(&mut self.links, self.seed, link_from, link_to);
         link.stats.on_send(len);
         let cfg = link.config.unwrap_or(self.default_link);
 
