@@ -377,29 +377,3 @@ fn every_standard_scenario_has_a_distinct_name() {
     names.dedup();
     assert_eq!(names.len(), 7);
 }
-
-// ---- what LEDBAT should show once it is `Config::default()` -------------------
-// Ignored until then: today the default controller is loss-based, so these
-// describe the goal, not the code. Run with `cargo test -p utp-sim -- --ignored`.
-
-#[test]
-#[ignore = "needs LEDBAT as Config::default().congestion"]
-fn ledbat_keeps_the_bloated_queue_short() {
-    let r = scenarios::bufferbloat("ledbat", scenarios::ledbat())
-        .run()
-        .unwrap();
-    assert!(r.utilisation(secs(10), secs(60)) > 0.9);
-    // RFC 6817's target is 100 ms of queuing delay (at most).
-    let d = r.queue_delay(secs(10), secs(60));
-    assert!(d.mean < ms(120) && d.p95 < ms(150), "{d:?}");
-}
-
-#[test]
-#[ignore = "needs LEDBAT as Config::default().congestion"]
-fn ledbat_yields_to_a_loss_based_flow() {
-    let r = scenarios::ledbat_vs_loss_based().run().unwrap();
-    let g = r.goodputs(secs(40), secs(60));
-    assert!(g[1] > 0.8 * (g[0] + g[1]), "{g:?}");
-    // And takes the link back once it is gone.
-    assert!(r.goodput(0, secs(70), secs(90)) > 9.0e6);
-}

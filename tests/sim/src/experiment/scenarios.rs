@@ -36,7 +36,11 @@ pub fn loss_based() -> Config {
 /// A legend label: the role and the controller really in use, e.g.
 /// `"default (Reno)"`.
 pub fn label(role: &str, config: &Config) -> String {
-    format!("{role} ({:?})", config.congestion)
+    let controller = match config.congestion {
+        CongestionKind::Ledbat(_) => "LEDBAT",
+        CongestionKind::Reno => "Reno",
+    };
+    format!("{role} ({controller})")
 }
 
 /// The bottleneck of most scenarios: 10 Mbit/s, 25 ms each way (50 ms
