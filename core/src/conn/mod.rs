@@ -48,6 +48,12 @@ const DRAIN_MIN: Duration = Duration::from_secs(3);
 /// no SACK).
 const DUP_ACK_THRESHOLD: u32 = 3;
 
+/// Most packets in flight: libutp's limit (`OUTGOING_BUFFER_MAX_SIZE - 1`),
+/// within its 1024-packet reorder buffer and ours
+/// ([`MAX_REORDER_WINDOW`](crate::config::MAX_REORDER_WINDOW)), so that
+/// nothing sent is dropped as too far ahead of a hole.
+const MAX_PACKETS_IN_FLIGHT: usize = 1023;
+
 /// Where connection events go: the endpoint's queue, tagged with the
 /// connection's handle.
 pub(crate) struct EventSink<'a> {
@@ -908,8 +914,11 @@ impl Connection {
     fn may_send(&mut self, wire_len: usize) -> bool {
         let in_flight = self.in_flight.bytes();
         // One packet may always be in flight, so a window smaller than a
-        // packet still makes progress.
-        let fits = in_flight + wire_len <= self.cc.window() || in_flight == 0;
+        // packet still makes progress. Never more packets than a peer's
+        // reorder buffer holds past a hole (small packets after path MTU
+        // discovery would exceed it within the window).
+        let fits = (in_flight + wire_len <= self.cc.window() || in_flight == 0)
+            && self.in_flight.len() < MAX_PACKETS_IN_FLIGHT;
         if !fits {
             self.window_filled = true;
         }

@@ -25,10 +25,11 @@
 //! - **Search**: the first probe is at the ceiling (most paths carry it: one
 //!   round trip and done), then binary search between the confirmed size
 //!   and the smallest failed size, until they are within [`GRANULARITY`]
-//!   bytes. At most one probe is in flight; a probe goes only with data to
-//!   send, a full packet of it and more behind (so a loss is detected by
-//!   SACK rather than by a timeout), and only when the congestion window
-//!   has room for it. At most `attempts × (1 + ⌈log2((ceiling − floor) /
+//!   bytes. At most one probe is in flight; a probe goes only with a full
+//!   packet of data to send and room for it in the congestion window. Its
+//!   loss is found by SACK or duplicate acks; when it is the last packet in
+//!   flight, by the retransmission timer, which then is not counted as a
+//!   timeout (no backoff, no window reduction). At most `attempts × (1 + ⌈log2((ceiling − floor) /
 //!   GRANULARITY)⌉)` probes: 14 for the IPv4 defaults.
 //! - **Re-probing**: [`Config::pmtu_reprobe`](crate::Config::pmtu_reprobe)
 //!   after a size failed, the failure is forgotten and the search resumes
@@ -43,7 +44,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 
 use super::send::ProbeOutcome;
-use super::{Connection, ACK_SNAPSHOTS};
+use super::{Connection, ACK_SNAPSHOTS, MAX_PACKETS_IN_FLIGHT};
 use crate::config::Config;
 use crate::seq::SeqNr;
 use crate::time::Timestamp;
@@ -359,8 +360,7 @@ impl Connection {
         self.packet_size = self.pmtu.current();
     }
 
-    /// In `send_new`, for a full packet of `payload` bytes with more data
-    /// behind it: if a probe is due and fits the congestion window, arms it
+    /// In `send_new`, for a full packet of `payload` bytes: if a probe is due and fits the congestion window, arms it
     /// and returns the payload to give it (the probe's size is padding on
     /// top).
     pub(super) fn plan_probe(
@@ -370,7 +370,7 @@ impl Connection {
         max_payload: usize,
         buf_len: usize,
     ) -> Option<usize> {
-        if payload < max_payload || self.send.unsent_len() <= payload {
+        if payload < max_payload {
             return None;
         }
         let size = self.pmtu.next_probe(now)?;
@@ -378,7 +378,9 @@ impl Connection {
             return None;
         }
         let in_flight = self.in_flight.bytes();
-        if in_flight + size > self.cc.window() && in_flight != 0 {
+        if in_flight + size > self.cc.window() && in_flight != 0
+            || self.in_flight.len() >= MAX_PACKETS_IN_FLIGHT
+        {
             return None;
         }
         // The padding must be a chain of SACKs (even, at least 6 bytes, not
@@ -444,6 +446,13 @@ impl Connection {
             }
             Some(ProbeOutcome::Lost(size)) => {
                 self.pmtu.on_probe_lost(size, now);
+                // Its retransmission, the oldest packet in flight, goes
+                // now; the cumulative ack waits for it, a round trip from
+                // now (which with a deep queue can exceed the RTO counted
+                // from the last cumulative ack).
+                if self.rto_deadline.is_some() {
+                    self.rto_deadline = Some(now + self.rtt.rto());
+                }
                 true
             }
         };
