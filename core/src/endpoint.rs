@@ -84,7 +84,8 @@ struct PendingReset {
 ///
 /// Methods come in four groups, as in the crate docs' loop:
 /// - input: [`handle_datagram`](Self::handle_datagram),
-///   [`handle_timeout`](Self::handle_timeout);
+///   [`handle_timeout`](Self::handle_timeout), and ICMP reports if the
+///   adapter has them: [`handle_packet_too_big`](Self::handle_packet_too_big);
 /// - output, to drain after every input or call, in this order:
 ///   [`poll_transmit`](Self::poll_transmit) until `None`,
 ///   [`poll_event`](Self::poll_event) until `None`, then

@@ -130,7 +130,8 @@
 //!   adapters (`utp-tokio`, `utp-async-std`, `utp-mio`) share; use it to put
 //!   the endpoint on a runtime of your own.
 //!
-//! Not written yet: LEDBAT, path MTU discovery and pacing.
+//! Path MTU discovery is on by default ([`Config::pmtu_discovery`]).
+//! Not written yet: LEDBAT and pacing.
 //!
 //! ## The wire codec on its own
 //!

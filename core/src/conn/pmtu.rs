@@ -630,7 +630,7 @@ mod tests {
             let mut out = vec![0xaa; pad];
             let ok = write_padding(&mut out, pad);
             assert_eq!(ok, padding_layout(pad).is_some());
-            if pad % 2 == 0 && pad >= 10 && pad <= 7 * (2 + MAX_PAD_BODY) {
+            if pad % 2 == 0 && (10..=7 * (2 + MAX_PAD_BODY)).contains(&pad) {
                 assert!(ok, "{pad}");
             }
             if !ok {
