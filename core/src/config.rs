@@ -28,9 +28,26 @@ pub struct Config {
     /// 1 MiB.
     pub recv_buffer: usize,
     /// Largest UDP payload sent to an IPv4 peer. Default 1402 (libutp's).
+    /// With [`pmtu_discovery`](Self::pmtu_discovery), the ceiling of the
+    /// search.
     pub packet_size_v4: usize,
-    /// Largest UDP payload sent to an IPv6 peer. Default 1232 (libutp's).
+    /// Largest UDP payload sent to an IPv6 peer. Default 1232 (libutp's,
+    /// which is also the IPv6 floor: no search by default).
     pub packet_size_v6: usize,
+    /// Path MTU discovery (spec/README.md, "Path MTU discovery"): data
+    /// packets start at the size every path carries (548 bytes of UDP
+    /// payload for IPv4, 1232 for IPv6) and grow to the configured packet
+    /// size as don't-fragment probes get through. `false`: every packet
+    /// at the configured size from the start, as without discovery.
+    /// Default `true`.
+    pub pmtu_discovery: bool,
+    /// How long a probe size that failed stays the search's upper bound
+    /// before the search tries higher again (RFC 8899's raise timer); also
+    /// how long the endpoint's per-address memory keeps it. Default 600 s.
+    pub pmtu_reprobe: Duration,
+    /// Lost probes after which a size counts as too big (so that one
+    /// congestion drop does not lower it). At least 1; default 2.
+    pub pmtu_probe_attempts: u32,
     /// Out-of-order packets held for reassembly, counted from the next
     /// expected one; data further ahead is dropped. At most 1024. Default
     /// 1024: with full packets that is more than the default 1 MiB window,
@@ -98,6 +115,9 @@ impl Default for Config {
             recv_buffer: 1 << 20,
             packet_size_v4: 1402,
             packet_size_v6: 1232,
+            pmtu_discovery: true,
+            pmtu_reprobe: Duration::from_secs(600),
+            pmtu_probe_attempts: 2,
             reorder_window: 1024,
             nagle: false,
             connect_timeout: Duration::from_secs(10),

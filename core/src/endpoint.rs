@@ -6,9 +6,10 @@
 //! and multiplexes every connection's output and deadlines.
 
 use std::collections::{HashMap, VecDeque};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use crate::config::{AcceptDecision, Config, ListenConfig};
+use crate::conn::pmtu::{ip_udp_overhead, PathMemory};
 use crate::conn::{ConnState, Connection, EventSink};
 use crate::error::{ConnectError, Error};
 use crate::event::Event;
@@ -45,8 +46,13 @@ pub struct Transmit {
     pub destination: SocketAddr,
     /// Its length at the start of the buffer.
     pub len: usize,
-    /// Send with the IPv4 don't-fragment bit (path MTU probes). Always
-    /// `false` until path MTU discovery exists.
+    /// A path MTU probe: send it with the IPv4 don't-fragment bit (for
+    /// IPv6, without source fragmentation), so that a path that cannot carry
+    /// it drops it rather than fragmenting it. `false` for every other
+    /// datagram: those never exceed the size the path was found to carry
+    /// (see [`Config::pmtu_discovery`]), so setting don't-fragment on every
+    /// datagram, as sockets with GSO do, is fine too. A socket that cannot
+    /// set the bit per datagram should send everything with it.
     pub dont_fragment: bool,
 }
 
@@ -78,7 +84,8 @@ struct PendingReset {
 ///
 /// Methods come in four groups, as in the crate docs' loop:
 /// - input: [`handle_datagram`](Self::handle_datagram),
-///   [`handle_timeout`](Self::handle_timeout);
+///   [`handle_timeout`](Self::handle_timeout), and ICMP reports if the
+///   adapter has them: [`handle_packet_too_big`](Self::handle_packet_too_big);
 /// - output, to drain after every input or call, in this order:
 ///   [`poll_transmit`](Self::poll_transmit) until `None`,
 ///   [`poll_event`](Self::poll_event) until `None`, then
@@ -101,6 +108,8 @@ pub struct Endpoint {
     reset_refill: Timestamp,
     now: Timestamp,
     stats: EndpointStats,
+    /// Path MTU learned per remote address.
+    paths: PathMemory,
 }
 
 impl core::fmt::Debug for Endpoint {
@@ -133,6 +142,7 @@ impl Endpoint {
             reset_refill: Timestamp::ZERO,
             now: Timestamp::ZERO,
             stats: EndpointStats::default(),
+            paths: PathMemory::default(),
         }
     }
 
@@ -221,7 +231,10 @@ impl Endpoint {
             .free_connection_id(remote)
             .ok_or(ConnectError::NoConnectionId)?;
         let isn = SeqNr::new(self.rng.next_u16());
-        let conn = Connection::connect(&self.config, now, remote, recv_id, isn);
+        let mut conn = Connection::connect(&self.config, now, remote, recv_id, isn);
+        if let Some(path) = self.paths.get(remote.ip()) {
+            conn.pmtu_resume(path, now);
+        }
         Ok(self.insert(conn))
     }
 
@@ -373,6 +386,9 @@ impl Endpoint {
                 handle,
             };
             conn.on_packet(now, packet, &mut sink);
+            if let Some(path) = conn.pmtu_take_update() {
+                self.paths.record(conn.remote().ip(), path, now);
+            }
         }
         self.mark_ready(index);
         self.maybe_release(index);
@@ -473,13 +489,51 @@ impl Endpoint {
             }
         }
         let our_seq = SeqNr::new(self.rng.next_u16());
-        let conn = Connection::accept(&self.config, now, from, syn, our_seq);
+        let mut conn = Connection::accept(&self.config, now, from, syn, our_seq);
+        if let Some(path) = self.paths.get(from.ip()) {
+            conn.pmtu_resume(path, now);
+        }
         let handle = self.insert(conn);
         self.stats.accepted += 1;
         if let Some(listener) = self.listener.as_mut() {
             listener.queue.push_back(handle);
         }
         self.events.push_back(Event::Incoming);
+    }
+
+    /// An ICMP "packet too big" (IPv6) or "fragmentation needed" (IPv4)
+    /// for `remote`, when the adapter can read those: `mtu` is the IP MTU
+    /// the message reports. Connections to `remote`, and later ones,
+    /// send no UDP payload larger than `mtu` minus the IP and UDP headers
+    /// (never less than the floor of path MTU discovery: 548 bytes for
+    /// IPv4, 1232 for IPv6) until [`Config::pmtu_reprobe`] has passed.
+    /// Packets already in flight keep their size when retransmitted (their
+    /// sequence numbers cannot be split), so on a path that really shrank
+    /// below them they are lost until the connection times out. Nothing
+    /// happens with [`Config::pmtu_discovery`] off. The message is not
+    /// authenticated: the floor bounds what a forged one can do.
+    pub fn handle_packet_too_big(&mut self, remote: IpAddr, mtu: usize) {
+        if !self.config.pmtu_discovery {
+            return;
+        }
+        let now = self.now;
+        let limit = mtu.saturating_sub(ip_udp_overhead(remote));
+        self.paths.too_big(&self.config, remote, limit, now);
+        for index in 0..self.slots.len() as u32 {
+            let Some(conn) = self
+                .slots
+                .get_mut(index as usize)
+                .and_then(|s| s.conn.as_mut())
+            else {
+                continue;
+            };
+            if conn.remote().ip() == remote {
+                conn.on_packet_too_big(limit, now);
+                // The memory already has the new bound.
+                let _ = conn.pmtu_take_update();
+                self.mark_ready(index);
+            }
+        }
     }
 
     /// Processes expired deadlines. Call when the time from
@@ -502,6 +556,9 @@ impl Endpoint {
                     handle,
                 };
                 conn.on_timeout(now, &mut sink);
+                if let Some(path) = conn.pmtu_take_update() {
+                    self.paths.record(conn.remote().ip(), path, now);
+                }
                 self.mark_ready(index);
             }
             self.maybe_release(index);
@@ -536,12 +593,13 @@ impl Endpoint {
             match conn.poll_transmit(now, buf) {
                 Some(len) => {
                     let destination = conn.remote();
+                    let dont_fragment = conn.take_dont_fragment();
                     // Round robin: back of the queue, it may have more.
                     self.ready.push_back(index);
                     return Some(Transmit {
                         destination,
                         len,
-                        dont_fragment: false,
+                        dont_fragment,
                     });
                 }
                 None => {

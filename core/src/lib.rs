@@ -122,15 +122,17 @@
 //!   `parse`/`emit`, and [`wire::classify`], the rule that tells uTP from
 //!   DHT or tracker traffic on a shared socket).
 //! - [`SeqNr`] and [`time`]: wrapping sequence and timestamp arithmetic.
-//! - [`congestion`]: the [`congestion::Controller`] trait and the shipped
-//!   loss-based controller (LEDBAT is not written yet).
+//! - [`congestion`]: the [`congestion::Controller`] trait, LEDBAT (the
+//!   default, delay-based) and Reno (loss-based).
 //! - [`config`], [`event`], [`error`], [`stats`]: the rest of the API.
 //! - [`fuzzing`]: checks shared by the fuzz targets and the test suite.
 //! - [`driver`]: the runtime-free socket loop and connection table that the
 //!   adapters (`utp-tokio`, `utp-async-std`, `utp-mio`) share; use it to put
 //!   the endpoint on a runtime of your own.
 //!
-//! Not written yet: LEDBAT, path MTU discovery and pacing.
+//! LEDBAT ([`Config::congestion`]), pacing ([`Config::pacing`], with an
+//! optional [`Config::max_send_rate`]) and path MTU discovery
+//! ([`Config::pmtu_discovery`]) are on by default.
 //!
 //! ## The wire codec on its own
 //!

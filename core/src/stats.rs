@@ -48,6 +48,14 @@ pub struct ConnStats {
     pub send_buffered: usize,
     /// Bytes in the receive buffer (readable or out of order).
     pub recv_buffered: usize,
+    /// Current packet size: the largest UDP payload sent to the peer (the
+    /// size path MTU discovery confirmed, or the configured one).
+    pub packet_size: usize,
+    /// Path MTU probes sent.
+    pub mtu_probes_sent: u64,
+    /// Path MTU probes lost (each retransmitted unpadded, none counted as
+    /// congestion).
+    pub mtu_probes_lost: u64,
 }
 
 /// What the endpoint has done with datagrams that belong to no connection.

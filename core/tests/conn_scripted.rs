@@ -693,7 +693,12 @@ fn nagle_coalesces_small_writes() {
 
 #[test]
 fn duplicate_acks_trigger_fast_retransmit_without_sack() {
-    let mut p = Pair::default_pair();
+    // Full 1402-byte packets from the start: no path MTU search.
+    let config = Config {
+        pmtu_discovery: false,
+        ..Config::default()
+    };
+    let mut p = Pair::new(config, Config::default());
     let (ha, _hb) = p.connect();
     // Drop A's first data packet; strip the SACK from B's acks, as a peer
     // without SACK support would send them.

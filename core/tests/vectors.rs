@@ -185,9 +185,11 @@ fn check_vector(file: &str, v: &Vector) -> Result<(), String> {
             ));
         }
     }
+    // The last SACK counts when there are several (spec/README.md).
     let sack_mask = packet
         .extensions()
-        .find(|e| e.kind == ExtensionKind::SelectiveAck)
+        .filter(|e| e.kind == ExtensionKind::SelectiveAck)
+        .last()
         .map(|e| e.data.to_vec());
     if sack_mask != v.sack_mask.as_deref().map(unhex) {
         return Err(format!("{ctx}: sack mask {sack_mask:02x?}"));

@@ -9,6 +9,7 @@
 //! Every event it produces goes into the endpoint's queue through an
 //! [`EventSink`].
 
+pub(crate) mod pmtu;
 pub(crate) mod recv;
 pub(crate) mod rtt;
 pub(crate) mod send;
@@ -27,6 +28,7 @@ use crate::time::{Timestamp, TimestampDiff};
 use crate::wire::{PacketRepr, PacketType, SelectiveAck, HEADER_LEN};
 use crate::ConnHandle;
 
+use pmtu::Pmtu;
 use recv::{RecvBuffer, RecvOutcome};
 use rtt::RttEstimator;
 use send::{InFlight, SendBuffer, Sent, SentKind};
@@ -52,6 +54,12 @@ const PACING_BURST_TIME_MICROS: u128 = 2_000;
 const PACING_MIN_BURST_PACKETS: u128 = 10;
 /// ...and at most this many.
 const PACING_MAX_BURST_PACKETS: u128 = 256;
+
+/// Most packets in flight: libutp's limit (`OUTGOING_BUFFER_MAX_SIZE - 1`),
+/// within its 1024-packet reorder buffer and ours
+/// ([`MAX_REORDER_WINDOW`](crate::config::MAX_REORDER_WINDOW)), so that
+/// nothing sent is dropped as too far ahead of a hole.
+const MAX_PACKETS_IN_FLIGHT: usize = 1023;
 
 /// Where connection events go: the endpoint's queue, tagged with the
 /// connection's handle.
@@ -117,7 +125,10 @@ pub(crate) struct Connection {
     recv: RecvBuffer,
     rtt: RttEstimator,
     cc: Box<dyn Controller>,
+    /// Current packet size (UDP payload): the path MTU search's confirmed
+    /// size, or the configured size without it.
     packet_size: usize,
+    pmtu: Pmtu,
     config_nagle: bool,
     max_retransmissions: u32,
     keepalive: Option<Duration>,
@@ -195,7 +206,8 @@ impl Connection {
         ack_nr: SeqNr,
         now: Timestamp,
     ) -> Self {
-        let packet_size = config.packet_size(remote);
+        let pmtu = Pmtu::new(config, remote);
+        let packet_size = pmtu.current();
         Connection {
             remote,
             recv_id,
@@ -212,8 +224,10 @@ impl Connection {
                 config.effective_reorder_window(),
             ),
             rtt: RttEstimator::new(config.initial_rto, config.min_rto, config.max_rto),
-            cc: config.congestion.build(packet_size),
+            // The initial window, in bytes, does not depend on the path MTU.
+            cc: config.congestion.build(config.packet_size(remote)),
             packet_size,
+            pmtu,
             config_nagle: config.nagle,
             max_retransmissions: config.max_retransmissions,
             keepalive: config.keepalive,
@@ -292,6 +306,7 @@ impl Connection {
             transmissions: 0,
             sacked: false,
             lost: true,
+            probe: false,
         });
         c.seq_nr = isn + 1;
         c.last_ack = isn - 1;
@@ -368,6 +383,9 @@ impl Connection {
             peer_window: self.peer_window,
             send_buffered: self.send.len(),
             recv_buffered: self.recv.buffered(),
+            packet_size: self.packet_size,
+            mtu_probes_sent: self.pmtu.probes_sent,
+            mtu_probes_lost: self.pmtu.probes_lost,
             ..self.stats
         }
     }
@@ -633,6 +651,7 @@ impl Connection {
                 }
             }
         }
+        self.pmtu_outcome(now);
         if let Some(sack) = p.selective_ack {
             let (newly, sample, lost) =
                 self.in_flight.apply_sack(p.ack_nr, &sack, self.last_rto_at);
@@ -640,7 +659,9 @@ impl Connection {
             if rtt_from.is_none() {
                 rtt_from = sample;
             }
-            if lost > 0 {
+            // A lost path MTU probe is no congestion signal.
+            let probe_lost = self.pmtu_outcome(now);
+            if lost > usize::from(probe_lost) {
                 self.on_loss_detected(now);
             }
         }
@@ -664,7 +685,10 @@ impl Connection {
             && !self.in_flight.is_empty()
         {
             self.dup_acks += 1;
-            if self.dup_acks == DUP_ACK_THRESHOLD && self.in_flight.mark_first_lost() {
+            if self.dup_acks == DUP_ACK_THRESHOLD
+                && self.in_flight.mark_first_lost()
+                && !self.pmtu_outcome(now)
+            {
                 self.on_loss_detected(now);
             }
         }
@@ -824,7 +848,7 @@ impl Connection {
         if self.linger_deadline.is_some_and(|t| now >= t) {
             return self.finish(now, CloseReason::LocalClose, events);
         }
-        if self.rto_deadline.is_some_and(|t| now >= t) {
+        if self.rto_deadline.is_some_and(|t| now >= t) && !self.pmtu_probe_timeout(now) {
             self.stats.timeouts += 1;
             self.last_rto_at = now;
             // With the peer's window closed, what is in flight is a probe
@@ -925,8 +949,11 @@ impl Connection {
     fn may_send(&mut self, wire_len: usize) -> bool {
         let in_flight = self.in_flight.bytes();
         // One packet may always be in flight, so a window smaller than a
-        // packet still makes progress.
-        let fits = in_flight + wire_len <= self.cc.window() || in_flight == 0;
+        // packet still makes progress. Never more packets than a peer's
+        // reorder buffer holds past a hole (small packets after path MTU
+        // discovery would exceed it within the window).
+        let fits = (in_flight + wire_len <= self.cc.window() || in_flight == 0)
+            && self.in_flight.len() < MAX_PACKETS_IN_FLIGHT;
         if !fits {
             self.window_filled = true;
         }
@@ -968,7 +995,14 @@ impl Connection {
         {
             return None;
         }
-        if !self.may_send(header + payload) || !self.pace(now, header + payload) {
+        if !self.pace(now, header + payload) {
+            return None;
+        }
+        if let Some(payload) = self.plan_probe(now, payload, max_payload, buf.len()) {
+            let (offset, len) = self.send.take_unsent(payload);
+            return self.send_data_packet(now, offset, len, PacketType::Data, buf);
+        }
+        if !self.may_send(header + payload) {
             return None;
         }
         let (offset, len) = self.send.take_unsent(payload);
@@ -1086,7 +1120,12 @@ impl Connection {
         buf: &mut [u8],
     ) -> Option<usize> {
         let seq = self.seq_nr;
-        let wire_len = self.emit_payload_packet(now, ty, seq, offset, len, buf)?;
+        let probe_size = self.take_armed_probe();
+        let probe = probe_size.and_then(|size| self.emit_probe(now, seq, offset, len, size, buf));
+        let wire_len = match probe {
+            Some(wire_len) => wire_len,
+            None => self.emit_payload_packet(now, ty, seq, offset, len, buf)?,
+        };
         self.seq_nr += 1;
         let kind = if ty == PacketType::Fin {
             self.fin_seq = Some(seq);
@@ -1104,6 +1143,7 @@ impl Connection {
             transmissions: 1,
             sacked: false,
             lost: false,
+            probe: probe.is_some(),
         });
         self.stats.bytes_sent = self.stats.bytes_sent.saturating_add(len as u64);
         self.charge(wire_len);

@@ -124,6 +124,9 @@ pub(crate) struct Sent {
     pub(crate) sacked: bool,
     /// Deemed lost: waits for retransmission and counts as not in flight.
     pub(crate) lost: bool,
+    /// A path MTU probe (padded to `wire_len`) whose fate is not known yet
+    /// (see `pmtu.rs`); cleared once acked or lost.
+    pub(crate) probe: bool,
 }
 
 impl Sent {
@@ -149,6 +152,13 @@ pub(crate) struct Acked {
     pub(crate) syn: bool,
 }
 
+/// What happened to a path MTU probe: acked or lost, with its size.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum ProbeOutcome {
+    Acked(usize),
+    Lost(usize),
+}
+
 /// Packets sent and not yet acknowledged, in sequence order with no gaps:
 /// `packets[i].seq == seq_una + i`.
 #[derive(Debug)]
@@ -159,6 +169,8 @@ pub(crate) struct InFlight {
     /// Packets marked lost, so that the per-packet path need not search
     /// for them when there are none.
     lost: usize,
+    /// The probe's fate, once known, until the connection takes it.
+    probe_outcome: Option<ProbeOutcome>,
 }
 
 /// A packet is deemed lost once this many packets sent after it are SACKed
@@ -171,7 +183,54 @@ impl InFlight {
             packets: VecDeque::new(),
             bytes: 0,
             lost: 0,
+            probe_outcome: None,
         }
+    }
+
+    /// The probe's fate, if it became known since the last call.
+    pub(crate) fn take_probe_outcome(&mut self) -> Option<ProbeOutcome> {
+        self.probe_outcome.take()
+    }
+
+    fn probe_done(&mut self, index: usize, lost: bool) {
+        if let Some(p) = self.packets.get_mut(index) {
+            if core::mem::take(&mut p.probe) {
+                let size = p.wire_len as usize;
+                self.probe_outcome = Some(if lost {
+                    ProbeOutcome::Lost(size)
+                } else {
+                    ProbeOutcome::Acked(size)
+                });
+            }
+        }
+    }
+
+    /// The retransmission timer fired with the probe the only packet still
+    /// counted in flight and none waiting for retransmission: marks it lost
+    /// and returns `true`.
+    pub(crate) fn mark_lone_probe_lost(&mut self) -> bool {
+        if self.lost > 0 {
+            return false;
+        }
+        let mut counting = self
+            .packets
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.counts_in_flight());
+        let (Some((index, p)), None) = (counting.next(), counting.next()) else {
+            return false;
+        };
+        if !p.probe {
+            return false;
+        }
+        let wire_len = p.wire_len as usize;
+        self.probe_done(index, true);
+        if let Some(p) = self.packets.get_mut(index) {
+            p.lost = true;
+            self.bytes -= wire_len;
+            self.lost += 1;
+        }
+        true
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -220,6 +279,9 @@ impl InFlight {
                 acked.bytes += p.wire_len as usize;
             }
             acked.packets += 1;
+            if p.probe {
+                self.probe_outcome = Some(ProbeOutcome::Acked(p.wire_len as usize));
+            }
             acked.release_to = Some(p.offset + u64::from(p.len));
             if p.transmissions == 1 && !p.sacked && p.last_sent >= sample_after {
                 acked.rtt_sample_sent_at = Some(p.last_sent);
@@ -264,6 +326,7 @@ impl InFlight {
                     }
                 }
             }
+            self.probe_done(index, false);
         }
         // Loss: a packet sent once with SACK_LOSS_THRESHOLD SACKed packets
         // after it; a retransmitted one when SACK_LOSS_THRESHOLD packets
@@ -291,6 +354,9 @@ impl InFlight {
                     p.lost = true;
                     self.bytes -= p.wire_len as usize;
                     lost += 1;
+                    if core::mem::take(&mut p.probe) {
+                        self.probe_outcome = Some(ProbeOutcome::Lost(p.wire_len as usize));
+                    }
                 }
             }
         }
@@ -306,6 +372,7 @@ impl InFlight {
                 p.lost = true;
                 self.bytes -= p.wire_len as usize;
                 self.lost += 1;
+                self.probe_done(0, true);
                 true
             }
             _ => false,
@@ -318,6 +385,9 @@ impl InFlight {
             if p.counts_in_flight() {
                 p.lost = true;
                 self.lost += 1;
+                if core::mem::take(&mut p.probe) {
+                    self.probe_outcome = Some(ProbeOutcome::Lost(p.wire_len as usize));
+                }
             }
         }
         self.bytes = 0;
@@ -388,6 +458,7 @@ mod tests {
             transmissions: 1,
             sacked: false,
             lost: false,
+            probe: false,
         }
     }
 

@@ -20,8 +20,8 @@ pub enum ParseError {
     EmptySelectiveAck,
     /// A close-reason extension whose length is not 4 (the length found).
     BadCloseReasonLength(u8),
-    /// The same known extension (selective ACK or close reason) twice; the
-    /// extension type is carried.
+    /// A close reason twice; the extension type is carried. (Several
+    /// selective ACKs are accepted: the last one counts.)
     DuplicateExtension(u8),
 }
 

@@ -35,8 +35,10 @@ impl<T: AsRef<[u8]>> Packet<T> {
     /// Checks, in order: length, version, type, then each extension (type,
     /// length within the datagram, at most
     /// [`MAX_EXTENSIONS`](super::MAX_EXTENSIONS), a non-empty SACK mask, a
-    /// 4-byte close reason, no known extension twice). Unknown extension
-    /// types and the legacy type 2 are skipped.
+    /// 4-byte close reason, no close reason twice). Unknown extension
+    /// types and the legacy type 2 are skipped. Several SACKs are accepted
+    /// and the last one counts, as in libutp and librqbit-utp: path MTU
+    /// probes are padded with zero-filled SACKs.
     pub fn new_checked(buffer: T) -> Result<Packet<T>, ParseError> {
         let bytes = buffer.as_ref();
         let Some((header, after_header)) = bytes.split_first_chunk::<HEADER_LEN>() else {
@@ -50,18 +52,15 @@ impl<T: AsRef<[u8]>> Packet<T> {
             return Err(ParseError::UnknownType(type_ver >> 4));
         }
         let mut chain = Chain::new(header[field::EXTENSION], after_header);
-        let (mut sack_seen, mut close_seen) = (false, false);
+        let mut close_seen = false;
         while let Some(ext) = chain.step() {
             let ext = ext?;
-            let seen = match ext.kind {
-                ExtensionKind::SelectiveAck => &mut sack_seen,
-                ExtensionKind::CloseReason => &mut close_seen,
-                ExtensionKind::ExtensionBits | ExtensionKind::Unknown(_) => continue,
-            };
-            if *seen {
-                return Err(ParseError::DuplicateExtension(ext.kind.to_u8()));
+            if ext.kind == ExtensionKind::CloseReason {
+                if close_seen {
+                    return Err(ParseError::DuplicateExtension(ext.kind.to_u8()));
+                }
+                close_seen = true;
             }
-            *seen = true;
         }
         let payload_offset = bytes.len() - chain.remainder().len();
         Ok(Packet {
@@ -139,10 +138,12 @@ impl<T: AsRef<[u8]>> Packet<T> {
         extensions_of(self.buffer.as_ref())
     }
 
-    /// The selective ACK, if the packet has one.
+    /// The selective ACK, if the packet has one (the last one if it has
+    /// several).
     pub fn selective_ack(&self) -> Option<SelectiveAck<'_>> {
         self.extensions()
-            .find(|e| e.kind == ExtensionKind::SelectiveAck)
+            .filter(|e| e.kind == ExtensionKind::SelectiveAck)
+            .last()
             .and_then(|e| SelectiveAck::new(e.data))
     }
 

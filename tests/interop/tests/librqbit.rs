@@ -60,6 +60,7 @@ async fn our_client_to_librqbit_listener_16_mib_each_way() {
         let b_done = Instant::now();
         s.shutdown().await.unwrap();
         eprintln!("our stream: {:?}", s.stats());
+        assert_reached_ceiling("librqbit", &s.stats());
         Phases {
             start,
             a_done: server.await.unwrap(),
@@ -90,6 +91,7 @@ async fn librqbit_client_to_our_listener_16_mib_each_way() {
             // ends with nothing more.
             read_all_and_verify(&mut s, "our server reading after its FIN", b"").await;
             eprintln!("our stream: {:?}", s.stats());
+            assert_reached_ceiling("librqbit", &s.stats());
             a_done
         }
     });

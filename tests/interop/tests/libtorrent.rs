@@ -113,6 +113,7 @@ async fn libtorrent_seeds_to_us(test: &str, relay: Option<RelayConfig>) {
             .await
             .unwrap();
         eprintln!("our stream: {:?}", s.stats());
+        assert_reached_ceiling("libtorrent", &s.stats());
         drop(s); // graceful close: FIN
         got
     })
@@ -189,6 +190,7 @@ async fn we_seed_to_libtorrent(test: &str, relay: Option<RelayConfig>) {
             .await
             .unwrap();
         eprintln!("our stream: {:?}", s.stats());
+        assert_reached_ceiling("libtorrent", &s.stats());
         served
     });
     let secs = lt

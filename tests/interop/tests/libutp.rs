@@ -90,6 +90,7 @@ async fn our_client_to_libutp(relay: Option<RelayConfig>) {
         let start = Instant::now();
         let b_done = our_client_side(&mut s, &a, &b).await;
         eprintln!("our stream: {:?}", s.stats());
+        assert_reached_ceiling("libutp", &s.stats());
         Phases {
             start,
             a_done: server.await.unwrap(),
@@ -125,6 +126,7 @@ async fn libutp_to_our_listener(relay: Option<RelayConfig>) {
             // words and then its FIN.
             read_all_and_verify(&mut s, "our server reading after its FIN", b"libutp done").await;
             eprintln!("our stream: {:?}", s.stats());
+            assert_reached_ceiling("libutp", &s.stats());
             a_done
         }
     });

@@ -81,6 +81,7 @@ async fn our_client_to_utp_rs_listener_16_mib_each_way() {
         s.shutdown().await.unwrap();
         let a_done = server.await.unwrap();
         eprintln!("our stream: {:?}", s.stats());
+        assert_reached_ceiling("utp_rs", &s.stats());
         (start, b_done, a_done)
     })
     .await;
@@ -117,6 +118,7 @@ async fn utp_rs_client_to_our_listener_16_mib_each_way() {
             // Our FIN ends utp-rs's read_to_eof.
             s.shutdown().await.unwrap();
             eprintln!("our stream: {:?}", s.stats());
+            assert_reached_ceiling("utp_rs", &s.stats());
             a_done
         }
     });

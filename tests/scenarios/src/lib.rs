@@ -112,8 +112,8 @@ pub struct Transfers {
 
 impl Transfers {
     /// Adds the endpoints the flows need to `sim` (clients with `client`
-    /// config, listening servers with `server` config) and starts every
-    /// flow's connection.
+    /// config, listening servers with `server` config; endpoints already
+    /// there are reused as they are) and starts every flow's connection.
     pub fn start(
         sim: &mut Sim<Endpoint>,
         flows: Vec<Flow>,
@@ -138,6 +138,10 @@ impl Transfers {
                         });
                     }
                     sim.add_host(addr, ep);
+                    addrs.push(addr);
+                } else if !addrs.contains(&addr) {
+                    // Already in the sim (an earlier `Transfers`): its
+                    // events are ours to handle now.
                     addrs.push(addr);
                 }
             }

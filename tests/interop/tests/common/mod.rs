@@ -149,3 +149,15 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// Path MTU discovery with a real peer on loopback: our padded probe (a DATA
+/// packet with zero-filled SACKs, sent with don't-fragment) was accepted and
+/// acknowledged, so the connection reached the ceiling, 1402 bytes.
+pub fn assert_reached_ceiling(peer: &str, stats: &utp_core::ConnStats) {
+    eprintln!(
+        "{peer}: packet size {} after {} path MTU probes ({} lost)",
+        stats.packet_size, stats.mtu_probes_sent, stats.mtu_probes_lost
+    );
+    assert_eq!(stats.packet_size, 1402, "{peer}: {stats:?}");
+    assert!(stats.mtu_probes_sent >= 1, "{peer}: {stats:?}");
+}
