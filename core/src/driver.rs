@@ -139,11 +139,13 @@ pub struct DriverConfig {
     /// Let the adapter batch: equal datagrams to one peer leave in one
     /// segmented send (GSO) and receives take coalesced batches (GRO), on
     /// Linux, through quinn-udp. On loopback this multiplies throughput
-    /// (see the README). Such sockets set don't-fragment on every datagram,
-    /// as libtorrent does: an IPv4 path whose MTU is below the packet size
-    /// plus 28 bytes (1430 by default) then drops full packets instead of
-    /// fragmenting them; lower [`Config::packet_size_v4`] or turn this off
-    /// for such paths. Default `true`.
+    /// (see the README). Such sockets set don't-fragment on every datagram.
+    /// That is safe with path MTU discovery on
+    /// ([`Config::pmtu_discovery`], the default): data packets never exceed
+    /// a size a probe confirmed. With discovery off, an IPv4 path whose MTU
+    /// is below the packet size plus 28 bytes (1430 by default) drops full
+    /// packets; lower [`Config::packet_size_v4`] or turn batching off for
+    /// such paths. Default `true`.
     pub batching: bool,
 }
 

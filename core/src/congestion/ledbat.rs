@@ -95,6 +95,13 @@ fn earlier(a: u32, b: u32) -> bool {
     (a.wrapping_sub(b) as i32) < 0
 }
 
+/// The smallest of wrapping delay values.
+fn wrapping_min<'a>(values: impl Iterator<Item = &'a u32>) -> Option<u32> {
+    values
+        .copied()
+        .reduce(|a, b| if earlier(b, a) { b } else { a })
+}
+
 impl DelayHistory {
     fn new(capacity: u8) -> Self {
         DelayHistory {
@@ -124,11 +131,7 @@ impl DelayHistory {
     }
 
     fn min(&self) -> Option<u32> {
-        self.buckets
-            .iter()
-            .take(self.len)
-            .copied()
-            .reduce(|a, b| if earlier(b, a) { b } else { a })
+        wrapping_min(self.buckets.iter().take(self.len))
     }
 
     /// Adds `by` to every bucket (our delays rose by the clock drift).
@@ -167,11 +170,7 @@ impl CurrentFilter {
     }
 
     fn min(&self) -> Option<u32> {
-        self.samples
-            .iter()
-            .take(self.len)
-            .copied()
-            .reduce(|a, b| if earlier(b, a) { b } else { a })
+        wrapping_min(self.samples.iter().take(self.len))
     }
 }
 
@@ -227,7 +226,8 @@ pub struct Ledbat {
     carry: i64,
     /// The last queuing delay computed (for statistics).
     queuing_delay: Duration,
-    /// Smoothed RTT from the samples acks carry (sizes the slowdown).
+    /// The connection's smoothed RTT at the last ack (sizes the slowdown,
+    /// which may start from `on_loss`, without an ack).
     srtt: Option<Duration>,
     /// When the next periodic slowdown starts (set when a ramp ends).
     next_slowdown: Option<Timestamp>,
@@ -238,8 +238,6 @@ pub struct Ledbat {
     ramping: bool,
     /// A slowdown happened already (the initial one is done).
     had_slowdown: bool,
-    /// Smallest RTT sample (sizes the slow-start exit).
-    min_rtt: Option<Duration>,
 }
 
 impl Ledbat {
@@ -261,7 +259,6 @@ impl Ledbat {
             slowdown: None,
             ramping: false,
             had_slowdown: false,
-            min_rtt: None,
         }
     }
 
@@ -309,11 +306,6 @@ impl Ledbat {
         false
     }
 
-    /// Whether slow start is still on.
-    pub fn in_slow_start(&self) -> bool {
-        self.slow_start
-    }
-
     fn record_delays(&mut self, ack: &AckSample) -> Option<Duration> {
         if ack.reverse_delay.is_sample() {
             self.reverse.add(ack.now, ack.reverse_delay.0);
@@ -350,9 +342,8 @@ impl Controller for Ledbat {
         if let Some(q) = queuing {
             self.queuing_delay = q;
         }
-        if let Some(rtt) = ack.rtt {
-            self.srtt = Some(self.srtt.map_or(rtt, |s| (s * 7 + rtt) / 8));
-            self.min_rtt = Some(self.min_rtt.map_or(rtt, |m| m.min(rtt)));
+        if ack.srtt.is_some() {
+            self.srtt = ack.srtt;
         }
         if self.run_slowdown(ack.now, packet) {
             return;
@@ -371,7 +362,7 @@ impl Controller for Ledbat {
             let exit_delay = if self.ramping {
                 target
             } else {
-                let eighth = self
+                let eighth = ack
                     .min_rtt
                     .map_or(0, |r| (r.as_micros() / 8).min(i64::MAX as u128) as i64);
                 eighth.max(SLOW_START_MIN_EXIT_MICROS).min(target / 2)
@@ -469,6 +460,8 @@ mod tests {
             bytes_acked: bytes,
             in_flight: 0,
             rtt: Some(Duration::from_millis(50)),
+            srtt: Some(Duration::from_millis(50)),
+            min_rtt: Some(Duration::from_millis(50)),
             delay: TimestampDiff(delay_us),
             reverse_delay: TimestampDiff::NONE,
             packet_size: P,

@@ -35,6 +35,10 @@ pub struct AckSample {
     pub in_flight: usize,
     /// A round-trip sample from a packet sent once, if the ack gave one.
     pub rtt: Option<Duration>,
+    /// The connection's smoothed RTT, once it has a sample.
+    pub srtt: Option<Duration>,
+    /// The smallest RTT sample so far, once there is one.
+    pub min_rtt: Option<Duration>,
     /// The peer's `timestamp_difference`: our one-way delay to it plus an
     /// unknown clock offset (see [`TimestampDiff`]).
     pub delay: TimestampDiff,

@@ -82,6 +82,8 @@ mod tests {
             bytes_acked: bytes,
             in_flight: 0,
             rtt: None,
+            srtt: None,
+            min_rtt: None,
             delay: TimestampDiff::NONE,
             reverse_delay: TimestampDiff::NONE,
             packet_size: 1000,

@@ -710,6 +710,8 @@ impl Connection {
                 bytes_acked,
                 in_flight: in_flight_before,
                 rtt: rtt_from.map(|t| now.saturating_duration_since(t)),
+                srtt: self.rtt.has_sample().then(|| self.rtt.srtt()),
+                min_rtt: self.rtt.has_sample().then(|| self.rtt.min()),
                 delay: p.timestamp_difference,
                 reverse_delay: self.reply_delay,
                 packet_size: self.packet_size,
