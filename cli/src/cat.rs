@@ -452,6 +452,7 @@ async fn listen(spec: &str, quiet: bool) -> Result<(UtpSocket, UtpStream), Failu
                     AcceptDecision::Accept
                 }
             }),
+            ..ListenConfig::default()
         }),
         ..DriverConfig::default()
     };

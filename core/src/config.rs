@@ -100,10 +100,64 @@ pub struct Config {
     /// Default `None`.
     pub max_send_rate: Option<u64>,
     /// Answer packets for unknown connections with RESET (as libutp does),
-    /// at most `resets_per_second` a second. Default `true`.
+    /// within the limits on replies to unproven addresses
+    /// ([`replies_per_second`](Self::replies_per_second)). Default `true`.
     pub reset_unknown: bool,
-    /// Rate limit of RESETs for unknown connections. Default 100.
-    pub resets_per_second: u32,
+    /// Most datagrams a second the endpoint sends, all sources together, to
+    /// addresses that have not proved they receive what we send: RESETs for
+    /// unknown connections, answers to SYNs (half-open or cookie STATEs)
+    /// and to retransmitted SYNs. Each such reply is no larger than the
+    /// datagram it answers, so a spoofed source gets at most one datagram
+    /// of at most its size per datagram sent in its name. Default 10,000.
+    pub replies_per_second: u32,
+    /// The same limit for one source IP address (a victim whose address a
+    /// flood spoofs). Default 100.
+    pub replies_per_source: u32,
+    /// How long a half-open connection (a SYN answered, no packet yet from
+    /// the initiator that proves it received our STATE) lives. It sends no
+    /// keepalives; when it expires it is closed with
+    /// [`CloseReason::TimedOut`](crate::CloseReason::TimedOut) and taken out
+    /// of the accept backlog. Default 5 s.
+    pub half_open_timeout: Duration,
+    /// Most half-open connections at once, separate from
+    /// [`max_connections`](Self::max_connections). A SYN beyond it gets a
+    /// SYN cookie (with [`SynCookies::OnPressure`] or
+    /// [`SynCookies::Always`]) or is ignored. Default 1024.
+    pub max_half_open: usize,
+    /// When the endpoint answers SYNs statelessly (spec/README.md, "SYN
+    /// cookies"). Default [`SynCookies::OnPressure`].
+    pub syn_cookies: SynCookies,
+    /// Half-open connections at which the endpoint is "under pressure" and
+    /// [`SynCookies::OnPressure`] starts answering with cookies; pressure
+    /// lasts until one second after the count last was at or above it
+    /// (WireGuard's hysteresis). Default 128 (an eighth of
+    /// `max_half_open`, as WireGuard's "under load").
+    pub syn_cookie_threshold: usize,
+    /// Bytes all connections together may hold in send, receive and
+    /// reorder buffers. When it is reached, writes are refused with
+    /// [`Error::WouldBlock`](crate::Error::WouldBlock), out-of-order data is
+    /// dropped (the sender retransmits it) and the advertised windows
+    /// shrink, so no peer can grow the endpoint's memory past it. Default
+    /// 256 MiB.
+    pub memory_budget: usize,
+}
+
+/// When SYNs are answered with SYN cookies: a STATE whose sequence number
+/// is a keyed hash of the SYN (peer address, connection id, sequence
+/// number, time bucket), so the endpoint stores nothing until the initiator
+/// proves it received it. A connection made from a cookie cannot send
+/// before the initiator has sent a packet (spec/README.md).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
+pub enum SynCookies {
+    /// Never: a SYN beyond the half-open limit is ignored.
+    Off,
+    /// When the half-open count reached
+    /// [`Config::syn_cookie_threshold`] within the last second, or the
+    /// half-open table is full.
+    #[default]
+    OnPressure,
+    /// Every SYN (for tests, and for listeners that expect floods).
+    Always,
 }
 
 impl Default for Config {
@@ -133,7 +187,13 @@ impl Default for Config {
             pacing: true,
             max_send_rate: None,
             reset_unknown: true,
-            resets_per_second: 100,
+            replies_per_second: 10_000,
+            replies_per_source: 100,
+            half_open_timeout: Duration::from_secs(5),
+            max_half_open: 1024,
+            syn_cookies: SynCookies::OnPressure,
+            syn_cookie_threshold: 128,
+            memory_budget: 256 << 20,
         }
     }
 }
@@ -179,6 +239,18 @@ pub struct ListenConfig {
     /// The "firewall": called once per new SYN with the peer's address.
     /// Default: accept everything.
     pub filter: Box<dyn FnMut(SocketAddr) -> AcceptDecision + Send>,
+    /// Let an accepted connection send its first DATA packet before the
+    /// initiator has proved it receives our packets. Off (the default), an
+    /// acceptor that writes first holds its data until the initiator's
+    /// first packet arrives: our initiators send one at once (the third
+    /// packet of the handshake), but a BEP 29 initiator that only reads
+    /// (utp-rs in the Portal Network) stays silent, and the connection ends
+    /// after [`Config::half_open_timeout`]. On, one packet goes at once (a
+    /// reply larger than the SYN it answers, to an address nobody
+    /// verified); use it where the peer was authenticated out of band, as
+    /// the Portal Network does over discv5. A connection made from a SYN
+    /// cookie never sends early.
+    pub early_data: bool,
 }
 
 impl Default for ListenConfig {
@@ -186,6 +258,7 @@ impl Default for ListenConfig {
         ListenConfig {
             backlog: 128,
             filter: Box::new(|_| AcceptDecision::Accept),
+            early_data: false,
         }
     }
 }
@@ -194,6 +267,7 @@ impl core::fmt::Debug for ListenConfig {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("ListenConfig")
             .field("backlog", &self.backlog)
+            .field("early_data", &self.early_data)
             .finish_non_exhaustive()
     }
 }

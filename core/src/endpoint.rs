@@ -126,7 +126,7 @@ impl Endpoint {
     /// A new endpoint. `seed` drives every random choice (connection ids,
     /// sequence numbers), so the same seed and inputs give the same outputs.
     pub fn new(config: Config, seed: u64) -> Self {
-        let reset_tokens = config.resets_per_second;
+        let reset_tokens = config.replies_per_second;
         Endpoint {
             config,
             rng: Rng::new(seed),
@@ -428,11 +428,11 @@ impl Endpoint {
     fn queue_reset(&mut self, now: Timestamp, to: SocketAddr, connection_id: u16, ack_nr: SeqNr) {
         let elapsed = now.saturating_duration_since(self.reset_refill);
         if elapsed.as_secs() >= 1 {
-            self.reset_tokens = self.config.resets_per_second;
+            self.reset_tokens = self.config.replies_per_second;
             self.reset_refill = now;
         }
         if self.reset_tokens == 0 || self.resets.len() >= MAX_PENDING_RESETS {
-            self.stats.resets_suppressed += 1;
+            self.stats.replies_suppressed += 1;
             return;
         }
         self.reset_tokens -= 1;

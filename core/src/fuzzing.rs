@@ -139,7 +139,10 @@ fn fuzz_config() -> crate::Config {
         send_buffer: 16 * 1024,
         recv_buffer: 8 * 1024,
         reorder_window: 16,
-        resets_per_second: 4,
+        replies_per_second: 4,
+        max_half_open: 4,
+        syn_cookie_threshold: 2,
+        memory_budget: 64 * 1024,
         ..crate::Config::default()
     }
 }

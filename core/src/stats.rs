@@ -69,8 +69,10 @@ pub struct EndpointStats {
     pub unknown_connection: u64,
     /// RESETs sent for unknown connections.
     pub resets_sent: u64,
-    /// RESETs for unknown connections not sent because of the rate limit.
-    pub resets_suppressed: u64,
+    /// Replies to unproven addresses (RESETs, SYN answers) not sent because
+    /// of [`Config::replies_per_second`](crate::Config::replies_per_second)
+    /// or [`Config::replies_per_source`](crate::Config::replies_per_source).
+    pub replies_suppressed: u64,
     /// SYNs refused with RESET (no listener, filter, limit or backlog).
     pub syns_refused: u64,
     /// SYNs ignored (filter, limit, backlog, or no listener with
@@ -78,4 +80,15 @@ pub struct EndpointStats {
     pub syns_ignored: u64,
     /// Connections accepted by the protocol.
     pub accepted: u64,
+    /// Half-open connections now (SYN answered, initiator not yet heard).
+    pub half_open: u64,
+    /// Half-open connections that expired before the initiator was heard.
+    pub half_open_expired: u64,
+    /// SYNs answered with a SYN cookie.
+    pub cookies_sent: u64,
+    /// Connections made from a valid cookie.
+    pub cookies_accepted: u64,
+    /// Packets that carried a cookie that did not verify (forged, or older
+    /// than two time buckets), dropped.
+    pub cookies_invalid: u64,
 }

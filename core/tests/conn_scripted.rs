@@ -398,6 +398,7 @@ fn filter_refuses_or_ignores() {
     p.b.listen(ListenConfig {
         backlog: 8,
         filter: Box::new(|_| AcceptDecision::Refuse),
+        ..ListenConfig::default()
     });
     let ha = p.a.connect(p.now, addr(B)).unwrap();
     p.run_until(p.now + Duration::from_secs(1));
@@ -408,6 +409,7 @@ fn filter_refuses_or_ignores() {
     p.b.listen(ListenConfig {
         backlog: 8,
         filter: Box::new(|_| AcceptDecision::Ignore),
+        ..ListenConfig::default()
     });
     let ha = p.a.connect(p.now, addr(B)).unwrap();
     p.run_until(p.now + Duration::from_secs(30));
