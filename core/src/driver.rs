@@ -125,7 +125,7 @@ pub struct DriverConfig {
     /// Accept incoming connections (`Some`, the default) or refuse them.
     pub listen: Option<ListenConfig>,
     /// The endpoint's seed. `None` (the default) draws one from the
-    /// standard library's randomly keyed hasher; set it for reproducible
+    /// operating system's random source; set it for reproducible
     /// connection ids and sequence numbers.
     pub seed: Option<u64>,
     /// Datagrams of other protocols held for
@@ -829,11 +829,15 @@ impl Driver {
     }
 }
 
-/// A seed from the standard library's randomly keyed hasher (different in
-/// every process), for drivers not given one.
+/// A seed from the operating system's random source, for drivers not given
+/// one (connection ids, sequence numbers and the SYN cookie key derive from
+/// it). Should the source fail, the standard library's randomly keyed
+/// hasher (itself seeded from the system once per process) stands in.
 fn random_seed() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(0x7574_705f_7365_6564);
-    h.finish()
+    getrandom::u64().unwrap_or_else(|_| {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(0x7574_705f_7365_6564);
+        h.finish()
+    })
 }

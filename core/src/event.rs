@@ -43,3 +43,18 @@ pub enum Event {
     /// the handle is released.
     Closed(ConnHandle, CloseReason),
 }
+
+impl Event {
+    /// The connection the event is about (`None` for
+    /// [`Incoming`](Event::Incoming)).
+    pub fn handle(&self) -> Option<ConnHandle> {
+        match *self {
+            Event::Incoming => None,
+            Event::Connected(h)
+            | Event::Readable(h)
+            | Event::Writable(h)
+            | Event::Eof(h)
+            | Event::Closed(h, _) => Some(h),
+        }
+    }
+}

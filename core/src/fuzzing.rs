@@ -320,8 +320,15 @@ pub fn endpoint(data: &[u8]) -> Result<(), Violation> {
             }
         }
         drain(&mut ep, now, &mut buf, &mut seen)?;
-        if ep.connection_count() > config.max_connections {
-            return Err(Violation(format!("{} connections", ep.connection_count())));
+        // Half-open connections have their own cap.
+        if ep.connection_count() > config.max_connections + config.max_half_open
+            || ep.stats().half_open > config.max_half_open as u64
+        {
+            return Err(Violation(format!(
+                "{} connections, {} half-open",
+                ep.connection_count(),
+                ep.stats().half_open
+            )));
         }
         if seen.len() >= 64 {
             seen.drain(..32);

@@ -1,23 +1,25 @@
-//! The endpoint's seeded random numbers (connection ids, initial sequence
-//! numbers). SplitMix64: tiny, fast, and reproducible from the seed; the
-//! core keeps its dependencies minimal and needs no cryptographic strength
-//! here (ids only have to be unpredictable enough to avoid collisions with
-//! other connections, as in libutp).
+//! The endpoint's random numbers: connection ids, initial sequence numbers
+//! and the SYN cookie key.
+//!
+//! ChaCha20 keyed from the endpoint seed: the same seed replays a run
+//! exactly (tests, the simulator), and an observer who sees ids and
+//! sequence numbers learns nothing about the next ones or about the cookie
+//! key, as it could from a non-cryptographic generator. The adapters seed it
+//! from the operating system.
+
+use rand_chacha::rand_core::{RngCore, SeedableRng};
+use rand_chacha::ChaCha20Rng;
 
 #[derive(Clone, Debug)]
-pub(crate) struct Rng(u64);
+pub(crate) struct Rng(ChaCha20Rng);
 
 impl Rng {
     pub(crate) fn new(seed: u64) -> Self {
-        Rng(seed)
+        Rng(ChaCha20Rng::seed_from_u64(seed))
     }
 
     pub(crate) fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     pub(crate) fn next_u16(&mut self) -> u16 {

@@ -48,7 +48,20 @@ fn handshake_numbers_as_deployed() {
     // The acceptor sends with the SYN's id and acks the SYN's seq.
     assert_eq!(state.connection_id, syn.connection_id);
     assert_eq!(state.ack_nr, syn.seq_nr);
-    assert_eq!(p.now, t0 + ms(50), "connected after one round trip");
+    // A is connected after one round trip; B holds the connection in its
+    // backlog once A's third packet (STATE, ack S - 1) arrived, half a
+    // round trip later.
+    assert_eq!(
+        p.now,
+        t0 + ms(75),
+        "B's connection proven after 1.5 round trips"
+    );
+    let third = p.log[2].packet();
+    assert_eq!(p.log[2].from, addr(A));
+    assert_eq!(third.packet_type, PacketType::State);
+    assert_eq!(third.connection_id, syn.connection_id.wrapping_add(1));
+    assert_eq!(third.seq_nr, syn.seq_nr + 1);
+    assert_eq!(third.ack_nr, state.seq_nr - 1);
     // Now A sends data: id + 1, seq ISN + 1, ack S - 1.
     p.a.conn(ha).unwrap().write(b"hello").unwrap();
     p.flush();
@@ -89,7 +102,9 @@ fn lost_syn_is_retransmitted_after_syn_rto() {
     assert_eq!(s[0].0, t0);
     assert_eq!(s[1].0, t0 + Duration::from_secs(1));
     assert_eq!((s[0].1, s[0].2), (s[1].1, s[1].2), "the same SYN again");
-    assert_eq!(p.now, t0 + Duration::from_secs(1) + ms(50));
+    // Connected one round trip after the second SYN; B has the third
+    // packet half a round trip later.
+    assert_eq!(p.now, t0 + Duration::from_secs(1) + ms(75));
     assert_eq!(p.events_a, vec![Event::Connected(ha)]);
 }
 
@@ -121,7 +136,9 @@ fn lost_syn_ack_gets_the_same_state_again_and_one_connection() {
         .collect();
     assert_eq!(states.len(), 2);
     assert_eq!(states[0], states[1], "the same STATE again");
-    assert_eq!(p.now, t0 + Duration::from_secs(1) + ms(50));
+    // Connected one round trip after the second SYN; B has the third
+    // packet half a round trip later.
+    assert_eq!(p.now, t0 + Duration::from_secs(1) + ms(75));
     assert_eq!(p.b.connection_count(), 1);
     assert_eq!(
         p.events_b.iter().filter(|e| **e == Event::Incoming).count(),
@@ -976,6 +993,7 @@ fn hundred_simultaneous_connects_to_one_peer_all_complete() {
             !handles
                 .iter()
                 .all(|h| p.events_a.contains(&Event::Connected(*h)))
+                || p.events_b.iter().filter(|e| **e == Event::Incoming).count() < 100
         });
         let mut accepted = 0;
         while p.b.accept().is_some() {
@@ -1039,4 +1057,209 @@ fn reset_ack_nr_forms() {
             "ack {ack:?}"
         );
     }
+}
+
+/// The network drops B's first `states` STATE packets and its first
+/// `datas` DATA packets (B → A only).
+fn drop_from_b(states: usize, datas: usize) -> Box<dyn FnMut(&Wire) -> Fate> {
+    let (mut s, mut d) = (0, 0);
+    Box::new(move |w| {
+        if w.from != addr(B) {
+            return Fate::Deliver;
+        }
+        let (count, limit) = match w.ty() {
+            PacketType::State => (&mut s, states),
+            PacketType::Data => (&mut d, datas),
+            _ => return Fate::Deliver,
+        };
+        *count += 1;
+        if *count <= limit {
+            Fate::Drop
+        } else {
+            Fate::Deliver
+        }
+    })
+}
+
+/// The acceptor writes first, at once (as soon as `accept` hands it the
+/// connection); the initiator writes once the acceptor's first bytes
+/// arrived. Both directions are read to EOF and must be exact.
+/// `inject_syn_at`: deliver a copy of A's SYN to B again at that time
+/// (a duplicate SYN after data).
+fn acceptor_first(
+    early_data: bool,
+    filter: Box<dyn FnMut(&Wire) -> Fate>,
+    inject_syn_at: Option<Duration>,
+) -> Pair {
+    let mut p = Pair::default_pair();
+    p.b.listen(ListenConfig {
+        early_data,
+        ..ListenConfig::default()
+    });
+    p.filter = filter;
+    let t0 = p.now;
+    let from_b = pattern(300_000, 7);
+    let from_a = pattern(200_000, 9);
+    let ha = p.a.connect(p.now, addr(B)).unwrap();
+    let mut hb = None;
+    let (mut wa, mut wb) = (0, 0);
+    let (mut got_a, mut got_b) = (Vec::new(), Vec::new());
+    let (mut eof_a, mut eof_b) = (false, false);
+    let mut buf = vec![0u8; 65536];
+    let mut syn = None;
+    p.run_while(Duration::from_secs(60), |p| {
+        if syn.is_none() {
+            syn = p.log.first().map(|w| w.bytes.clone());
+        }
+        if let (Some(at), Some(bytes)) = (inject_syn_at, syn.as_ref()) {
+            if p.now >= t0 + at && !bytes.is_empty() {
+                p.b.handle_datagram(p.now, addr(A), bytes);
+                syn = Some(Vec::new());
+            }
+        }
+        if hb.is_none() {
+            hb = p.b.accept();
+        }
+        if let Some(hb) = hb {
+            if wb < from_b.len() {
+                wb += p.b.conn(hb).unwrap().write(&from_b[wb..]).unwrap_or(0);
+                if wb == from_b.len() {
+                    p.b.conn(hb).unwrap().shutdown();
+                }
+            }
+            while let Some(Ok(n)) = p.b.conn(hb).map(|mut c| c.read(&mut buf)) {
+                if n == 0 {
+                    eof_b = true;
+                    break;
+                }
+                got_b.extend_from_slice(&buf[..n]);
+            }
+        }
+        while let Some(Ok(n)) = p.a.conn(ha).map(|mut c| c.read(&mut buf)) {
+            if n == 0 {
+                eof_a = true;
+                break;
+            }
+            got_a.extend_from_slice(&buf[..n]);
+        }
+        if !got_a.is_empty() && wa < from_a.len() {
+            wa += p.a.conn(ha).unwrap().write(&from_a[wa..]).unwrap_or(0);
+            if wa == from_a.len() {
+                p.a.conn(ha).unwrap().shutdown();
+            }
+        }
+        p.flush();
+        !(eof_a && eof_b)
+    });
+    assert_eq!(got_a.len(), from_b.len(), "A received every byte B sent");
+    assert!(got_a == from_b, "A received exactly what B sent");
+    assert!(got_b == from_a, "B received exactly what A sent");
+    assert!(p.events_a.contains(&Event::Connected(ha)));
+    assert_eq!(p.b.connection_count(), 1, "one connection, never two");
+    p
+}
+
+/// Every loss pattern of the handshake when the acceptor speaks first, with
+/// and without early data. Without it B's first DATA leaves once A's third
+/// packet arrived; with it, right after B's STATE.
+#[test]
+fn acceptor_first_state_lost() {
+    for early in [false, true] {
+        let p = acceptor_first(early, drop_from_b(1, 0), None);
+        let states: Vec<_> = p
+            .wire_from(B)
+            .into_iter()
+            .filter(|w| w.ty() == PacketType::State)
+            .take(2)
+            .map(|w| w.packet().seq_nr)
+            .collect();
+        assert_eq!(states[0], states[1], "the repeated SYN got the same STATE");
+    }
+}
+
+#[test]
+fn acceptor_first_state_and_first_data_lost() {
+    for early in [false, true] {
+        acceptor_first(early, drop_from_b(1, 1), None);
+    }
+}
+
+#[test]
+fn acceptor_first_state_data_and_second_answer_lost() {
+    for early in [false, true] {
+        acceptor_first(early, drop_from_b(2, 1), None);
+        // And the first DATA's retransmission too.
+        acceptor_first(early, drop_from_b(2, 2), None);
+        acceptor_first(early, drop_from_b(3, 2), None);
+    }
+}
+
+#[test]
+fn acceptor_first_duplicate_syn_after_data() {
+    for early in [false, true] {
+        for at in [ms(60), ms(200), Duration::from_secs(2)] {
+            acceptor_first(early, Box::new(|_| Fate::Deliver), Some(at));
+        }
+    }
+}
+
+/// The initiator's DATA or STATE is all that tells an acceptor the SYN was
+/// real: without it, the half-open connection sends nothing more, never
+/// reaches the backlog and is gone after `half_open_timeout`.
+#[test]
+fn half_open_connection_expires_unproven_and_is_never_accepted() {
+    let mut p = Pair::default_pair();
+    // A's packets after its SYN never arrive.
+    let mut syn_seen = false;
+    p.filter = Box::new(move |w| {
+        if w.from == addr(A) {
+            if w.ty() == PacketType::Syn && !syn_seen {
+                syn_seen = true;
+                return Fate::Deliver;
+            }
+            return Fate::Drop;
+        }
+        Fate::Deliver
+    });
+    let t0 = p.now;
+    let _ha = p.a.connect(p.now, addr(B)).unwrap();
+    p.run_until(t0 + ms(100));
+    assert_eq!(p.b.stats().half_open, 1);
+    assert_eq!(p.b.connection_count(), 1);
+    assert!(p.b.accept().is_none(), "not in the backlog before proof");
+    p.run_until(t0 + Duration::from_secs(4));
+    assert_eq!(p.b.stats().half_open, 1);
+    p.run_until(t0 + Duration::from_secs(6));
+    assert_eq!(p.b.stats().half_open, 0);
+    assert_eq!(p.b.stats().half_open_expired, 1);
+    assert_eq!(p.b.connection_count(), 0, "released without accept()");
+    assert!(p.events_b.is_empty(), "nothing to tell: {:?}", p.events_b);
+    // B sent its STATE and nothing else: no keepalive, no data.
+    let from_b: Vec<_> = p.wire_from(B).iter().map(|w| w.ty()).collect();
+    assert_eq!(from_b, vec![PacketType::State]);
+}
+
+/// With early data the half-open connection is in the backlog at once; if
+/// it dies unproven before `accept`, it leaves the backlog by itself.
+#[test]
+fn early_data_half_open_leaves_the_backlog_when_it_dies() {
+    let mut p = Pair::default_pair();
+    p.b.listen(ListenConfig {
+        early_data: true,
+        ..ListenConfig::default()
+    });
+    p.filter = Box::new(|w| {
+        if w.from == addr(A) && w.ty() != PacketType::Syn {
+            Fate::Drop
+        } else {
+            Fate::Deliver
+        }
+    });
+    let t0 = p.now;
+    let _ha = p.a.connect(p.now, addr(B)).unwrap();
+    p.run_until(t0 + ms(100));
+    assert_eq!(p.events_b, vec![Event::Incoming]);
+    p.run_until(t0 + Duration::from_secs(6));
+    assert_eq!(p.b.connection_count(), 0);
+    assert!(p.b.accept().is_none());
 }

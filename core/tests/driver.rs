@@ -196,7 +196,11 @@ fn connect_accept_write_read_and_wakers() {
         18
     );
     // The write went out from the caller, before any drive.
-    assert_eq!(n.sa.calls.borrow().len(), 2, "SYN, then the data packet");
+    assert_eq!(
+        n.sa.calls.borrow().len(),
+        3,
+        "SYN, the handshake's third packet, then the data packet"
+    );
     n.settle();
     assert_eq!(read_count.0.load(Ordering::SeqCst), 1);
     let got = ready(n.b.poll_read(&n.sb, n.now, hb, &mut rcx, &mut buf));
@@ -291,7 +295,11 @@ fn batches_equal_datagrams_and_keeps_them_when_the_socket_blocks() {
     assert!(calls.iter().any(|&(d, _)| d > 1), "{calls:?}");
     assert!(calls.iter().all(|&(d, _)| d <= 8));
     let sent: usize = calls.iter().map(|&(d, _)| d).sum();
-    assert_eq!(n.a.stats().datagrams_sent as usize, sent + 1, "+ the SYN");
+    assert_eq!(
+        n.a.stats().datagrams_sent as usize,
+        sent + 2,
+        "+ the SYN and the handshake's third packet"
+    );
 
     let mut got = Vec::new();
     let mut buf = [0u8; 4096];

@@ -9,6 +9,7 @@
 //! Every event it produces goes into the endpoint's queue through an
 //! [`EventSink`].
 
+mod handshake;
 pub(crate) mod pmtu;
 pub(crate) mod recv;
 pub(crate) mod rtt;
@@ -55,6 +56,10 @@ const PACING_MIN_BURST_PACKETS: u128 = 10;
 /// ...and at most this many.
 const PACING_MAX_BURST_PACKETS: u128 = 256;
 
+/// How far behind our oldest unacknowledged packet an acknowledgement may
+/// be and still count (a packet of the peer's overtaken by later ones).
+const ACK_SLACK: u16 = 64;
+
 /// Most packets in flight: libutp's limit (`OUTGOING_BUFFER_MAX_SIZE - 1`),
 /// within its 1024-packet reorder buffer and ours
 /// ([`MAX_REORDER_WINDOW`](crate::config::MAX_REORDER_WINDOW)), so that
@@ -79,7 +84,10 @@ impl EventSink<'_> {
 pub(crate) enum Phase {
     /// We sent a SYN and wait for the acceptor's STATE.
     SynSent,
-    /// The handshake is done (for an acceptor: from the SYN on).
+    /// We answered a SYN and wait for a packet from the initiator that
+    /// proves it received our STATE (see `handshake.rs`).
+    HalfOpen,
+    /// The handshake is done.
     Established,
     /// Over; the reason was reported.
     Closed(CloseReason),
@@ -118,6 +126,9 @@ pub(crate) struct Connection {
     /// The peer's SYN sequence number (acceptor), to recognise a
     /// retransmitted SYN.
     initial_peer_seq: SeqNr,
+    /// Handshake state: the acceptor's first sequence number, the held
+    /// early packet, the RESET challenge (see `handshake.rs`).
+    hs: handshake::Handshake,
     /// Next sequence number for a DATA or FIN.
     seq_nr: SeqNr,
     send: SendBuffer,
@@ -215,6 +226,7 @@ impl Connection {
             phase: Phase::SynSent,
             syn_seq: None,
             initial_peer_seq: ack_nr,
+            hs: handshake::Handshake::new(seq_nr),
             seq_nr,
             send: SendBuffer::new(config.send_buffer),
             in_flight: InFlight::new(),
@@ -316,12 +328,17 @@ impl Connection {
     /// An incoming connection from `syn`: receives on `syn.connection_id
     /// + 1`, sends on `syn.connection_id`, answers with STATE carrying
     /// `our_seq` (which our first DATA will also carry).
+    /// The connection starts half-open: it answers the SYN, sends no data
+    /// (one packet with `early_data`) and no keepalives until the initiator
+    /// proves it received our STATE, and dies after
+    /// [`Config::half_open_timeout`] otherwise.
     pub(crate) fn accept(
         config: &Config,
         now: Timestamp,
         remote: SocketAddr,
         syn: &PacketRepr<'_>,
         our_seq: SeqNr,
+        early_data: bool,
     ) -> Self {
         let mut c = Connection::new(
             config,
@@ -332,13 +349,41 @@ impl Connection {
             syn.seq_nr,
             now,
         );
-        c.phase = Phase::Established;
+        c.phase = Phase::HalfOpen;
+        c.hs.half_open_until = Some(now + config.half_open_timeout);
+        c.hs.early_data = early_data;
+        c.hs.syn_ack_pending = true;
         // libtorrent and librqbit-utp advertise 0 in the SYN; assume room
         // for a packet until the peer's first real advertisement.
         c.peer_window = syn.window_size.max(c.packet_size as u32);
         c.reply_delay = now.to_wire().difference_since(syn.timestamp);
-        c.ack_pending = true;
         c.stats.packets_received = 1;
+        c
+    }
+
+    /// A connection built from a packet that proved a SYN cookie: the
+    /// initiator sent its SYN with `p.connection_id - 1` and sequence
+    /// number `p.seq_nr - 1`, and acknowledges our cookie `our_seq` (its
+    /// ack_nr is `our_seq - 1`). Established at once; the caller then
+    /// delivers `p` to it.
+    pub(crate) fn from_cookie(
+        config: &Config,
+        now: Timestamp,
+        remote: SocketAddr,
+        p: &PacketRepr<'_>,
+        our_seq: SeqNr,
+    ) -> Self {
+        let mut c = Connection::new(
+            config,
+            remote,
+            p.connection_id,
+            p.connection_id.wrapping_sub(1),
+            our_seq,
+            p.seq_nr - 1,
+            now,
+        );
+        c.phase = Phase::Established;
+        c.peer_window = p.window_size.max(c.packet_size as u32);
         c
     }
 
@@ -358,9 +403,14 @@ impl Connection {
         matches!(self.phase, Phase::Closed(_))
     }
 
+    /// An acceptor that has not yet heard from the initiator.
+    pub(crate) fn is_half_open(&self) -> bool {
+        self.phase == Phase::HalfOpen
+    }
+
     pub(crate) fn state(&self) -> ConnState {
         match self.phase {
-            Phase::SynSent => ConnState::Connecting,
+            Phase::SynSent | Phase::HalfOpen => ConnState::Connecting,
             Phase::Established => ConnState::Established {
                 write_closed: self.write_closed,
                 read_closed: self.recv.is_eof(),
@@ -478,7 +528,9 @@ impl Connection {
         self.recv.set_discard();
         if !self.is_closed() {
             self.write_closed = true;
-            if self.phase == Phase::SynSent {
+            if self.phase == Phase::SynSent
+                || (self.phase == Phase::HalfOpen && !self.hs.sent_early_data(self.seq_nr))
+            {
                 // Nothing was ever exchanged: just stop.
                 self.finish(now, CloseReason::LocalClose, events);
             }
@@ -505,6 +557,7 @@ impl Connection {
         self.connect_deadline = None;
         self.linger_deadline = None;
         self.pace_deadline = None;
+        self.hs.half_open_until = None;
         // Stay long enough to acknowledge a FIN retransmitted because our
         // ack of it was lost; without a FIN there is nothing to drain.
         self.drain_until = if self.recv.fin_seq().is_some() {
@@ -534,40 +587,24 @@ impl Connection {
         }
         match p.packet_type {
             PacketType::Reset => return self.on_reset(now, p, events),
-            PacketType::Syn => {
-                // A retransmitted SYN (our STATE was lost): the same answer
-                // again. Any other SYN on this id is invalid.
-                if self.syn_seq.is_none() && p.seq_nr == self.initial_peer_seq {
-                    self.ack_pending = true;
-                    self.stats.duplicates += 1;
-                    self.last_recv = now;
-                } else {
-                    self.stats.dropped_invalid += 1;
-                }
-                return;
-            }
+            PacketType::Syn => return self.on_duplicate_syn(p),
             PacketType::Data | PacketType::Fin | PacketType::State => {}
         }
-        if self.phase == Phase::SynSent {
-            // Only a packet that acknowledges our SYN completes the
-            // handshake.
-            if Some(p.ack_nr) != self.syn_seq {
-                self.stats.dropped_invalid += 1;
-                return;
-            }
-            // The acceptor's STATE carries its first sequence number S and
-            // consumes none: its first DATA is S too. So we have
-            // received everything up to S - 1.
-            self.recv.set_ack_nr(p.seq_nr - 1);
-            self.initial_peer_seq = p.seq_nr - 1;
-            self.phase = Phase::Established;
-            self.connect_deadline = None;
-            events.push(Event::Connected(events.handle));
+        let proceed = match self.phase {
+            Phase::SynSent => self.on_syn_answer(p, events),
+            Phase::HalfOpen => self.on_proof(p),
+            _ => true,
+        };
+        if !proceed {
+            return;
         }
         if !self.ack_is_plausible(p.ack_nr) {
             self.stats.dropped_invalid += 1;
             return;
         }
+        // Only a packet from the peer itself gets this far: a pending
+        // RESET challenge is answered (see `handshake.rs`).
+        self.hs.reset_challenge = None;
         self.stats.packets_received += 1;
         self.last_recv = now;
         self.reply_delay = now.to_wire().difference_since(p.timestamp);
@@ -583,28 +620,10 @@ impl Connection {
     }
 
     fn on_reset(&mut self, now: Timestamp, p: &PacketRepr<'_>, events: &mut EventSink<'_>) {
-        // libutp's RESET for a connection it no longer has carries, as
-        // ack_nr, the seq_nr of the packet it answers; a STATE carries our
-        // next sequence number, so that one is plausible here too.
-        // utp-rs's RESET carries ack_nr 0 whatever it answers: accepted
-        // too (spec/interop.md).
-        if !self.ack_is_plausible(p.ack_nr) && p.ack_nr != self.seq_nr && p.ack_nr.get() != 0 {
-            self.stats.dropped_invalid += 1;
+        if !self.reset_is_believed(now, p) {
             return;
         }
-        // The FIN is the last packet we send: when it is the oldest one in
-        // flight, everything before it was acknowledged.
-        let only_fin_unacked = self.fin_seq.is_some() && self.in_flight.first_seq() == self.fin_seq;
-        let reason = if self.phase == Phase::SynSent {
-            CloseReason::Refused
-        } else if self.recv.is_eof() && (self.fin_acked || only_fin_unacked) {
-            // Every byte went both ways and the peer sent its FIN: it
-            // finished and forgot us before our FIN's ack reached us
-            // (libutp answers a connection it no longer has with RESET).
-            CloseReason::Finished
-        } else {
-            CloseReason::Reset
-        };
+        let reason = self.reset_reason();
         self.finish(now, reason, events);
         // Nothing to acknowledge after a reset.
         self.drain_until = None;
@@ -612,18 +631,26 @@ impl Connection {
 
     /// An ack_nr is plausible when it lies between the packet before our
     /// oldest unacknowledged one (nothing new acked) and the last packet we
-    /// sent, allowing for acks that arrive late by up to a reorder window.
+    /// sent, allowing for acks that arrive late by up to [`ACK_SLACK`]
+    /// packets. The tighter this window, the less an off-path attacker who
+    /// guessed the connection id can do (spec/README.md, "Off-path
+    /// attackers"): a forged packet must also land in it.
     fn ack_is_plausible(&self, ack_nr: SeqNr) -> bool {
         let newest = self.seq_nr - 1;
         let oldest = self.in_flight.first_seq().unwrap_or(self.seq_nr) - 1;
         let span = u32::from(newest.distance_from(oldest)) + 1;
-        let slack = u32::from(crate::config::MAX_REORDER_WINDOW);
-        ack_nr.in_window(oldest - slack as u16, span + slack)
+        ack_nr.in_window(oldest - ACK_SLACK, span + u32::from(ACK_SLACK))
     }
 
     fn process_ack(&mut self, now: Timestamp, p: &PacketRepr<'_>, events: &mut EventSink<'_>) {
-        let reopened = self.peer_window == 0 && p.window_size > 0;
-        self.peer_window = p.window_size;
+        // Only the newest acknowledgement says what the window is now: an
+        // older one (reordered, or forged with a stale ack) must not
+        // rewrite it.
+        let newest = !p.ack_nr.is_before(self.last_ack);
+        let reopened = newest && self.peer_window == 0 && p.window_size > 0;
+        if newest {
+            self.peer_window = p.window_size;
+        }
         let in_flight_before = self.in_flight.bytes();
         let first = self.in_flight.first_seq();
         let mut bytes_acked = 0;
@@ -737,8 +764,23 @@ impl Connection {
     }
 
     fn process_data(&mut self, p: &PacketRepr<'_>, events: &mut EventSink<'_>) {
-        let fin = p.packet_type == PacketType::Fin;
-        let outcome = self.recv.on_packet(p.seq_nr, p.payload, fin);
+        self.process_payload(
+            p.seq_nr,
+            p.payload,
+            p.packet_type == PacketType::Fin,
+            events,
+        );
+    }
+
+    /// Takes a DATA or FIN's payload into the receive buffer.
+    fn process_payload(
+        &mut self,
+        seq_nr: SeqNr,
+        payload: &[u8],
+        fin: bool,
+        events: &mut EventSink<'_>,
+    ) {
+        let outcome = self.recv.on_packet(seq_nr, payload, fin);
         match outcome {
             RecvOutcome::Accepted { .. } => {
                 // Each new packet is accepted once, in order or held for
@@ -746,8 +788,8 @@ impl Connection {
                 self.stats.bytes_received = self
                     .stats
                     .bytes_received
-                    .saturating_add(p.payload.len() as u64);
-                if p.payload.len() + HEADER_LEN >= self.packet_size.saturating_sub(SACK_BUF) {
+                    .saturating_add(payload.len() as u64);
+                if payload.len() + HEADER_LEN >= self.packet_size.saturating_sub(SACK_BUF) {
                     self.full_packets_unacked += 1;
                 }
                 if self.full_packets_unacked >= 2 && !self.recv.has_holes() {
@@ -824,6 +866,7 @@ impl Connection {
         consider(self.probe_deadline);
         consider(self.linger_deadline);
         consider(self.pace_deadline);
+        consider(self.hs.half_open_until);
         if self.phase == Phase::Established {
             consider(self.keepalive.map(|k| self.last_send + k));
         }
@@ -839,7 +882,9 @@ impl Connection {
             }
             return;
         }
-        if self.connect_deadline.is_some_and(|t| now >= t) {
+        if self.connect_deadline.is_some_and(|t| now >= t)
+            || self.hs.half_open_until.is_some_and(|t| now >= t)
+        {
             return self.finish(now, CloseReason::TimedOut, events);
         }
         if let Some(idle) = self.idle_timeout {
@@ -868,7 +913,10 @@ impl Connection {
             if self.phase != Phase::SynSent && !window_closed {
                 self.cc.on_timeout(now, self.packet_size);
             }
-            self.in_flight.mark_all_lost();
+            // SACKs are forgotten too (RFC 2018's reneging rule): a SACK the
+            // peer did not mean, or forged, must not stop a retransmission
+            // for ever.
+            self.in_flight.mark_all_lost_forget_sacks();
             self.recovery_until = Some(self.seq_nr);
             self.rto_deadline = Some(now + self.rtt.rto());
         }
@@ -897,6 +945,9 @@ impl Connection {
             self.reset_pending = false;
             return self.emit_control(now, PacketType::Reset, buf);
         }
+        if core::mem::take(&mut self.hs.syn_ack_pending) && !self.is_closed() {
+            return self.emit_syn_ack(now, buf);
+        }
         if let Phase::Closed(_) = self.phase {
             if self.ack_pending {
                 self.ack_pending = false;
@@ -918,7 +969,7 @@ impl Connection {
         if self.phase == Phase::SynSent {
             return None;
         }
-        if !self.in_flight.has_lost() {
+        if !self.in_flight.has_lost() && self.may_send_data() {
             if let Some(len) = self.send_new(now, buf) {
                 return Some(len);
             }

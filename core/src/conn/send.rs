@@ -393,6 +393,16 @@ impl InFlight {
         self.bytes = 0;
     }
 
+    /// Retransmission timeout: everything not cumulatively acknowledged is
+    /// to be sent again, SACKed packets too (the receiver may have dropped
+    /// them, RFC 2018's reneging; or the SACK was forged).
+    pub(crate) fn mark_all_lost_forget_sacks(&mut self) {
+        for p in self.packets.iter_mut() {
+            p.sacked = false;
+        }
+        self.mark_all_lost();
+    }
+
     /// The oldest packet waiting for retransmission.
     pub(crate) fn first_lost(&self) -> Option<(usize, Sent)> {
         if self.lost == 0 {

@@ -191,11 +191,18 @@ impl Pair {
         }
     }
 
-    /// Connects A to B and accepts on B.
+    /// Connects A to B and accepts on B (once A's third handshake packet
+    /// reached B and B's connection joined its backlog).
     pub fn connect(&mut self) -> (ConnHandle, ConnHandle) {
         let ha = self.a.connect(self.now, addr(B)).unwrap();
+        let incoming = self
+            .events_b
+            .iter()
+            .filter(|e| **e == Event::Incoming)
+            .count();
         self.run_while(Duration::from_secs(30), |p| {
             !p.events_a.contains(&Event::Connected(ha))
+                || p.events_b.iter().filter(|e| **e == Event::Incoming).count() == incoming
         });
         let hb = self.b.accept().expect("B accepted");
         (ha, hb)

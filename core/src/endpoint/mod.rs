@@ -1,14 +1,20 @@
 //! Many connections on one UDP socket.
 //!
 //! The [`Endpoint`] routes each datagram by (remote address, connection id)
-//! to its connection, answers SYNs when listening, hands non-uTP datagrams
-//! back, answers packets for unknown connections with a rate-limited RESET,
-//! and multiplexes every connection's output and deadlines.
+//! to its connection, answers SYNs when listening (with a half-open
+//! connection, or a SYN cookie under pressure, [`cookie`]), keeps the
+//! accept backlog, hands non-uTP datagrams back, answers packets for
+//! unknown connections with RESET, limits every reply to an unproven
+//! address ([`limit`]), and multiplexes every connection's output and
+//! deadlines.
+
+mod cookie;
+mod limit;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 
-use crate::config::{AcceptDecision, Config, ListenConfig};
+use crate::config::{AcceptDecision, Config, ListenConfig, SynCookies};
 use crate::conn::pmtu::{ip_udp_overhead, PathMemory};
 use crate::conn::{ConnState, Connection, EventSink};
 use crate::error::{ConnectError, Error};
@@ -18,6 +24,9 @@ use crate::seq::SeqNr;
 use crate::stats::{ConnStats, EndpointStats};
 use crate::time::Timestamp;
 use crate::wire::{classify, DatagramKind, PacketRepr, PacketType};
+
+use cookie::CookieKey;
+use limit::ReplyLimiter;
 
 /// Identifies a connection of an [`Endpoint`]. Stale handles (of a
 /// connection that is gone) are recognised and refused, never confused with
@@ -56,28 +65,52 @@ pub struct Transmit {
     pub dont_fragment: bool,
 }
 
-/// RESETs waiting to be sent at most.
-const MAX_PENDING_RESETS: usize = 64;
+/// Stateless replies (RESETs, cookie STATEs) waiting to be sent at most.
+const MAX_PENDING_REPLIES: usize = 256;
+
+/// How long "under pressure" lasts after the half-open count was last at
+/// the threshold (WireGuard's hysteresis).
+const PRESSURE_HOLD: core::time::Duration = core::time::Duration::from_secs(1);
+
+/// Who holds a connection.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Owner {
+    /// Nobody yet: a half-open connection not yet in the accept backlog.
+    Endpoint,
+    /// In the accept backlog.
+    Queued,
+    /// Handed to the application (`connect` or `accept`).
+    App,
+}
 
 struct Slot {
     generation: u32,
     conn: Option<Connection>,
     /// In the `ready` queue (may have output).
     ready: bool,
+    /// Counted in `Endpoint::half_open`.
+    half_open: bool,
+    owner: Owner,
 }
 
 struct Listener {
     backlog: usize,
     filter: Box<dyn FnMut(SocketAddr) -> AcceptDecision + Send>,
+    early_data: bool,
     queue: VecDeque<ConnHandle>,
 }
 
+/// A reply sent without a connection: a RESET for an unknown connection or
+/// a SYN cookie.
 #[derive(Clone, Copy, Debug)]
-struct PendingReset {
+struct PendingReply {
     to: SocketAddr,
+    packet_type: PacketType,
     connection_id: u16,
     seq_nr: SeqNr,
     ack_nr: SeqNr,
+    timestamp_difference: crate::time::TimestampDiff,
+    window_size: u32,
 }
 
 /// A uTP endpoint: every connection on one UDP socket.
@@ -103,9 +136,16 @@ pub struct Endpoint {
     listener: Option<Listener>,
     events: VecDeque<Event>,
     ready: VecDeque<u32>,
-    resets: VecDeque<PendingReset>,
-    reset_tokens: u32,
-    reset_refill: Timestamp,
+    replies: VecDeque<PendingReply>,
+    limiter: ReplyLimiter,
+    cookie_key: CookieKey,
+    /// Half-open connections now.
+    half_open: usize,
+    /// Under pressure until then (SYN cookies with `OnPressure`).
+    pressure_until: Timestamp,
+    /// Cookies were sent lately: a packet for an unknown connection may
+    /// prove one, and gets no RESET.
+    cookies_until: Timestamp,
     now: Timestamp,
     stats: EndpointStats,
     /// Path MTU learned per remote address.
@@ -126,10 +166,19 @@ impl Endpoint {
     /// A new endpoint. `seed` drives every random choice (connection ids,
     /// sequence numbers), so the same seed and inputs give the same outputs.
     pub fn new(config: Config, seed: u64) -> Self {
-        let reset_tokens = config.replies_per_second;
+        let mut rng = Rng::new(seed);
+        // Keys first, then ids and sequence numbers: none of what we send
+        // says anything about them (the generator is ChaCha20).
+        let cookie_key = CookieKey::new(rng.next_u64(), rng.next_u64());
+        let limiter = ReplyLimiter::new(
+            config.replies_per_second,
+            config.replies_per_source,
+            rng.next_u64(),
+            rng.next_u64(),
+        );
         Endpoint {
             config,
-            rng: Rng::new(seed),
+            rng,
             slots: Vec::new(),
             free: Vec::new(),
             routes: HashMap::new(),
@@ -137,9 +186,12 @@ impl Endpoint {
             listener: None,
             events: VecDeque::new(),
             ready: VecDeque::new(),
-            resets: VecDeque::new(),
-            reset_tokens,
-            reset_refill: Timestamp::ZERO,
+            replies: VecDeque::new(),
+            limiter,
+            cookie_key,
+            half_open: 0,
+            pressure_until: Timestamp::ZERO,
+            cookies_until: Timestamp::ZERO,
             now: Timestamp::ZERO,
             stats: EndpointStats::default(),
             paths: PathMemory::default(),
@@ -151,9 +203,13 @@ impl Endpoint {
         &self.config
     }
 
-    /// Counters for traffic that belongs to no connection.
+    /// Counters for traffic that belongs to no connection, and the
+    /// half-open count.
     pub fn stats(&self) -> EndpointStats {
-        self.stats
+        EndpointStats {
+            half_open: self.half_open as u64,
+            ..self.stats
+        }
     }
 
     /// Connections alive (including closed ones not yet released).
@@ -178,23 +234,41 @@ impl Endpoint {
     // ----- connections -----
 
     /// Accept incoming connections from now on.
+    ///
+    /// A SYN makes a half-open connection (or, under pressure, only a SYN
+    /// cookie); it joins the backlog, with an [`Incoming`](Event::Incoming)
+    /// event, once the initiator's next packet proves it received our
+    /// answer (our initiators send one at once). With
+    /// [`ListenConfig::early_data`] it joins at once and may send one
+    /// packet before that.
     pub fn listen(&mut self, config: ListenConfig) {
         self.listener = Some(Listener {
             backlog: config.backlog,
             filter: config.filter,
+            early_data: config.early_data,
             queue: VecDeque::new(),
         });
     }
 
-    /// Stop accepting; connections already accepted stay.
+    /// Stop accepting; connections already accepted stay, and those still
+    /// in the backlog live on until they close.
     pub fn unlisten(&mut self) {
-        self.listener = None;
+        if let Some(listener) = self.listener.take() {
+            for h in listener.queue {
+                if let Some(slot) = self.slots.get_mut(h.index as usize) {
+                    slot.owner = Owner::Endpoint;
+                }
+            }
+        }
     }
 
     /// Takes the oldest connection from the accept backlog.
     pub fn accept(&mut self) -> Option<ConnHandle> {
         loop {
             let h = self.listener.as_mut()?.queue.pop_front()?;
+            if let Some(slot) = self.slots.get_mut(h.index as usize) {
+                slot.owner = Owner::App;
+            }
             match self.slot_conn(h).map(Connection::is_closed) {
                 Some(false) => return Some(h),
                 // Closed before the application ever saw it: nobody will
@@ -224,7 +298,7 @@ impl Endpoint {
         remote: SocketAddr,
     ) -> Result<ConnHandle, ConnectError> {
         self.tick(now);
-        if self.live >= self.config.max_connections {
+        if self.established() >= self.config.max_connections {
             return Err(ConnectError::TooManyConnections);
         }
         let recv_id = self
@@ -235,7 +309,12 @@ impl Endpoint {
         if let Some(path) = self.paths.get(remote.ip()) {
             conn.pmtu_resume(path, now);
         }
-        Ok(self.insert(conn))
+        Ok(self.insert(conn, Owner::App))
+    }
+
+    /// Connections that are not half-open (what `max_connections` limits).
+    fn established(&self) -> usize {
+        self.live - self.half_open
     }
 
     /// A receive id for a new outgoing connection to `remote` that no
@@ -260,8 +339,9 @@ impl Endpoint {
         (0..=u16::MAX).find(|&id| free(&self.routes, id))
     }
 
-    fn insert(&mut self, conn: Connection) -> ConnHandle {
+    fn insert(&mut self, conn: Connection, owner: Owner) -> ConnHandle {
         let key = (conn.remote(), conn.recv_id());
+        let half_open = conn.is_half_open();
         let index = match self.free.pop() {
             Some(index) => index,
             None => {
@@ -269,13 +349,20 @@ impl Endpoint {
                     generation: 0,
                     conn: None,
                     ready: false,
+                    half_open: false,
+                    owner,
                 });
                 (self.slots.len() - 1) as u32
             }
         };
+        if half_open {
+            self.half_open += 1;
+        }
         let handle = match self.slots.get_mut(index as usize) {
             Some(slot) => {
                 slot.conn = Some(conn);
+                slot.half_open = half_open;
+                slot.owner = owner;
                 ConnHandle {
                     index,
                     generation: slot.generation,
@@ -390,8 +477,57 @@ impl Endpoint {
                 self.paths.record(conn.remote().ip(), path, now);
             }
         }
+        self.settle(index);
         self.mark_ready(index);
         self.maybe_release(index);
+    }
+
+    /// Bookkeeping after connection `index` may have changed phase: a
+    /// half-open connection that was proved joins the backlog (or is
+    /// refused when it is full); one that closed before the application
+    /// held it is let go.
+    fn settle(&mut self, index: u32) {
+        let handle = self.handle_of(index);
+        let Some(slot) = self.slots.get_mut(index as usize) else {
+            return;
+        };
+        let Some(conn) = slot.conn.as_mut() else {
+            return;
+        };
+        if slot.half_open && !conn.is_half_open() {
+            slot.half_open = false;
+            self.half_open -= 1;
+            if conn.is_closed() {
+                self.stats.half_open_expired += 1;
+            } else if slot.owner == Owner::Endpoint {
+                match self.listener.as_mut() {
+                    Some(l) if l.queue.len() < l.backlog => {
+                        l.queue.push_back(handle);
+                        slot.owner = Owner::Queued;
+                        self.events.push_back(Event::Incoming);
+                    }
+                    _ => {
+                        // Nowhere to put it: tell the (now proven) peer.
+                        let mut sink = EventSink {
+                            queue: &mut self.events,
+                            handle,
+                        };
+                        conn.abort(self.now, &mut sink);
+                    }
+                }
+            }
+        }
+        if conn.is_closed() && slot.owner != Owner::App {
+            if slot.owner == Owner::Queued {
+                if let Some(l) = self.listener.as_mut() {
+                    l.queue.retain(|h| h.index != index);
+                }
+                slot.owner = Owner::Endpoint;
+            }
+            conn.release();
+            // Nobody holds its handle: its events mean nothing to anyone.
+            self.events.retain(|e| e.handle() != Some(handle));
+        }
     }
 
     /// A RESET may name our send id rather than our receive id (libutp
@@ -418,31 +554,77 @@ impl Endpoint {
 
     fn on_unknown(&mut self, now: Timestamp, from: SocketAddr, packet: &PacketRepr<'_>) {
         self.stats.unknown_connection += 1;
+        if now < self.cookies_until {
+            // It may be the initiator's first packet after a cookie.
+            if self.try_cookie(now, from, packet) {
+                self.stats.unknown_connection -= 1;
+                return;
+            }
+            // Or one after a lost first packet: a RESET would kill that
+            // connection, so none while cookies may be in use.
+            self.stats.cookies_invalid += 1;
+            return;
+        }
         if self.config.reset_unknown {
-            self.queue_reset(now, from, packet.connection_id, packet.seq_nr);
+            self.queue_reset(
+                now,
+                from,
+                packet.connection_id,
+                packet.seq_nr,
+                packet.ack_nr,
+            );
         }
     }
 
+    /// Whether the reply limits let one more datagram go to `to` (which
+    /// has not proved it receives what we send); counts it if so.
+    fn may_reply(&mut self, now: Timestamp, to: SocketAddr) -> bool {
+        if self.limiter.allow(now, to.ip()) {
+            return true;
+        }
+        self.stats.replies_suppressed += 1;
+        false
+    }
+
+    fn queue_reply(&mut self, now: Timestamp, reply: PendingReply) -> bool {
+        if self.replies.len() >= MAX_PENDING_REPLIES || !self.may_reply(now, reply.to) {
+            if self.replies.len() >= MAX_PENDING_REPLIES {
+                self.stats.replies_suppressed += 1;
+            }
+            return false;
+        }
+        self.replies.push_back(reply);
+        true
+    }
+
     /// libutp's answer to a packet for a connection it does not know:
-    /// RESET with the id received and ack_nr = the packet's seq_nr.
-    fn queue_reset(&mut self, now: Timestamp, to: SocketAddr, connection_id: u16, ack_nr: SeqNr) {
-        let elapsed = now.saturating_duration_since(self.reset_refill);
-        if elapsed.as_secs() >= 1 {
-            self.reset_tokens = self.config.replies_per_second;
-            self.reset_refill = now;
-        }
-        if self.reset_tokens == 0 || self.resets.len() >= MAX_PENDING_RESETS {
-            self.stats.replies_suppressed += 1;
-            return;
-        }
-        self.reset_tokens -= 1;
-        let seq_nr = SeqNr::new(self.rng.next_u16());
-        self.resets.push_back(PendingReset {
-            to,
-            connection_id,
-            seq_nr,
-            ack_nr,
-        });
+    /// RESET with the id received and ack_nr = the packet's seq_nr. Its
+    /// seq_nr echoes the packet's ack_nr (it must say nothing new).
+    fn queue_reset(
+        &mut self,
+        now: Timestamp,
+        to: SocketAddr,
+        connection_id: u16,
+        ack_nr: SeqNr,
+        seq_nr: SeqNr,
+    ) {
+        self.queue_reply(
+            now,
+            PendingReply {
+                to,
+                packet_type: PacketType::Reset,
+                connection_id,
+                seq_nr,
+                ack_nr,
+                timestamp_difference: crate::time::TimestampDiff::NONE,
+                window_size: 0,
+            },
+        );
+    }
+
+    fn refuse_syn(&mut self, now: Timestamp, from: SocketAddr, syn: &PacketRepr<'_>) {
+        self.stats.syns_refused += 1;
+        self.queue_reset(now, from, syn.connection_id, syn.seq_nr, syn.ack_nr);
     }
 
     fn on_syn(&mut self, now: Timestamp, from: SocketAddr, syn: &PacketRepr<'_>) {
@@ -450,22 +632,39 @@ impl Endpoint {
         // connection it created there.
         let recv_id = syn.connection_id.wrapping_add(1);
         if let Some(&index) = self.routes.get(&(from, recv_id)) {
-            self.deliver(now, index, syn);
+            // While half-open, its answer goes to an unproven address.
+            let half_open = self.slots.get(index as usize).is_some_and(|s| s.half_open);
+            if !half_open || self.may_reply(now, from) {
+                self.deliver(now, index, syn);
+            }
             return;
         }
         let Some(listener) = self.listener.as_mut() else {
             // Nobody listens: refuse, as libutp does for unknown ids.
             if self.config.reset_unknown {
-                self.stats.syns_refused += 1;
-                self.queue_reset(now, from, syn.connection_id, syn.seq_nr);
+                self.refuse_syn(now, from, syn);
             } else {
                 self.stats.syns_ignored += 1;
             }
             return;
         };
         let decision = (listener.filter)(from);
+        let early_data = listener.early_data;
+        // Half-open connections count here too: each may become one. Under
+        // pressure they no longer grow, and only established ones count.
+        let table_full = self.half_open >= self.config.max_half_open;
+        let cookie = match self.config.syn_cookies {
+            SynCookies::Off => false,
+            SynCookies::OnPressure => table_full || now < self.pressure_until,
+            SynCookies::Always => true,
+        };
+        let connections = if cookie {
+            self.live - self.half_open
+        } else {
+            self.live
+        };
         let full =
-            self.live >= self.config.max_connections || listener.queue.len() >= listener.backlog;
+            connections >= self.config.max_connections || listener.queue.len() >= listener.backlog;
         let decision = match decision {
             AcceptDecision::Accept if full => {
                 if self.config.refuse_when_full {
@@ -478,27 +677,110 @@ impl Endpoint {
         };
         match decision {
             AcceptDecision::Accept => {}
-            AcceptDecision::Refuse => {
-                self.stats.syns_refused += 1;
-                self.queue_reset(now, from, syn.connection_id, syn.seq_nr);
-                return;
-            }
+            AcceptDecision::Refuse => return self.refuse_syn(now, from, syn),
             AcceptDecision::Ignore => {
                 self.stats.syns_ignored += 1;
                 return;
             }
         }
+        if cookie {
+            return self.send_cookie(now, from, syn);
+        }
+        if table_full {
+            self.stats.syns_ignored += 1;
+            return;
+        }
+        if !self.may_reply(now, from) {
+            return;
+        }
         let our_seq = SeqNr::new(self.rng.next_u16());
-        let mut conn = Connection::accept(&self.config, now, from, syn, our_seq);
+        let mut conn = Connection::accept(&self.config, now, from, syn, our_seq, early_data);
         if let Some(path) = self.paths.get(from.ip()) {
             conn.pmtu_resume(path, now);
         }
-        let handle = self.insert(conn);
+        let owner = if early_data {
+            Owner::Queued
+        } else {
+            Owner::Endpoint
+        };
+        let handle = self.insert(conn, owner);
         self.stats.accepted += 1;
+        if self.half_open >= self.config.syn_cookie_threshold {
+            self.pressure_until = now + PRESSURE_HOLD;
+        }
+        if early_data {
+            if let Some(listener) = self.listener.as_mut() {
+                listener.queue.push_back(handle);
+            }
+            self.events.push_back(Event::Incoming);
+        }
+    }
+
+    /// Answers `syn` with a cookie STATE and keeps nothing.
+    fn send_cookie(&mut self, now: Timestamp, from: SocketAddr, syn: &PacketRepr<'_>) {
+        let cookie = self
+            .cookie_key
+            .make(now, from, syn.connection_id, syn.seq_nr);
+        let sent = self.queue_reply(
+            now,
+            PendingReply {
+                to: from,
+                packet_type: PacketType::State,
+                connection_id: syn.connection_id,
+                seq_nr: cookie,
+                ack_nr: syn.seq_nr,
+                timestamp_difference: now.to_wire().difference_since(syn.timestamp),
+                window_size: u32::try_from(self.config.recv_buffer).unwrap_or(u32::MAX),
+            },
+        );
+        if sent {
+            self.stats.cookies_sent += 1;
+            self.cookies_until = now + cookie::BUCKET * 2;
+        }
+    }
+
+    /// Builds the connection a valid cookie stands for, from the
+    /// initiator's first packet after it (its seq_nr is the SYN's + 1 and
+    /// it acknowledges the cookie - 1); returns whether `p` was that.
+    fn try_cookie(&mut self, now: Timestamp, from: SocketAddr, p: &PacketRepr<'_>) -> bool {
+        if p.packet_type == PacketType::Reset {
+            return false;
+        }
+        let cookie = p.ack_nr + 1;
+        let (syn_id, syn_seq) = (p.connection_id.wrapping_sub(1), p.seq_nr - 1);
+        if !self.cookie_key.verify(now, from, syn_id, syn_seq, cookie) {
+            return false;
+        }
+        let Some(listener) = self.listener.as_ref() else {
+            return false;
+        };
+        if self.live - self.half_open >= self.config.max_connections
+            || listener.queue.len() >= listener.backlog
+        {
+            // It proved its address, so it may be told.
+            self.stats.syns_refused += 1;
+            self.queue_reset(
+                now,
+                from,
+                p.connection_id.wrapping_sub(1),
+                p.seq_nr,
+                p.ack_nr,
+            );
+            return true;
+        }
+        let mut conn = Connection::from_cookie(&self.config, now, from, p, cookie);
+        if let Some(path) = self.paths.get(from.ip()) {
+            conn.pmtu_resume(path, now);
+        }
+        let handle = self.insert(conn, Owner::Queued);
+        self.stats.accepted += 1;
+        self.stats.cookies_accepted += 1;
         if let Some(listener) = self.listener.as_mut() {
             listener.queue.push_back(handle);
         }
         self.events.push_back(Event::Incoming);
+        self.deliver(now, handle.index, p);
+        true
     }
 
     /// An ICMP "packet too big" (IPv6) or "fragmentation needed" (IPv4)
@@ -559,6 +841,7 @@ impl Endpoint {
                 if let Some(path) = conn.pmtu_take_update() {
                     self.paths.record(conn.remote().ip(), path, now);
                 }
+                self.settle(index);
                 self.mark_ready(index);
             }
             self.maybe_release(index);
@@ -572,11 +855,13 @@ impl Endpoint {
     /// and says where it goes. Call until it returns `None`.
     pub fn poll_transmit(&mut self, now: Timestamp, buf: &mut [u8]) -> Option<Transmit> {
         self.tick(now);
-        if let Some(reset) = self.resets.pop_front() {
-            if let Some(len) = emit_reset(now, &reset, buf) {
-                self.stats.resets_sent += 1;
+        if let Some(reply) = self.replies.pop_front() {
+            if let Some(len) = emit_reply(now, &reply, buf) {
+                if reply.packet_type == PacketType::Reset {
+                    self.stats.resets_sent += 1;
+                }
                 return Some(Transmit {
-                    destination: reset.to,
+                    destination: reply.to,
                     len,
                     dont_fragment: false,
                 });
@@ -627,15 +912,15 @@ impl Endpoint {
     }
 }
 
-fn emit_reset(now: Timestamp, reset: &PendingReset, buf: &mut [u8]) -> Option<usize> {
+fn emit_reply(now: Timestamp, reply: &PendingReply, buf: &mut [u8]) -> Option<usize> {
     let repr = PacketRepr {
-        packet_type: PacketType::Reset,
-        connection_id: reset.connection_id,
+        packet_type: reply.packet_type,
+        connection_id: reply.connection_id,
         timestamp: now.to_wire(),
-        timestamp_difference: crate::time::TimestampDiff::NONE,
-        window_size: 0,
-        seq_nr: reset.seq_nr,
-        ack_nr: reset.ack_nr,
+        timestamp_difference: reply.timestamp_difference,
+        window_size: reply.window_size,
+        seq_nr: reply.seq_nr,
+        ack_nr: reply.ack_nr,
         selective_ack: None,
         close_reason: None,
         payload: &[],
@@ -670,6 +955,7 @@ impl Conn<'_> {
             handle,
         };
         let r = f(conn, &mut sink, now);
+        self.ep.settle(index);
         self.ep.mark_ready(index);
         Some(r)
     }
