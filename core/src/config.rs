@@ -111,7 +111,9 @@ pub struct Config {
     /// of at most its size per datagram sent in its name. Default 10,000.
     pub replies_per_second: u32,
     /// The same limit for one source IP address (a victim whose address a
-    /// flood spoofs). Default 100.
+    /// flood spoofs: at most this many 20-byte datagrams a second reach
+    /// it). Default 1,000, so that a host (or a carrier NAT) opening many
+    /// connections at once is answered.
     pub replies_per_source: u32,
     /// How long a half-open connection (a SYN answered, no packet yet from
     /// the initiator that proves it received our STATE) lives. It sends no
@@ -188,7 +190,7 @@ impl Default for Config {
             max_send_rate: None,
             reset_unknown: true,
             replies_per_second: 10_000,
-            replies_per_source: 100,
+            replies_per_source: 1_000,
             half_open_timeout: Duration::from_secs(5),
             max_half_open: 1024,
             syn_cookies: SynCookies::OnPressure,

@@ -504,7 +504,15 @@ impl Endpoint {
                     Some(l) if l.queue.len() < l.backlog => {
                         l.queue.push_back(handle);
                         slot.owner = Owner::Queued;
-                        self.events.push_back(Event::Incoming);
+                        // Before the connection's own events (the proving
+                        // packet may have brought data): the application
+                        // learns of the handle before it hears of it.
+                        let at = self
+                            .events
+                            .iter()
+                            .position(|e| e.handle() == Some(handle))
+                            .unwrap_or(self.events.len());
+                        self.events.insert(at, Event::Incoming);
                     }
                     _ => {
                         // Nowhere to put it: tell the (now proven) peer.
