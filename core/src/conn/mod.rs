@@ -10,6 +10,7 @@
 //! [`EventSink`].
 
 mod handshake;
+mod memory;
 pub(crate) mod pmtu;
 pub(crate) mod recv;
 pub(crate) mod rtt;
@@ -129,6 +130,9 @@ pub(crate) struct Connection {
     /// Handshake state: the acceptor's first sequence number, the held
     /// early packet, the RESET challenge (see `handshake.rs`).
     hs: handshake::Handshake,
+    /// Bytes the endpoint's memory budget still allows all connections to
+    /// buffer, set by the endpoint before each call (`memory.rs`).
+    budget_room: usize,
     /// Next sequence number for a DATA or FIN.
     seq_nr: SeqNr,
     send: SendBuffer,
@@ -227,6 +231,7 @@ impl Connection {
             syn_seq: None,
             initial_peer_seq: ack_nr,
             hs: handshake::Handshake::new(seq_nr),
+            budget_room: usize::MAX,
             seq_nr,
             send: SendBuffer::new(config.send_buffer),
             in_flight: InFlight::new(),
@@ -469,11 +474,15 @@ impl Connection {
         if data.is_empty() {
             return Ok(0);
         }
-        let n = self.send.write(data);
+        // The endpoint's memory budget bounds it too (`memory.rs`).
+        let n = self
+            .send
+            .write(data.get(..self.budget_room).unwrap_or(data));
         if n == 0 {
             self.writable_wanted = true;
             return Err(Error::WouldBlock);
         }
+        self.budget_room -= n;
         Ok(n)
     }
 
@@ -506,7 +515,7 @@ impl Connection {
     /// small to carry a packet and now is not, tell the peer at once
     /// (otherwise a sender stopped by a zero window waits for its probe).
     fn maybe_window_update(&mut self) {
-        let window = self.recv.window();
+        let window = self.advertised_window_now();
         let reopened = self.advertised_window < self.packet_size && window >= self.packet_size;
         let grew_by_half = window
             >= self
@@ -566,6 +575,10 @@ impl Connection {
             None
         };
         self.writable_wanted = false;
+        // Nothing more goes out: the send side's memory can go now (what
+        // was received stays readable).
+        self.send.clear();
+        self.recv.release_spare();
         events.push(Event::Closed(events.handle, reason));
     }
 
@@ -780,7 +793,7 @@ impl Connection {
         fin: bool,
         events: &mut EventSink<'_>,
     ) {
-        let outcome = self.recv.on_packet(seq_nr, payload, fin);
+        let outcome = self.recv.on_packet(seq_nr, payload, fin, self.budget_room);
         match outcome {
             RecvOutcome::Accepted { .. } => {
                 // Each new packet is accepted once, in order or held for
@@ -867,6 +880,7 @@ impl Connection {
         consider(self.linger_deadline);
         consider(self.pace_deadline);
         consider(self.hs.half_open_until);
+        consider(self.idle_release_at());
         if self.phase == Phase::Established {
             consider(self.keepalive.map(|k| self.last_send + k));
         }
@@ -919,6 +933,9 @@ impl Connection {
             self.in_flight.mark_all_lost_forget_sacks();
             self.recovery_until = Some(self.seq_nr);
             self.rto_deadline = Some(now + self.rtt.rto());
+        }
+        if self.idle_release_at().is_some_and(|t| now >= t) {
+            self.release_idle_memory();
         }
         if self.pace_deadline.is_some_and(|t| now >= t) {
             // Credit has built up: poll_transmit sends again.
@@ -1270,7 +1287,7 @@ impl Connection {
             },
             timestamp: now.to_wire(),
             timestamp_difference: self.reply_delay,
-            window_size: u32::try_from(self.recv.window()).unwrap_or(u32::MAX),
+            window_size: u32::try_from(self.advertised_window_now()).unwrap_or(u32::MAX),
             seq_nr,
             ack_nr,
             selective_ack: sack,

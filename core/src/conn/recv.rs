@@ -117,7 +117,17 @@ impl RecvBuffer {
         self.readable.clear();
     }
 
-    pub(crate) fn on_packet(&mut self, seq: SeqNr, payload: &[u8], fin: bool) -> RecvOutcome {
+    /// Takes a DATA or FIN. `room`: bytes the endpoint's memory budget
+    /// still allows; data beyond it is refused as [`RecvOutcome::NoRoom`],
+    /// except an in-order packet that fills a hole (reassembly must be
+    /// able to finish).
+    pub(crate) fn on_packet(
+        &mut self,
+        seq: SeqNr,
+        payload: &[u8],
+        fin: bool,
+        room: usize,
+    ) -> RecvOutcome {
         if !seq.is_after(self.ack_nr) {
             return RecvOutcome::Duplicate;
         }
@@ -130,7 +140,9 @@ impl RecvBuffer {
         if offset >= self.reorder_window {
             return RecvOutcome::TooFarAhead;
         }
-        if payload.len() > self.window() {
+        if payload.len() > self.window()
+            || (payload.len() > room && (offset > 0 || self.held_count == 0))
+        {
             return RecvOutcome::NoRoom;
         }
         if fin {
@@ -202,6 +214,38 @@ impl RecvBuffer {
         }
     }
 
+    /// Whether empty buffers hold memory that [`release_spare`](Self::release_spare)
+    /// would free.
+    pub(crate) fn has_spare(&self) -> bool {
+        !self.pool.is_empty()
+            || (self.held_count == 0 && !self.slots.is_empty())
+            || (self.readable.is_empty() && self.readable.capacity() > 0)
+    }
+
+    /// Frees the buffers that hold nothing: the pool of packet buffers, the
+    /// reassembly slots when nothing is held, and the readable buffer when
+    /// it is empty.
+    pub(crate) fn release_spare(&mut self) {
+        self.pool = Vec::new();
+        if self.held_count == 0 {
+            self.slots = Vec::new();
+        }
+        if self.readable.is_empty() {
+            self.readable = VecDeque::new();
+        }
+    }
+
+    /// Heap bytes held (capacities).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        let held: usize = self.slots.iter().flatten().map(|h| h.data.capacity()).sum();
+        let pooled: usize = self.pool.iter().map(Vec::capacity).sum();
+        self.readable.capacity()
+            + self.slots.capacity() * core::mem::size_of::<Option<Held>>()
+            + self.pool.capacity() * core::mem::size_of::<Vec<u8>>()
+            + held
+            + pooled
+    }
+
     /// Copies readable bytes into `out`; returns how many.
     pub(crate) fn read(&mut self, out: &mut [u8]) -> usize {
         let n = out.len().min(self.readable.len());
@@ -268,11 +312,11 @@ mod tests {
     fn in_order_and_reassembly() {
         let mut r = RecvBuffer::new(SeqNr::new(65533), 100, 8);
         assert_eq!(
-            r.on_packet(SeqNr::new(65535), b"cc", false),
+            r.on_packet(SeqNr::new(65535), b"cc", false, usize::MAX),
             RecvOutcome::Accepted { in_order: false }
         );
         assert_eq!(
-            r.on_packet(SeqNr::new(0), b"dd", false),
+            r.on_packet(SeqNr::new(0), b"dd", false, usize::MAX),
             RecvOutcome::Accepted { in_order: false }
         );
         let mut mask = [0u8; 16];
@@ -280,7 +324,7 @@ mod tests {
         assert_eq!(mask[0], 0b11);
         assert_eq!(r.window(), 96);
         assert_eq!(
-            r.on_packet(SeqNr::new(65534), b"bb", false),
+            r.on_packet(SeqNr::new(65534), b"bb", false, usize::MAX),
             RecvOutcome::Accepted { in_order: true }
         );
         assert_eq!(r.ack_nr(), SeqNr::new(0));
@@ -289,15 +333,15 @@ mod tests {
         assert_eq!(r.read(&mut out), 6);
         assert_eq!(&out[..6], b"bbccdd");
         assert_eq!(
-            r.on_packet(SeqNr::new(0), b"dd", false),
+            r.on_packet(SeqNr::new(0), b"dd", false, usize::MAX),
             RecvOutcome::Duplicate
         );
         assert_eq!(
-            r.on_packet(SeqNr::new(9), b"x", false),
+            r.on_packet(SeqNr::new(9), b"x", false, usize::MAX),
             RecvOutcome::TooFarAhead
         );
         assert_eq!(
-            r.on_packet(SeqNr::new(8), b"x", false),
+            r.on_packet(SeqNr::new(8), b"x", false, usize::MAX),
             RecvOutcome::Accepted { in_order: false }
         );
     }
@@ -306,16 +350,16 @@ mod tests {
     fn window_is_enforced() {
         let mut r = RecvBuffer::new(SeqNr::new(0), 4, 8);
         assert_eq!(
-            r.on_packet(SeqNr::new(1), b"abc", false),
+            r.on_packet(SeqNr::new(1), b"abc", false, usize::MAX),
             RecvOutcome::Accepted { in_order: true }
         );
         assert_eq!(
-            r.on_packet(SeqNr::new(2), b"de", false),
+            r.on_packet(SeqNr::new(2), b"de", false, usize::MAX),
             RecvOutcome::NoRoom
         );
         assert_eq!(r.window(), 1);
         assert_eq!(
-            r.on_packet(SeqNr::new(2), b"d", false),
+            r.on_packet(SeqNr::new(2), b"d", false, usize::MAX),
             RecvOutcome::Accepted { in_order: true }
         );
         assert_eq!(r.window(), 0);
@@ -325,16 +369,16 @@ mod tests {
     fn fin_out_of_order_then_eof() {
         let mut r = RecvBuffer::new(SeqNr::new(10), 100, 8);
         assert_eq!(
-            r.on_packet(SeqNr::new(12), b"", true),
+            r.on_packet(SeqNr::new(12), b"", true, usize::MAX),
             RecvOutcome::Accepted { in_order: false }
         );
         assert!(!r.is_eof());
         assert_eq!(
-            r.on_packet(SeqNr::new(13), b"late", false),
+            r.on_packet(SeqNr::new(13), b"late", false, usize::MAX),
             RecvOutcome::AfterFin
         );
         assert_eq!(
-            r.on_packet(SeqNr::new(11), b"end", false),
+            r.on_packet(SeqNr::new(11), b"end", false, usize::MAX),
             RecvOutcome::Accepted { in_order: true }
         );
         assert!(r.is_eof());
@@ -345,8 +389,8 @@ mod tests {
     #[test]
     fn sack_spans_the_window() {
         let mut r = RecvBuffer::new(SeqNr::new(100), 100_000, 64);
-        r.on_packet(SeqNr::new(102), b"a", false);
-        r.on_packet(SeqNr::new(164), b"b", false);
+        r.on_packet(SeqNr::new(102), b"a", false, usize::MAX);
+        r.on_packet(SeqNr::new(164), b"b", false, usize::MAX);
         let mut mask = [0u8; 128];
         let len = r.sack(&mut mask).unwrap();
         assert_eq!(len, 8);

@@ -37,6 +37,24 @@ impl SendBuffer {
         self.data.len()
     }
 
+    pub(crate) fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    /// Bytes allocated.
+    pub(crate) fn capacity(&self) -> usize {
+        self.data.capacity()
+    }
+
+    /// Drops what is buffered (nothing more will be sent) and frees the
+    /// memory.
+    pub(crate) fn clear(&mut self) {
+        let end = self.base + self.data.len() as u64;
+        self.data = VecDeque::new();
+        self.base = end;
+        self.unsent = end;
+    }
+
     /// Buffers as much of `bytes` as fits; returns how much.
     pub(crate) fn write(&mut self, bytes: &[u8]) -> usize {
         let n = bytes.len().min(self.free());
@@ -428,6 +446,23 @@ impl InFlight {
             p.wire_len = wire_len;
             self.bytes += wire_len as usize;
         }
+    }
+
+    /// Whether an empty ring still holds memory.
+    pub(crate) fn has_spare(&self) -> bool {
+        self.packets.is_empty() && self.packets.capacity() > 0
+    }
+
+    /// Frees the ring's memory when nothing is in flight.
+    pub(crate) fn release_spare(&mut self) {
+        if self.packets.is_empty() {
+            self.packets = VecDeque::new();
+        }
+    }
+
+    /// Heap bytes of the ring.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.packets.capacity() * core::mem::size_of::<Sent>()
     }
 
     pub(crate) fn has_lost(&self) -> bool {

@@ -91,6 +91,10 @@ struct Slot {
     /// Counted in `Endpoint::half_open`.
     half_open: bool,
     owner: Owner,
+    /// The connection's buffered bytes as counted in `Endpoint::buffered`.
+    buffered: usize,
+    /// In `Endpoint::budget_waiters`.
+    budget_blocked: bool,
 }
 
 struct Listener {
@@ -146,6 +150,11 @@ pub struct Endpoint {
     /// Cookies were sent lately: a packet for an unknown connection may
     /// prove one, and gets no RESET.
     cookies_until: Timestamp,
+    /// Bytes all connections buffer (send, receive, reorder), within
+    /// `Config::memory_budget`.
+    buffered: usize,
+    /// Connections whose write found the budget full.
+    budget_waiters: Vec<ConnHandle>,
     now: Timestamp,
     stats: EndpointStats,
     /// Path MTU learned per remote address.
@@ -192,6 +201,8 @@ impl Endpoint {
             half_open: 0,
             pressure_until: Timestamp::ZERO,
             cookies_until: Timestamp::ZERO,
+            buffered: 0,
+            budget_waiters: Vec::new(),
             now: Timestamp::ZERO,
             stats: EndpointStats::default(),
             paths: PathMemory::default(),
@@ -351,6 +362,8 @@ impl Endpoint {
                     ready: false,
                     half_open: false,
                     owner,
+                    buffered: 0,
+                    budget_blocked: false,
                 });
                 (self.slots.len() - 1) as u32
             }
@@ -416,9 +429,71 @@ impl Endpoint {
                 self.routes.remove(&key);
             }
         }
+        self.buffered -= core::mem::take(&mut slot.buffered);
+        slot.budget_blocked = false;
         slot.generation = slot.generation.wrapping_add(1);
         self.free.push(index);
         self.live -= 1;
+    }
+
+    /// Updates the memory count after connection `index` may have changed
+    /// what it buffers; when memory was freed, the writers that found the
+    /// budget full hear [`Writable`](Event::Writable).
+    fn account(&mut self, index: u32) {
+        let handle = self.handle_of(index);
+        let Some(slot) = self.slots.get_mut(index as usize) else {
+            return;
+        };
+        let Some(conn) = slot.conn.as_ref() else {
+            return;
+        };
+        let now_buffered = conn.buffered_bytes();
+        let freed = now_buffered < slot.buffered;
+        self.buffered = self.buffered - slot.buffered + now_buffered;
+        slot.buffered = now_buffered;
+        if conn.blocked_by_budget() && !slot.budget_blocked {
+            slot.budget_blocked = true;
+            self.budget_waiters.push(handle);
+        }
+        // Wake the waiters once a worthwhile share is free again.
+        let room = self.config.memory_budget.saturating_sub(self.buffered);
+        if freed && !self.budget_waiters.is_empty() && room >= self.config.memory_budget / 8 {
+            for h in core::mem::take(&mut self.budget_waiters) {
+                let Some(slot) = self
+                    .slots
+                    .get_mut(h.index as usize)
+                    .filter(|s| s.generation == h.generation)
+                else {
+                    continue;
+                };
+                slot.budget_blocked = false;
+                if let Some(conn) = slot.conn.as_mut() {
+                    let mut sink = EventSink {
+                        queue: &mut self.events,
+                        handle: h,
+                    };
+                    conn.budget_freed(&mut sink);
+                }
+            }
+        }
+    }
+
+    /// Bytes all connections buffer now (what
+    /// [`Config::memory_budget`] bounds).
+    pub fn buffered_bytes(&self) -> usize {
+        self.buffered
+    }
+
+    /// Heap bytes the connections' buffers hold now (their capacity; at
+    /// most about twice [`buffered_bytes`](Self::buffered_bytes) while
+    /// busy, and only what is buffered once they are idle). A walk over
+    /// every connection: for tests and diagnostics.
+    pub fn buffer_heap_bytes(&self) -> usize {
+        self.slots
+            .iter()
+            .filter_map(|s| s.conn.as_ref())
+            .map(Connection::heap_bytes)
+            .sum()
     }
 
     /// A borrowed handle to connection `h`; `None` once it is gone.
@@ -472,6 +547,7 @@ impl Endpoint {
                 queue: &mut self.events,
                 handle,
             };
+            conn.set_budget_room(self.config.memory_budget.saturating_sub(self.buffered));
             conn.on_packet(now, packet, &mut sink);
             if let Some(path) = conn.pmtu_take_update() {
                 self.paths.record(conn.remote().ip(), path, now);
@@ -487,6 +563,7 @@ impl Endpoint {
     /// refused when it is full); one that closed before the application
     /// held it is let go.
     fn settle(&mut self, index: u32) {
+        self.account(index);
         let handle = self.handle_of(index);
         let Some(slot) = self.slots.get_mut(index as usize) else {
             return;
@@ -845,6 +922,7 @@ impl Endpoint {
                     queue: &mut self.events,
                     handle,
                 };
+                conn.set_budget_room(self.config.memory_budget.saturating_sub(self.buffered));
                 conn.on_timeout(now, &mut sink);
                 if let Some(path) = conn.pmtu_take_update() {
                     self.paths.record(conn.remote().ip(), path, now);
@@ -883,6 +961,8 @@ impl Endpoint {
                 slot.ready = false;
                 continue;
             };
+            // The window it advertises stays within the budget.
+            conn.set_budget_room(self.config.memory_budget.saturating_sub(self.buffered));
             match conn.poll_transmit(now, buf) {
                 Some(len) => {
                     let destination = conn.remote();
@@ -962,6 +1042,12 @@ impl Conn<'_> {
             queue: &mut self.ep.events,
             handle,
         };
+        conn.set_budget_room(
+            self.ep
+                .config
+                .memory_budget
+                .saturating_sub(self.ep.buffered),
+        );
         let r = f(conn, &mut sink, now);
         self.ep.settle(index);
         self.ep.mark_ready(index);

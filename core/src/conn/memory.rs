@@ -1,0 +1,74 @@
+//! A connection's share of the endpoint's memory budget, and giving memory
+//! back when the connection goes idle.
+//!
+//! The endpoint sets `budget_room` (bytes all connections together may
+//! still buffer, [`Config::memory_budget`](crate::Config::memory_budget))
+//! before every call. Writes take no more than that; out-of-order data
+//! is held only within it, and in-order data only within it unless it
+//! fills a hole (so reassembly always finishes); the window we advertise
+//! never exceeds it, so honest peers slow down before anything is dropped.
+//!
+//! Buffers grow with use and keep their capacity while the connection is
+//! busy (no allocation per packet). After [`IDLE_RELEASE`] without
+//! traffic, or when the connection closes, the empty ones are freed.
+
+use core::time::Duration;
+
+use super::Connection;
+use crate::time::Timestamp;
+
+/// Time without traffic after which empty buffers are freed.
+pub(crate) const IDLE_RELEASE: Duration = Duration::from_secs(5);
+
+impl Connection {
+    /// Bytes this connection buffers (what the budget counts).
+    pub(crate) fn buffered_bytes(&self) -> usize {
+        self.send.len() + self.recv.buffered()
+    }
+
+    /// Sets what the endpoint's budget still allows.
+    pub(crate) fn set_budget_room(&mut self, room: usize) {
+        self.budget_room = room;
+    }
+
+    /// The receive window to advertise: our free buffer, within the
+    /// budget.
+    pub(super) fn advertised_window_now(&self) -> usize {
+        self.recv.window().min(self.budget_room)
+    }
+
+    /// Whether the last call wanted to write but the budget had no room.
+    pub(crate) fn blocked_by_budget(&self) -> bool {
+        self.writable_wanted && self.budget_room == 0 && self.send.free() > 0
+    }
+
+    /// Asks the connection to report [`Writable`](crate::Event::Writable)
+    /// once the budget has room again: it cleared the flag when it told.
+    pub(crate) fn budget_freed(&mut self, events: &mut super::EventSink<'_>) {
+        if self.writable_wanted && self.send.free() > 0 {
+            self.writable_wanted = false;
+            events.push(crate::Event::Writable(events.handle));
+        }
+    }
+
+    /// When to free idle buffers, if any would be freed.
+    pub(super) fn idle_release_at(&self) -> Option<Timestamp> {
+        let spare = (self.send.is_empty() && self.send.capacity() > 0)
+            || self.in_flight.has_spare()
+            || self.recv.has_spare();
+        spare.then(|| self.last_send.max(self.last_recv) + IDLE_RELEASE)
+    }
+
+    pub(super) fn release_idle_memory(&mut self) {
+        if self.send.is_empty() {
+            self.send.clear();
+        }
+        self.in_flight.release_spare();
+        self.recv.release_spare();
+    }
+
+    /// Heap bytes the connection's buffers hold now (capacity, not use).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.send.capacity() + self.in_flight.heap_bytes() + self.recv.heap_bytes()
+    }
+}
