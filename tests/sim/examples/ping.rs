@@ -145,6 +145,7 @@ impl Host for Node {
             to,
             len: 5,
             dont_fragment: true,
+            source: None,
         })
     }
 

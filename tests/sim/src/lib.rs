@@ -42,6 +42,39 @@
 //! `examples/report.rs` plots
 //! (`cargo run --release -p utp-sim --example report`).
 //!
+//! ## Hostile hosts
+//!
+//! A host can lie about its address: a [`Transmit`] whose
+//! [`source`](Transmit::source) names another address is delivered with
+//! that address as `from`, as a raw socket on a network without source
+//! filtering would send it. The datagram travels the link from the sending
+//! host's own address to the destination (its latency, loss, bandwidth and
+//! partitions: that is the path it really takes), so partitioning the
+//! victim's own path does not stop an attacker. A test can also send a
+//! datagram itself with [`Sim::inject`].
+//!
+//! Replies go to the claimed address. Where no host lives there (a random
+//! spoofed source), they are dropped as [`DropReason::NoSuchHost`] and
+//! counted per destination: [`Sim::unrouted`] for one address,
+//! [`Sim::unrouted_all`] for every one, [`SimStats::unrouted`] in total.
+//! [`Sim::spoofed`] counts the other side, the datagrams sent in the name
+//! of each address by a host not bound to it, so "a spoofed source gets
+//! no more, and no larger, replies than the datagrams sent in its name"
+//! reads:
+//!
+//! ```
+//! # use utp_sim::{Sim, Host};
+//! # fn check<H: Host>(sim: &Sim<H>) {
+//! for (addr, replies) in sim.unrouted_all() {
+//!     assert!(replies.within(&sim.spoofed(addr)), "{addr}: {replies:?}");
+//! }
+//! # }
+//! ```
+//!
+//! The trace shows a spoofed datagram with the address it claims as
+//! `from` and the real sender in [`TraceEvent::spoofed_by`]; runs without
+//! spoofing hash as they always did.
+//!
 //! ## Sizes and the MTU
 //!
 //! [`Transmit::len`] is the UDP payload. On a link it weighs its
@@ -104,7 +137,7 @@
 //!     fn poll_transmit(&mut self, _now: Timestamp, buf: &mut [u8]) -> Option<Transmit> {
 //!         let (to, msg) = self.outbox.pop_front()?;
 //!         buf[..msg.len()].copy_from_slice(msg);
-//!         Some(Transmit { to, len: msg.len(), dont_fragment: true })
+//!         Some(Transmit { dont_fragment: true, ..Transmit::new(to, msg.len()) })
 //!     }
 //!     fn poll_timeout(&mut self) -> Option<Timestamp> {
 //!         self.retry_at
@@ -173,6 +206,46 @@ pub struct Transmit {
     /// fragmentation): a datagram over the path MTU is dropped rather than
     /// fragmented. Path MTU discovery sends its probes with it.
     pub dont_fragment: bool,
+    /// The source address the datagram claims. `None` (what every honest
+    /// host returns): the host's own address. `Some(addr)` with another
+    /// address: a spoofed datagram, as a raw socket sends one (see
+    /// [Hostile hosts](crate#hostile-hosts)).
+    pub source: Option<SocketAddr>,
+}
+
+impl Transmit {
+    /// A datagram of `len` bytes to `to` from the host's own address,
+    /// without the don't-fragment bit.
+    pub const fn new(to: SocketAddr, len: usize) -> Self {
+        Transmit {
+            to,
+            len,
+            dont_fragment: false,
+            source: None,
+        }
+    }
+}
+
+/// A count of datagrams and of their payload bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Traffic {
+    /// Datagrams.
+    pub datagrams: u64,
+    /// UDP payload bytes, all datagrams together.
+    pub bytes: u64,
+}
+
+impl Traffic {
+    pub(crate) fn add(&mut self, len: usize) {
+        self.datagrams = self.datagrams.saturating_add(1);
+        self.bytes = self.bytes.saturating_add(len as u64);
+    }
+
+    /// Whether `self` is at most `other` in datagrams and in bytes: "no
+    /// more replies than requests, and no larger".
+    pub const fn within(&self, other: &Traffic) -> bool {
+        self.datagrams <= other.datagrams && self.bytes <= other.bytes
+    }
 }
 
 /// A network node driven by the simulator: a sans-IO protocol endpoint

@@ -13,7 +13,7 @@ use crate::link::{
 };
 use crate::link::{ConfigError, DropReason, Window};
 use crate::trace::{EventKind, Fnv1a, Trace, TraceEvent, TraceMode};
-use crate::{Host, Transmit};
+use crate::{Host, Traffic, Transmit};
 
 /// Size of the buffer handed to [`Host::poll_transmit`].
 pub const TRANSMIT_BUF_LEN: usize = 65_535;
@@ -38,6 +38,13 @@ pub struct SimStats {
     pub timeouts: u64,
     /// Events processed (deliveries and timeouts).
     pub events: u64,
+    /// Datagrams sent with a spoofed source ([`Transmit::source`]) or
+    /// injected by the test ([`Sim::inject`]).
+    pub spoofed: Traffic,
+    /// Datagrams sent to an address where no host is bound (also counted
+    /// as [`DropReason::NoSuchHost`] drops); per address:
+    /// [`Sim::unrouted`].
+    pub unrouted: Traffic,
 }
 
 /// Why [`Sim::run_until`] stopped without its condition becoming true.
@@ -115,7 +122,10 @@ struct Slot<H> {
 
 enum Event {
     Deliver {
+        /// The source the datagram claims.
         from: SocketAddr,
+        /// Whose link it travels: the real sender (`from` unless spoofed).
+        via: SocketAddr,
         to: SocketAddr,
         host: usize,
         data: Vec<u8>,
@@ -180,7 +190,8 @@ impl Ord for Scheduled {
 /// When a host emits a datagram to `to`, the link `(from, to)` (its own
 /// [`LinkConfig`] or the default one; or the link it shares, see
 /// [`Sim::share_link`]) decides, in this order:
-/// 1. no host bound at `to`: dropped, [`DropReason::NoSuchHost`];
+/// 1. no host bound at `to`: dropped, [`DropReason::NoSuchHost`], and
+///    counted per address ([`Sim::unrouted`]);
 /// 2. link partitioned now: dropped, [`DropReason::Partition`] (datagrams
 ///    already in flight when a partition starts are still delivered);
 /// 3. [MTU](LinkConfig::mtu) check on the [wire size](crate::wire_size):
@@ -192,6 +203,10 @@ impl Ord for Scheduled {
 ///    the link [bandwidth](LinkConfig::bandwidth),
 /// 7. latency, jitter (which keeps FIFO order) and maybe the reordering
 ///    delay, which gives its delivery time.
+///
+/// A datagram with a spoofed source ([`Transmit::source`]) goes through
+/// the link from its real sender to `to`, and arrives with the claimed
+/// address as `from`; see [Hostile hosts](crate#hostile-hosts).
 ///
 /// # Randomness
 ///
@@ -228,6 +243,10 @@ pub struct Sim<H> {
     scratch: Vec<u8>,
     trace: Trace,
     stats: SimStats,
+    /// Datagrams to addresses without a host, per address.
+    unrouted: BTreeMap<SocketAddr, Traffic>,
+    /// Datagrams in the name of an address not sent by its host.
+    spoofed: BTreeMap<SocketAddr, Traffic>,
     max_events_per_instant: u64,
 }
 
@@ -269,6 +288,8 @@ impl<H: Host> Sim<H> {
             scratch: vec![0; TRANSMIT_BUF_LEN],
             trace: Trace::new(),
             stats: SimStats::default(),
+            unrouted: BTreeMap::new(),
+            spoofed: BTreeMap::new(),
             max_events_per_instant: DEFAULT_MAX_EVENTS_PER_INSTANT,
         }
     }
@@ -599,6 +620,42 @@ impl<H: Host> Sim<H> {
         self.in_flight
     }
 
+    /// What was sent to `to` while no host was bound there (a spoofed
+    /// source, say): those datagrams are dropped as
+    /// [`DropReason::NoSuchHost`] and counted here.
+    pub fn unrouted(&self, to: SocketAddr) -> Traffic {
+        self.unrouted.get(&to).copied().unwrap_or_default()
+    }
+
+    /// [`Sim::unrouted`] for every address that got something, ordered by
+    /// address. [`SimStats::unrouted`] is the total.
+    pub fn unrouted_all(&self) -> impl ExactSizeIterator<Item = (SocketAddr, Traffic)> + '_ {
+        self.unrouted.iter().map(|(&a, &t)| (a, t))
+    }
+
+    /// What was sent in the name of `source` without coming from the host
+    /// bound there: datagrams of other hosts that claimed `source`
+    /// ([`Transmit::source`]) and datagrams the test injected from it
+    /// ([`Sim::inject`]). [`SimStats::spoofed`] is the total.
+    pub fn spoofed(&self, source: SocketAddr) -> Traffic {
+        self.spoofed.get(&source).copied().unwrap_or_default()
+    }
+
+    /// [`Sim::spoofed`] for every address claimed, ordered by address.
+    pub fn spoofed_all(&self) -> impl ExactSizeIterator<Item = (SocketAddr, Traffic)> + '_ {
+        self.spoofed.iter().map(|(&a, &t)| (a, t))
+    }
+
+    /// Sends `data` now from the test itself, as if `from` (which need not
+    /// be a host) had sent it to `to`: it goes through the link
+    /// `from -> to` like any datagram (without the don't-fragment bit) and
+    /// counts as [spoofed](Sim::spoofed) in the name of `from`. A host that
+    /// spoofs on its own, at its own pace, sets [`Transmit::source`]
+    /// instead.
+    pub fn inject(&mut self, from: SocketAddr, to: SocketAddr, data: &[u8]) {
+        self.route(from, from, to, data, false, true);
+    }
+
     // ---- trace ------------------------------------------------------------
 
     /// Chooses which events are kept in memory from now on
@@ -658,6 +715,7 @@ impl<H: Host> Sim<H> {
         match event {
             Event::Deliver {
                 from,
+                via,
                 to,
                 host,
                 data,
@@ -671,11 +729,12 @@ impl<H: Host> Sim<H> {
                         from,
                         to,
                         len,
+                        spoofed_by: (via != from).then_some(via),
                     },
                     None,
                 );
                 self.stats.network.on_deliver(len);
-                let key = self.link_key(from, to);
+                let key = self.link_key(via, to);
                 if let Some(link) = self.links.get_mut(&key) {
                     link.stats.on_deliver(len);
                 }
@@ -702,6 +761,7 @@ impl<H: Host> Sim<H> {
                             from: addr,
                             to: addr,
                             len: 0,
+                            spoofed_by: None,
                         },
                         None,
                     );
@@ -871,13 +931,15 @@ impl<H: Host> Sim<H> {
                 to,
                 len,
                 dont_fragment,
+                source,
             }) = slot.host.poll_transmit(now, &mut buf)
             else {
                 break;
             };
-            let from = slot.addr;
+            let via = slot.addr;
+            let from = source.unwrap_or(via);
             let data = buf.get(..len).unwrap_or(buf.as_slice());
-            self.route(from, to, data, dont_fragment);
+            self.route(via, from, to, data, dont_fragment, from != via);
             sent += 1;
         }
         self.scratch = buf;
@@ -914,21 +976,41 @@ impl<H: Host> Sim<H> {
         }
     }
 
-    /// Sends one datagram through the network.
-    fn route(&mut self, from: SocketAddr, to: SocketAddr, data: &[u8], dont_fragment: bool) {
+    /// Sends one datagram through the network: on the link `via -> to`,
+    /// claiming `from` as its source (`spoofed`: not sent by the host
+    /// bound to `from`).
+    fn route(
+        &mut self,
+        via: SocketAddr,
+        from: SocketAddr,
+        to: SocketAddr,
+        data: &[u8],
+        dont_fragment: bool,
+        spoofed: bool,
+    ) {
         let now = self.now;
         let len = data.len();
+        let spoofed_by = (via != from).then_some(via);
         let event = |kind| TraceEvent {
             time: now,
             kind,
             from,
             to,
             len,
+            spoofed_by,
         };
         self.trace.record(event(EventKind::Send), Some(data));
         self.stats.network.on_send(len);
+        if spoofed {
+            self.stats.spoofed.add(len);
+            self.spoofed.entry(from).or_default().add(len);
+        }
         let dest = self.index.get(&to).copied();
-        let (link_from, link_to) = self.link_key(from, to);
+        if dest.is_none() {
+            self.stats.unrouted.add(len);
+            self.unrouted.entry(to).or_default().add(len);
+        }
+        let (link_from, link_to) = self.link_key(via, to);
         let link = link_entry(&mut self.links, self.seed, link_from, link_to);
         link.stats.on_send(len);
         let cfg = link.config.unwrap_or(self.default_link);
@@ -989,6 +1071,7 @@ impl<H: Host> Sim<H> {
                         seq,
                         event: Event::Deliver {
                             from,
+                            via,
                             to,
                             host,
                             data: buf,
@@ -1024,4 +1107,153 @@ fn link_seed(seed: u64, from: SocketAddr, to: SocketAddr) -> u64 {
     h.write_addr(from);
     h.write_addr(to);
     h.finish()
+}
+
+#[cfg(test)]
+mod spoof_tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+    use super::*;
+
+    /// Sends what it is told (from any source it likes) and answers every
+    /// datagram with `re:` + the datagram, to whoever it claims to be from.
+    #[derive(Default)]
+    struct Echo {
+        outbox: Vec<(Option<SocketAddr>, SocketAddr, Vec<u8>)>,
+        got: Vec<(SocketAddr, Vec<u8>)>,
+    }
+
+    impl Host for Echo {
+        fn handle_datagram(&mut self, _now: Timestamp, from: SocketAddr, data: &[u8]) {
+            self.got.push((from, data.to_vec()));
+            if !data.starts_with(b"re:") {
+                let mut reply = b"re:".to_vec();
+                reply.extend_from_slice(data);
+                self.outbox.push((None, from, reply));
+            }
+        }
+        fn handle_timeout(&mut self, _now: Timestamp) {}
+        fn poll_transmit(&mut self, _now: Timestamp, buf: &mut [u8]) -> Option<Transmit> {
+            let (source, to, data) = self.outbox.pop()?;
+            buf[..data.len()].copy_from_slice(&data);
+            Some(Transmit {
+                source,
+                ..Transmit::new(to, data.len())
+            })
+        }
+        fn poll_timeout(&mut self) -> Option<Timestamp> {
+            None
+        }
+    }
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    fn three() -> (Sim<Echo>, SocketAddr, SocketAddr, SocketAddr) {
+        let (a, b, c) = (addr("10.0.0.1:1"), addr("10.0.0.2:1"), addr("10.0.0.3:1"));
+        let mut sim = Sim::new(7);
+        for x in [a, b, c] {
+            sim.add_host(x, Echo::default());
+        }
+        sim.set_default_link(LinkConfig::with_latency(Duration::from_millis(10)))
+            .unwrap();
+        (sim, a, b, c)
+    }
+
+    #[test]
+    fn a_spoofed_source_is_what_the_receiver_sees_and_replies_to_nobody_are_counted() {
+        let (mut sim, a, b, _) = three();
+        let nobody = addr("10.9.9.9:9");
+        sim.host_mut(a)
+            .outbox
+            .push((Some(nobody), b, b"ping".to_vec()));
+        let _ = sim.run_until(Timestamp::from_secs(1), |_| false);
+        assert_eq!(sim.host(b).got, [(nobody, b"ping".to_vec())]);
+        // It travelled a's link; the reply went to the spoofed address.
+        assert_eq!(sim.link_stats(a, b).delivered, 1);
+        assert_eq!(sim.link_stats(nobody, b).sent, 0);
+        assert_eq!(sim.link_stats(b, nobody).dropped.no_such_host, 1);
+        let sent = Traffic {
+            datagrams: 1,
+            bytes: 4,
+        };
+        let replied = Traffic {
+            datagrams: 1,
+            bytes: 7,
+        };
+        assert_eq!(sim.spoofed(nobody), sent);
+        assert_eq!(sim.unrouted(nobody), replied);
+        assert_eq!(sim.unrouted_all().collect::<Vec<_>>(), [(nobody, replied)]);
+        assert_eq!(sim.spoofed_all().collect::<Vec<_>>(), [(nobody, sent)]);
+        assert_eq!((sim.stats().spoofed, sim.stats().unrouted), (sent, replied));
+        assert!(sent.within(&sent) && !replied.within(&sent));
+        assert!(sim.spoofed(a).datagrams == 0 && sim.unrouted(b).datagrams == 0);
+    }
+
+    #[test]
+    fn spoofing_another_host_sends_the_reply_to_it_over_the_attackers_path() {
+        let (mut sim, a, b, c) = three();
+        sim.set_trace(TraceMode::Full);
+        // The victim's own path to b is down: the forgery does not use it.
+        sim.partition(c, b, Timestamp::ZERO, Timestamp::from_millis(5));
+        sim.set_link(a, b, LinkConfig::with_latency(Duration::from_millis(3)))
+            .unwrap();
+        sim.host_mut(a).outbox.push((Some(c), b, b"x".to_vec()));
+        let _ = sim.run_until(Timestamp::from_secs(1), |_| false);
+        assert_eq!(sim.host(b).got, [(c, b"x".to_vec())]);
+        // c got b's answer to a question it never asked.
+        assert_eq!(sim.host(c).got, [(b, b"re:x".to_vec())]);
+        assert!(sim.host(a).got.is_empty());
+        assert_eq!(sim.unrouted_all().len(), 0);
+        let events: Vec<String> = sim.trace().map(ToString::to_string).collect();
+        assert_eq!(
+            events,
+            [
+                "0.000000s send 10.0.0.3:1 -> 10.0.0.2:1 1B (spoofed by 10.0.0.1:1)",
+                "0.003000s deliver 10.0.0.3:1 -> 10.0.0.2:1 1B (spoofed by 10.0.0.1:1)",
+                "0.003000s send 10.0.0.2:1 -> 10.0.0.3:1 4B",
+                "0.013000s deliver 10.0.0.2:1 -> 10.0.0.3:1 4B",
+            ],
+            "{events:#?}"
+        );
+        // Partitioning the attacker's own path does stop it.
+        sim.partition(a, b, sim.now(), Timestamp::MAX);
+        sim.host_mut(a).outbox.push((Some(c), b, b"y".to_vec()));
+        let _ = sim.run_until(Timestamp::from_secs(2), |_| false);
+        assert_eq!(sim.link_stats(a, b).dropped.partition, 1);
+        assert_eq!(sim.host(b).got.len(), 1);
+        assert_eq!(sim.spoofed(c).datagrams, 2);
+    }
+
+    #[test]
+    fn the_test_can_inject_a_datagram_from_any_address() {
+        let (mut sim, _, b, _) = three();
+        let nobody = addr("[2001:db8::1]:7");
+        sim.inject(nobody, b, b"hi");
+        let _ = sim.run_until(Timestamp::from_secs(1), |_| false);
+        assert_eq!(sim.host(b).got, [(nobody, b"hi".to_vec())]);
+        assert_eq!(sim.link_stats(nobody, b).delivered, 1);
+        assert_eq!(sim.spoofed(nobody).datagrams, 1);
+        assert_eq!(sim.unrouted(nobody).bytes, 5);
+    }
+
+    #[test]
+    fn spoofed_runs_replay_and_hash_apart_from_honest_ones() {
+        let run = |spoof: bool| {
+            let (mut sim, a, b, c) = three();
+            let source = spoof.then_some(c);
+            sim.host_mut(a).outbox.push((source, b, b"z".to_vec()));
+            let _ = sim.run_until(Timestamp::from_secs(1), |_| false);
+            sim.trace_hash()
+        };
+        assert_eq!(run(true), run(true));
+        assert_ne!(run(true), run(false));
+        // Naming one's own address is no spoofing.
+        let (mut sim, a, b, _) = three();
+        sim.host_mut(a).outbox.push((Some(a), b, b"z".to_vec()));
+        let _ = sim.run_until(Timestamp::from_secs(1), |_| false);
+        assert_eq!(sim.stats().spoofed, Traffic::default());
+        assert_eq!(sim.trace_hash(), run(false));
+    }
 }

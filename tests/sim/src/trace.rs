@@ -66,6 +66,9 @@ pub struct TraceEvent {
     pub to: SocketAddr,
     /// UDP payload length in bytes (0 for `Timeout`).
     pub len: usize,
+    /// For a datagram with a spoofed source (`from` is the address it
+    /// claims), the host that really sent it; `None` otherwise.
+    pub spoofed_by: Option<SocketAddr>,
 }
 
 impl fmt::Display for TraceEvent {
@@ -82,6 +85,9 @@ impl fmt::Display for TraceEvent {
             return write!(f, " {}", self.from);
         }
         write!(f, " {} -> {} {}B", self.from, self.to, self.len)?;
+        if let Some(sender) = self.spoofed_by {
+            write!(f, " (spoofed by {sender})")?;
+        }
         if let EventKind::Drop(reason) = self.kind {
             write!(f, " ({reason})")?;
         }
@@ -177,6 +183,12 @@ impl Trace {
         h.write_addr(event.from);
         h.write_addr(event.to);
         h.write_u64(event.len as u64);
+        // Only spoofed datagrams add the real sender, so runs without
+        // spoofing keep the hashes they always had.
+        if let Some(sender) = event.spoofed_by {
+            h.write(&[0xff]);
+            h.write_addr(sender);
+        }
         if let Some(p) = payload {
             h.write(p);
         }
@@ -237,6 +249,7 @@ mod tests {
                     from: a,
                     to: a,
                     len: 0,
+                    spoofed_by: None,
                 },
                 None,
             );

@@ -28,6 +28,7 @@ impl Host for Endpoint {
             to: t.destination,
             len: t.len,
             dont_fragment: t.dont_fragment,
+            source: None,
         })
     }
 

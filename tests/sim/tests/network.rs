@@ -108,6 +108,7 @@ impl Host for Node {
             to,
             len: data.len(),
             dont_fragment,
+            source: None,
         })
     }
 

@@ -67,6 +67,7 @@ impl Host for Node {
             to,
             len,
             dont_fragment: true,
+            source: None,
         })
     }
 
