@@ -74,9 +74,22 @@ async fn our_client_to_librqbit_listener_16_mib_each_way() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn librqbit_client_to_our_listener_16_mib_each_way() {
+    librqbit_to_our_listener(Listener::Plain).await;
+}
+
+/// librqbit-utp as initiator sends nothing after our SYN answer until its
+/// application writes (then DATA seq = SYN + 1, ack = our STATE - 1): here
+/// it writes first, which completes a cookie handshake.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn librqbit_client_to_our_syn_cookie_listener_16_mib_each_way() {
+    librqbit_to_our_listener(Listener::Cookies).await;
+}
+
+async fn librqbit_to_our_listener(listener: Listener) {
     let _serial = serial().await;
     let theirs = rqbit_socket().await;
-    let ours = bind_ours().await;
+    let ours = bind_listener(listener);
+    let socket = ours.clone();
     let addr = ours.local_addr().unwrap();
     let (a, b) = (pattern(SIZE, SEED_A), pattern(SIZE, SEED_B));
     let server = tokio::spawn({
@@ -110,7 +123,13 @@ async fn librqbit_client_to_our_listener_16_mib_each_way() {
     })
     .await;
     print_drops("librqbit client <-> our listener", addr, theirs.bind_addr());
-    report("librqbit-utp", "librqbit", "ours", phases);
+    listener.check("librqbit-utp", &socket);
+    report(
+        &format!("librqbit-utp{}", listener.label()),
+        "librqbit",
+        "ours",
+        phases,
+    );
 }
 
 /// librqbit-utp sends RESET only when a SYN finds its accept queue full (32

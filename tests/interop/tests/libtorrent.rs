@@ -156,7 +156,7 @@ fn relay_used(test: &str) -> bool {
 /// Our seeder; libtorrent adds the torrent without data, connects to us
 /// (directly or through a relay) and downloads until it reports the torrent
 /// complete, every piece checked; the script then compares the file too.
-async fn we_seed_to_libtorrent(test: &str, relay: Option<RelayConfig>) {
+async fn we_seed_to_libtorrent(test: &str, relay: Option<RelayConfig>, listener: Listener) {
     if !libtorrent_available(test) {
         return;
     }
@@ -164,7 +164,7 @@ async fn we_seed_to_libtorrent(test: &str, relay: Option<RelayConfig>) {
     let dir = TempDir::new("lt-download");
     let payload = pattern(TORRENT_SIZE, 0x18);
     let file = payload_file(&dir, &payload);
-    let ours = bind_ours().await;
+    let ours = bind_listener(listener);
     let our_addr = ours.local_addr().unwrap();
     let relay = match relay {
         Some(config) => Some(Relay::start(our_addr, config).await.unwrap()),
@@ -214,12 +214,14 @@ async fn we_seed_to_libtorrent(test: &str, relay: Option<RelayConfig>) {
     if let Some(relay) = relay {
         eprintln!("relay: {:?}", relay.stats());
     }
+    listener.check("libtorrent", &ours);
     let path = if relay_used(test) {
         "ours(seeder)->libtorrent, lossy relay"
     } else {
         "ours(seeder)->libtorrent"
     };
-    report_throughput("libtorrent", path, TORRENT_SIZE, elapsed);
+    let path = format!("{path}{}", listener.label());
+    report_throughput("libtorrent", &path, TORRENT_SIZE, elapsed);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -229,7 +231,36 @@ async fn libtorrent_seeds_8_mib_to_our_downloader() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn our_seeder_serves_8_mib_to_libtorrent() {
-    we_seed_to_libtorrent("our_seeder_serves_8_mib_to_libtorrent", None).await;
+    we_seed_to_libtorrent(
+        "our_seeder_serves_8_mib_to_libtorrent",
+        None,
+        Listener::Plain,
+    )
+    .await;
+}
+
+/// libtorrent as initiator writes its BitTorrent handshake at once (DATA
+/// seq = SYN + 1, ack = our STATE - 1, right after our STATE; no bare
+/// STATE before it): a cookie handshake completes, and our seeder (which
+/// reads the handshake before it writes) serves the torrent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_syn_cookie_seeder_serves_8_mib_to_libtorrent() {
+    we_seed_to_libtorrent(
+        "our_syn_cookie_seeder_serves_8_mib_to_libtorrent",
+        None,
+        Listener::Cookies,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_syn_cookie_seeder_serves_8_mib_to_libtorrent_through_a_lossy_relay() {
+    we_seed_to_libtorrent(
+        "our_syn_cookie_seeder_serves_8_mib_to_libtorrent_through_a_lossy_relay",
+        Some(RelayConfig::lossy(0x5EED_0003)),
+        Listener::Cookies,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -248,6 +279,7 @@ async fn our_seeder_serves_8_mib_to_libtorrent_through_a_lossy_relay() {
     we_seed_to_libtorrent(
         "our_seeder_serves_8_mib_to_libtorrent_through_a_lossy_relay",
         Some(relay),
+        Listener::Plain,
     )
     .await;
 }

@@ -40,12 +40,26 @@ async fn our_client_to_libutp_listener_through_a_lossy_relay() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn libutp_client_to_our_listener_16_mib_each_way_with_half_close() {
-    libutp_to_our_listener(None).await;
+    libutp_to_our_listener(None, Listener::Plain).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn libutp_client_to_our_listener_through_a_lossy_relay() {
-    libutp_to_our_listener(Some(RelayConfig::lossy(0x5EED_0012))).await;
+    libutp_to_our_listener(Some(RelayConfig::lossy(0x5EED_0012)), Listener::Plain).await;
+}
+
+/// libutp as initiator sends nothing after our SYN answer until its
+/// application writes (then DATA seq = SYN + 1, ack = our STATE - 1; its
+/// first keepalive, ack = STATE - 2, comes 29 s later): here it writes
+/// first, which completes a cookie handshake.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn libutp_client_to_our_syn_cookie_listener_16_mib_each_way_with_half_close() {
+    libutp_to_our_listener(None, Listener::Cookies).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn libutp_client_to_our_syn_cookie_listener_through_a_lossy_relay() {
+    libutp_to_our_listener(Some(RelayConfig::lossy(0x5EED_0013)), Listener::Cookies).await;
 }
 
 /// The relay (if any) goes in front of the listener; the label for the
@@ -105,10 +119,11 @@ async fn our_client_to_libutp(relay: Option<RelayConfig>) {
     report(label, "ours", "libutp", phases);
 }
 
-async fn libutp_to_our_listener(relay: Option<RelayConfig>) {
+async fn libutp_to_our_listener(relay: Option<RelayConfig>, listener: Listener) {
     let _serial = serial().await;
     let (ctx, theirs) = libutp_context().await;
-    let ours = bind_ours().await;
+    let ours = bind_listener(listener);
+    let socket = ours.clone();
     let addr = ours.local_addr().unwrap();
     let (relay, target, label) = front(addr, relay).await;
     let (a, b) = (pattern(SIZE, SEED_A), pattern(SIZE, SEED_B));
@@ -149,7 +164,13 @@ async fn libutp_to_our_listener(relay: Option<RelayConfig>) {
     if let Some(relay) = relay {
         eprintln!("relay: {:?}", relay.stats());
     }
-    report(label, "libutp", "ours", phases);
+    listener.check("libutp", &socket);
+    report(
+        &format!("{label}{}", listener.label()),
+        "libutp",
+        "ours",
+        phases,
+    );
 }
 
 /// libutp answers every SYN with a STATE before its application sees the

@@ -103,9 +103,23 @@ async fn our_client_to_utp_rs_listener_16_mib_each_way() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn utp_rs_client_to_our_listener_16_mib_each_way() {
+    utp_rs_to_our_listener(Listener::Plain).await;
+}
+
+/// utp-rs as initiator sends nothing after our SYN answer until its
+/// application writes (then DATA seq = SYN + 1, ack = our STATE - 1): a
+/// utp-rs initiator that only reads never completes a cookie handshake.
+/// Here it writes first, which does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn utp_rs_client_to_our_syn_cookie_listener_16_mib_each_way() {
+    utp_rs_to_our_listener(Listener::Cookies).await;
+}
+
+async fn utp_rs_to_our_listener(listener: Listener) {
     let _serial = serial().await;
     let (theirs, their_addr) = rs_socket();
-    let ours = bind_ours().await;
+    let ours = bind_listener(listener);
+    let socket = ours.clone();
     let addr = ours.local_addr().unwrap();
     let (a, b) = (pattern(SIZE, SEED_A), pattern(SIZE, SEED_B));
     let server = tokio::spawn({
@@ -142,7 +156,13 @@ async fn utp_rs_client_to_our_listener_16_mib_each_way() {
         }
     })
     .await;
-    report("utp-rs", "utp-rs", "ours", phases);
+    listener.check("utp-rs", &socket);
+    report(
+        &format!("utp-rs{}", listener.label()),
+        "utp-rs",
+        "ours",
+        phases,
+    );
     print_drops("utp-rs client <-> our listener", addr, their_addr);
 }
 

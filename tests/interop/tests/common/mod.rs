@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{Mutex, MutexGuard};
+use utp_core::SynCookies;
 use utp_interop::data;
-use utp_tokio::UtpSocket;
+use utp_tokio::{DriverConfig, UtpSocket};
 
 pub const MIB: usize = 1 << 20;
 /// Bytes sent each way in the transfer tests.
@@ -56,7 +57,64 @@ pub fn udp_socket() -> std::net::UdpSocket {
 
 /// Our socket on a fresh loopback port, default configuration.
 pub async fn bind_ours() -> UtpSocket {
-    UtpSocket::from_std(udp_socket(), utp_tokio::DriverConfig::default()).unwrap()
+    bind_listener(Listener::Plain)
+}
+
+/// How our listener answers SYNs in a test where the peer connects to us.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Listener {
+    /// The default configuration.
+    Plain,
+    /// `SynCookies::Always`: every SYN gets a SYN cookie, nothing is stored
+    /// until the initiator's first packet after the handshake. The peer
+    /// must write first (a connection made from a cookie cannot send before
+    /// the initiator has sent something).
+    Cookies,
+}
+
+impl Listener {
+    /// The driver configuration of our socket.
+    pub fn config(self) -> DriverConfig {
+        let mut c = DriverConfig::default();
+        if self == Listener::Cookies {
+            c.config.syn_cookies = SynCookies::Always;
+        }
+        c
+    }
+
+    /// Suffix for the throughput lines.
+    pub fn label(self) -> &'static str {
+        match self {
+            Listener::Plain => "",
+            Listener::Cookies => ", SYN cookies",
+        }
+    }
+
+    /// After the exchange: with cookies, the listener answered SYNs with
+    /// cookies, every connection it accepted was made from a valid one, and
+    /// nothing is left half-open.
+    pub fn check(self, peer: &str, ours: &UtpSocket) {
+        let stats = ours.endpoint_stats();
+        eprintln!("{peer}: our endpoint: {stats:?}");
+        if self == Listener::Cookies {
+            assert!(stats.accepted >= 1, "{peer}: {stats:?}");
+            assert!(
+                stats.cookies_sent >= 1,
+                "{peer}: no SYN cookie sent: {stats:?}"
+            );
+            assert_eq!(
+                stats.cookies_accepted, stats.accepted,
+                "{peer}: a connection not made from a cookie: {stats:?}"
+            );
+            assert_eq!(stats.cookies_invalid, 0, "{peer}: {stats:?}");
+            assert_eq!(stats.half_open, 0, "{peer}: {stats:?}");
+        }
+    }
+}
+
+/// Our socket on a fresh loopback port, configured as `listener` says.
+pub fn bind_listener(listener: Listener) -> UtpSocket {
+    UtpSocket::from_std(udp_socket(), listener.config()).unwrap()
 }
 
 /// Kernel drops (full receive buffer) of both sockets, for the test output.
