@@ -103,7 +103,8 @@ pub struct Config {
     /// within the limits on replies to unproven addresses
     /// ([`replies_per_second`](Self::replies_per_second)). Default `true`.
     pub reset_unknown: bool,
-    /// Most datagrams a second the endpoint sends, all sources together, to
+    /// Most datagrams a second (a token bucket: a second's worth at once,
+    /// then evenly spread) the endpoint sends, all sources together, to
     /// addresses that have not proved they receive what we send: RESETs for
     /// unknown connections, answers to SYNs (half-open or cookie STATEs)
     /// and to retransmitted SYNs. Each such reply is no larger than the
