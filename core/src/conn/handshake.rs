@@ -3,7 +3,11 @@
 //! Initiator (`SynSent`): only the acceptor's STATE, which carries the
 //! acceptor's first sequence number S, completes the handshake; we then
 //! acknowledge S - 1 at once (the third packet of the handshake, which
-//! proves our address to the acceptor). A DATA or FIN that arrives first
+//! proves our address to the acceptor). That packet is sent again, at the
+//! retransmission timeout and backing off, until the acceptor shows it is
+//! past the handshake (a DATA or FIN, or an ack of our data) or the
+//! connect timeout passes: an initiator that only reads would otherwise
+//! wait for data from an acceptor that never got it. A DATA or FIN that arrives first
 //! (the STATE was lost or overtaken) cannot say what S is for every peer,
 //! so it is held, one packet at most, and the SYN goes again at once: our
 //! acceptor answers a repeated SYN with its original STATE, and the held
@@ -62,6 +66,9 @@ pub(super) struct Handshake {
     syn_rushed: bool,
     /// When an unverifiable RESET (ack_nr 0) was challenged.
     pub(super) reset_challenge: Option<Timestamp>,
+    /// Initiator: when to send the third packet again, the interval, and
+    /// when to stop.
+    pub(super) third_again: Option<(Timestamp, Duration, Timestamp)>,
 }
 
 impl Handshake {
@@ -74,6 +81,7 @@ impl Handshake {
             held: None,
             syn_rushed: false,
             reset_challenge: None,
+            third_again: None,
         }
     }
 
@@ -103,7 +111,12 @@ impl Connection {
 
     /// A non-SYN packet while we wait for the acceptor's STATE. Returns
     /// whether to go on processing it (it was that STATE).
-    pub(super) fn on_syn_answer(&mut self, p: &PacketRepr<'_>, events: &mut EventSink<'_>) -> bool {
+    pub(super) fn on_syn_answer(
+        &mut self,
+        now: Timestamp,
+        p: &PacketRepr<'_>,
+        events: &mut EventSink<'_>,
+    ) -> bool {
         if Some(p.ack_nr) != self.syn_seq {
             self.stats.dropped_invalid += 1;
             return false;
@@ -134,6 +147,8 @@ impl Connection {
         // The third packet of the handshake: it proves to the acceptor that
         // we received its STATE (a DATA sent at once carries it instead).
         self.ack_pending = true;
+        let rto = self.rtt.rto();
+        self.hs.third_again = Some((now + rto, rto, now + self.connect_timeout));
         events.push(Event::Connected(events.handle));
         if let Some(early) = self.hs.held.take() {
             self.stats.packets_received += 1;
@@ -155,6 +170,33 @@ impl Connection {
         self.phase = Phase::Established;
         self.hs.half_open_until = None;
         true
+    }
+
+    /// After a packet from the peer was accepted: once it shows the
+    /// acceptor is past the handshake, the third packet need not go again.
+    pub(super) fn on_peer_progress(&mut self, p: &PacketRepr<'_>) {
+        if self.hs.third_again.is_some()
+            && (p.packet_type != PacketType::State || Some(p.ack_nr) != self.syn_seq)
+        {
+            self.hs.third_again = None;
+        }
+    }
+
+    /// The third packet's timer: due, it sends the packet again.
+    pub(super) fn on_third_timer(&mut self, now: Timestamp) {
+        let Some((at, interval, until)) = self.hs.third_again else {
+            return;
+        };
+        if now < at {
+            return;
+        }
+        if now >= until {
+            self.hs.third_again = None;
+            return;
+        }
+        self.ack_pending = true;
+        let interval = interval * 2;
+        self.hs.third_again = Some((now + interval, interval, until));
     }
 
     /// Whether a half-open acceptor may send new data now: only its one

@@ -183,6 +183,7 @@ pub(crate) struct Connection {
     last_rto_at: Timestamp,
     consecutive_timeouts: u32,
     connect_deadline: Option<Timestamp>,
+    connect_timeout: Duration,
     probe_deadline: Option<Timestamp>,
     probe_interval: Duration,
     probe_due: bool,
@@ -267,6 +268,7 @@ impl Connection {
             last_rto_at: Timestamp::ZERO,
             consecutive_timeouts: 0,
             connect_deadline: None,
+            connect_timeout: config.connect_timeout,
             probe_deadline: None,
             probe_interval: config.initial_rto,
             probe_due: false,
@@ -604,7 +606,7 @@ impl Connection {
             PacketType::Data | PacketType::Fin | PacketType::State => {}
         }
         let proceed = match self.phase {
-            Phase::SynSent => self.on_syn_answer(p, events),
+            Phase::SynSent => self.on_syn_answer(now, p, events),
             Phase::HalfOpen => self.on_proof(p),
             _ => true,
         };
@@ -618,6 +620,7 @@ impl Connection {
         // Only a packet from the peer itself gets this far: a pending
         // RESET challenge is answered (see `handshake.rs`).
         self.hs.reset_challenge = None;
+        self.on_peer_progress(p);
         self.stats.packets_received += 1;
         self.last_recv = now;
         self.reply_delay = now.to_wire().difference_since(p.timestamp);
@@ -880,6 +883,7 @@ impl Connection {
         consider(self.linger_deadline);
         consider(self.pace_deadline);
         consider(self.hs.half_open_until);
+        consider(self.hs.third_again.map(|(at, _, _)| at));
         consider(self.idle_release_at());
         if self.phase == Phase::Established {
             consider(self.keepalive.map(|k| self.last_send + k));
@@ -934,6 +938,7 @@ impl Connection {
             self.recovery_until = Some(self.seq_nr);
             self.rto_deadline = Some(now + self.rtt.rto());
         }
+        self.on_third_timer(now);
         if self.idle_release_at().is_some_and(|t| now >= t) {
             self.release_idle_memory();
         }
