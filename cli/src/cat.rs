@@ -64,6 +64,10 @@ const PROOF_POLL: Duration = Duration::from_millis(5);
 /// SYNs a single-connection listener keeps while its connection is not
 /// proven yet (the next in line if that one never completes).
 const SINGLE_BACKLOG: usize = 16;
+/// After we reset a connection that was still open, how long the peer may
+/// go without sending before we exit, and the longest we stay.
+const ABORT_QUIET: Duration = Duration::from_secs(1);
+const ABORT_LINGER: Duration = Duration::from_secs(5);
 
 /// Runs `listen` or `connect` to the end.
 pub(crate) fn run(role: Role, opts: Options) -> Result<(), Failure> {
@@ -146,7 +150,7 @@ async fn one(role: Role, opts: Options) -> Result<(), Failure> {
         Role::Connect { addr, timeout } => {
             // The socket must outlive the stream: its driver task runs the
             // connection.
-            let (_socket, stream) = connect(&addr, timeout).await?;
+            let (socket, stream) = connect(&addr, timeout).await?;
             // Our connect completed: the peer answered.
             source.proven.store(true, Ordering::Release);
             match transfer(
@@ -160,7 +164,10 @@ async fn one(role: Role, opts: Options) -> Result<(), Failure> {
             .await
             {
                 Ok(()) => Ok(()),
-                Err(Ended::Unproven(e) | Ended::Failed(e)) => Err(e),
+                Err(Ended::Unproven(e) | Ended::Failed(e)) => {
+                    linger_after_abort(&socket, &e).await;
+                    Err(e)
+                }
             }
         }
         Role::Listen { addr, .. } => {
@@ -202,7 +209,10 @@ async fn one(role: Role, opts: Options) -> Result<(), Failure> {
                 .await
                 {
                     Ok(()) => return Ok(()),
-                    Err(Ended::Failed(e)) => return Err(e),
+                    Err(Ended::Failed(e)) => {
+                        linger_after_abort(&socket, &e).await;
+                        return Err(e);
+                    }
                     Err(Ended::Unproven(e)) => {
                         if !opts.quiet {
                             eprintln!(
@@ -214,6 +224,28 @@ async fn one(role: Role, opts: Options) -> Result<(), Failure> {
                 }
             }
         }
+    }
+}
+
+/// After we reset a connection because of `failure`: if the connection
+/// was still open (a local failure, not one of the connection), stays
+/// while the peer keeps sending, up to [`ABORT_LINGER`]. Our RESET is one
+/// datagram and may be lost; while the socket is open, the endpoint
+/// answers each packet of the connection it no longer has with another,
+/// so the peer learns of the reset instead of timing out.
+async fn linger_after_abort(socket: &UtpSocket, failure: &Failure) {
+    if is_connection_failure(failure) {
+        return;
+    }
+    let until = Instant::now() + ABORT_LINGER;
+    let mut seen = socket.driver_stats().datagrams_received;
+    while Instant::now() < until {
+        tokio::time::sleep(ABORT_QUIET).await;
+        let now_seen = socket.driver_stats().datagrams_received;
+        if now_seen == seen {
+            return;
+        }
+        seen = now_seen;
     }
 }
 
@@ -290,6 +322,7 @@ async fn transfer(
     let conn = Conn::new(stream);
     let started = Instant::now();
     let proven_flag = Arc::clone(&source.proven);
+    let taken = gate.as_ref().map(|g| g.taken);
     let up = async {
         let mut writer = conn.clone();
         let what = source.what.clone();
@@ -309,7 +342,12 @@ async fn transfer(
         Ok::<u64, Failure>(sent)
     };
     let down = async {
-        let mut reader = conn.clone();
+        // Whatever arrives proves the peer: later SYNs are refused before
+        // anyone can see what it sent.
+        let mut reader = Proving {
+            conn: conn.clone(),
+            flags: [Some(&*proven_flag), taken],
+        };
         let received = match recv_file {
             Some(file) => {
                 let what = opts.recv.as_ref().map(|p| p.display().to_string());
@@ -469,6 +507,30 @@ impl AsyncRead for Replay {
             me.at = me.kept.len();
         }
         Poll::Ready(Ok(()))
+    }
+}
+
+/// The connection as `transfer` reads it: the first read that completes
+/// (data or the end) sets `flags`, before the caller sees what came.
+struct Proving<'a> {
+    conn: Conn,
+    flags: [Option<&'a AtomicBool>; 2],
+}
+
+impl AsyncRead for Proving<'_> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let me = self.get_mut();
+        let result = ready!(Pin::new(&mut me.conn).poll_read(cx, buf));
+        if result.is_ok() {
+            for flag in me.flags.iter().flatten() {
+                flag.store(true, Ordering::Release);
+            }
+        }
+        Poll::Ready(result)
     }
 }
 

@@ -31,6 +31,10 @@
 //! is a terminal, or as one line a second in a log with `--progress`, and
 //! a summary at the end; `-q` silences everything but errors.
 //!
+//! When utpcat fails for a reason of its own (a file it cannot write), it
+//! resets the connection and, before exiting, stays while the peer still
+//! sends (up to 5 s), so that a lost RESET is answered again.
+//!
 //! A listener takes one connection: the first one that arrives. Once that
 //! peer has shown that it receives what we send (any packet after its
 //! SYN), further connection attempts are refused (the peer's `connect`
