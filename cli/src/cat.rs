@@ -1,17 +1,20 @@
-//! `listen` and `connect`: one uTP connection between stdin/stdout (or
-//! files) and a peer, on utp-tokio.
+//! `listen` and `connect`: uTP connections between stdin/stdout (or
+//! files) and peers, on utp-tokio. One connection, or with `listen
+//! --keep-open` one after another and several at once.
 
+use std::convert::Infallible;
 use std::io::{self, IsTerminal};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context as TaskContext, Poll};
+use std::task::{ready, Context as TaskContext, Poll};
 use std::time::{Duration, Instant};
 
 use indicatif::ProgressBar;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::sync::{mpsc, watch};
 use utp_core::{AcceptDecision, ConnStats, ListenConfig};
 use utp_tokio::{Config, DriverConfig, UtpSocket, UtpStream};
 
@@ -21,8 +24,14 @@ use crate::progress::{format_rtt, stats_message, Progress};
 /// Which end we are.
 #[derive(Debug)]
 pub(crate) enum Role {
-    /// Accept one connection on `[HOST:]PORT`.
-    Listen(String),
+    /// Accept on `[HOST:]PORT`: one connection, or with `keep_open` any
+    /// number until interrupted.
+    Listen {
+        /// `[HOST:]PORT`.
+        addr: String,
+        /// Serve connection after connection (`--keep-open`).
+        keep_open: bool,
+    },
     /// Connect to `HOST:PORT`, giving up after `timeout`.
     Connect {
         /// `HOST:PORT`.
@@ -50,6 +59,15 @@ const BUF: usize = 1024 * 1024;
 /// After both directions are done, how long to wait for the peer to
 /// acknowledge our FIN (the core's retransmission limit ends it sooner).
 const LINGER: Duration = Duration::from_secs(60);
+/// How often a listener looks whether its connection proved itself.
+const PROOF_POLL: Duration = Duration::from_millis(5);
+/// SYNs a single-connection listener keeps while its connection is not
+/// proven yet (the next in line if that one never completes).
+const SINGLE_BACKLOG: usize = 16;
+/// After we reset a connection that was still open, how long the peer may
+/// go without sending before we exit, and the longest we stay.
+const ABORT_QUIET: Duration = Duration::from_secs(1);
+const ABORT_LINGER: Duration = Duration::from_secs(5);
 
 /// Runs `listen` or `connect` to the end.
 pub(crate) fn run(role: Role, opts: Options) -> Result<(), Failure> {
@@ -57,30 +75,53 @@ pub(crate) fn run(role: Role, opts: Options) -> Result<(), Failure> {
         .enable_all()
         .build()
         .context(|| "cannot start the tokio runtime".into())?;
-    let result = runtime.block_on(cat(role, opts));
+    let result = runtime.block_on(async {
+        match role {
+            Role::Listen {
+                addr,
+                keep_open: true,
+            } => serve(&addr, opts).await,
+            role => one(role, opts).await,
+        }
+    });
     // Reading stdin blocks a thread that nothing can interrupt: do not
     // wait for it.
     runtime.shutdown_background();
     result
 }
 
-async fn cat(role: Role, opts: Options) -> Result<(), Failure> {
+/// Whether the peer has shown that it receives what we send: it sent a
+/// packet other than its SYN, which the core only takes with a plausible
+/// acknowledgement. Until then an accepted connection may come from a
+/// spoofed address.
+fn proven(stats: &ConnStats) -> bool {
+    stats.packets_received > 1
+}
+
+/// How a connection of [`transfer`] ended badly.
+enum Ended {
+    /// It failed before the peer proved itself (a spoofed SYN, or a
+    /// handshake that never completed): nothing arrived from it, and what
+    /// went to it is still in the [`Replay`].
+    Unproven(Failure),
+    /// Any other failure.
+    Failed(Failure),
+}
+
+/// One connection to the end: `listen` without `--keep-open`, or
+/// `connect`.
+///
+/// A listener serves the first connection `accept` hands out and writes
+/// to it at once, but refuses further SYNs only once that connection has
+/// proved itself (see [`proven`]); if it fails before, the listener serves
+/// the next one in line, sending it everything from the start.
+async fn one(role: Role, opts: Options) -> Result<(), Failure> {
     // Open files first: a typo should not cost a connection.
     let send_file = match &opts.send {
-        Some(path) => {
-            let file = tokio::fs::File::open(path)
-                .await
-                .context(|| format!("cannot open {}", path.display()))?;
-            let len = file
-                .metadata()
-                .await
-                .context(|| format!("cannot read {}", path.display()))?
-                .len();
-            Some((file, len))
-        }
+        Some(path) => Some(open_for_sending(path).await?),
         None => None,
     };
-    let recv_file = match &opts.recv {
+    let mut recv_file = match &opts.recv {
         Some(path) => Some(
             tokio::fs::File::create(path)
                 .await
@@ -88,22 +129,189 @@ async fn cat(role: Role, opts: Options) -> Result<(), Failure> {
         ),
         None => None,
     };
-
-    // The socket must outlive the stream: its driver task runs the
-    // connection.
-    let (_socket, stream) = match role {
-        Role::Listen(spec) => listen(&spec, opts.quiet).await?,
-        Role::Connect { addr, timeout } => connect(&addr, timeout).await?,
+    let send_len = send_file.as_ref().map(|(_, len)| *len);
+    let (source, what): (Box<dyn AsyncRead + Unpin + Send>, String) = match send_file {
+        Some((file, _)) => (
+            Box::new(file),
+            opts.send
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+        ),
+        // A terminal user receiving a file has nothing to type.
+        None if opts.recv.is_some() && io::stdin().is_terminal() => {
+            (Box::new(tokio::io::empty()), String::new())
+        }
+        None => (Box::new(tokio::io::stdin()), "stdin".into()),
     };
-    let peer = stream.peer_addr().context(|| "peer address".into())?;
+    let mut source = Replay::new(source, what);
 
+    match role {
+        Role::Connect { addr, timeout } => {
+            // The socket must outlive the stream: its driver task runs the
+            // connection.
+            let (socket, stream) = connect(&addr, timeout).await?;
+            // Our connect completed: the peer answered.
+            source.proven.store(true, Ordering::Release);
+            match transfer(
+                stream,
+                &mut source,
+                recv_file.as_mut(),
+                send_len,
+                &opts,
+                None,
+            )
+            .await
+            {
+                Ok(()) => Ok(()),
+                Err(Ended::Unproven(e) | Ended::Failed(e)) => {
+                    linger_after_abort(&socket, &e).await;
+                    Err(e)
+                }
+            }
+        }
+        Role::Listen { addr, .. } => {
+            let taken = Arc::new(AtomicBool::new(false));
+            let filter_taken = Arc::clone(&taken);
+            let listen = ListenConfig {
+                backlog: SINGLE_BACKLOG,
+                filter: Box::new(move |_| {
+                    if filter_taken.load(Ordering::Acquire) {
+                        AcceptDecision::Refuse
+                    } else {
+                        AcceptDecision::Accept
+                    }
+                }),
+                ..ListenConfig::default()
+            };
+            let (socket, local) = bind_listener(&addr, listen, opts.quiet).await?;
+            loop {
+                let (stream, peer) = socket
+                    .accept()
+                    .await
+                    .context(|| format!("accept on {local}"))?;
+                if !opts.quiet {
+                    eprintln!("utpcat: connection from {peer}");
+                }
+                let gate = Gate {
+                    socket: &socket,
+                    taken: &taken,
+                    quiet: opts.quiet,
+                };
+                match transfer(
+                    stream,
+                    &mut source,
+                    recv_file.as_mut(),
+                    send_len,
+                    &opts,
+                    Some(gate),
+                )
+                .await
+                {
+                    Ok(()) => return Ok(()),
+                    Err(Ended::Failed(e)) => {
+                        linger_after_abort(&socket, &e).await;
+                        return Err(e);
+                    }
+                    Err(Ended::Unproven(e)) => {
+                        if !opts.quiet {
+                            eprintln!(
+                                "utpcat: {peer} never completed the connection ({e}); waiting for another"
+                            );
+                        }
+                        source.rewind();
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// After we reset a connection because of `failure`: if the connection
+/// was still open (a local failure, not one of the connection), stays
+/// while the peer keeps sending, up to [`ABORT_LINGER`]. Our RESET is one
+/// datagram and may be lost; while the socket is open, the endpoint
+/// answers each packet of the connection it no longer has with another,
+/// so the peer learns of the reset instead of timing out.
+async fn linger_after_abort(socket: &UtpSocket, failure: &Failure) {
+    if is_connection_failure(failure) {
+        return;
+    }
+    let until = Instant::now() + ABORT_LINGER;
+    let mut seen = socket.driver_stats().datagrams_received;
+    while Instant::now() < until {
+        tokio::time::sleep(ABORT_QUIET).await;
+        let now_seen = socket.driver_stats().datagrams_received;
+        if now_seen == seen {
+            return;
+        }
+        seen = now_seen;
+    }
+}
+
+/// Opens `path` to send it, with its length.
+async fn open_for_sending(path: &Path) -> Result<(tokio::fs::File, u64), Failure> {
+    let file = tokio::fs::File::open(path)
+        .await
+        .context(|| format!("cannot open {}", path.display()))?;
+    let len = file
+        .metadata()
+        .await
+        .context(|| format!("cannot read {}", path.display()))?
+        .len();
+    Ok((file, len))
+}
+
+/// What a single-connection listener watches while its connection runs.
+struct Gate<'a> {
+    socket: &'a UtpSocket,
+    /// Set once the connection proved itself: the filter refuses SYNs.
+    taken: &'a AtomicBool,
+    quiet: bool,
+}
+
+impl Gate<'_> {
+    /// Waits until `conn` proves itself, then refuses further SYNs and
+    /// resets the connections that came in before that (nobody will serve
+    /// them). Never returns.
+    async fn watch(self, conn: &Conn, proven_flag: &AtomicBool) -> Infallible {
+        while !proven(&conn.stats()) {
+            tokio::time::sleep(PROOF_POLL).await;
+        }
+        proven_flag.store(true, Ordering::Release);
+        self.taken.store(true, Ordering::Release);
+        while let Ok((stream, peer)) = self.socket.accept().await {
+            if !self.quiet {
+                eprintln!("utpcat: {peer} reset: already connected");
+            }
+            stream.abort();
+        }
+        std::future::pending().await
+    }
+}
+
+/// Runs one connection: `source` to the peer (then a FIN), what arrives
+/// to `recv_file` or stdout, until both directions are done and the peer
+/// has our FIN; progress bars and the summary as `opts` say.
+async fn transfer(
+    stream: UtpStream,
+    source: &mut Replay,
+    recv_file: Option<&mut tokio::fs::File>,
+    send_len: Option<u64>,
+    opts: &Options,
+    gate: Option<Gate<'_>>,
+) -> Result<(), Ended> {
+    let peer = stream
+        .peer_addr()
+        .context(|| "peer address".into())
+        .map_err(Ended::Failed)?;
     let progress = if opts.send.is_some() || opts.recv.is_some() {
         Progress::new(opts.progress, opts.quiet)
     } else {
         None
     };
-    let send_bar = match (&progress, &send_file) {
-        (Some(p), Some((_, len))) => Some(p.bar("send", Some(*len))),
+    let send_bar = match (&progress, send_len) {
+        (Some(p), Some(len)) => Some(p.bar("send", Some(len))),
         _ => None,
     };
     let recv_bar = match (&progress, &recv_file) {
@@ -113,35 +321,20 @@ async fn cat(role: Role, opts: Options) -> Result<(), Failure> {
 
     let conn = Conn::new(stream);
     let started = Instant::now();
+    let proven_flag = Arc::clone(&source.proven);
+    let taken = gate.as_ref().map(|g| g.taken);
     let up = async {
         let mut writer = conn.clone();
-        let sent = match send_file {
-            Some((mut file, _)) => {
-                let what = opts.send.as_ref().map(|p| p.display().to_string());
-                pump(
-                    &mut file,
-                    &mut writer,
-                    Meter::new(send_bar.as_ref(), &conn),
-                    false,
-                    || format!("cannot read {}", what.as_deref().unwrap_or("")),
-                    || format!("send to {peer}"),
-                )
-                .await?
-            }
-            // A terminal user receiving a file has nothing to type.
-            None if opts.recv.is_some() && io::stdin().is_terminal() => 0,
-            None => {
-                pump(
-                    &mut tokio::io::stdin(),
-                    &mut writer,
-                    Meter::new(None, &conn),
-                    false,
-                    || "cannot read stdin".into(),
-                    || format!("send to {peer}"),
-                )
-                .await?
-            }
-        };
+        let what = source.what.clone();
+        let sent = pump(
+            source,
+            &mut writer,
+            Meter::new(send_bar.as_ref(), &conn),
+            false,
+            || format!("cannot read {what}"),
+            || format!("send to {peer}"),
+        )
+        .await?;
         writer
             .shutdown()
             .await
@@ -149,14 +342,19 @@ async fn cat(role: Role, opts: Options) -> Result<(), Failure> {
         Ok::<u64, Failure>(sent)
     };
     let down = async {
-        let mut reader = conn.clone();
+        // Whatever arrives proves the peer: later SYNs are refused before
+        // anyone can see what it sent.
+        let mut reader = Proving {
+            conn: conn.clone(),
+            flags: [Some(&*proven_flag), taken],
+        };
         let received = match recv_file {
-            Some(mut file) => {
+            Some(file) => {
                 let what = opts.recv.as_ref().map(|p| p.display().to_string());
                 let write_context = || format!("cannot write {}", what.as_deref().unwrap_or(""));
                 let n = pump(
                     &mut reader,
-                    &mut file,
+                    file,
                     Meter::new(recv_bar.as_ref(), &conn),
                     false,
                     || format!("receive from {peer}"),
@@ -180,11 +378,20 @@ async fn cat(role: Role, opts: Options) -> Result<(), Failure> {
         };
         Ok::<u64, Failure>(received)
     };
-    let result = match tokio::try_join!(up, down) {
+    let session = async {
+        let counts = tokio::try_join!(up, down)?;
         // Both directions are done; stay until the peer has our FIN, or
         // its retransmissions would find nobody.
-        Ok(counts) => conn.finished(peer).await.map(|()| counts),
-        Err(e) => Err(e),
+        conn.finished(peer).await.map(|()| counts)
+    };
+    let result = match gate {
+        Some(gate) => {
+            tokio::select! {
+                r = session => r,
+                never = gate.watch(&conn, &proven_flag) => match never {},
+            }
+        }
+        None => session.await,
     };
     let elapsed = started.elapsed();
     let stats = conn.stats();
@@ -203,13 +410,355 @@ async fn cat(role: Role, opts: Options) -> Result<(), Failure> {
         Err(e) => {
             // Tell the peer at once rather than let it time out.
             conn.abort();
-            return Err(e);
+            return Err(if !proven(&stats) && is_connection_failure(&e) {
+                Ended::Unproven(e)
+            } else {
+                Ended::Failed(e)
+            });
         }
     };
     if progress.is_some() {
         eprintln!("{}", summary(sent, received, elapsed, &stats));
     }
     Ok(())
+}
+
+/// Whether `failure` came from the connection (the peer or the network)
+/// rather than from stdin or a local file.
+fn is_connection_failure(failure: &Failure) -> bool {
+    matches!(
+        failure,
+        Failure::Io { err, .. } if matches!(
+            err.kind(),
+            io::ErrorKind::TimedOut
+                | io::ErrorKind::ConnectionReset
+                | io::ErrorKind::ConnectionRefused
+                | io::ErrorKind::ConnectionAborted
+                | io::ErrorKind::NotConnected
+        )
+    )
+}
+
+/// What a single connection sends: stdin, a file or nothing, with a copy
+/// of what went to a connection that has not proved itself yet, so that
+/// the next one can get it all if that one fails.
+struct Replay {
+    inner: Box<dyn AsyncRead + Unpin + Send>,
+    /// What to call `inner` in errors.
+    what: String,
+    /// Set once the connection proved itself: nothing more is kept.
+    proven: Arc<AtomicBool>,
+    /// What `inner` gave while not proven.
+    kept: Vec<u8>,
+    /// How much of `kept` this connection has had.
+    at: usize,
+    /// `inner` reached its end.
+    eof: bool,
+}
+
+impl Replay {
+    fn new(inner: Box<dyn AsyncRead + Unpin + Send>, what: String) -> Self {
+        Replay {
+            inner,
+            what,
+            proven: Arc::new(AtomicBool::new(false)),
+            kept: Vec::new(),
+            at: 0,
+            eof: false,
+        }
+    }
+
+    /// For the next connection: everything again from the start.
+    fn rewind(&mut self) {
+        self.at = 0;
+    }
+}
+
+impl AsyncRead for Replay {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let me = self.get_mut();
+        let keeping = !me.proven.load(Ordering::Acquire);
+        if !keeping && me.at > 0 {
+            // Given out to a proven connection: no longer needed.
+            me.kept.drain(..me.at.min(me.kept.len()));
+            me.at = 0;
+            me.kept.shrink_to_fit();
+        }
+        if let Some(rest) = me.kept.get(me.at..).filter(|r| !r.is_empty()) {
+            let n = rest.len().min(buf.remaining());
+            buf.put_slice(rest.get(..n).unwrap_or_default());
+            me.at += n;
+            return Poll::Ready(Ok(()));
+        }
+        if me.eof {
+            return Poll::Ready(Ok(()));
+        }
+        let before = buf.filled().len();
+        ready!(Pin::new(&mut me.inner).poll_read(cx, buf))?;
+        let new = buf.filled().get(before..).unwrap_or_default();
+        if new.is_empty() {
+            me.eof = true;
+        } else if keeping {
+            me.kept.extend_from_slice(new);
+            me.at = me.kept.len();
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// The connection as `transfer` reads it: the first read that completes
+/// (data or the end) sets `flags`, before the caller sees what came.
+struct Proving<'a> {
+    conn: Conn,
+    flags: [Option<&'a AtomicBool>; 2],
+}
+
+impl AsyncRead for Proving<'_> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let me = self.get_mut();
+        let result = ready!(Pin::new(&mut me.conn).poll_read(cx, buf));
+        if result.is_ok() {
+            for flag in me.flags.iter().flatten() {
+                flag.store(true, Ordering::Release);
+            }
+        }
+        Poll::Ready(result)
+    }
+}
+
+/// `listen --keep-open`: serves every connection until the process is
+/// interrupted.
+///
+/// Each client gets `--send FILE` whole, or stdin from its beginning:
+/// stdin is read once, kept in memory and sent to every client (one that
+/// connects later gets what was read so far, then what follows; its FIN
+/// follows the end of stdin). What clients send goes to stdout one
+/// connection at a time, never interleaved: a connection takes stdout with
+/// its first byte and keeps it until its end; what others send meanwhile
+/// is held in memory and written, whole, when their turn comes, in the
+/// order they began sending.
+async fn serve(spec: &str, opts: Options) -> Result<(), Failure> {
+    let source = match &opts.send {
+        Some(path) => {
+            // Opened once now so that a typo fails at once, then for each
+            // connection.
+            open_for_sending(path).await?;
+            Source::File(path.clone())
+        }
+        None => Source::Stdin(Broadcast::stdin()),
+    };
+    let (socket, local) = bind_listener(spec, ListenConfig::default(), opts.quiet).await?;
+    let turn = Arc::new(tokio::sync::Mutex::new(()));
+    // A failure of stdout ends the listener: nothing could be written.
+    let (fatal_tx, mut fatal_rx) = mpsc::unbounded_channel::<Failure>();
+    loop {
+        let accepted = tokio::select! {
+            a = socket.accept() => a.context(|| format!("accept on {local}"))?,
+            Some(fatal) = fatal_rx.recv() => return Err(fatal),
+        };
+        let (stream, peer) = accepted;
+        if !opts.quiet {
+            eprintln!("utpcat: connection from {peer}");
+        }
+        let source = source.clone();
+        let turn = Arc::clone(&turn);
+        let fatal = fatal_tx.clone();
+        let quiet = opts.quiet;
+        tokio::spawn(async move {
+            match serve_one(stream, peer, &source, &turn, &fatal).await {
+                Ok((sent, received)) if !quiet => {
+                    eprintln!("utpcat: {peer} done: sent {sent} bytes, received {received} bytes");
+                }
+                Ok(_) => {}
+                Err(e) => eprintln!("utpcat: {e}"),
+            }
+        });
+    }
+}
+
+/// What every client of `listen --keep-open` receives.
+#[derive(Clone, Debug)]
+enum Source {
+    /// This file, opened for each connection.
+    File(PathBuf),
+    /// Stdin, read once.
+    Stdin(Arc<Broadcast>),
+}
+
+/// Stdin as read so far, for every connection of `listen --keep-open`.
+#[derive(Debug)]
+struct Broadcast {
+    data: Mutex<Vec<u8>>,
+    /// Bytes in `data`, and whether stdin ended.
+    len: watch::Receiver<(usize, bool)>,
+}
+
+impl Broadcast {
+    /// Starts reading stdin into a new broadcast.
+    fn stdin() -> Arc<Broadcast> {
+        let (tx, rx) = watch::channel((0, false));
+        let broadcast = Arc::new(Broadcast {
+            data: Mutex::new(Vec::new()),
+            len: rx,
+        });
+        let filling = Arc::clone(&broadcast);
+        tokio::spawn(async move {
+            let mut stdin = tokio::io::stdin();
+            let mut buf = vec![0u8; BUF];
+            loop {
+                let n = match stdin.read(&mut buf).await {
+                    Ok(n) => n,
+                    Err(e) => {
+                        eprintln!("utpcat: cannot read stdin: {e}");
+                        0
+                    }
+                };
+                let Some(chunk) = buf.get(..n).filter(|c| !c.is_empty()) else {
+                    tx.send_modify(|(_, done)| *done = true);
+                    return;
+                };
+                let len = {
+                    let mut data = filling.data.lock().unwrap_or_else(PoisonError::into_inner);
+                    data.extend_from_slice(chunk);
+                    data.len()
+                };
+                tx.send_modify(|(l, _)| *l = len);
+            }
+        });
+        broadcast
+    }
+
+    /// Sends all of stdin to `to`, as it comes; the bytes sent.
+    async fn send(&self, to: &mut Conn, peer: SocketAddr) -> Result<u64, Failure> {
+        let mut len = self.len.clone();
+        let mut at = 0usize;
+        loop {
+            let (have, done) = *len.borrow_and_update();
+            if at < have {
+                let chunk = {
+                    let data = self.data.lock().unwrap_or_else(PoisonError::into_inner);
+                    data.get(at..have.min(at + BUF))
+                        .unwrap_or_default()
+                        .to_vec()
+                };
+                to.write_all(&chunk)
+                    .await
+                    .context(|| format!("send to {peer}"))?;
+                at += chunk.len();
+                continue;
+            }
+            if done || len.changed().await.is_err() {
+                break;
+            }
+        }
+        to.flush().await.context(|| format!("send to {peer}"))?;
+        Ok(at as u64)
+    }
+}
+
+/// One connection of `listen --keep-open`: the bytes sent and received.
+async fn serve_one(
+    stream: UtpStream,
+    peer: SocketAddr,
+    source: &Source,
+    turn: &tokio::sync::Mutex<()>,
+    fatal: &mpsc::UnboundedSender<Failure>,
+) -> Result<(u64, u64), Failure> {
+    let conn = Conn::new(stream);
+    let up = async {
+        let mut writer = conn.clone();
+        let sent = match source {
+            Source::File(path) => {
+                let (mut file, _) = open_for_sending(path).await?;
+                pump(
+                    &mut file,
+                    &mut writer,
+                    Meter::new(None, &conn),
+                    false,
+                    || format!("cannot read {}", path.display()),
+                    || format!("send to {peer}"),
+                )
+                .await?
+            }
+            Source::Stdin(broadcast) => broadcast.send(&mut writer, peer).await?,
+        };
+        writer
+            .shutdown()
+            .await
+            .context(|| format!("send to {peer}"))?;
+        Ok::<u64, Failure>(sent)
+    };
+    let down = in_turn(&conn, peer, turn, fatal);
+    let result = async {
+        let counts = tokio::try_join!(up, down)?;
+        conn.finished(peer).await.map(|()| counts)
+    }
+    .await;
+    if result.is_err() {
+        conn.abort();
+    }
+    result
+}
+
+/// What `conn` receives, to stdout when its turn comes: read at once and
+/// held until then. The bytes received.
+async fn in_turn(
+    conn: &Conn,
+    peer: SocketAddr,
+    turn: &tokio::sync::Mutex<()>,
+    fatal: &mpsc::UnboundedSender<Failure>,
+) -> Result<u64, Failure> {
+    let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
+    let read = async move {
+        let mut reader = conn.clone();
+        let mut buf = vec![0u8; BUF];
+        let mut total = 0u64;
+        loop {
+            let n = reader
+                .read(&mut buf)
+                .await
+                .context(|| format!("receive from {peer}"))?;
+            let Some(chunk) = buf.get(..n).filter(|c| !c.is_empty()) else {
+                break;
+            };
+            total += n as u64;
+            // The writer only goes away with an error of stdout.
+            let _ = tx.send(chunk.to_vec());
+        }
+        Ok::<u64, Failure>(total)
+    };
+    let write = async {
+        let Some(first) = rx.recv().await else {
+            return Ok(());
+        };
+        let _turn = turn.lock().await;
+        let mut stdout = tokio::io::stdout();
+        let mut chunk = Some(first);
+        while let Some(data) = chunk {
+            if let Err(e) = async {
+                stdout.write_all(&data).await?;
+                stdout.flush().await
+            }
+            .await
+            {
+                let copy = io::Error::new(e.kind(), e.to_string());
+                let _ = fatal.send(Failure::io("cannot write stdout", e));
+                return Err(Failure::io("cannot write stdout", copy));
+            }
+            chunk = rx.recv().await;
+        }
+        Ok::<(), Failure>(())
+    };
+    let (total, ()) = tokio::try_join!(read, write)?;
+    Ok(total)
 }
 
 /// The connection, shared by the two directions (each locks it for the
@@ -437,23 +986,16 @@ async fn resolve(spec: &str, listen: bool) -> Result<SocketAddr, Failure> {
         .ok_or_else(|| fail("no addresses".into()))
 }
 
-/// Binds `spec` and accepts one connection; later SYNs are refused.
-async fn listen(spec: &str, quiet: bool) -> Result<(UtpSocket, UtpStream), Failure> {
+/// Binds `spec` to listen with `listen`, and says where (unless
+/// `quiet`): the socket and its address.
+async fn bind_listener(
+    spec: &str,
+    listen: ListenConfig,
+    quiet: bool,
+) -> Result<(UtpSocket, SocketAddr), Failure> {
     let addr = resolve(spec, true).await?;
-    let taken = Arc::new(AtomicBool::new(false));
-    let filter_taken = Arc::clone(&taken);
     let config = DriverConfig {
-        listen: Some(ListenConfig {
-            backlog: 1,
-            filter: Box::new(move |_| {
-                if filter_taken.swap(true, Ordering::AcqRel) {
-                    AcceptDecision::Refuse
-                } else {
-                    AcceptDecision::Accept
-                }
-            }),
-            ..ListenConfig::default()
-        }),
+        listen: Some(listen),
         ..DriverConfig::default()
     };
     let socket = UtpSocket::bind_with(addr, config)
@@ -465,14 +1007,7 @@ async fn listen(spec: &str, quiet: bool) -> Result<(UtpSocket, UtpStream), Failu
     if !quiet {
         eprintln!("utpcat: listening on {local}");
     }
-    let (stream, peer) = socket
-        .accept()
-        .await
-        .context(|| format!("accept on {local}"))?;
-    if !quiet {
-        eprintln!("utpcat: connection from {peer}");
-    }
-    Ok((socket, stream))
+    Ok((socket, local))
 }
 
 /// Connects to `spec` from an ephemeral port of the same address family.

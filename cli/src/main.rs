@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! utpcat listen [HOST:]PORT [--send FILE] [--recv FILE] [--progress] [-q]
+//! utpcat listen -k [HOST:]PORT [--send FILE] [-q]
 //! utpcat connect HOST:PORT [--send FILE] [--recv FILE] [--connect-timeout SECS] [--progress] [-q]
 //! utpcat demo [--bytes N] [--runtime tokio|async-std|mio] [--compare-tcp] [--no-batch]
 //! ```
@@ -30,8 +31,45 @@
 //! is a terminal, or as one line a second in a log with `--progress`, and
 //! a summary at the end; `-q` silences everything but errors.
 //!
-//! A listener takes one connection: further connection attempts are
-//! refused (the peer's `connect` fails at once with "connection refused").
+//! When utpcat fails for a reason of its own (a file it cannot write), it
+//! resets the connection and, before exiting, stays while the peer still
+//! sends (up to 5 s), so that a lost RESET is answered again.
+//!
+//! A listener takes one connection: the first one that arrives. Once that
+//! peer has shown that it receives what we send (any packet after its
+//! SYN), further connection attempts are refused (the peer's `connect`
+//! fails at once with "connection refused"). Before that, they wait in
+//! line: if the first connection never completes (a spoofed SYN, a peer
+//! that vanished), the next one gets everything from the start; the ones
+//! still waiting when the connection is established are reset.
+//!
+//! ## listen --keep-open
+//!
+//! With `-k` (`--keep-open`, as in ncat) the listener serves connection
+//! after connection, and several at once, on one socket until it is
+//! interrupted (Ctrl-C, SIGTERM); the end of stdin does not stop it.
+//!
+//! - Every client receives `--send FILE` whole, or all of stdin: stdin is
+//!   read once and kept in memory, and each client gets it from its
+//!   beginning (a client that connects while stdin is still being read
+//!   gets what was read so far, then the rest as it comes), then a FIN
+//!   at the end of stdin. For large data, `--send FILE` keeps nothing in
+//!   memory.
+//! - What clients send goes to stdout one connection at a time, never
+//!   interleaved: a connection takes stdout with its first byte and keeps
+//!   it until its end; what the others send meanwhile is held in memory
+//!   and written whole when their turn comes, in the order they began
+//!   sending. (So a client that sends a little and stays open holds up
+//!   the others' output, not their transfers.)
+//! - `--recv` and `--progress` cannot be combined with `-k` (usage error).
+//! - stderr says `utpcat: connection from ADDR` for each connection and
+//!   `utpcat: ADDR done: sent N bytes, received M bytes` at its end, or
+//!   the error that ended it; the listener carries on. A failure to write
+//!   stdout ends it (exit 1).
+//!
+//! ```text
+//! $ utpcat listen -k 9000 --send motd.txt > uploads.bin
+//! ```
 //!
 //! ## demo
 //!
@@ -86,12 +124,19 @@ struct Cli {
 enum Command {
     // (`about` rather than a doc comment: rustdoc would read `[HOST:]` as a link.)
     #[command(
-        about = "Wait for one connection on [HOST:]PORT, then pipe stdin to it and it to stdout"
+        about = "Wait for a connection on [HOST:]PORT (with -k: any number), then pipe stdin to it and it to stdout",
+        after_help = "With -k, every client gets --send FILE or all of stdin (read once, kept in memory); \
+what clients send goes to stdout one connection at a time, never interleaved (a connection \
+holds stdout from its first byte to its end; the others are buffered meanwhile). \
+Runs until interrupted (Ctrl-C); the end of stdin does not stop it."
     )]
     Listen {
         /// Address to listen on: PORT or HOST:PORT (HOST defaults to 0.0.0.0).
         #[arg(value_name = "[HOST:]PORT")]
         addr: String,
+        /// Serve connection after connection, several at once, until interrupted.
+        #[arg(short = 'k', long, conflicts_with_all = ["recv", "progress"])]
+        keep_open: bool,
         #[command(flatten)]
         io: IoArgs,
     },
@@ -204,7 +249,11 @@ fn parse_secs(text: &str) -> Result<f64, String> {
 
 fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
-        Command::Listen { addr, io } => cat::run(cat::Role::Listen(addr), io.into()),
+        Command::Listen {
+            addr,
+            keep_open,
+            io,
+        } => cat::run(cat::Role::Listen { addr, keep_open }, io.into()),
         Command::Connect {
             addr,
             connect_timeout,

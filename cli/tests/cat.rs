@@ -1,4 +1,5 @@
-//! `utpcat listen` and `connect` as separate processes: files, pipes with half-close, exit codes.
+//! `utpcat listen` and `connect` as separate processes: files, pipes with half-close, exit codes,
+//! `listen --keep-open`, and a listener's choice of its one connection.
 #![allow(
     clippy::indexing_slicing,
     clippy::unwrap_used,
@@ -6,163 +7,18 @@
     clippy::panic
 )]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, UdpSocket};
-use std::path::PathBuf;
-use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+mod common;
+
+use std::io::{Read, Write};
+use std::net::UdpSocket;
+use std::process::Stdio;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// How long any utpcat process may take before the test gives up on it.
-const GUARD: Duration = Duration::from_secs(60);
-
-fn utpcat() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_utpcat"))
-}
-
-/// What a finished process left.
-#[derive(Debug)]
-struct Done {
-    status: ExitStatus,
-    stdout: Vec<u8>,
-    stderr: String,
-}
-
-/// Runs `f` on a thread; panics if it takes longer than `GUARD` (after
-/// killing `pid`).
-fn guarded<T: Send + 'static>(pid: u32, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    match rx.recv_timeout(GUARD) {
-        Ok(v) => v,
-        Err(_) => {
-            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
-            panic!("utpcat (pid {pid}) did not finish within {GUARD:?}");
-        }
-    }
-}
-
-/// Closes `child`'s stdin (if still open) and waits for it to exit.
-/// `stderr` holds what was already read of its stderr, and the reader of
-/// the rest if it was taken.
-fn finish(mut child: Child, stderr: String, rest: Option<BufReader<ChildStderr>>) -> Done {
-    drop(child.stdin.take());
-    guarded(child.id(), move || {
-        let mut stderr = stderr;
-        if let Some(mut rest) = rest {
-            rest.read_to_string(&mut stderr).unwrap();
-        }
-        let out = child.wait_with_output().unwrap();
-        stderr += &String::from_utf8_lossy(&out.stderr);
-        Done {
-            status: out.status,
-            stdout: out.stdout,
-            stderr,
-        }
-    })
-}
-
-/// A running `utpcat listen` and the address it reported.
-struct Listener {
-    child: Child,
-    addr: SocketAddr,
-    stderr: BufReader<ChildStderr>,
-    /// Stderr lines read so far.
-    seen: String,
-}
-
-impl Listener {
-    /// Starts `utpcat listen 127.0.0.1:0 ARGS` and reads its "listening
-    /// on" line.
-    fn start(args: &[&str], stdin: Stdio) -> Listener {
-        let mut child = utpcat()
-            .args(["listen", "127.0.0.1:0"])
-            .args(args)
-            .stdin(stdin)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = BufReader::new(child.stderr.take().unwrap());
-        let mut listener = Listener {
-            child,
-            addr: ([0, 0, 0, 0], 0).into(),
-            stderr,
-            seen: String::new(),
-        };
-        let line = listener.line();
-        listener.addr = line
-            .strip_prefix("utpcat: listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-            .trim()
-            .parse()
-            .unwrap();
-        listener
-    }
-
-    /// The next line on its stderr.
-    fn line(&mut self) -> String {
-        let mut line = String::new();
-        self.stderr.read_line(&mut line).unwrap();
-        self.seen += &line;
-        line
-    }
-
-    fn finish(self) -> Done {
-        finish(self.child, self.seen, Some(self.stderr))
-    }
-}
-
-fn connect(addr: &str, args: &[&str], stdin: Stdio) -> Child {
-    utpcat()
-        .args(["connect", addr])
-        .args(args)
-        .stdin(stdin)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-fn run_connect(addr: &str, args: &[&str]) -> (Done, Duration) {
-    let start = Instant::now();
-    let done = finish(connect(addr, args, Stdio::null()), String::new(), None);
-    (done, start.elapsed())
-}
-
-/// A fresh scratch directory for one test.
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("utpcat-test-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// `len` pseudo-random bytes (xorshift64), different per `seed`.
-fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
-
-fn assert_success(who: &str, done: &Done) {
-    assert!(
-        done.status.success(),
-        "{who} failed: {:?}\nstderr:\n{}",
-        done.status,
-        done.stderr
-    );
-}
+use common::{
+    assert_same_bytes, assert_success, connect, finish, guarded, random_bytes, run_connect,
+    scratch, signal, utpcat, Done, Listener,
+};
 
 #[test]
 fn a_file_moves_byte_identical_from_connect_to_listen() {
@@ -324,12 +180,17 @@ fn an_unknown_host_fails_with_exit_code_2() {
 }
 
 #[test]
-fn a_listener_with_its_one_connection_refuses_others_with_exit_code_3() {
+fn a_listener_whose_connection_delivered_data_refuses_others_with_exit_code_3() {
     let mut listener = Listener::start(&[], Stdio::null());
-    let first = connect(&listener.addr.to_string(), &[], Stdio::piped());
+    let out = listener.collect_stdout();
+    let mut first = connect(&listener.addr.to_string(), &[], Stdio::piped());
     assert!(listener
         .line()
         .starts_with("utpcat: connection from 127.0.0.1:"));
+    // Data from the first client proves it: from now on SYNs are refused.
+    let mut first_in = first.stdin.take().unwrap();
+    first_in.write_all(b"first\n").unwrap();
+    assert_eq!(out.wait_for(6), b"first\n");
 
     let (second, elapsed) = run_connect(&listener.addr.to_string(), &[]);
     assert_eq!(second.status.code(), Some(3), "{}", second.stderr);
@@ -340,13 +201,119 @@ fn a_listener_with_its_one_connection_refuses_others_with_exit_code_3() {
             listener.addr
         )
     );
-    // Refused by a RESET, not timed out.
-    assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
+    // Refused by a RESET, not timed out (10 s): generous for lost SYNs.
+    assert!(elapsed < Duration::from_secs(8), "{elapsed:?}");
 
     // The first connection is unharmed.
+    drop(first_in);
     let first = finish(first, String::new(), None);
     assert_success("first connect", &first);
-    assert_success("listen", &listener.finish());
+    let listener = listener.finish();
+    assert_success("listen", &listener);
+    assert_eq!(out.wait_for(usize::MAX), b"first\n");
+}
+
+/// A uTP header (BEP 29) without extensions.
+fn header(kind: u8, conn_id: u16, seq: u16, ack: u16) -> [u8; 20] {
+    let mut h = [0u8; 20];
+    h[0] = (kind << 4) | 1;
+    h[2..4].copy_from_slice(&conn_id.to_be_bytes());
+    h[12..16].copy_from_slice(&(1u32 << 20).to_be_bytes());
+    h[16..18].copy_from_slice(&seq.to_be_bytes());
+    h[18..20].copy_from_slice(&ack.to_be_bytes());
+    h
+}
+
+const ST_STATE: u8 = 2;
+const ST_RESET: u8 = 3;
+const ST_SYN: u8 = 4;
+
+#[test]
+fn a_listener_whose_first_connection_never_completes_serves_the_next_one_everything() {
+    let dir = scratch("unproven");
+    let down = random_bytes(300_000, 21);
+    let up = random_bytes(200_000, 22);
+    std::fs::write(dir.join("down"), &down).unwrap();
+    std::fs::write(dir.join("up"), &up).unwrap();
+    // The listener writes stdin at once, to whichever connection it has.
+    let stdin = std::fs::File::open(dir.join("down")).unwrap();
+    let mut listener = Listener::start(&[], stdin);
+    let out = listener.collect_stdout();
+
+    // A SYN from an address that then says nothing (as if spoofed): sent
+    // until the listener's STATE comes back (UDP may drop either).
+    let ghost = UdpSocket::bind("127.0.0.1:0").unwrap();
+    ghost
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let (id, syn_seq) = (0x4242u16, 1000u16);
+    let mut buf = [0u8; 2048];
+    let mut state_seq = None;
+    for _ in 0..20 {
+        ghost
+            .send_to(&header(ST_SYN, id, syn_seq, 0), listener.addr)
+            .unwrap();
+        // Its answer: the STATE (and with some cores DATA already).
+        while let Ok((n, _)) = ghost.recv_from(&mut buf) {
+            if n >= 20 && buf[0] >> 4 == ST_STATE && state_seq.is_none() {
+                state_seq = Some(u16::from_be_bytes([buf[16], buf[17]]));
+            }
+        }
+        if state_seq.is_some() {
+            break;
+        }
+    }
+    let state_seq = state_seq.expect("no STATE for the SYN");
+    let line = listener.line();
+    assert_eq!(
+        line,
+        format!("utpcat: connection from {}\n", ghost.local_addr().unwrap())
+    );
+
+    // A real client comes while the first has not proved itself: it is
+    // not refused but waits in line.
+    let client = connect(
+        &listener.addr.to_string(),
+        &["--send", dir.join("up").to_str().unwrap()],
+        Stdio::null(),
+    );
+    thread::sleep(Duration::from_millis(300));
+    // The first one ends: a RESET acknowledging the listener's STATE (a few
+    // times, UDP may drop one).
+    for _ in 0..3 {
+        ghost
+            .send_to(
+                &header(
+                    ST_RESET,
+                    id.wrapping_add(1),
+                    syn_seq.wrapping_add(1),
+                    state_seq,
+                ),
+                listener.addr,
+            )
+            .unwrap();
+        thread::sleep(Duration::from_millis(20));
+    }
+    let line = listener.line();
+    assert!(
+        line.starts_with(&format!(
+            "utpcat: {} never completed the connection (",
+            ghost.local_addr().unwrap()
+        )) && line.ends_with("); waiting for another\n"),
+        "{line}"
+    );
+    assert!(listener
+        .line()
+        .starts_with("utpcat: connection from 127.0.0.1:"));
+
+    // The client gets all of stdin, and the listener prints only its bytes.
+    let client = finish(client, String::new(), None);
+    assert_success("connect", &client);
+    assert_same_bytes("the client's stdout", &client.stdout, &down);
+    let listener = listener.finish();
+    assert_success("listen", &listener);
+    assert_same_bytes("the listener's stdout", &out.wait_for(usize::MAX), &up);
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -405,4 +372,214 @@ fn a_missing_file_fails_before_connecting_with_exit_code_1() {
         done.stderr
     );
     assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
+}
+
+/// Splits `out` into the `payloads` it concatenates, each whole, in some
+/// order; returns the order (indexes into `payloads`). The payloads are
+/// random, so their first bytes tell them apart.
+fn whole_in_some_order(out: &[u8], payloads: &[Vec<u8>]) -> Vec<usize> {
+    let mut order = Vec::new();
+    let mut at = 0;
+    while at < out.len() {
+        let rest = &out[at..];
+        let i = (0..payloads.len())
+            .find(|i| !order.contains(i) && rest.starts_with(&payloads[*i][..16]))
+            .unwrap_or_else(|| {
+                panic!("byte {at} of stdout starts no payload (order so far {order:?})")
+            });
+        assert!(
+            rest.starts_with(&payloads[i]),
+            "payload {i} at byte {at} is not whole: interleaved or cut"
+        );
+        order.push(i);
+        at += payloads[i].len();
+    }
+    assert_eq!(order.len(), payloads.len(), "payloads missing: {order:?}");
+    order
+}
+
+/// Whether this process ignores SIGINT (inherited from a shell that ran
+/// it in the background); its children then ignore it too.
+fn sigint_ignored() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let mask = status.lines().find_map(|l| l.strip_prefix("SigIgn:"))?;
+            u64::from_str_radix(mask.trim(), 16).ok()
+        })
+        .is_some_and(|mask| mask & (1 << (2 - 1)) != 0)
+}
+
+/// Interrupts a `listen -k` and checks that the signal ended it.
+fn interrupt(mut listener: Listener) -> Done {
+    use std::os::unix::process::ExitStatusExt;
+    assert!(
+        listener.child.try_wait().unwrap().is_none(),
+        "the listener stopped by itself:\n{}",
+        listener.seen
+    );
+    // Ctrl-C, unless SIGINT is ignored here (and so in the listener).
+    let (name, number) = if sigint_ignored() {
+        ("TERM", 15)
+    } else {
+        ("INT", 2)
+    };
+    signal(listener.child.id(), name);
+    let done = listener.finish();
+    assert_eq!(done.status.signal(), Some(number), "{:?}", done.status);
+    done
+}
+
+#[test]
+fn keep_open_serves_clients_in_sequence_and_at_once_sending_stdin_to_each() {
+    let dir = scratch("keep-open");
+    let down = random_bytes(256 * 1024 + 7, 30);
+    std::fs::write(dir.join("down"), &down).unwrap();
+    let ups: Vec<Vec<u8>> = (0..7)
+        .map(|i| random_bytes(100_000 + i * 4099, 31 + i as u64))
+        .collect();
+    for (i, up) in ups.iter().enumerate() {
+        std::fs::write(dir.join(format!("up{i}")), up).unwrap();
+    }
+    let send = |i: usize| dir.join(format!("up{i}")).to_str().unwrap().to_string();
+    // Stdin is a file: it ends at once, which does not stop the listener.
+    let mut listener = Listener::start(&["-k"], std::fs::File::open(dir.join("down")).unwrap());
+    let out = listener.collect_stdout();
+    let addr = listener.addr.to_string();
+    let done_lines = |listener: &mut Listener, n: usize| {
+        for _ in 0..n {
+            let line =
+                listener.line_where(|l| l.contains(" done: ") || !l.contains("connection from"));
+            assert!(
+                line.contains(" done: sent 262151 bytes, received "),
+                "{line}"
+            );
+        }
+    };
+
+    // Two in sequence: each gets all of stdin, and its bytes are printed
+    // before the next one's.
+    let mut expected_len = 0;
+    for i in 0..2 {
+        let client = finish(
+            connect(&addr, &["--send", &send(i)], Stdio::null()),
+            String::new(),
+            None,
+        );
+        assert_success("connect", &client);
+        assert_same_bytes(&format!("client {i}'s stdout"), &client.stdout, &down);
+        done_lines(&mut listener, 1);
+        expected_len += ups[i].len();
+        let printed = out.wait_for(expected_len);
+        assert_same_bytes("the listener's stdout", &printed, &ups[..=i].concat());
+    }
+
+    // Four at once: each whole, in some order.
+    let clients: Vec<_> = (2..6)
+        .map(|i| connect(&addr, &["--send", &send(i)], Stdio::null()))
+        .collect();
+    for (k, client) in clients.into_iter().enumerate() {
+        let client = finish(client, String::new(), None);
+        assert_success("connect", &client);
+        assert_same_bytes(&format!("client {}'s stdout", k + 2), &client.stdout, &down);
+    }
+    done_lines(&mut listener, 4);
+    expected_len += ups[2..6].iter().map(Vec::len).sum::<usize>();
+    let printed = out.wait_for(expected_len);
+    assert_same_bytes(
+        "the first two",
+        &printed[..ups[0].len() + ups[1].len()],
+        &ups[..2].concat(),
+    );
+    let order = whole_in_some_order(&printed[ups[0].len() + ups[1].len()..], &ups[2..6]);
+    eprintln!("concurrent clients printed in the order {order:?}");
+
+    // Still serving after all that: one more, over stdin this time.
+    let mut late = connect(&addr, &[], Stdio::piped());
+    late.stdin.take().unwrap().write_all(&ups[6]).unwrap();
+    let late = finish(late, String::new(), None);
+    assert_success("late connect", &late);
+    assert_same_bytes("the late client's stdout", &late.stdout, &down);
+    done_lines(&mut listener, 1);
+    expected_len += ups[6].len();
+    assert_same_bytes(
+        "the late client's bytes",
+        &out.wait_for(expected_len)[expected_len - ups[6].len()..],
+        &ups[6],
+    );
+
+    // It runs until interrupted.
+    thread::sleep(Duration::from_millis(200));
+    let done = interrupt(listener);
+    assert_eq!(out.wait_for(usize::MAX).len(), expected_len);
+    assert_eq!(
+        done.stderr
+            .matches("utpcat: connection from 127.0.0.1:")
+            .count(),
+        7,
+        "{}",
+        done.stderr
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn keep_open_sends_a_file_to_clients_at_once_while_stdin_stays_open() {
+    let dir = scratch("keep-open-file");
+    let file = random_bytes(500_000, 40);
+    std::fs::write(dir.join("file"), &file).unwrap();
+    // Stdin piped and never written: --send decides, stdin is not read.
+    let mut listener = Listener::start(
+        &["-k", "--send", dir.join("file").to_str().unwrap()],
+        Stdio::piped(),
+    );
+    let out = listener.collect_stdout();
+    let addr = listener.addr.to_string();
+    let ups: Vec<Vec<u8>> = (0..3)
+        .map(|i| random_bytes(150_000 + i, 41 + i as u64))
+        .collect();
+    let clients: Vec<_> = ups
+        .iter()
+        .map(|up| {
+            let mut c = connect(&addr, &[], Stdio::piped());
+            let mut stdin = c.stdin.take().unwrap();
+            let up = up.clone();
+            // Fed from a thread: a pipe holds less than this.
+            thread::spawn(move || stdin.write_all(&up).unwrap());
+            c
+        })
+        .collect();
+    for (i, c) in clients.into_iter().enumerate() {
+        let c = finish(c, String::new(), None);
+        assert_success("connect", &c);
+        assert_same_bytes(&format!("client {i}'s stdout"), &c.stdout, &file);
+    }
+    let total: usize = ups.iter().map(Vec::len).sum();
+    whole_in_some_order(&out.wait_for(total), &ups);
+    for _ in 0..3 {
+        let line = listener.line_where(|l| !l.contains("connection from"));
+        assert!(
+            line.contains(" done: sent 500000 bytes, received 15000"),
+            "{line}"
+        );
+    }
+    interrupt(listener);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn keep_open_with_recv_or_progress_is_a_usage_error() {
+    for extra in ["--recv=/dev/null", "--progress"] {
+        let out = utpcat()
+            .args(["listen", "-k", "127.0.0.1:0", extra])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.starts_with("error: the argument '--keep-open' cannot be used with '--"),
+            "{stderr}"
+        );
+    }
 }

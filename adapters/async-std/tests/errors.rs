@@ -29,13 +29,15 @@ async fn refused_by_non_listening_socket(_: Rt) {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ConnectionRefused);
-    // Refused at the first answer, not after SYN retransmissions.
+    // Refused at the first RESET that arrives, long before the connect
+    // timeout (10 s); a lost SYN or RESET costs a SYN retransmission (1 s,
+    // then 2 s), so only a generous bound.
     assert!(
-        start.elapsed() < Duration::from_secs(1),
+        start.elapsed() < Duration::from_secs(8),
         "{:?}",
         start.elapsed()
     );
-    assert_eq!(closed.endpoint_stats().resets_sent, 1);
+    assert!(closed.endpoint_stats().resets_sent >= 1);
 }
 
 /// Nothing bound on the port: TimedOut after the configured connect
@@ -59,7 +61,7 @@ async fn timed_out_when_nothing_bound(_: Rt) {
     assert_eq!(err.kind(), ErrorKind::TimedOut);
     assert!(
         elapsed >= timeout - Duration::from_millis(50)
-            && elapsed < timeout + Duration::from_secs(1),
+            && elapsed < timeout + Duration::from_secs(5),
         "timed out after {elapsed:?}"
     );
 }

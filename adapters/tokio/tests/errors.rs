@@ -11,7 +11,7 @@ mod common;
 use std::io::ErrorKind;
 use std::time::{Duration, Instant};
 
-use common::guard;
+use common::{guard, read_until_reset};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use utp_tokio::{DriverConfig, UtpSocket};
 
@@ -51,10 +51,7 @@ async fn timed_out_when_nothing_bound() {
             elapsed >= TIMEOUT - Duration::from_millis(20),
             "{elapsed:?}"
         );
-        assert!(
-            elapsed < TIMEOUT + Duration::from_millis(1500),
-            "{elapsed:?}"
-        );
+        assert!(elapsed < TIMEOUT + Duration::from_secs(5), "{elapsed:?}");
     })
     .await;
 }
@@ -85,10 +82,7 @@ async fn peer_abort_resets() {
         s.read_exact(&mut buf).await.unwrap();
         assert_eq!(&buf, b"before the reset");
         // The server waits in read when the abort comes.
-        let reader = tokio::spawn(async move {
-            let err = s.read(&mut buf).await.unwrap_err();
-            (err.kind(), s)
-        });
+        let reader = tokio::spawn(async move { (read_until_reset(&mut s).await, s) });
         tokio::task::yield_now().await;
         c.abort();
         let (kind, mut s) = reader.await.unwrap();

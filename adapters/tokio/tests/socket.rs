@@ -8,9 +8,7 @@
 
 mod common;
 
-use std::time::Duration;
-
-use common::{data, fill, guard};
+use common::{data, fill, guard, resend_until};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::oneshot;
 use utp_tokio::{DriverConfig, UtpSocket};
@@ -90,7 +88,6 @@ async fn foreign_datagrams_share_the_socket() {
         let addr = server.local_addr().unwrap();
         let client = UtpSocket::bind("127.0.0.1:0").await.unwrap();
         let dht = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        dht.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         let dht_addr = dht.local_addr().unwrap();
 
         // A transfer to the server; once 1 MiB has arrived, the DHT
@@ -134,35 +131,40 @@ async fn foreign_datagrams_share_the_socket() {
         midway_rx.await.unwrap();
         // The transfer fills the socket's receive buffer: like a DHT node,
         // ask again when no answer comes.
+        let dht = tokio::net::UdpSocket::from_std({
+            dht.set_nonblocking(true).unwrap();
+            dht
+        })
+        .unwrap();
         let mut buf = [0u8; 1500];
-        let mut attempts = 0;
-        let (n, from) = loop {
-            attempts += 1;
-            assert!(attempts <= 20, "the datagram never arrived");
-            dht.send_to(DHT_PING, addr).unwrap();
-            let wait = Duration::from_millis(500);
-            if let Ok(got) = tokio::time::timeout(wait, server.recv_foreign(&mut buf)).await {
-                break got.unwrap();
-            }
-            eprintln!("DHT ping {attempts} lost (the socket's buffer was full)");
-        };
+        let ((n, from), pings) = resend_until(
+            "the DHT ping",
+            || async {
+                dht.send_to(DHT_PING, addr).await.unwrap();
+            },
+            async { server.recv_foreign(&mut buf).await.unwrap() },
+        )
+        .await;
+        eprintln!("the DHT ping arrived after {pings} sends");
         assert_eq!(&buf[..n], DHT_PING);
         assert_eq!(from, dht_addr);
 
-        // And the other way: our own datagram from the uTP socket.
+        // And the other way: our own datagram from the uTP socket (again
+        // until it arrives).
         let reply = b"d1:rd2:id20:mnopqrstuvwxyz012345e1:t2:aa1:y1:re";
-        assert_eq!(
-            server.send_foreign(reply, dht_addr).await.unwrap(),
-            reply.len()
-        );
-        let (got, from) = tokio::task::spawn_blocking(move || {
-            let mut buf = [0u8; 1500];
-            let (n, from) = dht.recv_from(&mut buf).unwrap();
-            (buf[..n].to_vec(), from)
-        })
-        .await
-        .unwrap();
-        assert_eq!(got, reply);
+        let mut back = [0u8; 1500];
+        let ((n, from), _) = resend_until(
+            "the reply",
+            || async {
+                assert_eq!(
+                    server.send_foreign(reply, dht_addr).await.unwrap(),
+                    reply.len()
+                );
+            },
+            async { dht.recv_from(&mut back).await.unwrap() },
+        )
+        .await;
+        assert_eq!(&back[..n], reply);
         assert_eq!(from, addr);
 
         assert_eq!(receiver.await.unwrap(), LEN);

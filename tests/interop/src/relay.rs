@@ -7,10 +7,14 @@
 //! behind a NAT. Every datagram is forwarded, dropped, duplicated or held back
 //! and sent after the next one of its direction (reordered), as the
 //! [`RelayConfig`]'s probabilities and seed decide, one decision per datagram.
+//! A [`RelayConfig::script`] overrides those decisions for chosen datagrams,
+//! counted per direction of each mapping: drop the acceptor's first two
+//! datagrams, or send the client's SYN again once data flows.
 
 use std::collections::hash_map::{Entry, HashMap};
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::ops::RangeInclusive;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -41,6 +45,36 @@ pub struct RelayConfig {
     /// Keep a copy of at most this many datagrams (both directions, in
     /// arrival order) for [`Relay::records`].
     pub record_limit: usize,
+    /// Faults at chosen datagrams, in place of the random decision (which is
+    /// still drawn, so the others keep theirs) and of `spare_first`.
+    pub script: Vec<Scripted>,
+}
+
+/// A fault for one datagram, chosen by its place in its direction of its
+/// mapping.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Scripted {
+    /// The direction counted.
+    pub direction: Direction,
+    /// The datagram's number in that direction of its mapping, from 1.
+    pub nth: u64,
+    /// What happens to it.
+    pub action: Action,
+}
+
+/// What a [`Scripted`] fault does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Drop it.
+    Drop,
+    /// Send it twice.
+    Duplicate,
+    /// Send it, then a copy of the datagram numbered `earlier` (smaller than
+    /// `nth`) of the same direction: a late duplicate of it.
+    ThenRepeat {
+        /// The number of the datagram sent again.
+        earlier: u64,
+    },
 }
 
 impl RelayConfig {
@@ -54,6 +88,7 @@ impl RelayConfig {
             reorder_delay: Duration::from_millis(5),
             spare_first: 0,
             record_limit: 0,
+            script: Vec::new(),
         }
     }
 
@@ -69,12 +104,35 @@ impl RelayConfig {
             reorder_delay: Duration::from_millis(5),
             spare_first: 2,
             record_limit: 0,
+            script: Vec::new(),
         }
     }
 
     /// The same configuration, keeping the first `limit` datagrams.
     pub fn recording(mut self, limit: usize) -> Self {
         self.record_limit = limit;
+        self
+    }
+
+    /// The same configuration, also dropping the datagrams numbered
+    /// `numbers` (from 1) of `direction`, in each mapping.
+    pub fn dropping(mut self, direction: Direction, numbers: RangeInclusive<u64>) -> Self {
+        self.script.extend(numbers.map(|nth| Scripted {
+            direction,
+            nth,
+            action: Action::Drop,
+        }));
+        self
+    }
+
+    /// The same configuration, also sending datagram `earlier` of
+    /// `direction` again right after datagram `at`, in each mapping.
+    pub fn repeating(mut self, direction: Direction, earlier: u64, at: u64) -> Self {
+        self.script.push(Scripted {
+            direction,
+            nth: at,
+            action: Action::ThenRepeat { earlier },
+        });
         self
     }
 }
@@ -99,6 +157,9 @@ pub enum Fate {
     Duplicated,
     /// Held back, sent after the next datagram of its direction.
     Reordered,
+    /// Sent once, followed by an earlier datagram of its direction again
+    /// ([`Action::ThenRepeat`]).
+    Repeated,
 }
 
 /// One datagram as the relay received it.
@@ -139,6 +200,8 @@ pub struct DirectionStats {
     pub duplicated: u64,
     /// Datagrams held back behind the next one.
     pub reordered: u64,
+    /// Earlier datagrams sent again by the script.
+    pub repeated: u64,
 }
 
 /// Counters of both directions, all mappings together.
@@ -183,6 +246,7 @@ impl Shared {
             Fate::Dropped => d.dropped += 1,
             Fate::Duplicated => d.duplicated += 1,
             Fate::Reordered => d.reordered += 1,
+            Fate::Repeated => d.repeated += 1,
         }
         if st.records.len() < self.config.record_limit {
             let at = self.start.elapsed();
@@ -206,6 +270,11 @@ struct Faults {
     rng: u64,
     seen: u64,
     held: Option<(Vec<u8>, Instant)>,
+    direction: Direction,
+    /// Copies of the datagrams the script sends again, by number.
+    kept: HashMap<u64, Vec<u8>>,
+    /// What the last decision sends again after the datagram.
+    repeat: Option<Vec<u8>>,
 }
 
 impl Faults {
@@ -219,6 +288,9 @@ impl Faults {
             rng,
             seen: 0,
             held: None,
+            direction,
+            kept: HashMap::new(),
+            repeat: None,
         }
     }
 
@@ -232,10 +304,33 @@ impl Faults {
         (z >> 11) as f64 / (1u64 << 53) as f64
     }
 
-    fn decide(&mut self, config: &RelayConfig) -> Fate {
+    fn decide(&mut self, config: &RelayConfig, bytes: &[u8]) -> Fate {
         self.seen += 1;
         let x = self.uniform();
-        if self.seen <= config.spare_first {
+        let (direction, nth) = (self.direction, self.seen);
+        let mine = |s: &&Scripted| s.direction == direction;
+        if config
+            .script
+            .iter()
+            .filter(mine)
+            .any(|s| s.action == Action::ThenRepeat { earlier: nth })
+        {
+            self.kept.insert(nth, bytes.to_vec());
+        }
+        if let Some(s) = config.script.iter().filter(mine).find(|s| s.nth == nth) {
+            return match s.action {
+                Action::Drop => Fate::Dropped,
+                Action::Duplicate => Fate::Duplicated,
+                Action::ThenRepeat { earlier } => match self.kept.get(&earlier) {
+                    Some(copy) => {
+                        self.repeat = Some(copy.clone());
+                        Fate::Repeated
+                    }
+                    None => Fate::Forwarded,
+                },
+            };
+        }
+        if nth <= config.spare_first {
             return Fate::Forwarded;
         }
         if x < config.drop {
@@ -262,10 +357,13 @@ impl Faults {
         // away makes loopback sends fail with ECONNREFUSED).
         match fate {
             Fate::Dropped => {}
-            Fate::Forwarded | Fate::Duplicated => {
+            Fate::Forwarded | Fate::Duplicated | Fate::Repeated => {
                 let _ = socket.send_to(bytes, to).await;
                 if fate == Fate::Duplicated {
                     let _ = socket.send_to(bytes, to).await;
+                }
+                if let Some(copy) = self.repeat.take() {
+                    let _ = socket.send_to(&copy, to).await;
                 }
                 if let Some((held, _)) = self.held.take() {
                     let _ = socket.send_to(&held, to).await;
@@ -429,7 +527,7 @@ async fn run_front(front: Arc<UdpSocket>, shared: Arc<Shared>) {
                 e.insert(Mapping { back, faults })
             }
         };
-        let fate = m.faults.decide(&shared.config);
+        let fate = m.faults.decide(&shared.config, bytes);
         shared.note(client, Direction::ToServer, bytes, fate);
         let delay = shared.config.reorder_delay;
         m.faults.apply(fate, bytes, &m.back, server, delay).await;
@@ -459,7 +557,7 @@ async fn run_back(
             continue;
         }
         let bytes = buf.get(..len).unwrap_or_default();
-        let fate = faults.decide(&shared.config);
+        let fate = faults.decide(&shared.config, bytes);
         shared.note(client, Direction::ToClient, bytes, fate);
         let delay = shared.config.reorder_delay;
         faults.apply(fate, bytes, &front, client, delay).await;
@@ -524,7 +622,9 @@ mod tests {
         let client: SocketAddr = "127.0.0.1:5000".parse().unwrap();
         let run = |config: &RelayConfig| {
             let mut f = Faults::new(config.seed, client, Direction::ToServer);
-            (0..100_000).map(|_| f.decide(config)).collect::<Vec<_>>()
+            (0..100_000)
+                .map(|_| f.decide(config, b""))
+                .collect::<Vec<_>>()
         };
         let fates = run(&config);
         assert_eq!(fates, run(&config));
@@ -538,6 +638,41 @@ mod tests {
         );
         assert!((800..1200).contains(&count(Fate::Reordered)));
         assert!((350..650).contains(&count(Fate::Duplicated)));
+    }
+
+    #[tokio::test]
+    async fn scripted_drops_and_repeats_hit_the_numbered_datagrams() {
+        let server = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let config = RelayConfig::transparent()
+            .dropping(Direction::ToServer, 2..=3)
+            .repeating(Direction::ToServer, 1, 5)
+            .recording(16);
+        let relay = Relay::start(server.local_addr().unwrap(), config)
+            .await
+            .unwrap();
+        let c = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        for msg in [b"1", b"2", b"3", b"4", b"5", b"6"] {
+            c.send_to(msg, relay.local_addr()).await.unwrap();
+        }
+        let mut buf = [0u8; 8];
+        let mut got = Vec::new();
+        for _ in 0..5 {
+            let (n, _) = server.recv_from(&mut buf).await.unwrap();
+            got.push(buf[..n].to_vec());
+        }
+        let want: Vec<Vec<u8>> = ["1", "4", "5", "1", "6"]
+            .iter()
+            .map(|m| m.as_bytes().to_vec())
+            .collect();
+        assert_eq!(got, want);
+        let st = relay.stats().to_server;
+        assert_eq!((st.received, st.dropped, st.repeated), (6, 2, 1));
+        let fates: Vec<Fate> = relay.records().iter().map(|d| d.fate).collect();
+        use Fate::*;
+        assert_eq!(
+            fates,
+            [Forwarded, Dropped, Dropped, Forwarded, Repeated, Forwarded]
+        );
     }
 
     #[tokio::test]

@@ -1,9 +1,12 @@
-//! Shared by the integration tests: the two runtimes, a timeout guard and
-//! deterministic pseudo-random data.
+//! Shared by the integration tests: the two runtimes, a timeout guard,
+//! deterministic pseudo-random data, and waits that do not count on one
+//! datagram arriving (UDP may drop any, e.g. from a full receive buffer
+//! on a loaded machine).
 
 #![allow(dead_code)]
 
 use std::future::Future;
+use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::time::Duration;
@@ -153,4 +156,59 @@ pub(crate) async fn read_pattern(r: &mut (impl AsyncRead + Unpin), seed: u64, le
         }
     }
     assert_eq!(total, len);
+}
+
+/// How often [`resend_until`] sends, and how long it waits for an answer
+/// each time.
+pub(crate) const RESENDS: u32 = 20;
+pub(crate) const RESEND_WAIT: Duration = Duration::from_millis(500);
+
+/// Calls `send` until `received` completes, waiting [`RESEND_WAIT`]
+/// after each call, at most [`RESENDS`] times; returns what `received`
+/// gave and how many sends it took. `received` is polled throughout, so a
+/// late datagram still counts.
+pub(crate) async fn resend_until<T, S: Future<Output = ()>>(
+    what: &str,
+    mut send: impl FnMut() -> S,
+    received: impl Future<Output = T>,
+) -> (T, u32) {
+    let mut received = std::pin::pin!(received);
+    for sent in 1..=RESENDS {
+        send().await;
+        let wait = async {
+            async_io::Timer::after(RESEND_WAIT).await;
+            None
+        };
+        if let Some(got) = future::or(async { Some(received.as_mut().await) }, wait).await {
+            return (got, sent);
+        }
+    }
+    panic!("{what}: nothing arrived after {RESENDS} sends");
+}
+
+/// After the peer aborted: reads from `victim` until that fails, and
+/// returns the error's kind. The peer's RESET is one datagram; if it does
+/// not come within [`RESEND_WAIT`], a byte written draws another (the
+/// peer's endpoint answers packets of a connection it no longer has with
+/// RESET).
+pub(crate) async fn read_until_reset(
+    victim: &mut (impl AsyncRead + AsyncWrite + Unpin),
+) -> io::ErrorKind {
+    let mut buf = [0u8; 64];
+    for _ in 0..RESENDS {
+        let wait = async {
+            async_io::Timer::after(RESEND_WAIT).await;
+            None
+        };
+        match future::or(async { Some(victim.read(&mut buf).await) }, wait).await {
+            Some(Err(e)) => return e.kind(),
+            Some(Ok(n)) => panic!("read {n} bytes after the peer aborted"),
+            None => {
+                if let Err(e) = victim.write_all(b"?").await {
+                    return e.kind();
+                }
+            }
+        }
+    }
+    panic!("no RESET after {RESENDS} tries");
 }
