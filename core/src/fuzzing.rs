@@ -140,6 +140,7 @@ fn fuzz_config() -> crate::Config {
         recv_buffer: 8 * 1024,
         reorder_window: 16,
         replies_per_second: 4,
+        replies_per_source: 2,
         max_half_open: 4,
         syn_cookie_threshold: 2,
         memory_budget: 64 * 1024,
@@ -192,18 +193,29 @@ fn drain(
 
 /// Body of the `endpoint` target: one endpoint fed arbitrary times,
 /// datagrams from a few addresses (raw, or built to answer what it sent)
-/// and API calls in any order. Checks that nothing panics, that every
-/// datagram it sends is valid, that buffers and connection counts stay
-/// within the configuration, and that it does not spin.
+/// and API calls in any order, with the SYN cookie mode and early data
+/// picked by the input. Checks that nothing panics, that every datagram it
+/// sends is valid, that buffers, connection and half-open counts stay within
+/// the configuration, and that it does not spin.
 pub fn endpoint(data: &[u8]) -> Result<(), Violation> {
     use crate::wire::{CloseReason as WireCloseReason, PacketType};
     use crate::{ConnHandle, Endpoint, ListenConfig, SeqNr, Timestamp};
 
-    let config = fuzz_config();
     let mut input = Input { data };
-    let mut ep = Endpoint::new(config.clone(), u64::from(input.u32()));
+    let seed = input.u32();
+    // The seed also picks the SYN cookie mode and early data.
+    let config = crate::Config {
+        syn_cookies: match seed % 3 {
+            0 => crate::SynCookies::OnPressure,
+            1 => crate::SynCookies::Always,
+            _ => crate::SynCookies::Off,
+        },
+        ..fuzz_config()
+    };
+    let mut ep = Endpoint::new(config.clone(), u64::from(seed));
     ep.listen(ListenConfig {
         backlog: 4,
+        early_data: seed & 0x100 != 0,
         ..ListenConfig::default()
     });
     let mut now = Timestamp::from_secs(1);
@@ -321,14 +333,11 @@ pub fn endpoint(data: &[u8]) -> Result<(), Violation> {
         }
         drain(&mut ep, now, &mut buf, &mut seen)?;
         // Half-open connections have their own cap.
-        if ep.connection_count() > config.max_connections + config.max_half_open
-            || ep.stats().half_open > config.max_half_open as u64
-        {
-            return Err(Violation(format!(
-                "{} connections, {} half-open",
-                ep.connection_count(),
-                ep.stats().half_open
-            )));
+        if ep.connection_count() > config.max_connections + config.max_half_open {
+            return Err(Violation(format!("{} connections", ep.connection_count())));
+        }
+        if ep.stats().half_open > config.max_half_open as u64 {
+            return Err(Violation(format!("{} half-open", ep.stats().half_open)));
         }
         if seen.len() >= 64 {
             seen.drain(..32);
@@ -354,16 +363,151 @@ pub fn endpoint(data: &[u8]) -> Result<(), Violation> {
     Ok(())
 }
 
-/// The byte at `pos` of the stream the `pair` target sends.
-fn pair_byte(pos: usize) -> u8 {
-    (pos as u8).wrapping_mul(7) ^ (pos >> 8) as u8
+/// The byte at `pos` of the stream the `pair` target sends from A
+/// (`from_a`) or from B.
+fn pair_byte(from_a: bool, pos: usize) -> u8 {
+    let b = (pos as u8).wrapping_mul(7) ^ (pos >> 8) as u8;
+    if from_a {
+        b
+    } else {
+        b.wrapping_add(0x5b) ^ (pos >> 16) as u8
+    }
 }
 
+/// One end of the `pair` target.
+#[derive(Debug, Default)]
+struct PairSide {
+    handle: Option<crate::ConnHandle>,
+    /// Bytes this side writes.
+    total: usize,
+    written: usize,
+    shut: bool,
+    /// Bytes read from the peer, all checked.
+    received: usize,
+    eof: bool,
+    /// The reason of the `Closed` event, once seen.
+    closed: Option<crate::CloseReason>,
+    /// `close()` called (after `Closed`, once everything was read).
+    released: bool,
+}
+
+impl PairSide {
+    /// Reads and checks what arrived from the peer (which wrote
+    /// `peer_written` bytes and shut down if `peer_shut`), then writes as
+    /// much as the connection takes if `may_write` (the side that writes
+    /// first) or once it has heard from the peer; shuts down after its last
+    /// byte. Releases the connection once it is closed and drained.
+    #[allow(clippy::too_many_arguments)]
+    fn pump(
+        &mut self,
+        ep: &mut crate::Endpoint,
+        is_a: bool,
+        may_write: bool,
+        peer_written: usize,
+        peer_shut: bool,
+        read_buf: &mut [u8],
+        chunk: &mut [u8],
+    ) -> Result<(), Violation> {
+        let name = if is_a { "A" } else { "B" };
+        let Some(mut c) = self.handle.and_then(|h| ep.conn(h)) else {
+            return Ok(());
+        };
+        let mut drained = false;
+        loop {
+            match c.read(read_buf) {
+                Ok(0) => {
+                    if !self.eof && (self.received != peer_written || !peer_shut) {
+                        return Err(Violation(format!(
+                            "{name} read eof after {} of {peer_written} bytes (peer shut down: {peer_shut})",
+                            self.received
+                        )));
+                    }
+                    self.eof = true;
+                    drained = true;
+                    break;
+                }
+                Ok(n) => {
+                    for (i, &byte) in read_buf.iter().take(n).enumerate() {
+                        let pos = self.received + i;
+                        if pos >= peer_written {
+                            return Err(Violation(format!(
+                                "{name} read byte {pos}, but the peer wrote only {peer_written}"
+                            )));
+                        }
+                        if byte != pair_byte(!is_a, pos) {
+                            return Err(Violation(format!("{name} read byte {pos} wrong")));
+                        }
+                    }
+                    self.received += n;
+                }
+                Err(crate::Error::Closed(_)) => {
+                    drained = true;
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        if may_write || self.received > 0 || self.eof {
+            while self.written < self.total {
+                let n = (self.total - self.written).min(chunk.len());
+                for (i, byte) in chunk.iter_mut().take(n).enumerate() {
+                    *byte = pair_byte(is_a, self.written + i);
+                }
+                match c.write(chunk.get(..n).unwrap_or(&[])) {
+                    Ok(k) => self.written += k,
+                    Err(_) => break,
+                }
+            }
+            if self.written == self.total && !self.shut {
+                c.shutdown();
+                self.shut = true;
+            }
+        }
+        if self.closed.is_some() && drained && !self.released {
+            c.close();
+            self.released = true;
+        }
+        Ok(())
+    }
+
+    /// Everything the peer wrote was read (and its EOF, if it shut down).
+    fn delivered(&self, peer: &PairSide) -> bool {
+        self.received == peer.written && (!peer.shut || self.eof)
+    }
+
+    /// The connection ended with an error (not a clean finish).
+    fn failed(&self) -> bool {
+        self.closed
+            .is_some_and(|r| r != crate::CloseReason::Finished)
+    }
+
+    /// Liveness: this side got everything or knows it will not. A side
+    /// that never had a connection (B before a SYN arrived) is settled
+    /// when the peer failed.
+    fn settled(&self, peer: &PairSide) -> bool {
+        if self.handle.is_none() {
+            return peer.failed();
+        }
+        self.delivered(peer) || self.failed()
+    }
+}
+
+/// How long the `pair` target runs on after its input is used up (a clean
+/// network from then on): far more than a retransmission at the largest
+/// RTO, the idle timeout and the linger time.
+const PAIR_CLEAN_RUN: core::time::Duration = core::time::Duration::from_secs(600);
+
 /// Body of the `pair` target: two endpoints under a network whose every
-/// decision (delay, drop, duplicate) the fuzzer makes. A writes a known
-/// stream, B reads it. Checks that what B reads is always a prefix of what
-/// A wrote, and all of it once B sees the end of the stream; that every
-/// datagram sent is valid; that nothing spins.
+/// decision (delay, drop, duplicate) the fuzzer makes. A connects to B; both
+/// write a known stream (the input's sizes), one first and the other once it
+/// has read something (B first in half of the runs, by the input); each shuts
+/// down after its last byte. Checks that what each reads is always a prefix
+/// of what the other wrote, and all of it once it sees the end of the
+/// stream; that every datagram sent is valid; that nothing spins. Liveness:
+/// once the input is used up the network delivers everything after 10 ms,
+/// and within [`PAIR_CLEAN_RUN`] each side must have read everything the
+/// other wrote (and its EOF) or have its connection closed with an error; if
+/// both read everything and shut down, both connections must be closed.
 pub fn pair(data: &[u8]) -> Result<(), Violation> {
     use crate::{Config, Endpoint, Event, ListenConfig, Timestamp};
     use core::time::Duration;
@@ -373,6 +517,8 @@ pub fn pair(data: &[u8]) -> Result<(), Violation> {
         send_buffer: 32 * 1024,
         recv_buffer: 16 * 1024,
         reorder_window: 32,
+        keepalive: Some(Duration::from_secs(10)),
+        idle_timeout: Some(Duration::from_secs(30)),
         ..Config::default()
     };
     let a_addr: std::net::SocketAddr = std::net::SocketAddr::from(([10, 0, 0, 1], 1000));
@@ -380,64 +526,69 @@ pub fn pair(data: &[u8]) -> Result<(), Violation> {
     let mut a = Endpoint::new(config.clone(), u64::from(input.u16()));
     let mut b = Endpoint::new(config, u64::from(input.u16()) + 1);
     b.listen(ListenConfig::default());
-    let total = usize::from(input.u16()) * 4;
+    let mut sa = PairSide {
+        total: usize::from(input.u16()) * 2,
+        ..PairSide::default()
+    };
+    let acceptor_first = input.u8() & 1 == 1;
+    let mut sb = PairSide {
+        total: usize::from(input.u16()) * 2,
+        ..PairSide::default()
+    };
     let mut now = Timestamp::from_secs(1);
     let Ok(ha) = a.connect(now, b_addr) else {
         return Err(Violation("connect failed on an empty endpoint".into()));
     };
-    let mut hb = None;
+    sa.handle = Some(ha);
     // (arrival, to B?, datagram)
     let mut network: Vec<(Timestamp, bool, Vec<u8>)> = Vec::new();
     let mut buf = vec![0u8; 2048];
     let mut read_buf = vec![0u8; 8192];
     let mut chunk = vec![0u8; 8192];
-    let mut written = 0usize;
-    let mut received = 0usize;
-    let mut eof = false;
-    let mut shut = false;
     let mut sent = 0usize;
-    for _ in 0..20_000 {
-        // Application: A writes, B accepts and reads.
-        if let Some(mut c) = a.conn(ha) {
-            if written < total {
-                let n = (total - written).min(chunk.len());
-                for (i, byte) in chunk.iter_mut().take(n).enumerate() {
-                    *byte = pair_byte(written + i);
-                }
-                if let Ok(k) = c.write(chunk.get(..n).unwrap_or(&[])) {
-                    written += k;
-                }
-            } else if !shut {
-                c.shutdown();
-                shut = true;
-            }
+    let mut clean_until: Option<Timestamp> = None;
+    let mut stop = false;
+    for _ in 0..200_000 {
+        // Application: both read, both write (the first writer at once).
+        if sb.handle.is_none() {
+            sb.handle = b.accept();
         }
-        if hb.is_none() {
-            hb = b.accept();
+        let (bw, bs) = (sb.written, sb.shut);
+        sa.pump(
+            &mut a,
+            true,
+            !acceptor_first,
+            bw,
+            bs,
+            &mut read_buf,
+            &mut chunk,
+        )?;
+        let (aw, ashut) = (sa.written, sa.shut);
+        sb.pump(
+            &mut b,
+            false,
+            acceptor_first,
+            aw,
+            ashut,
+            &mut read_buf,
+            &mut chunk,
+        )?;
+        let both_delivered = sa.delivered(&sb) && sb.delivered(&sa) && sa.shut && sb.shut;
+        if both_delivered && sa.closed.is_some() && sb.closed.is_some() {
+            return Ok(());
         }
-        if let Some(mut c) = hb.and_then(|h| b.conn(h)) {
-            loop {
-                match c.read(&mut read_buf) {
-                    Ok(0) => {
-                        if received != total {
-                            return Err(Violation(format!(
-                                "eof after {received} of {total} bytes"
-                            )));
-                        }
-                        eof = true;
-                        break;
-                    }
-                    Ok(n) => {
-                        for (i, &byte) in read_buf.iter().take(n).enumerate() {
-                            if byte != pair_byte(received + i) || received + i >= written {
-                                return Err(Violation(format!("byte {} is wrong", received + i)));
-                            }
-                        }
-                        received += n;
-                    }
-                    Err(_) => break,
-                }
+        if stop {
+            if !(sa.settled(&sb) && sb.settled(&sa)) {
+                return Err(Violation(format!(
+                    "stalled at {now:?} (acceptor first: {acceptor_first}):\n  A {sa:?}\n  B {sb:?}"
+                )));
             }
+            if both_delivered {
+                return Err(Violation(format!(
+                    "everything delivered and both shut down, but not closed at {now:?}:\n  A {sa:?}\n  B {sb:?}"
+                )));
+            }
+            return Ok(());
         }
         // Output: every datagram gets its fate from the input; an exhausted
         // input delivers everything after 10 ms.
@@ -446,6 +597,9 @@ pub fn pair(data: &[u8]) -> Result<(), Violation> {
                 let bytes = buf.get(..t.len).unwrap_or(&[]);
                 if PacketRepr::parse(bytes).is_err() {
                     return Err(Violation(format!("invalid datagram {bytes:02x?}")));
+                }
+                if t.len > ep.config().packet_size(t.destination) {
+                    return Err(Violation(format!("datagram of {} bytes", t.len)));
                 }
                 let fate = input.u8();
                 let delay = Duration::from_millis(10 + u64::from(fate & 0x3f));
@@ -464,31 +618,29 @@ pub fn pair(data: &[u8]) -> Result<(), Violation> {
                     return Err(Violation("endless output".into()));
                 }
             }
+            let side = if to_b { &mut sa } else { &mut sb };
             while let Some(e) = ep.poll_event() {
-                if let Event::Closed(h, _) = e {
-                    if let Some(mut c) = ep.conn(h) {
-                        // Keep the data readable on B until it is read.
-                        if !to_b {
-                            continue;
-                        }
-                        c.close();
+                if let Event::Closed(h, reason) = e {
+                    if side.handle == Some(h) {
+                        side.closed = Some(reason);
                     }
                 }
             }
         }
-        if eof
-            && a.conn(ha)
-                .is_none_or(|c| matches!(c.state(), crate::ConnState::Closed(_)))
-        {
-            return Ok(());
+        if input.is_empty() && clean_until.is_none() {
+            clean_until = Some(now + PAIR_CLEAN_RUN);
         }
-        // Time: the next arrival or deadline.
+        // Time: the next arrival or deadline; with nothing left to happen,
+        // or at the end of the clean run, the next round is the last.
         let next_net = network.iter().map(|(t, _, _)| *t).min();
         let next = [next_net, a.poll_timeout(), b.poll_timeout()]
             .into_iter()
             .flatten()
             .min();
-        let Some(next) = next else { return Ok(()) };
+        let Some(next) = next.filter(|&t| clean_until.is_none_or(|end| t <= end)) else {
+            stop = true;
+            continue;
+        };
         now = now.max(next);
         let mut i = 0;
         while i < network.len() {
@@ -507,5 +659,7 @@ pub fn pair(data: &[u8]) -> Result<(), Violation> {
         a.handle_timeout(now);
         b.handle_timeout(now);
     }
-    Ok(())
+    Err(Violation(format!(
+        "no end after 200000 rounds at {now:?}:\n  A {sa:?}\n  B {sb:?}"
+    )))
 }

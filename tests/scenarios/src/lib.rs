@@ -1,25 +1,44 @@
-//! Shared machinery for the simulated scenarios: bulk transfers between uTP
-//! endpoints in a [`utp_sim::Sim`], verified byte for byte.
+//! Shared machinery for the simulated scenarios: transfers in both
+//! directions between uTP endpoints in a [`utp_sim::Sim`], verified byte for
+//! byte.
 //!
-//! Each flow sends `len` bytes from a client endpoint to a server endpoint.
-//! The stream starts with the flow's index (8 bytes, big-endian) so the
-//! server can tell flows apart, followed by pseudo-random bytes derived from
-//! (seed, offset), so a wrong, missing or reordered byte is detected without
-//! keeping a copy of the data. The client shuts down after its last byte;
-//! the server reads to EOF and shuts down too; both must end with
-//! [`CloseReason::Finished`].
+//! Each flow sends `len` bytes from a client endpoint to a server endpoint
+//! and `reply_len` bytes back. Every stream starts with an 8-byte big-endian
+//! tag, followed by pseudo-random bytes derived from (seed, offset), so a
+//! wrong, missing or reordered byte is detected without keeping a copy of
+//! the data. The client's tag is the flow's index, which tells the server
+//! which flow a connection carries.
+//!
+//! Who writes first: normally the client writes at once and the server
+//! answers once it has read the client's tag. With
+//! [`Flow::acceptor_first`] the server writes as soon as it accepts the
+//! connection, and the client writes only after it has read the server's
+//! tag. Before the client has sent anything the server cannot tell flows
+//! between the same two addresses apart, so it tags that stream with its own
+//! count of such connections (high bit set) and seeds the payload from the
+//! tag; the client checks the rest of the stream against the tag it read,
+//! and that no two flows read the same tag. The server takes the mode and
+//! the length from the peer's address, so flows between the same two
+//! addresses must agree on `acceptor_first` (and, when it is set, on
+//! `reply_len`).
+//!
+//! Each side shuts down after its last byte and reads to EOF; both must end
+//! with [`CloseReason::Finished`].
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
-use utp_core::{CloseReason, Config, ConnHandle, Endpoint, Error, Event, ListenConfig, Timestamp};
+use utp_core::{CloseReason, Config, ConnHandle, Endpoint, Event, ListenConfig, Timestamp};
 use utp_sim::{RunError, Sim};
 
-/// Bytes of the flow-index header.
+/// Bytes of the tag that starts every stream.
 const HEADER: u64 = 8;
 
-/// The byte at `offset` of the payload of a flow with `seed` (after the
-/// header).
+/// Set in the tag of a stream the server wrote before it knew the flow.
+const SERVER_TAG: u64 = 1 << 63;
+
+/// The byte at `offset` of the payload of a stream with `seed` (after the
+/// tag).
 fn payload_byte(seed: u64, offset: u64) -> u8 {
     let mut z = seed ^ (offset / 8).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -28,24 +47,47 @@ fn payload_byte(seed: u64, offset: u64) -> u8 {
     (z >> (8 * (offset % 8))) as u8
 }
 
-/// The stream byte at `pos` of flow `index`.
-fn stream_byte(index: u64, seed: u64, pos: u64) -> u8 {
+/// The byte at `pos` of a stream tagged `tag` with payload `seed`.
+fn stream_byte(tag: u64, seed: u64, pos: u64) -> u8 {
     if pos < HEADER {
-        (index >> (8 * (7 - pos))) as u8
+        (tag >> (8 * (7 - pos))) as u8
     } else {
         payload_byte(seed, pos - HEADER)
     }
 }
 
-/// One client→server transfer.
+/// Payload seed of the server's answer to a flow with `seed`.
+fn reply_seed(seed: u64) -> u64 {
+    seed ^ 0x5851_f42d_4c95_7f2d
+}
+
+/// Payload seed of the `k`-th stream `server` wrote before knowing the flow.
+fn first_seed(server: SocketAddr, k: u64) -> u64 {
+    let ip = match server.ip() {
+        IpAddr::V4(v) => u64::from(u32::from(v)),
+        IpAddr::V6(v) => {
+            let x = u128::from(v);
+            (x as u64) ^ ((x >> 64) as u64)
+        }
+    };
+    (ip.rotate_left(16) ^ u64::from(server.port())).wrapping_mul(0xd6e8_feb8_6659_fd93) ^ k
+}
+
+/// One transfer in both directions between a client and a server.
 #[derive(Clone, Debug)]
 pub struct Flow {
     /// Client address (an endpoint in the sim).
     pub client: SocketAddr,
     /// Server address (a listening endpoint in the sim).
     pub server: SocketAddr,
-    /// Payload bytes (the 8-byte header comes on top).
+    /// Client→server payload bytes (the 8-byte tag comes on top).
     pub len: u64,
+    /// Server→client payload bytes (the 8-byte tag comes on top).
+    pub reply_len: u64,
+    /// The server writes as soon as it accepts; the client writes only
+    /// once it has read the server's tag. Otherwise the client writes at
+    /// once and the server once it has read the client's tag.
+    pub acceptor_first: bool,
     /// Seed of the payload bytes.
     pub seed: u64,
 }
@@ -61,14 +103,25 @@ pub struct FlowResult {
     pub written: u64,
     /// Stream bytes received by the server, all verified.
     pub received: u64,
-    /// First stream position whose byte differed, if any.
+    /// First client→server stream position whose byte differed, if any.
     pub corrupt_at: Option<u64>,
     /// The server read EOF.
     pub eof: bool,
+    /// Stream bytes written by the server (counted once it is identified).
+    pub reply_written: u64,
+    /// Stream bytes received by the client, all verified.
+    pub reply_received: u64,
+    /// First server→client stream position whose byte differed (or whose
+    /// tag belonged to another flow), if any.
+    pub reply_corrupt_at: Option<u64>,
+    /// The client read EOF.
+    pub reply_eof: bool,
     /// When the client connected.
     pub connected_at: Option<Timestamp>,
     /// When the server read EOF.
     pub eof_at: Option<Timestamp>,
+    /// When the client read EOF.
+    pub reply_eof_at: Option<Timestamp>,
     /// How each side ended.
     pub client_closed: Option<CloseReason>,
     /// How the server side ended.
@@ -76,23 +129,100 @@ pub struct FlowResult {
 }
 
 impl FlowResult {
-    /// Every byte arrived intact, EOF was read, and both sides finished
-    /// cleanly.
+    /// Every byte arrived intact both ways, both sides read EOF, and both
+    /// sides finished cleanly.
     pub fn is_clean(&self, flow: &Flow) -> bool {
-        self.corrupt_at.is_none()
-            && self.received == flow.len + HEADER
-            && self.eof
+        self.client_complete(flow)
+            && self.server_complete(flow)
             && self.client_closed == Some(CloseReason::Finished)
             && self.server_closed == Some(CloseReason::Finished)
     }
 
+    /// The server read every byte of the client's stream, intact, and EOF.
+    pub fn server_complete(&self, flow: &Flow) -> bool {
+        self.corrupt_at.is_none() && self.received == flow.len + HEADER && self.eof
+    }
+
+    /// The client read every byte of the server's stream, intact, and EOF.
+    pub fn client_complete(&self, flow: &Flow) -> bool {
+        self.reply_corrupt_at.is_none()
+            && self.reply_received == flow.reply_len + HEADER
+            && self.reply_eof
+    }
+
+    /// When both sides had read EOF.
+    pub fn done_at(&self) -> Option<Timestamp> {
+        Some(self.eof_at?.max(self.reply_eof_at?))
+    }
+
     /// Both sides are closed (cleanly or not). A server connection that
-    /// never received the flow's header cannot be matched to it; the
-    /// endpoint-level checks in the tests cover it.
+    /// was never matched to the flow (no tag read on either side) cannot
+    /// be waited for; the endpoint-level checks in the tests cover it.
     pub fn is_over(&self) -> bool {
         self.client_closed.is_some()
             && (self.server_handle.is_none() || self.server_closed.is_some())
     }
+}
+
+/// What the server does on a connection from one client address.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct Policy {
+    acceptor_first: bool,
+    /// Payload bytes to write first (used when `acceptor_first`).
+    reply_len: u64,
+}
+
+/// A stream being written.
+#[derive(Clone, Copy, Debug)]
+struct Out {
+    tag: u64,
+    seed: u64,
+    /// Stream bytes, tag included.
+    total: u64,
+    written: u64,
+    shut: bool,
+}
+
+impl Out {
+    fn new(tag: u64, seed: u64, payload: u64) -> Self {
+        Out {
+            tag,
+            seed,
+            total: payload + HEADER,
+            written: 0,
+            shut: false,
+        }
+    }
+}
+
+/// A server connection.
+#[derive(Debug, Default)]
+struct ServerConn {
+    /// The client's tag, while incomplete.
+    tag: Vec<u8>,
+    /// The flow, from the client's tag.
+    flow: Option<usize>,
+    /// The flow whose client read this connection's tag.
+    claimed: Option<usize>,
+    /// What this side writes, once known.
+    out: Option<Out>,
+    eof: bool,
+}
+
+impl ServerConn {
+    fn flow(&self) -> Option<usize> {
+        self.flow.or(self.claimed)
+    }
+}
+
+/// The client side of a flow.
+#[derive(Clone, Debug)]
+struct ClientSide {
+    out: Out,
+    /// The server's tag, while incomplete.
+    tag: Vec<u8>,
+    /// Tag and payload seed of the server's stream, once known.
+    expect: Option<(u64, u64)>,
 }
 
 /// Runs flows to completion in a simulator whose hosts are uTP endpoints.
@@ -101,11 +231,18 @@ pub struct Transfers {
     pub flows: Vec<Flow>,
     /// Their results, same order.
     pub results: Vec<FlowResult>,
+    clients: Vec<ClientSide>,
     /// Client handle → flow index, per client address.
     by_client: HashMap<(SocketAddr, ConnHandle), usize>,
-    /// Server connections whose header is not complete yet.
-    pending_server: HashMap<(SocketAddr, ConnHandle), Vec<u8>>,
-    by_server: HashMap<(SocketAddr, ConnHandle), usize>,
+    servers: HashMap<(SocketAddr, ConnHandle), ServerConn>,
+    /// (server, client address) → what the server does.
+    policies: HashMap<(SocketAddr, SocketAddr), Policy>,
+    /// Per server: how many connections it wrote to first.
+    first_count: HashMap<SocketAddr, u64>,
+    /// (server, k) → the server connection that wrote tag k.
+    first_conn: HashMap<(SocketAddr, u64), ConnHandle>,
+    /// (server, tag) → the flow whose client read it.
+    claims: HashMap<(SocketAddr, u64), usize>,
     addrs: Vec<SocketAddr>,
     scratch: Vec<u8>,
 }
@@ -114,12 +251,32 @@ impl Transfers {
     /// Adds the endpoints the flows need to `sim` (clients with `client`
     /// config, listening servers with `server` config; endpoints already
     /// there are reused as they are) and starts every flow's connection.
+    ///
+    /// # Panics
+    ///
+    /// If flows between the same two addresses disagree on
+    /// `acceptor_first`, or on `reply_len` when it is set (the server could
+    /// not tell what to write first).
     pub fn start(
         sim: &mut Sim<Endpoint>,
         flows: Vec<Flow>,
         client: &Config,
         server: &Config,
     ) -> Self {
+        let mut policies = HashMap::new();
+        for f in &flows {
+            let policy = Policy {
+                acceptor_first: f.acceptor_first,
+                reply_len: if f.acceptor_first { f.reply_len } else { 0 },
+            };
+            let old = policies.insert((f.server, f.client), policy);
+            assert!(
+                old.is_none_or(|p| p == policy),
+                "flows {} → {} disagree on who writes first: {old:?} vs {policy:?}",
+                f.client,
+                f.server
+            );
+        }
         let mut addrs: Vec<SocketAddr> = Vec::new();
         for f in &flows {
             for (addr, listening) in [(f.client, false), (f.server, true)] {
@@ -146,12 +303,25 @@ impl Transfers {
                 }
             }
         }
+        let clients = flows
+            .iter()
+            .enumerate()
+            .map(|(i, f)| ClientSide {
+                out: Out::new(i as u64, f.seed, f.len),
+                tag: Vec::new(),
+                expect: (!f.acceptor_first).then_some((i as u64, reply_seed(f.seed))),
+            })
+            .collect();
         let mut t = Transfers {
             results: vec![FlowResult::default(); flows.len()],
             flows,
+            clients,
             by_client: HashMap::new(),
-            pending_server: HashMap::new(),
-            by_server: HashMap::new(),
+            servers: HashMap::new(),
+            policies,
+            first_count: HashMap::new(),
+            first_conn: HashMap::new(),
+            claims: HashMap::new(),
             addrs,
             scratch: vec![0; 64 * 1024],
         };
@@ -165,12 +335,11 @@ impl Transfers {
                         r.client_handle = Some(h);
                     }
                 }
-                Err(e) => {
+                Err(_) => {
                     if let Some(r) = t.results.get_mut(i) {
                         r.client_closed = Some(CloseReason::Aborted);
                         r.server_closed = Some(CloseReason::Aborted);
                     }
-                    let _ = e;
                 }
             }
         }
@@ -201,7 +370,7 @@ impl Transfers {
         });
     }
 
-    /// Every flow delivered every byte and closed cleanly.
+    /// Every flow delivered every byte both ways and closed cleanly.
     pub fn all_clean(&self) -> bool {
         self.flows
             .iter()
@@ -217,7 +386,14 @@ impl Transfers {
             .enumerate()
             .filter(|(_, (f, r))| !r.is_clean(f))
             .take(5)
-            .map(|(i, (f, r))| format!("flow {i} ({} bytes): {r:?}", f.len + HEADER))
+            .map(|(i, (f, r))| {
+                format!(
+                    "flow {i} ({} bytes, {} back, acceptor first: {}): {r:?}",
+                    f.len + HEADER,
+                    f.reply_len + HEADER,
+                    f.acceptor_first
+                )
+            })
             .collect::<Vec<_>>()
             .join("\n")
     }
@@ -244,132 +420,191 @@ impl Transfers {
                     self.pump_client(sim, i);
                 }
             }
-            Event::Writable(h) => {
+            Event::Writable(h) | Event::Readable(h) | Event::Eof(h) => {
                 if let Some(&i) = self.by_client.get(&(addr, h)) {
                     self.pump_client(sim, i);
+                } else {
+                    self.pump_server(sim, addr, h);
                 }
             }
             Event::Incoming => {
                 while let Some(h) = sim.host_mut(addr).accept() {
-                    self.pending_server.insert((addr, h), Vec::new());
-                    self.pump_server(sim, addr, h);
+                    self.on_accept(sim, addr, h);
                 }
             }
-            Event::Readable(h) | Event::Eof(h) => self.pump_server(sim, addr, h),
             Event::Closed(h, reason) => {
                 if let Some(&i) = self.by_client.get(&(addr, h)) {
+                    // Read what is left before recording the end.
+                    self.pump_client(sim, i);
                     if let Some(r) = self.results.get_mut(i) {
                         r.client_closed = Some(reason);
                     }
-                    if let Some(mut c) = sim.host_mut(addr).conn(h) {
-                        c.close();
-                    }
                 } else {
-                    // Drain what is left before recording the end.
                     self.pump_server(sim, addr, h);
-                    match self.by_server.get(&(addr, h)) {
-                        Some(&i) => {
-                            if let Some(r) = self.results.get_mut(i) {
-                                r.server_closed = Some(reason);
-                            }
-                        }
-                        None => {
-                            // Closed before its header arrived: it cannot
-                            // be matched to a flow; the flow's client side
-                            // reports the failure.
-                            self.pending_server.remove(&(addr, h));
-                        }
+                    // A connection never matched to a flow cannot be
+                    // recorded; the flow's client side reports the failure.
+                    let flow = self.servers.get(&(addr, h)).and_then(ServerConn::flow);
+                    if let Some(r) = flow.and_then(|i| self.results.get_mut(i)) {
+                        r.server_closed = Some(reason);
                     }
-                    if let Some(mut c) = sim.host_mut(addr).conn(h) {
-                        c.close();
-                    }
+                }
+                if let Some(mut c) = sim.host_mut(addr).conn(h) {
+                    c.close();
                 }
             }
         }
     }
 
-    /// Writes as much of flow `i` as the client connection takes.
+    /// A new server connection: writes first if its peer's flows say so.
+    fn on_accept(&mut self, sim: &mut Sim<Endpoint>, addr: SocketAddr, h: ConnHandle) {
+        let peer = sim.host_mut(addr).conn(h).and_then(|c| c.peer_addr());
+        let policy = peer.and_then(|p| self.policies.get(&(addr, p)).copied());
+        let mut sc = ServerConn::default();
+        if let Some(p) = policy.filter(|p| p.acceptor_first) {
+            let count = self.first_count.entry(addr).or_insert(0);
+            let k = *count;
+            *count += 1;
+            self.first_conn.insert((addr, k), h);
+            sc.out = Some(Out::new(SERVER_TAG | k, first_seed(addr, k), p.reply_len));
+        }
+        self.servers.insert((addr, h), sc);
+        self.pump_server(sim, addr, h);
+    }
+
+    /// Reads and verifies what the server sent on flow `i`, then writes as
+    /// much of the flow as the client connection takes (once it may).
     fn pump_client(&mut self, sim: &mut Sim<Endpoint>, i: usize) {
-        let (Some(f), Some(r)) = (self.flows.get(i), self.results.get_mut(i)) else {
+        let now = sim.now();
+        let (Some(f), Some(r), Some(cs)) = (
+            self.flows.get(i),
+            self.results.get_mut(i),
+            self.clients.get_mut(i),
+        ) else {
             return;
         };
         let Some(h) = r.client_handle else { return };
-        let total = f.len + HEADER;
-        let ep = sim.host_mut(f.client);
-        let Some(mut conn) = ep.conn(h) else { return };
-        while r.written < total {
-            let n = (total - r.written).min(self.scratch.len() as u64) as usize;
-            let Some(chunk) = self.scratch.get_mut(..n) else {
-                return;
-            };
-            for (k, b) in chunk.iter_mut().enumerate() {
-                *b = stream_byte(i as u64, f.seed, r.written + k as u64);
-            }
-            match conn.write(chunk) {
-                Ok(written) => r.written += written as u64,
-                Err(Error::WouldBlock) => return,
-                Err(_) => return,
-            }
-        }
-        if r.written == total {
-            conn.shutdown();
-        }
-    }
-
-    /// Reads everything available on a server connection and verifies it.
-    fn pump_server(&mut self, sim: &mut Sim<Endpoint>, addr: SocketAddr, h: ConnHandle) {
-        let now = sim.now();
-        let ep = sim.host_mut(addr);
-        let Some(mut conn) = ep.conn(h) else { return };
+        let Some(mut conn) = sim.host_mut(f.client).conn(h) else {
+            return;
+        };
         loop {
             let n = match conn.read(&mut self.scratch) {
                 Ok(0) => {
-                    if let Some(&i) = self.by_server.get(&(addr, h)) {
-                        if let Some(r) = self.results.get_mut(i) {
-                            if !r.eof {
-                                r.eof = true;
-                                r.eof_at = Some(now);
-                                // Our direction is empty: finish it too.
-                                conn.shutdown();
+                    if !r.reply_eof {
+                        r.reply_eof = true;
+                        r.reply_eof_at = Some(now);
+                    }
+                    break;
+                }
+                Ok(n) => n,
+                Err(_) => break,
+            };
+            for &b in self.scratch.get(..n).unwrap_or(&[]) {
+                let pos = r.reply_received;
+                r.reply_received += 1;
+                if cs.expect.is_none() {
+                    // Acceptor first: learn the tag.
+                    cs.tag.push(b);
+                    if cs.tag.len() < HEADER as usize {
+                        continue;
+                    }
+                    let mut bytes = [0u8; 8];
+                    bytes.copy_from_slice(cs.tag.get(..8).unwrap_or(&[0; 8]));
+                    let tag = u64::from_be_bytes(bytes);
+                    let k = tag & !SERVER_TAG;
+                    let claimed = *self.claims.entry((f.server, tag)).or_insert(i);
+                    let server_conn = self.first_conn.get(&(f.server, k)).copied();
+                    if tag & SERVER_TAG == 0 || claimed != i || server_conn.is_none() {
+                        r.reply_corrupt_at.get_or_insert(0);
+                    }
+                    if let Some(sh) = server_conn.filter(|_| claimed == i) {
+                        r.server_handle.get_or_insert(sh);
+                        if let Some(sc) = self.servers.get_mut(&(f.server, sh)) {
+                            sc.claimed = Some(i);
+                            if sc.flow.is_some_and(|j| j != i) {
+                                r.reply_corrupt_at.get_or_insert(0);
+                            }
+                            if let Some(out) = &sc.out {
+                                r.reply_written = out.written;
                             }
                         }
                     }
-                    return;
+                    cs.expect = Some((tag, first_seed(f.server, k)));
+                    continue;
+                }
+                if let Some((tag, seed)) = cs.expect {
+                    if r.reply_corrupt_at.is_none() && b != stream_byte(tag, seed, pos) {
+                        r.reply_corrupt_at = Some(pos);
+                    }
+                }
+            }
+        }
+        if f.acceptor_first && r.reply_received < HEADER {
+            return;
+        }
+        let out = &mut cs.out;
+        write_stream(&mut conn, out, &mut self.scratch);
+        r.written = out.written;
+    }
+
+    /// Reads and verifies everything available on a server connection,
+    /// then writes as much of its stream as it takes (once it is known).
+    fn pump_server(&mut self, sim: &mut Sim<Endpoint>, addr: SocketAddr, h: ConnHandle) {
+        let now = sim.now();
+        let Some(sc) = self.servers.get_mut(&(addr, h)) else {
+            return;
+        };
+        let Some(mut conn) = sim.host_mut(addr).conn(h) else {
+            return;
+        };
+        loop {
+            let n = match conn.read(&mut self.scratch) {
+                Ok(0) => {
+                    if !sc.eof {
+                        sc.eof = true;
+                        if let Some(r) = sc.flow.and_then(|i| self.results.get_mut(i)) {
+                            r.eof = true;
+                            r.eof_at = Some(now);
+                        }
+                    }
+                    break;
                 }
                 Ok(n) => n,
-                Err(_) => return,
+                Err(_) => break,
             };
-            let Some(mut data) = self.scratch.get(..n) else {
-                return;
-            };
-            // Identify the flow from the header.
-            let index = match self.by_server.get(&(addr, h)) {
-                Some(&i) => i,
+            let mut data = self.scratch.get(..n).unwrap_or(&[]);
+            // Identify the flow from the client's tag.
+            let index = match sc.flow {
+                Some(i) => i,
                 None => {
-                    let Some(pending) = self.pending_server.get_mut(&(addr, h)) else {
-                        return;
-                    };
-                    let need = HEADER as usize - pending.len();
+                    let need = HEADER as usize - sc.tag.len();
                     let take = need.min(data.len());
-                    pending.extend_from_slice(data.get(..take).unwrap_or(&[]));
+                    sc.tag.extend_from_slice(data.get(..take).unwrap_or(&[]));
                     data = data.get(take..).unwrap_or(&[]);
-                    if pending.len() < HEADER as usize {
+                    if sc.tag.len() < HEADER as usize {
                         continue;
                     }
                     let mut id = [0u8; 8];
-                    id.copy_from_slice(pending.get(..8).unwrap_or(&[0; 8]));
+                    id.copy_from_slice(sc.tag.get(..8).unwrap_or(&[0; 8]));
                     let i = u64::from_be_bytes(id) as usize;
-                    self.pending_server.remove(&(addr, h));
-                    self.by_server.insert((addr, h), i);
-                    if let Some(r) = self.results.get_mut(i) {
-                        r.server_handle = Some(h);
-                        r.received = HEADER;
+                    let (Some(f), Some(r)) = (self.flows.get(i), self.results.get_mut(i)) else {
+                        // Not one of ours: read on, verify nothing.
+                        sc.flow = Some(usize::MAX);
+                        continue;
+                    };
+                    sc.flow = Some(i);
+                    r.server_handle = Some(h);
+                    r.received = HEADER;
+                    if sc.claimed.is_some_and(|j| j != i) {
+                        r.corrupt_at.get_or_insert(0);
+                    }
+                    if sc.out.is_none() {
+                        sc.out = Some(Out::new(i as u64, reply_seed(f.seed), f.reply_len));
                     }
                     i
                 }
             };
             let (Some(f), Some(r)) = (self.flows.get(index), self.results.get_mut(index)) else {
-                return;
+                continue;
             };
             for (k, &b) in data.iter().enumerate() {
                 let pos = r.received + k as u64;
@@ -379,5 +614,33 @@ impl Transfers {
             }
             r.received += data.len() as u64;
         }
+        let flow = sc.flow();
+        if let Some(out) = &mut sc.out {
+            write_stream(&mut conn, out, &mut self.scratch);
+            if let Some(r) = flow.and_then(|i| self.results.get_mut(i)) {
+                r.reply_written = out.written;
+            }
+        }
+    }
+}
+
+/// Writes as much of `out` as `conn` takes; shuts down after the last byte.
+fn write_stream(conn: &mut utp_core::Conn<'_>, out: &mut Out, scratch: &mut [u8]) {
+    while out.written < out.total {
+        let n = (out.total - out.written).min(scratch.len() as u64) as usize;
+        let Some(chunk) = scratch.get_mut(..n) else {
+            return;
+        };
+        for (k, b) in chunk.iter_mut().enumerate() {
+            *b = stream_byte(out.tag, out.seed, out.written + k as u64);
+        }
+        match conn.write(chunk) {
+            Ok(written) => out.written += written as u64,
+            Err(_) => return,
+        }
+    }
+    if !out.shut {
+        out.shut = true;
+        conn.shutdown();
     }
 }

@@ -1,8 +1,8 @@
-//! Property test: arbitrary data sizes under arbitrary network faults. The
-//! receiver gets exactly the bytes written (a prefix of them, and all of
-//! them when the transfer completes), or both sides report an error within
-//! the configured timeouts. Never a hang, never a panic, nothing left
-//! behind.
+//! Property test: arbitrary data sizes in both directions (either side
+//! writing first) under arbitrary network faults. Each side gets exactly
+//! the bytes the other wrote (a prefix of them, and all of them when the
+//! transfer completes), or reports an error within the configured
+//! timeouts. Never a hang, never a panic, nothing left behind.
 
 #![allow(
     clippy::indexing_slicing,
@@ -86,7 +86,13 @@ proptest! {
     })]
 
     #[test]
-    fn exact_bytes_or_both_sides_fail(len in 0u64..300_000, seed in any::<u64>(), f in faults()) {
+    fn exact_bytes_or_both_sides_fail(
+        len in 0u64..200_000,
+        reply_len in 0u64..200_000,
+        acceptor_first in any::<bool>(),
+        seed in any::<u64>(),
+        f in faults(),
+    ) {
         let client: SocketAddr = "10.0.0.1:5000".parse().unwrap();
         let server: SocketAddr = "10.0.0.2:6000".parse().unwrap();
         let mut sim: Sim<Endpoint> = Sim::new(seed);
@@ -119,30 +125,35 @@ proptest! {
                 sim.partition(client, server, from, to);
             }
         }
-        let flows = vec![Flow { client, server, len, seed }];
+        let flows = vec![Flow { client, server, len, reply_len, acceptor_first, seed }];
         let mut t = Transfers::start(&mut sim, flows, &config(), &config());
         // Generous but finite: a transfer either finishes or gives up well
         // within this (idle 60 s, retransmissions backing off to 60 s).
         let deadline = last_partition_end + Duration::from_secs(1800);
         let end = t.run(&mut sim, deadline);
         prop_assert!(end.is_ok(), "hang: {:?}\n{}", end, t.failures());
+        let flow = &t.flows[0];
         let r = &t.results[0];
         prop_assert!(r.corrupt_at.is_none(), "corrupted at {:?}", r.corrupt_at);
+        prop_assert!(r.reply_corrupt_at.is_none(), "reply corrupted at {:?}", r.reply_corrupt_at);
         prop_assert!(r.received <= len + 8);
-        if r.is_clean(&t.flows[0]) {
-            prop_assert_eq!(r.received, len + 8);
-        } else {
-            // Not clean: the client must know it failed.
-            prop_assert!(
-                matches!(r.client_closed, Some(CloseReason::TimedOut | CloseReason::Reset | CloseReason::Refused))
-                    || r.client_closed == Some(CloseReason::Finished) && r.server_closed.is_some(),
-                "client: {:?}, server: {:?}", r.client_closed, r.server_closed
-            );
-            if r.client_closed != Some(CloseReason::Finished) {
-                // ... and so must the server, if it ever heard of the flow.
-                prop_assert!(r.server_handle.is_none() || r.server_closed.is_some_and(|c| c != CloseReason::Finished || r.eof));
-            }
-        }
+        prop_assert!(r.reply_received <= reply_len + 8);
+        let failed = |c: Option<CloseReason>| {
+            matches!(c, Some(CloseReason::TimedOut | CloseReason::Reset | CloseReason::Refused))
+        };
+        // A side that did not get everything knows it failed (a clean end
+        // comes only after the peer's FIN, which follows all its data) ...
+        prop_assert!(
+            r.client_complete(flow) || failed(r.client_closed),
+            "client got {} of {} bytes, eof {}, closed {:?}; server: {:?}",
+            r.reply_received, reply_len + 8, r.reply_eof, r.client_closed, r.server_closed
+        );
+        // ... and so does the server, if it ever heard of the flow.
+        prop_assert!(
+            r.server_handle.is_none() || r.server_complete(flow) || failed(r.server_closed),
+            "server got {} of {} bytes, eof {}, closed {:?}; client: {:?}",
+            r.received, len + 8, r.eof, r.server_closed, r.client_closed
+        );
         // Within the idle timeout and the drain, both endpoints forget
         // everything.
         let settle_until = sim.now() + Duration::from_secs(200);

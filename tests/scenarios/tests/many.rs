@@ -1,4 +1,4 @@
-//! Many connections on one endpoint.
+//! Many connections on one endpoint, data in both directions.
 
 #![allow(
     clippy::indexing_slicing,
@@ -26,14 +26,29 @@ fn thousand_concurrent_connections_each_64_kib() {
         ..LinkConfig::with_latency(Duration::from_millis(10))
     })
     .unwrap();
-    let client: SocketAddr = "10.0.0.1:5000".parse().unwrap();
+    // Two clients of 500 flows each, 64 KiB one way and 16 KiB the other:
+    // the first writes first, the server writes first to the second.
+    let clients: [SocketAddr; 2] = [
+        "10.0.0.1:5000".parse().unwrap(),
+        "10.0.0.3:5000".parse().unwrap(),
+    ];
     let server: SocketAddr = "10.0.0.2:6000".parse().unwrap();
     let flows: Vec<Flow> = (0..1000)
-        .map(|i| Flow {
-            client,
-            server,
-            len: 64 * 1024,
-            seed: i,
+        .map(|i| {
+            let acceptor_first = i >= 500;
+            let (len, reply_len) = if acceptor_first {
+                (16 * 1024, 64 * 1024)
+            } else {
+                (64 * 1024, 16 * 1024)
+            };
+            Flow {
+                client: clients[usize::from(acceptor_first)],
+                server,
+                len,
+                reply_len,
+                acceptor_first,
+                seed: i,
+            }
         })
         .collect();
     let mut t = Transfers::start(&mut sim, flows, &Config::default(), &Config::default());
@@ -45,7 +60,9 @@ fn thousand_concurrent_connections_each_64_kib() {
     // Everything was released once both sides closed.
     sim.advance(Duration::from_secs(10)).unwrap();
     assert_eq!(sim.host(server).connection_count(), 0);
-    assert_eq!(sim.host(client).connection_count(), 0);
+    for client in clients {
+        assert_eq!(sim.host(client).connection_count(), 0);
+    }
     println!(
         "1000 x 64 KiB: {:.2?} simulated, {:?}",
         end.unwrap() - start,

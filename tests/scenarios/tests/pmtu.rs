@@ -62,6 +62,8 @@ fn transfer_in(
         client: client(),
         server: server(),
         len,
+        reply_len: 0,
+        acceptor_first: false,
         seed,
     }];
     let mut t = Transfers::start(sim, flows, config, &Config::default());

@@ -1,5 +1,7 @@
-//! Simulated bulk transfers over impaired links: every byte must arrive
-//! intact, and both sides must end cleanly.
+//! Simulated bulk transfers over impaired links, in both directions at
+//! once (the bulk one way, a tenth of it the other; in half of them the
+//! server writes first): every byte must arrive intact, and both sides must
+//! end cleanly.
 
 #![allow(
     clippy::indexing_slicing,
@@ -34,15 +36,46 @@ fn base_link() -> LinkConfig {
     }
 }
 
-/// Transfers `len` bytes over `link` (both directions) and returns the
-/// simulated duration of the transfer.
-fn transfer(seed: u64, len: u64, link: LinkConfig, limit: Duration) -> (Duration, Sim<Endpoint>) {
+/// Who writes first, and how much each way.
+#[derive(Clone, Copy)]
+struct Dirs {
+    /// Client→server payload bytes.
+    up: u64,
+    /// Server→client payload bytes.
+    down: u64,
+    acceptor_first: bool,
+}
+
+/// The bulk of `len` bytes from the client, a tenth as much back.
+fn client_bulk(len: u64) -> Dirs {
+    Dirs {
+        up: len,
+        down: len / 10,
+        acceptor_first: false,
+    }
+}
+
+/// The server writes first: the bulk of `len` bytes from the server, a
+/// tenth as much from the client once it has read the server's first bytes.
+fn server_bulk(len: u64) -> Dirs {
+    Dirs {
+        up: len / 10,
+        down: len,
+        acceptor_first: true,
+    }
+}
+
+/// Runs one flow over `link` (both directions) and returns the simulated
+/// time until both sides had read everything.
+fn transfer(seed: u64, dirs: Dirs, link: LinkConfig, limit: Duration) -> (Duration, Sim<Endpoint>) {
     let mut sim: Sim<Endpoint> = Sim::new(seed);
     sim.set_default_link(link).unwrap();
     let flows = vec![Flow {
         client: client(),
         server: server(),
-        len,
+        len: dirs.up,
+        reply_len: dirs.down,
+        acceptor_first: dirs.acceptor_first,
         seed,
     }];
     let mut t = Transfers::start(&mut sim, flows, &Config::default(), &Config::default());
@@ -51,20 +84,22 @@ fn transfer(seed: u64, len: u64, link: LinkConfig, limit: Duration) -> (Duration
     assert!(end.is_ok(), "{end:?}\n{}", t.failures());
     assert!(t.all_clean(), "{}", t.failures());
     let r = &t.results[0];
-    (r.eof_at.unwrap() - start, sim)
+    (r.done_at().unwrap() - start, sim)
 }
 
-fn goodput_mbit(len: u64, d: Duration) -> f64 {
-    len as f64 * 8.0 / d.as_secs_f64() / 1e6
+/// Goodput of both directions together.
+fn goodput_mbit(dirs: Dirs, d: Duration) -> f64 {
+    (dirs.up + dirs.down) as f64 * 8.0 / d.as_secs_f64() / 1e6
 }
 
 #[test]
 fn ten_mib_no_loss() {
-    let (d, sim) = transfer(1, 10 * MIB, base_link(), Duration::from_secs(120));
+    let dirs = client_bulk(10 * MIB);
+    let (d, sim) = transfer(1, dirs, base_link(), Duration::from_secs(120));
     println!(
         "no loss: {:.2?}, {:.1} Mbit/s, {:?}",
         d,
-        goodput_mbit(10 * MIB, d),
+        goodput_mbit(dirs, d),
         sim.stats()
     );
 }
@@ -75,12 +110,9 @@ fn ten_mib_one_percent_loss() {
         loss: 0.01,
         ..base_link()
     };
-    let (d, _) = transfer(2, 10 * MIB, link, Duration::from_secs(300));
-    println!(
-        "1% loss: {:.2?}, {:.1} Mbit/s",
-        d,
-        goodput_mbit(10 * MIB, d)
-    );
+    let dirs = server_bulk(10 * MIB);
+    let (d, _) = transfer(2, dirs, link, Duration::from_secs(300));
+    println!("1% loss: {:.2?}, {:.1} Mbit/s", d, goodput_mbit(dirs, d));
 }
 
 #[test]
@@ -89,12 +121,9 @@ fn ten_mib_five_percent_loss() {
         loss: 0.05,
         ..base_link()
     };
-    let (d, _) = transfer(3, 10 * MIB, link, Duration::from_secs(600));
-    println!(
-        "5% loss: {:.2?}, {:.1} Mbit/s",
-        d,
-        goodput_mbit(10 * MIB, d)
-    );
+    let dirs = server_bulk(10 * MIB);
+    let (d, _) = transfer(3, dirs, link, Duration::from_secs(600));
+    println!("5% loss: {:.2?}, {:.1} Mbit/s", d, goodput_mbit(dirs, d));
 }
 
 #[test]
@@ -108,12 +137,13 @@ fn ten_mib_bursty_loss() {
         }),
         ..base_link()
     };
-    let (d, sim) = transfer(4, 10 * MIB, link, Duration::from_secs(600));
+    let dirs = client_bulk(10 * MIB);
+    let (d, sim) = transfer(4, dirs, link, Duration::from_secs(600));
     let lost = sim.link_stats(client(), server()).dropped.total();
     println!(
         "bursty loss: {:.2?}, {:.1} Mbit/s, {lost} dropped",
         d,
-        goodput_mbit(10 * MIB, d)
+        goodput_mbit(dirs, d)
     );
     assert!(lost > 0);
 }
@@ -125,12 +155,13 @@ fn ten_mib_reordering() {
         reorder_delay: Duration::from_millis(10),
         ..base_link()
     };
-    let (d, sim) = transfer(5, 10 * MIB, link, Duration::from_secs(300));
-    let reordered = sim.link_stats(client(), server()).reordered;
+    let dirs = server_bulk(10 * MIB);
+    let (d, sim) = transfer(5, dirs, link, Duration::from_secs(300));
+    let reordered = sim.link_stats(server(), client()).reordered;
     println!(
         "reordering: {:.2?}, {:.1} Mbit/s, {reordered} reordered",
         d,
-        goodput_mbit(10 * MIB, d)
+        goodput_mbit(dirs, d)
     );
     assert!(reordered > 100);
 }
@@ -141,7 +172,8 @@ fn ten_mib_duplication() {
         duplicate: 0.05,
         ..base_link()
     };
-    let (d, sim) = transfer(6, 10 * MIB, link, Duration::from_secs(300));
+    let dirs = client_bulk(10 * MIB);
+    let (d, sim) = transfer(6, dirs, link, Duration::from_secs(300));
     let dup = sim.link_stats(client(), server()).duplicated;
     let receiver_dups = {
         let ep = sim.host(server());
@@ -150,7 +182,7 @@ fn ten_mib_duplication() {
     println!(
         "duplication: {:.2?}, {:.1} Mbit/s, {dup} duplicated, {receiver_dups:?}",
         d,
-        goodput_mbit(10 * MIB, d)
+        goodput_mbit(dirs, d)
     );
     assert!(dup > 100);
 }
@@ -161,11 +193,12 @@ fn hundred_mib_one_percent_loss() {
         loss: 0.01,
         ..base_link()
     };
-    let (d, sim) = transfer(7, 100 * MIB, link, Duration::from_secs(3600));
+    let dirs = client_bulk(100 * MIB);
+    let (d, sim) = transfer(7, dirs, link, Duration::from_secs(3600));
     println!(
         "100 MiB, 1% loss, 50 ms RTT, 20 Mbit/s: {:.2?} simulated, goodput {:.2} Mbit/s; {:?}",
         d,
-        goodput_mbit(100 * MIB, d),
+        goodput_mbit(dirs, d),
         sim.link_stats(client(), server())
     );
 }
@@ -176,9 +209,9 @@ fn same_seed_same_trace() {
         loss: 0.02,
         ..base_link()
     };
-    let (_, a) = transfer(11, MIB, link, Duration::from_secs(60));
-    let (_, b) = transfer(11, MIB, link, Duration::from_secs(60));
-    let (_, c) = transfer(12, MIB, link, Duration::from_secs(60));
+    let (_, a) = transfer(11, server_bulk(MIB), link, Duration::from_secs(60));
+    let (_, b) = transfer(11, server_bulk(MIB), link, Duration::from_secs(60));
+    let (_, c) = transfer(12, server_bulk(MIB), link, Duration::from_secs(60));
     assert_eq!(a.trace_hash(), b.trace_hash());
     assert_ne!(a.trace_hash(), c.trace_hash());
     let _ = Timestamp::ZERO;
