@@ -118,9 +118,9 @@ impl RecvBuffer {
     }
 
     /// Takes a DATA or FIN. `room`: bytes the endpoint's memory budget
-    /// still allows; data beyond it is refused as [`RecvOutcome::NoRoom`],
-    /// except an in-order packet that fills a hole (reassembly must be
-    /// able to finish).
+    /// still allows; data beyond it or beyond the window is refused as
+    /// [`RecvOutcome::NoRoom`], except an in-order packet that fills a hole
+    /// (reassembly must be able to finish).
     pub(crate) fn on_packet(
         &mut self,
         seq: SeqNr,
@@ -140,9 +140,12 @@ impl RecvBuffer {
         if offset >= self.reorder_window {
             return RecvOutcome::TooFarAhead;
         }
-        if payload.len() > self.window()
-            || (payload.len() > room && (offset > 0 || self.held_count == 0))
-        {
+        // The next packet in order is always taken when packets wait behind
+        // it: refusing it would leave the held ones (which may fill the
+        // window) waiting for ever. That may exceed the buffer or the
+        // budget by one packet.
+        let fills_hole = offset == 0 && self.held_count > 0;
+        if !fills_hole && (payload.len() > self.window() || payload.len() > room) {
             return RecvOutcome::NoRoom;
         }
         if fin {
