@@ -225,11 +225,10 @@ fn header(kind: u8, conn_id: u16, seq: u16, ack: u16) -> [u8; 20] {
 }
 
 const ST_STATE: u8 = 2;
-const ST_RESET: u8 = 3;
 const ST_SYN: u8 = 4;
 
 #[test]
-fn a_listener_whose_first_connection_never_completes_serves_the_next_one_everything() {
+fn a_spoofed_syn_never_takes_the_single_connection_listener() {
     let dir = scratch("unproven");
     let down = random_bytes(300_000, 21);
     let up = random_bytes(200_000, 22);
@@ -241,72 +240,42 @@ fn a_listener_whose_first_connection_never_completes_serves_the_next_one_everyth
     let out = listener.collect_stdout();
 
     // A SYN from an address that then says nothing (as if spoofed): sent
-    // until the listener's STATE comes back (UDP may drop either).
+    // until the listener's STATE comes back (UDP may drop either). The
+    // core keeps it half-open and never hands it to utpcat, and nothing
+    // but that STATE goes to the address.
     let ghost = UdpSocket::bind("127.0.0.1:0").unwrap();
     ghost
         .set_read_timeout(Some(Duration::from_millis(300)))
         .unwrap();
     let (id, syn_seq) = (0x4242u16, 1000u16);
     let mut buf = [0u8; 2048];
-    let mut state_seq = None;
+    let mut answers = Vec::new();
     for _ in 0..20 {
         ghost
             .send_to(&header(ST_SYN, id, syn_seq, 0), listener.addr)
             .unwrap();
-        // Its answer: the STATE (and with some cores DATA already).
         while let Ok((n, _)) = ghost.recv_from(&mut buf) {
-            if n >= 20 && buf[0] >> 4 == ST_STATE && state_seq.is_none() {
-                state_seq = Some(u16::from_be_bytes([buf[16], buf[17]]));
-            }
+            answers.push((n, buf[0] >> 4));
         }
-        if state_seq.is_some() {
+        if !answers.is_empty() {
             break;
         }
     }
-    let state_seq = state_seq.expect("no STATE for the SYN");
-    let line = listener.line();
-    assert_eq!(
-        line,
-        format!("utpcat: connection from {}\n", ghost.local_addr().unwrap())
+    assert!(!answers.is_empty(), "no STATE for the SYN");
+    assert!(
+        answers.iter().all(|&(n, ty)| n == 20 && ty == ST_STATE),
+        "only 20-byte STATEs to an unproven address: {answers:?}"
     );
 
-    // A real client comes while the first has not proved itself: it is
-    // not refused but waits in line.
+    // A real client: it is served, not refused, and gets all of stdin.
     let client = connect(
         &listener.addr.to_string(),
         &["--send", dir.join("up").to_str().unwrap()],
         Stdio::null(),
     );
-    thread::sleep(Duration::from_millis(300));
-    // The first one ends: a RESET acknowledging the listener's STATE (a few
-    // times, UDP may drop one).
-    for _ in 0..3 {
-        ghost
-            .send_to(
-                &header(
-                    ST_RESET,
-                    id.wrapping_add(1),
-                    syn_seq.wrapping_add(1),
-                    state_seq,
-                ),
-                listener.addr,
-            )
-            .unwrap();
-        thread::sleep(Duration::from_millis(20));
-    }
-    let line = listener.line();
-    assert!(
-        line.starts_with(&format!(
-            "utpcat: {} never completed the connection (",
-            ghost.local_addr().unwrap()
-        )) && line.ends_with("); waiting for another\n"),
-        "{line}"
-    );
     assert!(listener
         .line()
         .starts_with("utpcat: connection from 127.0.0.1:"));
-
-    // The client gets all of stdin, and the listener prints only its bytes.
     let client = finish(client, String::new(), None);
     assert_success("connect", &client);
     assert_same_bytes("the client's stdout", &client.stdout, &down);
