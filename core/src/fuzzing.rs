@@ -505,7 +505,7 @@ const PAIR_CLEAN_RUN: core::time::Duration = core::time::Duration::from_secs(600
 /// of what the other wrote, and all of it once it sees the end of the
 /// stream; that every datagram sent is valid; that nothing spins. Liveness:
 /// once the input is used up the network delivers everything after 10 ms,
-/// and within [`PAIR_CLEAN_RUN`] each side must have read everything the
+/// and within 600 s of simulated time each side must have read everything the
 /// other wrote (and its EOF) or have its connection closed with an error; if
 /// both read everything and shut down, both connections must be closed.
 pub fn pair(data: &[u8]) -> Result<(), Violation> {

@@ -35,6 +35,18 @@
 //! calls say why it closed) until you call [`Conn::close`] or
 //! [`Conn::abort`], which release it.
 //!
+//! ## On a hostile network
+//!
+//! An incoming connection is half-open until the initiator's next packet
+//! proves it received our answer (our initiators send one at once); only
+//! then does it reach [`Endpoint::accept`]. Half-open connections have
+//! their own cap and a short life, under pressure SYNs get stateless SYN
+//! cookies, replies to addresses that proved nothing are limited per
+//! endpoint and per source and never larger than what they answer, forged
+//! RESETs and acks must land in tight windows, and all buffers together
+//! stay within [`Config::memory_budget`]. `spec/README.md` section 11 says
+//! how, and what each deployed peer does with it.
+//!
 //! ## Example: a complete loop
 //!
 //! Two endpoints, the "network" a queue in memory: A sends a message and
