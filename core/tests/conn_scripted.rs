@@ -1266,3 +1266,79 @@ fn early_data_half_open_leaves_the_backlog_when_it_dies() {
     assert_eq!(p.b.connection_count(), 0);
     assert!(p.b.accept().is_none());
 }
+
+/// An initiator that, like libutp, librqbit-utp and utp-rs, sends nothing
+/// after the SYN until its application writes (here: A's STATEs never
+/// arrive), while the acceptor speaks first (the Portal Network's content
+/// transfer). With `ListenConfig::early_data` B gets the connection at once
+/// and sends one DATA; A's ack of it proves A, and the rest follows; A
+/// answers once it has everything. Without it, B's connection never leaves
+/// the half-open table and dies: the documented cost of the default.
+#[test]
+fn silent_initiator_needs_early_data_when_the_acceptor_speaks_first() {
+    for early_data in [true, false] {
+        let mut p = Pair::default_pair();
+        p.b.listen(ListenConfig {
+            early_data,
+            ..ListenConfig::default()
+        });
+        let ha = p.a.connect(p.now, addr(B)).unwrap();
+        // B has answered (25 ms); A has not received it yet (50 ms).
+        p.run_until(p.now + ms(30));
+        let s = p.wire_from(B)[0].packet().seq_nr;
+        // A's third handshake packet (a STATE acking S - 1) and its repeats
+        // are lost; its acks of data get through: A is as silent as a
+        // BEP 29 initiator until it has data.
+        p.filter = Box::new(move |w| {
+            if w.from == addr(A) && w.ty() == PacketType::State && w.packet().ack_nr == s - 1 {
+                Fate::Drop
+            } else {
+                Fate::Deliver
+            }
+        });
+        let from_b = pattern(100_000, 11);
+        let from_a = pattern(5_000, 12);
+        let t0 = p.now;
+        let mut hb = None;
+        let (mut wb, mut wa) = (0, 0);
+        let (mut got_a, mut got_b) = (Vec::new(), Vec::new());
+        let mut buf = vec![0u8; 65536];
+        p.run_while(Duration::from_secs(20), |p| {
+            if hb.is_none() {
+                hb = p.b.accept();
+            }
+            if let Some(hb) = hb {
+                if wb < from_b.len() {
+                    wb += p.b.conn(hb).unwrap().write(&from_b[wb..]).unwrap_or(0);
+                }
+                while let Some(Ok(n)) = p.b.conn(hb).map(|mut c| c.read(&mut buf)) {
+                    if n == 0 {
+                        break;
+                    }
+                    got_b.extend_from_slice(&buf[..n]);
+                }
+            }
+            while let Some(Ok(n)) = p.a.conn(ha).map(|mut c| c.read(&mut buf)) {
+                if n == 0 {
+                    break;
+                }
+                got_a.extend_from_slice(&buf[..n]);
+            }
+            if got_a.len() == from_b.len() && wa < from_a.len() {
+                wa += p.a.conn(ha).unwrap().write(&from_a[wa..]).unwrap_or(0);
+            }
+            p.flush();
+            let done = got_a.len() == from_b.len() && got_b.len() == from_a.len();
+            !done && p.now < t0 + Duration::from_secs(15)
+        });
+        if early_data {
+            assert!(got_a == from_b, "A read exactly what B wrote first");
+            assert!(got_b == from_a, "B read A's answer");
+        } else {
+            assert!(hb.is_none(), "never accepted");
+            assert!(got_a.is_empty());
+            assert_eq!(p.b.stats().half_open_expired, 1);
+            assert_eq!(p.b.connection_count(), 0);
+        }
+    }
+}
