@@ -43,8 +43,9 @@ use core::time::Duration;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 
+use super::output::MAX_PACKETS_IN_FLIGHT;
 use super::send::ProbeOutcome;
-use super::{Connection, ACK_SNAPSHOTS, MAX_PACKETS_IN_FLIGHT};
+use super::{Connection, ACK_SNAPSHOTS};
 use crate::config::Config;
 use crate::seq::SeqNr;
 use crate::time::Timestamp;

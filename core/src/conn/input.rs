@@ -1,0 +1,310 @@
+//! Input: a packet routed to the connection: RESET, the handshake steps
+//! (`handshake.rs`), acknowledgements and SACKs (what they release, RTT
+//! samples, loss detection, fast retransmit, the peer's window), and
+//! received data.
+
+use super::recv::RecvOutcome;
+use super::{AckSnapshot, Connection, EventSink, Phase, SACK_BUF};
+use crate::congestion::AckSample;
+use crate::event::{CloseReason, Event};
+use crate::seq::SeqNr;
+use crate::time::Timestamp;
+use crate::wire::{PacketRepr, PacketType, HEADER_LEN};
+
+/// How far behind our oldest unacknowledged packet an acknowledgement may
+/// be and still count (a packet of the peer's overtaken by later ones).
+const ACK_SLACK: u16 = 64;
+
+/// Duplicate acknowledgements that trigger fast retransmit (peers that send
+/// no SACK).
+const DUP_ACK_THRESHOLD: u32 = 3;
+
+impl Connection {
+    /// A packet routed to this connection (its id and address matched).
+    pub(crate) fn on_packet(
+        &mut self,
+        now: Timestamp,
+        p: &PacketRepr<'_>,
+        events: &mut EventSink<'_>,
+    ) {
+        if let Phase::Closed(_) = self.phase {
+            // Acknowledge a retransmitted FIN (our ack was lost).
+            if p.packet_type == PacketType::Fin && Some(p.seq_nr) == self.recv.fin_seq() {
+                self.ack_pending = true;
+            }
+            return;
+        }
+        match p.packet_type {
+            PacketType::Reset => return self.on_reset(now, p, events),
+            PacketType::Syn => return self.on_duplicate_syn(p),
+            PacketType::Data | PacketType::Fin | PacketType::State => {}
+        }
+        let proceed = match self.phase {
+            Phase::SynSent => self.on_syn_answer(now, p, events),
+            Phase::HalfOpen => self.on_proof(p),
+            _ => true,
+        };
+        if !proceed {
+            return;
+        }
+        if !self.ack_is_plausible(p.ack_nr) {
+            self.stats.dropped_invalid += 1;
+            return;
+        }
+        // Only a packet from the peer itself gets this far: a pending
+        // RESET challenge is answered (see `handshake.rs`).
+        self.hs.reset_challenge = None;
+        self.on_peer_progress(p);
+        self.stats.packets_received += 1;
+        self.last_recv = now;
+        self.reply_delay = now.to_wire().difference_since(p.timestamp);
+        self.process_ack(now, p, events);
+        if self.is_closed() {
+            return;
+        }
+        match p.packet_type {
+            PacketType::Data | PacketType::Fin => self.process_data(p, events),
+            _ => {}
+        }
+        self.check_finished(now, events);
+    }
+
+    pub(super) fn on_reset(
+        &mut self,
+        now: Timestamp,
+        p: &PacketRepr<'_>,
+        events: &mut EventSink<'_>,
+    ) {
+        if !self.reset_is_believed(now, p) {
+            return;
+        }
+        let reason = self.reset_reason();
+        self.finish(now, reason, events);
+        // Nothing to acknowledge after a reset.
+        self.drain_until = None;
+    }
+
+    /// An ack_nr is plausible when it lies between the packet before our
+    /// oldest unacknowledged one (nothing new acked) and the last packet we
+    /// sent, allowing for acks that arrive late by up to [`ACK_SLACK`]
+    /// packets. The tighter this window, the less an off-path attacker who
+    /// guessed the connection id can do (spec/README.md, "Off-path
+    /// attackers"): a forged packet must also land in it.
+    pub(super) fn ack_is_plausible(&self, ack_nr: SeqNr) -> bool {
+        let newest = self.seq_nr - 1;
+        let oldest = self.in_flight.first_seq().unwrap_or(self.seq_nr) - 1;
+        let span = u32::from(newest.distance_from(oldest)) + 1;
+        ack_nr.in_window(oldest - ACK_SLACK, span + u32::from(ACK_SLACK))
+    }
+
+    pub(super) fn process_ack(
+        &mut self,
+        now: Timestamp,
+        p: &PacketRepr<'_>,
+        events: &mut EventSink<'_>,
+    ) {
+        // Only the newest acknowledgement says what the window is now: an
+        // older one (reordered, or forged with a stale ack) must not
+        // rewrite it.
+        let newest = !p.ack_nr.is_before(self.last_ack);
+        let reopened = newest && self.peer_window == 0 && p.window_size > 0;
+        if newest {
+            self.peer_window = p.window_size;
+        }
+        let in_flight_before = self.in_flight.bytes();
+        let first = self.in_flight.first_seq();
+        let mut bytes_acked = 0;
+        let mut rtt_from = None;
+        let mut new_ack = false;
+
+        if let Some(first) = first {
+            if !p.ack_nr.is_before(first) {
+                let acked = self.in_flight.ack_through(p.ack_nr, self.last_rto_at);
+                if acked.packets > 0 {
+                    new_ack = true;
+                    bytes_acked += acked.bytes;
+                    rtt_from = acked.rtt_sample_sent_at;
+                    if let Some(offset) = acked.release_to {
+                        let before = self.send.free();
+                        self.send.release_to(offset);
+                        if self.writable_wanted && self.send.free() > before {
+                            self.writable_wanted = false;
+                            events.push(Event::Writable(events.handle));
+                        }
+                    }
+                    if acked.fin {
+                        self.fin_acked = true;
+                    }
+                }
+            }
+        }
+        self.pmtu_outcome(now);
+        if let Some(sack) = p.selective_ack {
+            let (newly, sample, lost) =
+                self.in_flight.apply_sack(p.ack_nr, &sack, self.last_rto_at);
+            bytes_acked += newly;
+            if rtt_from.is_none() {
+                rtt_from = sample;
+            }
+            // A lost path MTU probe is no congestion signal.
+            let probe_lost = self.pmtu_outcome(now);
+            if lost > usize::from(probe_lost) {
+                self.on_loss_detected(now);
+            }
+        }
+
+        if new_ack {
+            self.dup_acks = 0;
+            self.last_ack = p.ack_nr;
+            self.consecutive_timeouts = 0;
+            self.rtt.reset_backoff();
+            self.rto_deadline = if self.in_flight.is_empty() {
+                None
+            } else {
+                Some(now + self.rtt.rto())
+            };
+        } else if p.ack_nr == self.last_ack
+            && p.packet_type == PacketType::State
+            && p.selective_ack.is_none()
+            // An ack saying the window is closed answers a probe; it is no
+            // sign of loss.
+            && p.window_size > 0
+            && !self.in_flight.is_empty()
+        {
+            self.dup_acks += 1;
+            if self.dup_acks == DUP_ACK_THRESHOLD
+                && self.in_flight.mark_first_lost()
+                && !self.pmtu_outcome(now)
+            {
+                self.on_loss_detected(now);
+            }
+        }
+        if let Some(sent_at) = rtt_from {
+            let sample = now.saturating_duration_since(sent_at);
+            self.rtt.on_sample(sample);
+        }
+        if reopened && !self.in_flight.is_empty() && self.phase == Phase::Established {
+            // What is still in flight went into a closed window (the probe):
+            // the peer dropped it, so send it again now rather than after a
+            // backed-off timeout.
+            self.in_flight.mark_all_lost();
+            self.rtt.reset_backoff();
+            self.rto_deadline = Some(now + self.rtt.rto());
+        }
+        if bytes_acked > 0 {
+            let sample = AckSample {
+                now,
+                bytes_acked,
+                in_flight: in_flight_before,
+                rtt: rtt_from.map(|t| now.saturating_duration_since(t)),
+                srtt: self.rtt.has_sample().then(|| self.rtt.srtt()),
+                min_rtt: self.rtt.has_sample().then(|| self.rtt.min()),
+                delay: p.timestamp_difference,
+                reverse_delay: self.reply_delay,
+                packet_size: self.packet_size,
+                app_limited: !self.window_filled,
+            };
+            self.cc.on_ack(&sample);
+        }
+        if self.peer_window as usize >= self.packet_size.min(self.send.unsent_len().max(1)) {
+            self.probe_deadline = None;
+            self.probe_interval = self.rtt.rto();
+        }
+    }
+
+    pub(super) fn on_loss_detected(&mut self, now: Timestamp) {
+        let in_recovery = self
+            .recovery_until
+            .zip(self.in_flight.first_seq())
+            .is_some_and(|(until, first)| first.is_before(until));
+        if !in_recovery {
+            self.cc.on_loss(now, self.packet_size);
+            self.recovery_until = Some(self.seq_nr);
+        }
+    }
+
+    pub(super) fn process_data(&mut self, p: &PacketRepr<'_>, events: &mut EventSink<'_>) {
+        self.process_payload(
+            p.seq_nr,
+            p.payload,
+            p.packet_type == PacketType::Fin,
+            events,
+        );
+    }
+
+    /// Takes a DATA or FIN's payload into the receive buffer.
+    pub(super) fn process_payload(
+        &mut self,
+        seq_nr: SeqNr,
+        payload: &[u8],
+        fin: bool,
+        events: &mut EventSink<'_>,
+    ) {
+        let outcome = self.recv.on_packet(seq_nr, payload, fin, self.budget_room);
+        match outcome {
+            RecvOutcome::Accepted { .. } => {
+                // Each new packet is accepted once, in order or held for
+                // reassembly.
+                self.stats.bytes_received = self
+                    .stats
+                    .bytes_received
+                    .saturating_add(payload.len() as u64);
+                if payload.len() + HEADER_LEN >= self.packet_size.saturating_sub(SACK_BUF) {
+                    self.full_packets_unacked += 1;
+                }
+                if self.full_packets_unacked >= 2 && !self.recv.has_holes() {
+                    self.snapshot_ack();
+                    self.full_packets_unacked = 0;
+                }
+            }
+            RecvOutcome::Duplicate => self.stats.duplicates += 1,
+            RecvOutcome::TooFarAhead | RecvOutcome::NoRoom | RecvOutcome::AfterFin => {
+                self.stats.dropped_invalid += 1;
+            }
+        }
+        // Every DATA/FIN is acknowledged, dropped or not: the ack carries
+        // the window that tells the sender why.
+        self.ack_pending = true;
+        if self.recv.readable_len() > 0 && !self.readable_signalled && !self.close_called {
+            self.readable_signalled = true;
+            events.push(Event::Readable(events.handle));
+        }
+        if self.recv.is_eof() && !self.eof_signalled {
+            self.eof_signalled = true;
+            if !self.close_called {
+                events.push(Event::Eof(events.handle));
+            }
+        }
+    }
+
+    pub(super) fn snapshot_ack(&mut self) {
+        let ack_nr = self.recv.ack_nr();
+        let free = self.snapshots.iter_mut().find(|s| s.is_none());
+        match free {
+            Some(slot) => *slot = Some(AckSnapshot { ack_nr }),
+            None => {
+                // Full: the newest replaces the last; older ones stay so the
+                // sender still sees several acks.
+                if let Some(last) = self.snapshots.last_mut() {
+                    *last = Some(AckSnapshot { ack_nr });
+                }
+            }
+        }
+    }
+
+    pub(super) fn check_finished(&mut self, now: Timestamp, events: &mut EventSink<'_>) {
+        if self.is_closed() || !self.fin_acked {
+            return;
+        }
+        if self.recv.is_eof() {
+            let reason = if self.close_called {
+                CloseReason::LocalClose
+            } else {
+                CloseReason::Finished
+            };
+            self.finish(now, reason, events);
+        } else if self.close_called && self.linger_deadline.is_none() {
+            self.linger_deadline = Some(now + self.linger);
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! [`Conn`]: a connection of an [`Endpoint`], borrowed for the
+//! application's calls.
+
+use std::net::SocketAddr;
+
+use super::{ConnHandle, Endpoint};
+use crate::conn::{ConnState, Connection, EventSink};
+use crate::error::Error;
+use crate::stats::ConnStats;
+use crate::time::Timestamp;
+
+/// A borrowed connection of an [`Endpoint`], from [`Endpoint::conn`].
+///
+/// After any call that may produce output (`write`, `read`, `shutdown`,
+/// `close`, `abort`), drain the endpoint's `poll_transmit`.
+pub struct Conn<'a> {
+    pub(super) ep: &'a mut Endpoint,
+    pub(super) handle: ConnHandle,
+}
+
+impl Conn<'_> {
+    fn with<R>(
+        &mut self,
+        f: impl FnOnce(&mut Connection, &mut EventSink<'_>, Timestamp) -> R,
+    ) -> Option<R> {
+        let now = self.ep.now;
+        let index = self.handle.index;
+        let handle = self.handle;
+        let slot = self.ep.slots.get_mut(index as usize)?;
+        if slot.generation != handle.generation {
+            return None;
+        }
+        let conn = slot.conn.as_mut()?;
+        let mut sink = EventSink {
+            queue: &mut self.ep.events,
+            handle,
+        };
+        conn.set_budget_room(
+            self.ep
+                .config
+                .memory_budget
+                .saturating_sub(self.ep.buffered),
+        );
+        let r = f(conn, &mut sink, now);
+        self.ep.settle(index);
+        self.ep.mark_ready(index);
+        Some(r)
+    }
+
+    fn get(&self) -> Option<&Connection> {
+        self.ep.slot_conn(self.handle)
+    }
+
+    /// This connection's handle.
+    pub fn handle(&self) -> ConnHandle {
+        self.handle
+    }
+
+    /// Copies as much of `data` as fits into the send buffer and returns
+    /// how much. [`Error::WouldBlock`] when the buffer is full (a
+    /// [`Writable`](crate::Event::Writable) event follows when there is room).
+    pub fn write(&mut self, data: &[u8]) -> Result<usize, Error> {
+        self.with(|c, _, _| c.write(data))
+            .unwrap_or(Err(Error::Closed(crate::CloseReason::LocalClose)))
+    }
+
+    /// Copies received in-order bytes into `out`. `Ok(0)` (for a non-empty
+    /// `out`) means the peer finished sending and everything was read;
+    /// [`Error::WouldBlock`] means nothing has arrived yet (a
+    /// [`Readable`](crate::Event::Readable) event follows).
+    pub fn read(&mut self, out: &mut [u8]) -> Result<usize, Error> {
+        self.with(|c, _, _| c.read(out))
+            .unwrap_or(Err(Error::Closed(crate::CloseReason::LocalClose)))
+    }
+
+    /// Half-close: no more writes; a FIN follows the data already written.
+    /// Reading goes on until the peer's FIN.
+    pub fn shutdown(&mut self) {
+        self.with(|c, _, _| c.shutdown());
+    }
+
+    /// Full close: like [`shutdown`](Self::shutdown), and the application
+    /// will read no more (incoming data is acknowledged and discarded).
+    /// Unacknowledged data is still delivered ("linger"); the connection
+    /// ends with [`CloseReason::LocalClose`](crate::CloseReason::LocalClose)
+    /// once our FIN is acknowledged and the peer's has arrived or the linger
+    /// time passed.
+    pub fn close(&mut self) {
+        self.with(|c, events, now| c.close(now, events));
+    }
+
+    /// Abort: send RESET and drop everything.
+    pub fn abort(&mut self) {
+        self.with(|c, events, now| c.abort(now, events));
+    }
+
+    /// Caps this connection's sending rate at `bytes_per_second` (payload,
+    /// headers and retransmissions), or lifts the cap with `None`
+    /// (see [`Config::max_send_rate`](crate::Config::max_send_rate)).
+    /// Packets are spread evenly at that rate.
+    pub fn set_max_send_rate(&mut self, bytes_per_second: Option<u64>) {
+        self.with(|c, _, _| c.set_max_send_rate(bytes_per_second));
+    }
+
+    /// The connection's phase.
+    pub fn state(&self) -> ConnState {
+        self.get().map_or(
+            ConnState::Closed(crate::CloseReason::LocalClose),
+            Connection::state,
+        )
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.get().map(Connection::remote)
+    }
+
+    /// This connection's next deadline (part of what
+    /// [`Endpoint::poll_timeout`] reports), cheaper to ask than the whole
+    /// endpoint's.
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        self.get().and_then(Connection::poll_timeout)
+    }
+
+    /// Counters and estimates.
+    pub fn stats(&self) -> ConnStats {
+        self.get().map(Connection::stats).unwrap_or_default()
+    }
+}
+
+impl Drop for Conn<'_> {
+    fn drop(&mut self) {
+        // A read or close may have been the last thing keeping a closed
+        // connection alive.
+        self.ep.maybe_release(self.handle.index);
+    }
+}
