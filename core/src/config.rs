@@ -137,7 +137,7 @@ pub struct Config {
     /// `max_half_open`, as WireGuard's "under load").
     pub syn_cookie_threshold: usize,
     /// Bytes all connections together may hold in send, receive and
-    /// reorder buffers. When it is reached, writes are refused with
+    /// reorder buffers (reassembly memory kept for reuse included). When it is reached, writes are refused with
     /// [`Error::WouldBlock`](crate::Error::WouldBlock), out-of-order data is
     /// dropped (the sender retransmits it) and the advertised windows
     /// shrink, so no peer can grow the endpoint's memory past it. Default

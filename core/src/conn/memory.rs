@@ -21,9 +21,16 @@ use crate::time::Timestamp;
 pub(crate) const IDLE_RELEASE: Duration = Duration::from_secs(5);
 
 impl Connection {
-    /// Bytes this connection buffers (what the budget counts).
+    /// Bytes this connection buffers (what the budget counts): what is
+    /// written and not yet acknowledged, received and not yet read, held
+    /// out of order, and the reassembly memory kept for reuse.
     pub(crate) fn buffered_bytes(&self) -> usize {
-        self.send.len() + self.recv.buffered()
+        self.send.len() + self.recv.buffered() + self.recv.spare_bytes()
+    }
+
+    /// Under memory pressure: gives back the spare reassembly buffers.
+    pub(crate) fn release_spare_buffers(&mut self) {
+        self.recv.release_pool();
     }
 
     /// Sets what the endpoint's budget still allows.

@@ -43,6 +43,8 @@ pub(crate) struct RecvBuffer {
     highest_held: SeqNr,
     /// Buffers of delivered packets, reused for the next held ones.
     pool: Vec<Vec<u8>>,
+    /// Capacity of the buffers in `pool`.
+    pool_bytes: usize,
     reorder_window: u16,
     capacity: usize,
     fin_seq: Option<SeqNr>,
@@ -61,6 +63,7 @@ impl RecvBuffer {
             held_bytes: 0,
             highest_held: ack_nr,
             pool: Vec::new(),
+            pool_bytes: 0,
             reorder_window: reorder_window.max(1),
             capacity,
             fin_seq: None,
@@ -157,6 +160,11 @@ impl RecvBuffer {
             return RecvOutcome::Accepted { in_order: true };
         }
         if self.slots.is_empty() {
+            // The slots are memory the budget counts too.
+            let slots = usize::from(self.reorder_window) * core::mem::size_of::<Option<Held>>();
+            if slots + payload.len() > room {
+                return RecvOutcome::NoRoom;
+            }
             self.slots
                 .resize_with(usize::from(self.reorder_window), || None);
         }
@@ -174,6 +182,7 @@ impl RecvBuffer {
             return RecvOutcome::TooFarAhead;
         }
         let mut data = self.pool.pop().unwrap_or_default();
+        self.pool_bytes = self.pool_bytes.saturating_sub(data.capacity());
         data.clear();
         data.extend_from_slice(payload);
         self.held_bytes += data.len();
@@ -212,6 +221,7 @@ impl RecvBuffer {
             self.held_bytes -= held.data.len();
             self.deliver(held.seq, &held.data, held.fin);
             if self.pool.len() < usize::from(self.reorder_window) {
+                self.pool_bytes += held.data.capacity();
                 self.pool.push(held.data);
             }
         }
@@ -230,12 +240,25 @@ impl RecvBuffer {
     /// it is empty.
     pub(crate) fn release_spare(&mut self) {
         self.pool = Vec::new();
+        self.pool_bytes = 0;
         if self.held_count == 0 {
             self.slots = Vec::new();
         }
         if self.readable.is_empty() {
             self.readable = VecDeque::new();
         }
+    }
+
+    /// Memory held for reassembly beyond the bytes buffered: spare packet
+    /// buffers kept for reuse, and the reassembly slots.
+    pub(crate) fn spare_bytes(&self) -> usize {
+        self.pool_bytes + self.slots.capacity() * core::mem::size_of::<Option<Held>>()
+    }
+
+    /// Frees the spare packet buffers (under memory pressure).
+    pub(crate) fn release_pool(&mut self) {
+        self.pool = Vec::new();
+        self.pool_bytes = 0;
     }
 
     /// Heap bytes held (capacities).

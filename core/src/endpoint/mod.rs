@@ -449,9 +449,14 @@ impl Endpoint {
         let Some(slot) = self.slots.get_mut(index as usize) else {
             return;
         };
-        let Some(conn) = slot.conn.as_ref() else {
+        let Some(conn) = slot.conn.as_mut() else {
             return;
         };
+        // Under pressure (an eighth of the budget left), spare reassembly
+        // buffers go back as each connection is touched.
+        if self.buffered + self.config.memory_budget / 8 > self.config.memory_budget {
+            conn.release_spare_buffers();
+        }
         let now_buffered = conn.buffered_bytes();
         let freed = now_buffered < slot.buffered;
         self.buffered = self.buffered - slot.buffered + now_buffered;
