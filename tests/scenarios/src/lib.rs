@@ -24,12 +24,71 @@
 //!
 //! Each side shuts down after its last byte and reads to EOF; both must end
 //! with [`CloseReason::Finished`].
+//!
+//! Flows may start later ([`Transfers::start_at`]); the hosts may be of a
+//! test's own type ([`EndpointHost`]), e.g. endpoints beside attackers.
+//! A server connection from an address that is no flow's client (a
+//! spoofed SYN that `accept` handed out) is a stranger: what it sends is
+//! read and discarded, and [`Transfers::greet_strangers`] has the server
+//! write to it first, as an application that greets would.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
-use utp_core::{CloseReason, Config, ConnHandle, Endpoint, Event, ListenConfig, Timestamp};
-use utp_sim::{RunError, Sim};
+use utp_core::{
+    CloseReason, Config, ConnHandle, ConnStats, Endpoint, Event, ListenConfig, Timestamp,
+};
+use utp_sim::{Host, RunError, Sim};
+
+/// A simulator host [`Transfers`] can drive: a uTP endpoint, or a test's
+/// own host type of which some hosts are endpoints.
+pub trait EndpointHost: Host + Sized {
+    /// The host for a new endpoint (those [`Transfers::start`] adds).
+    fn from_endpoint(endpoint: Endpoint) -> Self;
+    /// The endpoint, if this host is one.
+    fn endpoint(&self) -> Option<&Endpoint>;
+    /// The endpoint, if this host is one.
+    fn endpoint_mut(&mut self) -> Option<&mut Endpoint>;
+}
+
+impl EndpointHost for Endpoint {
+    fn from_endpoint(endpoint: Endpoint) -> Self {
+        endpoint
+    }
+    fn endpoint(&self) -> Option<&Endpoint> {
+        Some(self)
+    }
+    fn endpoint_mut(&mut self) -> Option<&mut Endpoint> {
+        Some(self)
+    }
+}
+
+/// The endpoint at `addr`.
+///
+/// # Panics
+///
+/// If no host or no endpoint is there.
+#[allow(clippy::panic)] // A test helper: no endpoint there is a bug in the test.
+pub fn endpoint<H: EndpointHost>(sim: &mut Sim<H>, addr: SocketAddr) -> &mut Endpoint {
+    match sim.host_mut(addr).endpoint_mut() {
+        Some(ep) => ep,
+        None => panic!("{addr} is no endpoint"),
+    }
+}
+
+/// The endpoint at `addr`.
+///
+/// # Panics
+///
+/// If no host or no endpoint is there.
+#[allow(clippy::panic)] // A test helper: no endpoint there is a bug in the test.
+pub fn endpoint_ref<H: EndpointHost>(sim: &Sim<H>, addr: SocketAddr) -> &Endpoint {
+    match sim.host(addr).endpoint() {
+        Some(ep) => ep,
+        None => panic!("{addr} is no endpoint"),
+    }
+}
 
 /// Bytes of the tag that starts every stream.
 const HEADER: u64 = 8;
@@ -37,23 +96,63 @@ const HEADER: u64 = 8;
 /// Set in the tag of a stream the server wrote before it knew the flow.
 const SERVER_TAG: u64 = 1 << 63;
 
-/// The byte at `offset` of the payload of a stream with `seed` (after the
-/// tag).
-fn payload_byte(seed: u64, offset: u64) -> u8 {
-    let mut z = seed ^ (offset / 8).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+/// What a server greets strangers with ([`Transfers::greet_strangers`]).
+const STRANGER_BYTE: u8 = 0x55;
+
+/// Payload bytes `8 * word ..` of a stream with `seed` (after the tag),
+/// little-endian.
+fn payload_word(seed: u64, word: u64) -> u64 {
+    let mut z = seed ^ word.wrapping_mul(0x9e37_79b9_7f4a_7c15);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^= z >> 31;
-    (z >> (8 * (offset % 8))) as u8
+    z ^ (z >> 31)
 }
 
-/// The byte at `pos` of a stream tagged `tag` with payload `seed`.
-fn stream_byte(tag: u64, seed: u64, pos: u64) -> u8 {
-    if pos < HEADER {
-        (tag >> (8 * (7 - pos))) as u8
-    } else {
-        payload_byte(seed, pos - HEADER)
+/// Calls `each(k, byte)` for the bytes at `pos + k` of a stream tagged
+/// `tag` with payload `seed`, for `k` in `0..n`, until it returns `false`.
+fn stream_bytes(tag: u64, seed: u64, pos: u64, n: usize, mut each: impl FnMut(usize, u8) -> bool) {
+    let mut word = 0;
+    for k in 0..n {
+        let p = pos + k as u64;
+        let b = if p < HEADER {
+            (tag >> (8 * (7 - p))) as u8
+        } else {
+            let offset = p - HEADER;
+            if k == 0 || offset % 8 == 0 {
+                word = payload_word(seed, offset / 8);
+            }
+            (word >> (8 * (offset % 8))) as u8
+        };
+        if !each(k, b) {
+            return;
+        }
     }
+}
+
+/// Fills `out` with the bytes from `pos` on of a stream tagged `tag` with
+/// payload `seed`.
+fn fill_stream(tag: u64, seed: u64, pos: u64, out: &mut [u8]) {
+    let n = out.len();
+    stream_bytes(tag, seed, pos, n, |k, b| {
+        if let Some(slot) = out.get_mut(k) {
+            *slot = b;
+        }
+        true
+    });
+}
+
+/// The first position from `pos` on where `data` differs from the stream
+/// tagged `tag` with payload `seed`.
+fn check_stream(tag: u64, seed: u64, pos: u64, data: &[u8]) -> Option<u64> {
+    let mut bad = None;
+    stream_bytes(tag, seed, pos, data.len(), |k, b| {
+        if data.get(k) == Some(&b) {
+            return true;
+        }
+        bad = Some(pos + k as u64);
+        false
+    });
+    bad
 }
 
 /// Payload seed of the server's answer to a flow with `seed`.
@@ -92,6 +191,18 @@ pub struct Flow {
     pub seed: u64,
 }
 
+impl Flow {
+    /// Client→server stream bytes: the tag and `len`.
+    pub fn stream_len(&self) -> u64 {
+        self.len + HEADER
+    }
+
+    /// Server→client stream bytes: the tag and `reply_len`.
+    pub fn reply_stream_len(&self) -> u64 {
+        self.reply_len + HEADER
+    }
+}
+
 /// What happened to one flow.
 #[derive(Clone, Debug, Default)]
 pub struct FlowResult {
@@ -116,16 +227,30 @@ pub struct FlowResult {
     pub reply_corrupt_at: Option<u64>,
     /// The client read EOF.
     pub reply_eof: bool,
+    /// When the client called `connect`.
+    pub started_at: Option<Timestamp>,
     /// When the client connected.
     pub connected_at: Option<Timestamp>,
+    /// When the server last received stream bytes.
+    pub received_at: Option<Timestamp>,
+    /// When the client last received stream bytes.
+    pub reply_received_at: Option<Timestamp>,
     /// When the server read EOF.
     pub eof_at: Option<Timestamp>,
     /// When the client read EOF.
     pub reply_eof_at: Option<Timestamp>,
-    /// How each side ended.
+    /// How the client side ended.
     pub client_closed: Option<CloseReason>,
     /// How the server side ended.
     pub server_closed: Option<CloseReason>,
+    /// When the client side ended.
+    pub client_closed_at: Option<Timestamp>,
+    /// When the server side ended.
+    pub server_closed_at: Option<Timestamp>,
+    /// The client connection's counters when it ended.
+    pub client_stats: Option<ConnStats>,
+    /// The server connection's counters when it ended.
+    pub server_stats: Option<ConnStats>,
 }
 
 impl FlowResult {
@@ -140,19 +265,24 @@ impl FlowResult {
 
     /// The server read every byte of the client's stream, intact, and EOF.
     pub fn server_complete(&self, flow: &Flow) -> bool {
-        self.corrupt_at.is_none() && self.received == flow.len + HEADER && self.eof
+        self.corrupt_at.is_none() && self.received == flow.stream_len() && self.eof
     }
 
     /// The client read every byte of the server's stream, intact, and EOF.
     pub fn client_complete(&self, flow: &Flow) -> bool {
         self.reply_corrupt_at.is_none()
-            && self.reply_received == flow.reply_len + HEADER
+            && self.reply_received == flow.reply_stream_len()
             && self.reply_eof
     }
 
     /// When both sides had read EOF.
     pub fn done_at(&self) -> Option<Timestamp> {
         Some(self.eof_at?.max(self.reply_eof_at?))
+    }
+
+    /// From the client's `connect` to the later of the two sides' ends.
+    pub fn duration(&self) -> Option<Duration> {
+        Some(self.client_closed_at?.max(self.server_closed_at?) - self.started_at?)
     }
 
     /// Both sides are closed (cleanly or not). A server connection that
@@ -173,7 +303,7 @@ struct Policy {
 }
 
 /// A stream being written.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct Out {
     tag: u64,
     seed: u64,
@@ -181,7 +311,14 @@ struct Out {
     total: u64,
     written: u64,
     shut: bool,
+    /// Stream bytes made but not yet taken by `write`, from `pending_at`:
+    /// made once, not again on every attempt.
+    pending: Vec<u8>,
+    pending_at: usize,
 }
+
+/// Stream bytes made at a time for writing.
+const WRITE_CHUNK: u64 = 16 * 1024;
 
 impl Out {
     fn new(tag: u64, seed: u64, payload: u64) -> Self {
@@ -191,6 +328,8 @@ impl Out {
             total: payload + HEADER,
             written: 0,
             shut: false,
+            pending: Vec::new(),
+            pending_at: 0,
         }
     }
 }
@@ -207,6 +346,8 @@ struct ServerConn {
     /// What this side writes, once known.
     out: Option<Out>,
     eof: bool,
+    /// From an address that is no flow's client: read and discarded.
+    stranger: bool,
 }
 
 impl ServerConn {
@@ -225,12 +366,18 @@ struct ClientSide {
     expect: Option<(u64, u64)>,
 }
 
-/// Runs flows to completion in a simulator whose hosts are uTP endpoints.
+/// Runs flows to completion in a simulator whose hosts are (or include)
+/// uTP endpoints.
 pub struct Transfers {
     /// The flows.
     pub flows: Vec<Flow>,
     /// Their results, same order.
     pub results: Vec<FlowResult>,
+    /// When each flow's client connects.
+    starts: Vec<Timestamp>,
+    /// Bytes a server writes to a stranger as it accepts it.
+    greeting: usize,
+    strangers_accepted: u64,
     clients: Vec<ClientSide>,
     /// Client handle → flow index, per client address.
     by_client: HashMap<(SocketAddr, ConnHandle), usize>,
@@ -249,20 +396,42 @@ pub struct Transfers {
 
 impl Transfers {
     /// Adds the endpoints the flows need to `sim` (clients with `client`
-    /// config, listening servers with `server` config; endpoints already
+    /// config, listening servers with `server` config; hosts already
     /// there are reused as they are) and starts every flow's connection.
     ///
     /// # Panics
     ///
     /// If flows between the same two addresses disagree on
     /// `acceptor_first`, or on `reply_len` when it is set (the server could
-    /// not tell what to write first).
-    pub fn start(
-        sim: &mut Sim<Endpoint>,
+    /// not tell what to write first); if a flow's address holds a host
+    /// that is no endpoint.
+    pub fn start<H: EndpointHost>(
+        sim: &mut Sim<H>,
         flows: Vec<Flow>,
         client: &Config,
         server: &Config,
     ) -> Self {
+        let now = sim.now();
+        let starts = vec![now; flows.len()];
+        Self::start_at(sim, flows, starts, client, server)
+    }
+
+    /// [`start`](Self::start), but flow `i`'s client connects at
+    /// `starts[i]` (at once if that is not later than now; [`run`](Self::run)
+    /// starts the others on time, advancing an idle simulation to them).
+    ///
+    /// # Panics
+    ///
+    /// As [`start`](Self::start), and if `starts` and `flows` differ in
+    /// length.
+    pub fn start_at<H: EndpointHost>(
+        sim: &mut Sim<H>,
+        flows: Vec<Flow>,
+        starts: Vec<Timestamp>,
+        client: &Config,
+        server: &Config,
+    ) -> Self {
+        assert_eq!(starts.len(), flows.len(), "a start time per flow");
         let mut policies = HashMap::new();
         for f in &flows {
             let policy = Policy {
@@ -294,7 +463,7 @@ impl Transfers {
                             ..ListenConfig::default()
                         });
                     }
-                    sim.add_host(addr, ep);
+                    sim.add_host(addr, H::from_endpoint(ep));
                     addrs.push(addr);
                 } else if !addrs.contains(&addr) {
                     // Already in the sim (an earlier `Transfers`): its
@@ -315,6 +484,9 @@ impl Transfers {
         let mut t = Transfers {
             results: vec![FlowResult::default(); flows.len()],
             flows,
+            starts,
+            greeting: 0,
+            strangers_accepted: 0,
             clients,
             by_client: HashMap::new(),
             servers: HashMap::new(),
@@ -325,49 +497,108 @@ impl Transfers {
             addrs,
             scratch: vec![0; 64 * 1024],
         };
-        let now = sim.now();
-        for (i, f) in t.flows.iter().enumerate() {
-            let ep = sim.host_mut(f.client);
-            match ep.connect(now, f.server) {
-                Ok(h) => {
-                    t.by_client.insert((f.client, h), i);
-                    if let Some(r) = t.results.get_mut(i) {
-                        r.client_handle = Some(h);
-                    }
-                }
-                Err(_) => {
-                    if let Some(r) = t.results.get_mut(i) {
-                        r.client_closed = Some(CloseReason::Aborted);
-                        r.server_closed = Some(CloseReason::Aborted);
-                    }
-                }
-            }
-        }
-        for i in 0..t.flows.len() {
-            t.pump_client(sim, i);
-        }
+        t.start_due(sim);
         t
     }
 
+    /// Has a server write `bytes` bytes to every stranger it accepts from
+    /// now on (and never shut down).
+    pub fn greet_strangers(&mut self, bytes: usize) {
+        self.greeting = bytes;
+    }
+
+    /// Strangers accepted so far.
+    pub fn strangers_accepted(&self) -> u64 {
+        self.strangers_accepted
+    }
+
+    /// Connections `server` has accepted so far (flows' and strangers').
+    pub fn server_connections(&self, server: SocketAddr) -> usize {
+        self.servers.keys().filter(|(a, _)| *a == server).count()
+    }
+
+    /// Connects the flows whose time has come.
+    fn start_due<H: EndpointHost>(&mut self, sim: &mut Sim<H>) {
+        let now = sim.now();
+        for i in 0..self.flows.len() {
+            let (Some(f), Some(r), Some(&at)) = (
+                self.flows.get(i),
+                self.results.get_mut(i),
+                self.starts.get(i),
+            ) else {
+                continue;
+            };
+            if r.started_at.is_some() || at > now {
+                continue;
+            }
+            r.started_at = Some(now);
+            match endpoint(sim, f.client).connect(now, f.server) {
+                Ok(h) => {
+                    self.by_client.insert((f.client, h), i);
+                    r.client_handle = Some(h);
+                    self.pump_client(sim, i);
+                }
+                Err(_) => {
+                    r.client_closed = Some(CloseReason::Aborted);
+                    r.server_closed = Some(CloseReason::Aborted);
+                }
+            }
+        }
+    }
+
     /// Drives the simulation until every flow is over or `deadline`.
-    pub fn run(
+    pub fn run<H: EndpointHost>(
         &mut self,
-        sim: &mut Sim<Endpoint>,
+        sim: &mut Sim<H>,
         deadline: Timestamp,
     ) -> Result<Timestamp, RunError> {
-        sim.run_until(deadline, |sim| {
-            self.handle_events(sim);
-            self.results.iter().all(FlowResult::is_over)
-        })
+        self.run_watching(sim, deadline, |_, _| true)
+    }
+
+    /// [`run`](Self::run) until every flow is over and `watch` returns
+    /// `true`, or `deadline`. `watch` is called after each round of events,
+    /// to sample or act on the hosts.
+    pub fn run_watching<H, W>(
+        &mut self,
+        sim: &mut Sim<H>,
+        deadline: Timestamp,
+        mut watch: W,
+    ) -> Result<Timestamp, RunError>
+    where
+        H: EndpointHost,
+        W: FnMut(&mut Sim<H>, &Self) -> bool,
+    {
+        loop {
+            let next_start = self
+                .starts
+                .iter()
+                .zip(&self.results)
+                .filter(|(_, r)| r.started_at.is_none())
+                .map(|(&at, _)| at)
+                .min();
+            let until = next_start.map_or(deadline, |t| t.min(deadline));
+            let result = sim.run_until(until, |sim| {
+                self.start_due(sim);
+                self.handle_events(sim);
+                let watched = watch(sim, self);
+                watched && self.results.iter().all(FlowResult::is_over)
+            });
+            match result {
+                // Stopped to start a flow.
+                Err(RunError::Deadline { now }) if now < deadline => {}
+                Err(RunError::Idle { .. }) if next_start.is_some_and(|t| t <= deadline) => {
+                    sim.advance_to(until)?;
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Keeps handling events (closing connections as they end) until
-    /// `deadline`, for checks that everything is eventually released.
-    pub fn settle(&mut self, sim: &mut Sim<Endpoint>, deadline: Timestamp) {
-        let _ = sim.run_until(deadline, |sim| {
-            self.handle_events(sim);
-            false
-        });
+    /// `deadline`, for checks that everything is eventually released, or
+    /// to run up to a moment.
+    pub fn settle<H: EndpointHost>(&mut self, sim: &mut Sim<H>, deadline: Timestamp) {
+        let _ = self.run_watching(sim, deadline, |_, _| false);
     }
 
     /// Every flow delivered every byte both ways and closed cleanly.
@@ -389,8 +620,8 @@ impl Transfers {
             .map(|(i, (f, r))| {
                 format!(
                     "flow {i} ({} bytes, {} back, acceptor first: {}): {r:?}",
-                    f.len + HEADER,
-                    f.reply_len + HEADER,
+                    f.stream_len(),
+                    f.reply_stream_len(),
                     f.acceptor_first
                 )
             })
@@ -398,18 +629,18 @@ impl Transfers {
             .join("\n")
     }
 
-    fn handle_events(&mut self, sim: &mut Sim<Endpoint>) {
+    fn handle_events<H: EndpointHost>(&mut self, sim: &mut Sim<H>) {
         for ai in 0..self.addrs.len() {
             let Some(&addr) = self.addrs.get(ai) else {
                 continue;
             };
-            while let Some(event) = sim.host_mut(addr).poll_event() {
+            while let Some(event) = endpoint(sim, addr).poll_event() {
                 self.on_event(sim, addr, event);
             }
         }
     }
 
-    fn on_event(&mut self, sim: &mut Sim<Endpoint>, addr: SocketAddr, event: Event) {
+    fn on_event<H: EndpointHost>(&mut self, sim: &mut Sim<H>, addr: SocketAddr, event: Event) {
         let now = sim.now();
         match event {
             Event::Connected(h) => {
@@ -428,16 +659,19 @@ impl Transfers {
                 }
             }
             Event::Incoming => {
-                while let Some(h) = sim.host_mut(addr).accept() {
+                while let Some(h) = endpoint(sim, addr).accept() {
                     self.on_accept(sim, addr, h);
                 }
             }
             Event::Closed(h, reason) => {
+                let stats = endpoint(sim, addr).conn(h).map(|c| c.stats());
                 if let Some(&i) = self.by_client.get(&(addr, h)) {
                     // Read what is left before recording the end.
                     self.pump_client(sim, i);
                     if let Some(r) = self.results.get_mut(i) {
                         r.client_closed = Some(reason);
+                        r.client_closed_at = Some(now);
+                        r.client_stats = stats;
                     }
                 } else {
                     self.pump_server(sim, addr, h);
@@ -446,20 +680,31 @@ impl Transfers {
                     let flow = self.servers.get(&(addr, h)).and_then(ServerConn::flow);
                     if let Some(r) = flow.and_then(|i| self.results.get_mut(i)) {
                         r.server_closed = Some(reason);
+                        r.server_closed_at = Some(now);
+                        r.server_stats = stats;
                     }
                 }
-                if let Some(mut c) = sim.host_mut(addr).conn(h) {
+                if let Some(mut c) = endpoint(sim, addr).conn(h) {
                     c.close();
                 }
             }
         }
     }
 
-    /// A new server connection: writes first if its peer's flows say so.
-    fn on_accept(&mut self, sim: &mut Sim<Endpoint>, addr: SocketAddr, h: ConnHandle) {
-        let peer = sim.host_mut(addr).conn(h).and_then(|c| c.peer_addr());
+    /// A new server connection: writes first if its peer's flows say so,
+    /// or greets it if it is a stranger.
+    fn on_accept<H: EndpointHost>(&mut self, sim: &mut Sim<H>, addr: SocketAddr, h: ConnHandle) {
+        let peer = endpoint(sim, addr).conn(h).and_then(|c| c.peer_addr());
         let policy = peer.and_then(|p| self.policies.get(&(addr, p)).copied());
         let mut sc = ServerConn::default();
+        if policy.is_none() {
+            sc.stranger = true;
+            self.strangers_accepted += 1;
+            if let Some(mut conn) = endpoint(sim, addr).conn(h) {
+                let greeting = vec![STRANGER_BYTE; self.greeting];
+                let _ = conn.write(&greeting);
+            }
+        }
         if let Some(p) = policy.filter(|p| p.acceptor_first) {
             let count = self.first_count.entry(addr).or_insert(0);
             let k = *count;
@@ -473,7 +718,7 @@ impl Transfers {
 
     /// Reads and verifies what the server sent on flow `i`, then writes as
     /// much of the flow as the client connection takes (once it may).
-    fn pump_client(&mut self, sim: &mut Sim<Endpoint>, i: usize) {
+    fn pump_client<H: EndpointHost>(&mut self, sim: &mut Sim<H>, i: usize) {
         let now = sim.now();
         let (Some(f), Some(r), Some(cs)) = (
             self.flows.get(i),
@@ -483,7 +728,7 @@ impl Transfers {
             return;
         };
         let Some(h) = r.client_handle else { return };
-        let Some(mut conn) = sim.host_mut(f.client).conn(h) else {
+        let Some(mut conn) = endpoint(sim, f.client).conn(h) else {
             return;
         };
         loop {
@@ -498,15 +743,15 @@ impl Transfers {
                 Ok(n) => n,
                 Err(_) => break,
             };
-            for &b in self.scratch.get(..n).unwrap_or(&[]) {
-                let pos = r.reply_received;
-                r.reply_received += 1;
-                if cs.expect.is_none() {
-                    // Acceptor first: learn the tag.
-                    cs.tag.push(b);
-                    if cs.tag.len() < HEADER as usize {
-                        continue;
-                    }
+            r.reply_received_at = Some(now);
+            let mut data = self.scratch.get(..n).unwrap_or(&[]);
+            if cs.expect.is_none() {
+                // Acceptor first: learn the tag.
+                let take = (HEADER as usize - cs.tag.len()).min(data.len());
+                cs.tag.extend_from_slice(data.get(..take).unwrap_or(&[]));
+                data = data.get(take..).unwrap_or(&[]);
+                r.reply_received += take as u64;
+                if cs.tag.len() == HEADER as usize {
                     let mut bytes = [0u8; 8];
                     bytes.copy_from_slice(cs.tag.get(..8).unwrap_or(&[0; 8]));
                     let tag = u64::from_be_bytes(bytes);
@@ -529,31 +774,31 @@ impl Transfers {
                         }
                     }
                     cs.expect = Some((tag, first_seed(f.server, k)));
-                    continue;
-                }
-                if let Some((tag, seed)) = cs.expect {
-                    if r.reply_corrupt_at.is_none() && b != stream_byte(tag, seed, pos) {
-                        r.reply_corrupt_at = Some(pos);
-                    }
                 }
             }
+            if let Some((tag, seed)) = cs.expect {
+                if r.reply_corrupt_at.is_none() {
+                    r.reply_corrupt_at = check_stream(tag, seed, r.reply_received, data);
+                }
+            }
+            r.reply_received += data.len() as u64;
         }
         if f.acceptor_first && r.reply_received < HEADER {
             return;
         }
         let out = &mut cs.out;
-        write_stream(&mut conn, out, &mut self.scratch);
+        write_stream(&mut conn, out);
         r.written = out.written;
     }
 
     /// Reads and verifies everything available on a server connection,
     /// then writes as much of its stream as it takes (once it is known).
-    fn pump_server(&mut self, sim: &mut Sim<Endpoint>, addr: SocketAddr, h: ConnHandle) {
+    fn pump_server<H: EndpointHost>(&mut self, sim: &mut Sim<H>, addr: SocketAddr, h: ConnHandle) {
         let now = sim.now();
         let Some(sc) = self.servers.get_mut(&(addr, h)) else {
             return;
         };
-        let Some(mut conn) = sim.host_mut(addr).conn(h) else {
+        let Some(mut conn) = endpoint(sim, addr).conn(h) else {
             return;
         };
         loop {
@@ -571,6 +816,9 @@ impl Transfers {
                 Ok(n) => n,
                 Err(_) => break,
             };
+            if sc.stranger {
+                continue;
+            }
             let mut data = self.scratch.get(..n).unwrap_or(&[]);
             // Identify the flow from the client's tag.
             let index = match sc.flow {
@@ -606,17 +854,15 @@ impl Transfers {
             let (Some(f), Some(r)) = (self.flows.get(index), self.results.get_mut(index)) else {
                 continue;
             };
-            for (k, &b) in data.iter().enumerate() {
-                let pos = r.received + k as u64;
-                if r.corrupt_at.is_none() && b != stream_byte(index as u64, f.seed, pos) {
-                    r.corrupt_at = Some(pos);
-                }
+            r.received_at = Some(now);
+            if r.corrupt_at.is_none() {
+                r.corrupt_at = check_stream(index as u64, f.seed, r.received, data);
             }
             r.received += data.len() as u64;
         }
         let flow = sc.flow();
         if let Some(out) = &mut sc.out {
-            write_stream(&mut conn, out, &mut self.scratch);
+            write_stream(&mut conn, out);
             if let Some(r) = flow.and_then(|i| self.results.get_mut(i)) {
                 r.reply_written = out.written;
             }
@@ -625,22 +871,64 @@ impl Transfers {
 }
 
 /// Writes as much of `out` as `conn` takes; shuts down after the last byte.
-fn write_stream(conn: &mut utp_core::Conn<'_>, out: &mut Out, scratch: &mut [u8]) {
+fn write_stream(conn: &mut utp_core::Conn<'_>, out: &mut Out) {
     while out.written < out.total {
-        let n = (out.total - out.written).min(scratch.len() as u64) as usize;
-        let Some(chunk) = scratch.get_mut(..n) else {
-            return;
-        };
-        for (k, b) in chunk.iter_mut().enumerate() {
-            *b = stream_byte(out.tag, out.seed, out.written + k as u64);
+        if out.pending_at >= out.pending.len() {
+            let n = (out.total - out.written).min(WRITE_CHUNK) as usize;
+            out.pending.resize(n, 0);
+            fill_stream(out.tag, out.seed, out.written, &mut out.pending);
+            out.pending_at = 0;
         }
-        match conn.write(chunk) {
-            Ok(written) => out.written += written as u64,
+        match conn.write(out.pending.get(out.pending_at..).unwrap_or(&[])) {
+            Ok(written) => {
+                out.pending_at += written;
+                out.written += written as u64;
+            }
             Err(_) => return,
         }
     }
     if !out.shut {
         out.shut = true;
+        out.pending = Vec::new();
         conn.shutdown();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::indexing_slicing)]
+
+    use super::*;
+
+    /// The byte at `pos`, one at a time: what the chunked forms must match.
+    fn byte_at(tag: u64, seed: u64, pos: u64) -> u8 {
+        if pos < HEADER {
+            (tag >> (8 * (7 - pos))) as u8
+        } else {
+            (payload_word(seed, (pos - HEADER) / 8) >> (8 * ((pos - HEADER) % 8))) as u8
+        }
+    }
+
+    #[test]
+    fn chunks_from_any_position_match_the_stream_and_a_wrong_byte_is_found() {
+        let (tag, seed) = (0x0102_0304_0506_0708, 42);
+        for pos in 0..20 {
+            for n in 0..40 {
+                let mut chunk = vec![0; n];
+                fill_stream(tag, seed, pos, &mut chunk);
+                for (k, &b) in chunk.iter().enumerate() {
+                    assert_eq!(b, byte_at(tag, seed, pos + k as u64), "pos {pos} k {k}");
+                }
+                assert_eq!(check_stream(tag, seed, pos, &chunk), None);
+                for bad in [0, n / 2, n.saturating_sub(1)]
+                    .into_iter()
+                    .filter(|&k| k < n)
+                {
+                    let mut wrong = chunk.clone();
+                    wrong[bad] ^= 1;
+                    assert_eq!(check_stream(tag, seed, pos, &wrong), Some(pos + bad as u64));
+                }
+            }
+        }
     }
 }

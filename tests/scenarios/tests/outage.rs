@@ -15,9 +15,8 @@
 //! two. The 30 s case below therefore runs with `max_retransmissions = 6`
 //! (last resend at `63 r`, 31.5 s).
 //!
-//! The transfer is driven by a small local loop ([`Pair`]): the acceptor
-//! writes first (as soon as it accepts), which `utp_scenarios::Transfers`
-//! (one way) does not do.
+//! The transfer is driven by [`Transfers`], the acceptor writing first,
+//! every byte checked.
 
 #![allow(
     clippy::indexing_slicing,
@@ -29,7 +28,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use utp_core::{CloseReason, Config, ConnHandle, Endpoint, Event, ListenConfig, Timestamp};
+use utp_core::{CloseReason, Config, ConnHandle, Endpoint, Timestamp};
+use utp_scenarios::{endpoint, Flow, FlowResult, Transfers};
 use utp_sim::{LinkConfig, Sim};
 
 const MIB: u64 = 1 << 20;
@@ -51,184 +51,42 @@ fn link() -> LinkConfig {
     }
 }
 
-/// Bytes `8 * word ..` of the stream in direction `dir` (0: client to
-/// server, 1: server to client).
-fn stream_word(dir: u64, word: u64) -> u64 {
-    let mut z = (dir << 63 ^ word).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
+/// Starts a transfer of `up` bytes to the server and `down` bytes back,
+/// the server writing first.
+fn start_pair(sim: &mut Sim<Endpoint>, config: &Config, up: u64, down: u64) -> Transfers {
+    let flow = Flow {
+        client: client(),
+        server: server(),
+        len: up,
+        reply_len: down,
+        acceptor_first: true,
+        seed: 0,
+    };
+    Transfers::start(sim, vec![flow], config, config)
 }
 
-fn stream_byte(dir: u64, pos: u64) -> u8 {
-    (stream_word(dir, pos / 8) >> (8 * (pos % 8))) as u8
-}
-
-/// One side of the transfer.
-#[derive(Default)]
-struct Side {
-    handle: Option<ConnHandle>,
-    written: u64,
-    read: u64,
-    corrupt_at: Option<u64>,
-    eof: bool,
-    shut: bool,
-    closed: Option<(CloseReason, Timestamp)>,
-    /// When `read` last grew.
-    progress_at: Option<Timestamp>,
-    /// Stream bytes made but not yet taken by `write`, from `out_pos`.
-    out: Vec<u8>,
-    out_pos: usize,
-}
-
-impl std::fmt::Debug for Side {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "written {} read {} eof {} corrupt_at {:?} closed {:?}",
-            self.written, self.read, self.eof, self.corrupt_at, self.closed
-        )
-    }
-}
-
-/// A client and a listening server moving `up` bytes to the server and
-/// `down` bytes back, every byte checked.
-struct Pair {
-    up: u64,
-    down: u64,
-    c: Side,
-    s: Side,
-    buf: Vec<u8>,
-}
-
-impl Pair {
-    fn start(sim: &mut Sim<Endpoint>, config: &Config, up: u64, down: u64) -> Self {
-        let mut s = Endpoint::new(config.clone(), 2);
-        s.listen(ListenConfig::default());
-        sim.add_host(server(), s);
-        sim.add_host(client(), Endpoint::new(config.clone(), 1));
-        let now = sim.now();
-        let h = sim.host_mut(client()).connect(now, server()).unwrap();
-        let mut pair = Pair {
-            up,
-            down,
-            c: Side {
-                handle: Some(h),
-                ..Side::default()
-            },
-            s: Side::default(),
-            buf: vec![0; 64 * 1024],
-        };
-        pair.pump(sim, true);
-        pair
-    }
-
-    fn poll(&mut self, sim: &mut Sim<Endpoint>) {
-        for (addr, is_client) in [(client(), true), (server(), false)] {
-            while let Some(event) = sim.host_mut(addr).poll_event() {
-                match event {
-                    Event::Incoming => {
-                        let h = sim.host_mut(addr).accept().unwrap();
-                        assert!(self.s.handle.is_none(), "a second connection");
-                        self.s.handle = Some(h);
-                    }
-                    Event::Closed(h, reason) => {
-                        self.pump(sim, is_client);
-                        let now = sim.now();
-                        self.side(is_client).closed = Some((reason, now));
-                        if let Some(mut c) = sim.host_mut(addr).conn(h) {
-                            c.close();
-                        }
-                        continue;
-                    }
-                    _ => {}
-                }
-                self.pump(sim, is_client);
-            }
-        }
-    }
-
-    fn side(&mut self, is_client: bool) -> &mut Side {
-        if is_client {
-            &mut self.c
-        } else {
-            &mut self.s
-        }
-    }
-
-    fn pump(&mut self, sim: &mut Sim<Endpoint>, is_client: bool) {
-        let now = sim.now();
-        let (addr, total, dir) = if is_client {
-            (client(), self.up, 0)
-        } else {
-            (server(), self.down, 1)
-        };
-        let buf = &mut self.buf;
-        let side = if is_client { &mut self.c } else { &mut self.s };
-        let Some(mut conn) = side.handle.and_then(|h| sim.host_mut(addr).conn(h)) else {
-            return;
-        };
-        while side.written < total {
-            // The bytes from `written` on, made once and kept until taken.
-            if side.out_pos >= side.out.len() {
-                let n = (total - side.written).min(16 * 1024);
-                side.out = (0..n).map(|k| stream_byte(dir, side.written + k)).collect();
-                side.out_pos = 0;
-            }
-            match conn.write(&side.out[side.out_pos..]) {
-                Ok(w) => {
-                    side.out_pos += w;
-                    side.written += w as u64;
-                }
-                Err(_) => break,
-            }
-        }
-        if side.written == total && !side.shut {
-            side.shut = true;
-            conn.shutdown();
-        }
-        loop {
-            match conn.read(buf) {
-                Ok(0) => {
-                    side.eof = true;
-                    break;
-                }
-                Ok(n) => {
-                    for (k, &b) in buf[..n].iter().enumerate() {
-                        let pos = side.read + k as u64;
-                        if side.corrupt_at.is_none() && b != stream_byte(1 - dir, pos) {
-                            side.corrupt_at = Some(pos);
-                        }
-                    }
-                    side.read += n as u64;
-                    side.progress_at = Some(now);
-                }
-                Err(_) => break,
-            }
-        }
-    }
-
-    fn over(&self) -> bool {
-        self.c.closed.is_some() && (self.s.handle.is_none() || self.s.closed.is_some())
-    }
-
-    fn clean(&self) -> bool {
-        self.c.corrupt_at.is_none()
-            && self.s.corrupt_at.is_none()
-            && self.s.read == self.up
-            && self.c.read == self.down
-            && self.c.eof
-            && self.s.eof
-            && self.c.closed.map(|c| c.0) == Some(CloseReason::Finished)
-            && self.s.closed.map(|c| c.0) == Some(CloseReason::Finished)
-    }
+/// Runs the transfer until both sides have ended (and `watch`, called
+/// after each round of events, returns `true`), which must be before
+/// `limit`; it must have made one connection.
+fn finish_pair<W>(
+    sim: &mut Sim<Endpoint>,
+    pair: &mut Transfers,
+    limit: Timestamp,
+    watch: W,
+) -> Timestamp
+where
+    W: FnMut(&mut Sim<Endpoint>, &Transfers) -> bool,
+{
+    let end = pair.run_watching(sim, limit, watch);
+    let end = end.unwrap_or_else(|e| panic!("{e}: {}", pair.failures()));
+    assert_eq!(pair.server_connections(server()), 1, "a second connection");
+    end
 }
 
 /// What a run with a blackhole from `start` for `len` showed.
 #[derive(Debug)]
 struct Run {
-    pair_c: Side,
-    pair_s: Side,
+    pair: FlowResult,
     clean: bool,
     end: Timestamp,
     /// The RTO of each side when the path went black.
@@ -249,42 +107,42 @@ fn run(
     sim.set_link_both(client(), server(), link()).unwrap();
     let heal = start + len;
     sim.partition_both(client(), server(), start, heal);
-    let mut pair = Pair::start(&mut sim, config, bytes, bytes);
+    let mut pair = start_pair(&mut sim, config, bytes, bytes);
     // Up to the outage, then through it.
-    let _ = sim.run_until(start, |sim| {
-        pair.poll(sim);
-        false
-    });
+    pair.settle(&mut sim, start);
+    let (f, r) = (&pair.flows[0], &pair.results[0]);
     assert!(
-        pair.c.read > 0 && pair.s.read > 0 && pair.c.read < bytes && pair.s.read < bytes,
-        "both directions must be mid-transfer when the path goes black: {:?} {:?}",
-        pair.c,
-        pair.s
+        r.reply_received > 0
+            && r.received > 0
+            && r.reply_received < f.reply_stream_len()
+            && r.received < f.stream_len(),
+        "both directions must be mid-transfer when the path goes black: {r:?}"
     );
     let rto = |sim: &mut Sim<Endpoint>, addr, h: Option<ConnHandle>| {
-        sim.host_mut(addr)
+        endpoint(sim, addr)
             .conn(h.unwrap())
             .map(|c| c.stats().rto)
             .unwrap()
     };
     let rto_at_start = (
-        rto(&mut sim, client(), pair.c.handle),
-        rto(&mut sim, server(), pair.s.handle),
+        rto(&mut sim, client(), r.client_handle),
+        rto(&mut sim, server(), r.server_handle),
     );
     let mut resumed_at = None;
-    let end = sim.run_until(limit, |sim| {
-        pair.poll(sim);
+    let end = finish_pair(&mut sim, &mut pair, limit, |_, pair| {
         if resumed_at.is_none() {
-            let last = pair.c.progress_at.max(pair.s.progress_at);
-            resumed_at = last.filter(|&t| t >= heal);
+            let r = &pair.results[0];
+            resumed_at = r
+                .received_at
+                .max(r.reply_received_at)
+                .filter(|&t| t >= heal);
         }
-        pair.over()
+        true
     });
-    let end = end.unwrap_or_else(|e| panic!("{e}: {:?} {:?}", pair.c, pair.s));
+    let (f, r) = (&pair.flows[0], &pair.results[0]);
     Run {
-        clean: pair.clean(),
-        pair_c: pair.c,
-        pair_s: pair.s,
+        clean: r.is_clean(f),
+        pair: r.clone(),
         end,
         rto_at_start,
         resumed_at,
@@ -366,11 +224,20 @@ fn longer_blackholes_time_out_on_both_sides() {
     let steps = (1u32 << (n + 1)) - 1;
     let latest = |rto: Duration| start + rto * steps + Duration::from_secs(1);
     let earliest = start + config.min_rto * ((1u32 << n) - 1);
-    for (name, side, rto) in [
-        ("client", &r.pair_c, r.rto_at_start.0),
-        ("server", &r.pair_s, r.rto_at_start.1),
+    let p = &r.pair;
+    for (name, closed, rto) in [
+        (
+            "client",
+            p.client_closed.zip(p.client_closed_at),
+            r.rto_at_start.0,
+        ),
+        (
+            "server",
+            p.server_closed.zip(p.server_closed_at),
+            r.rto_at_start.1,
+        ),
     ] {
-        let (reason, at) = side.closed.unwrap();
+        let (reason, at) = closed.unwrap();
         println!(
             "outage: permanent from {start:?}: {name} closed {reason:?} at {at:?} ({:?} in; RTO at start {rto:?}, \
              bound {:?})",
@@ -388,33 +255,27 @@ fn longer_blackholes_time_out_on_both_sides() {
     // flight and only the idle timeout tells it the path is gone.
     let mut sim: Sim<Endpoint> = Sim::new(4);
     sim.set_link_both(client(), server(), link()).unwrap();
-    let mut pair = Pair::start(&mut sim, &config, 16 * MIB, 64 * 1024);
-    let _ = sim.run_until(start, |sim| {
-        pair.poll(sim);
-        false
-    });
-    assert!(
-        pair.c.eof && pair.s.read < 16 * MIB,
-        "{:?} {:?}",
-        pair.c,
-        pair.s
-    );
+    let mut pair = start_pair(&mut sim, &config, 16 * MIB, 64 * 1024);
+    pair.settle(&mut sim, start);
+    let (f, r) = (&pair.flows[0], &pair.results[0]);
+    assert!(r.reply_eof && r.received < f.stream_len(), "{r:?}");
     sim.partition_both(client(), server(), start, Timestamp::MAX);
-    let end = sim.run_until(Timestamp::from_secs(400), |sim| {
-        pair.poll(sim);
-        pair.over()
-    });
-    assert!(end.is_ok(), "{end:?}");
+    finish_pair(&mut sim, &mut pair, Timestamp::from_secs(400), |_, _| true);
     let idle = config.idle_timeout.unwrap();
-    for (name, side, bound) in [
-        ("client", &pair.c, start + config.max_rto),
+    let p = &pair.results[0];
+    for (name, closed, bound) in [
+        (
+            "client",
+            p.client_closed.zip(p.client_closed_at),
+            start + config.max_rto,
+        ),
         (
             "server (idle)",
-            &pair.s,
+            p.server_closed.zip(p.server_closed_at),
             start + idle + Duration::from_secs(1),
         ),
     ] {
-        let (reason, at) = side.closed.unwrap();
+        let (reason, at) = closed.unwrap();
         println!(
             "outage: permanent, {name}: closed {reason:?} at {at:?} ({:?} in, bound {:?})",
             at - start,
