@@ -63,96 +63,144 @@ fn budgeted() -> Config {
     }
 }
 
+/// Endpoint A (`false`) or B (`true`) of the pair.
+fn side(p: &mut Pair, b: bool) -> &mut Endpoint {
+    if b {
+        &mut p.b
+    } else {
+        &mut p.a
+    }
+}
+
 /// A sender that loses its first data packet pushes a whole window after
 /// the hole: the receiver holds only what its budget allows, advertises
-/// no more than that, and still gets every byte, in order.
+/// no more than that, and still gets every byte, in order. Both ways: the
+/// acceptor receiving, and the acceptor writing first to the initiator.
 #[test]
 fn out_of_order_data_stays_within_the_budget() {
     let _serial = serial();
-    let mut p = Pair::new(Config::default(), budgeted());
-    let (ha, hb) = p.connect();
-    let mut dropped = false;
-    p.filter = Box::new(move |w| {
-        if w.from == addr(A) && w.ty() == PacketType::Data && !dropped {
-            dropped = true;
-            return Fate::Drop;
-        }
-        Fate::Deliver
-    });
-    let data = pattern(1 << 20, 3);
-    let mut max_buffered = 0;
-    let mut max_window = 0;
-    let mut written = 0;
-    let mut got = Vec::new();
-    let mut buf = vec![0u8; 65536];
-    // B reads only every 100 ms, so what arrives is buffered meanwhile.
-    let mut next_read = p.now;
-    p.run_while(Duration::from_secs(120), |p| {
-        if written < data.len() {
-            written += p.a.conn(ha).unwrap().write(&data[written..]).unwrap_or(0);
-        }
-        if p.now >= next_read {
-            next_read = p.now + Duration::from_millis(100);
-            while let Ok(n) = p.b.conn(hb).unwrap().read(&mut buf) {
+    for receiver_is_b in [true, false] {
+        let (ca, cb) = if receiver_is_b {
+            (Config::default(), budgeted())
+        } else {
+            (budgeted(), Config::default())
+        };
+        let mut p = Pair::new(ca, cb);
+        let (ha, hb) = p.connect();
+        let (sender, receiver) = if receiver_is_b { (A, B) } else { (B, A) };
+        let (hs, hr) = if receiver_is_b { (ha, hb) } else { (hb, ha) };
+        let mut dropped = false;
+        p.filter = Box::new(move |w| {
+            if w.from == addr(sender) && w.ty() == PacketType::Data && !dropped {
+                dropped = true;
+                return Fate::Drop;
+            }
+            Fate::Deliver
+        });
+        let data = pattern(1 << 20, 3);
+        let mut max_buffered = 0;
+        let mut max_window = 0;
+        let mut written = 0;
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 65536];
+        // The receiver reads only every 100 ms, so what arrives is
+        // buffered meanwhile.
+        let mut next_read = p.now;
+        p.run_while(Duration::from_secs(120), |p| {
+            if written < data.len() {
+                let conn = side(p, !receiver_is_b)
+                    .conn(hs)
+                    .unwrap()
+                    .write(&data[written..]);
+                written += conn.unwrap_or(0);
+            }
+            if p.now >= next_read {
+                next_read = p.now + Duration::from_millis(100);
+                while let Ok(n) = side(p, receiver_is_b).conn(hr).unwrap().read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    got.extend_from_slice(&buf[..n]);
+                }
+            }
+            max_buffered = max_buffered.max(side(p, receiver_is_b).buffered_bytes());
+            for w in p.wire_from(receiver).iter().rev().take(4) {
+                max_window = max_window.max(w.packet().window_size as usize);
+            }
+            p.flush();
+            got.len() < data.len()
+        });
+        assert!(got == data, "every byte, in order ({receiver} receiving)");
+        // One packet may exceed the rest of the budget only to fill a hole.
+        assert!(max_buffered <= BUDGET + 1500, "{max_buffered} buffered");
+        assert!(max_window <= BUDGET, "advertised {max_window}");
+    }
+}
+
+/// Writes stop at the budget with WouldBlock and resume with Writable once
+/// acknowledgements free memory; every byte arrives. Both ways: the
+/// initiator writing, and the acceptor writing first.
+#[test]
+fn writes_wait_for_the_budget_and_resume() {
+    let _serial = serial();
+    for writer_is_b in [false, true] {
+        let (ca, cb) = if writer_is_b {
+            (Config::default(), budgeted())
+        } else {
+            (budgeted(), Config::default())
+        };
+        let mut p = Pair::new(ca, cb);
+        let (ha, hb) = p.connect();
+        let (hw, hr) = if writer_is_b { (hb, ha) } else { (ha, hb) };
+        let data = pattern(BUDGET * 4, 5);
+        let first = side(&mut p, writer_is_b)
+            .conn(hw)
+            .unwrap()
+            .write(&data)
+            .unwrap();
+        assert_eq!(first, BUDGET, "the write takes what the budget allows");
+        assert_eq!(
+            side(&mut p, writer_is_b)
+                .conn(hw)
+                .unwrap()
+                .write(&data[first..]),
+            Err(Error::WouldBlock)
+        );
+        assert_eq!(side(&mut p, writer_is_b).buffered_bytes(), BUDGET);
+        let mut written = first;
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 65536];
+        let mut writable = 0;
+        p.run_while(Duration::from_secs(60), |p| {
+            let events = if writer_is_b {
+                &mut p.events_b
+            } else {
+                &mut p.events_a
+            };
+            writable += events
+                .drain(..)
+                .filter(|e| *e == Event::Writable(hw))
+                .count();
+            if written < data.len() {
+                let w = side(p, writer_is_b)
+                    .conn(hw)
+                    .unwrap()
+                    .write(&data[written..]);
+                written += w.unwrap_or(0);
+            }
+            assert!(side(p, writer_is_b).buffered_bytes() <= BUDGET);
+            while let Ok(n) = side(p, !writer_is_b).conn(hr).unwrap().read(&mut buf) {
                 if n == 0 {
                     break;
                 }
                 got.extend_from_slice(&buf[..n]);
             }
-        }
-        max_buffered = max_buffered.max(p.b.buffered_bytes());
-        for w in p.wire_from(B).iter().rev().take(4) {
-            max_window = max_window.max(w.packet().window_size as usize);
-        }
-        p.flush();
-        got.len() < data.len()
-    });
-    assert!(got == data, "every byte, in order");
-    // One packet may exceed the rest of the budget only to fill a hole.
-    assert!(max_buffered <= BUDGET + 1500, "{max_buffered} buffered");
-    assert!(max_window <= BUDGET, "advertised {max_window}");
-}
-
-/// Writes stop at the budget with WouldBlock and resume with Writable once
-/// acknowledgements free memory; every byte arrives.
-#[test]
-fn writes_wait_for_the_budget_and_resume() {
-    let _serial = serial();
-    let mut p = Pair::new(budgeted(), Config::default());
-    let (ha, hb) = p.connect();
-    let data = pattern(BUDGET * 4, 5);
-    let first = p.a.conn(ha).unwrap().write(&data).unwrap();
-    assert_eq!(first, BUDGET, "the write takes what the budget allows");
-    assert_eq!(
-        p.a.conn(ha).unwrap().write(&data[first..]),
-        Err(Error::WouldBlock)
-    );
-    assert_eq!(p.a.buffered_bytes(), BUDGET);
-    let mut written = first;
-    let mut got = Vec::new();
-    let mut buf = vec![0u8; 65536];
-    let mut writable = 0;
-    p.run_while(Duration::from_secs(60), |p| {
-        writable += p
-            .events_a
-            .drain(..)
-            .filter(|e| *e == Event::Writable(ha))
-            .count();
-        if written < data.len() {
-            written += p.a.conn(ha).unwrap().write(&data[written..]).unwrap_or(0);
-        }
-        assert!(p.a.buffered_bytes() <= BUDGET);
-        while let Ok(n) = p.b.conn(hb).unwrap().read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            got.extend_from_slice(&buf[..n]);
-        }
-        p.flush();
-        got.len() < data.len()
-    });
-    assert!(got == data);
-    assert!(writable >= 1, "told when it could write again");
+            p.flush();
+            got.len() < data.len()
+        });
+        assert!(got == data);
+        assert!(writable >= 1, "told when it could write again");
+    }
 }
 
 /// What a connection costs once a transfer in both directions is over and
