@@ -2,14 +2,13 @@
 //! files) and peers, on utp-tokio. One connection, or with `listen
 //! --keep-open` one after another and several at once.
 
-use std::convert::Infallible;
 use std::io::{self, IsTerminal};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{ready, Context as TaskContext, Poll};
+use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant};
 
 use indicatif::ProgressBar;
@@ -59,10 +58,8 @@ const BUF: usize = 1024 * 1024;
 /// After both directions are done, how long to wait for the peer to
 /// acknowledge our FIN (the core's retransmission limit ends it sooner).
 const LINGER: Duration = Duration::from_secs(60);
-/// How often a listener looks whether its connection proved itself.
-const PROOF_POLL: Duration = Duration::from_millis(5);
-/// SYNs a single-connection listener keeps while its connection is not
-/// proven yet (the next in line if that one never completes).
+/// Connections a single-connection listener keeps in its backlog (those
+/// that arrived with the first one are reset).
 const SINGLE_BACKLOG: usize = 16;
 /// After we reset a connection that was still open, how long the peer may
 /// go without sending before we exit, and the longest we stay.
@@ -90,31 +87,13 @@ pub(crate) fn run(role: Role, opts: Options) -> Result<(), Failure> {
     result
 }
 
-/// Whether the peer has shown that it receives what we send: it sent a
-/// packet other than its SYN, which the core only takes with a plausible
-/// acknowledgement. Until then an accepted connection may come from a
-/// spoofed address.
-fn proven(stats: &ConnStats) -> bool {
-    stats.packets_received > 1
-}
-
-/// How a connection of [`transfer`] ended badly.
-enum Ended {
-    /// It failed before the peer proved itself (a spoofed SYN, or a
-    /// handshake that never completed): nothing arrived from it, and what
-    /// went to it is still in the [`Replay`].
-    Unproven(Failure),
-    /// Any other failure.
-    Failed(Failure),
-}
-
 /// One connection to the end: `listen` without `--keep-open`, or
 /// `connect`.
 ///
-/// A listener serves the first connection `accept` hands out and writes
-/// to it at once, but refuses further SYNs only once that connection has
-/// proved itself (see [`proven`]); if it fails before, the listener serves
-/// the next one in line, sending it everything from the start.
+/// A listener serves the first connection `accept` hands out (the core
+/// hands out only connections whose initiator proved its address, so a
+/// spoofed SYN never takes it) and writes to it at once; from then on SYNs
+/// are refused, and connections that were already waiting are reset.
 async fn one(role: Role, opts: Options) -> Result<(), Failure> {
     // Open files first: a typo should not cost a connection.
     let send_file = match &opts.send {
@@ -144,31 +123,21 @@ async fn one(role: Role, opts: Options) -> Result<(), Failure> {
         }
         None => (Box::new(tokio::io::stdin()), "stdin".into()),
     };
-    let mut source = Replay::new(source, what);
+    let mut source = Outgoing {
+        inner: source,
+        what,
+    };
 
     match role {
         Role::Connect { addr, timeout } => {
             // The socket must outlive the stream: its driver task runs the
             // connection.
             let (socket, stream) = connect(&addr, timeout).await?;
-            // Our connect completed: the peer answered.
-            source.proven.store(true, Ordering::Release);
-            match transfer(
-                stream,
-                &mut source,
-                recv_file.as_mut(),
-                send_len,
-                &opts,
-                None,
-            )
-            .await
-            {
-                Ok(()) => Ok(()),
-                Err(Ended::Unproven(e) | Ended::Failed(e)) => {
-                    linger_after_abort(&socket, &e).await;
-                    Err(e)
-                }
+            let result = transfer(stream, &mut source, recv_file.as_mut(), send_len, &opts).await;
+            if let Err(e) = &result {
+                linger_after_abort(&socket, e).await;
             }
+            result
         }
         Role::Listen { addr, .. } => {
             let taken = Arc::new(AtomicBool::new(false));
@@ -185,44 +154,33 @@ async fn one(role: Role, opts: Options) -> Result<(), Failure> {
                 ..ListenConfig::default()
             };
             let (socket, local) = bind_listener(&addr, listen, opts.quiet).await?;
-            loop {
-                let (stream, peer) = socket
-                    .accept()
-                    .await
-                    .context(|| format!("accept on {local}"))?;
-                if !opts.quiet {
-                    eprintln!("utpcat: connection from {peer}");
-                }
-                let gate = Gate {
-                    socket: &socket,
-                    taken: &taken,
-                    quiet: opts.quiet,
-                };
-                match transfer(
-                    stream,
-                    &mut source,
-                    recv_file.as_mut(),
-                    send_len,
-                    &opts,
-                    Some(gate),
-                )
+            let (stream, peer) = socket
+                .accept()
                 .await
-                {
-                    Ok(()) => return Ok(()),
-                    Err(Ended::Failed(e)) => {
-                        linger_after_abort(&socket, &e).await;
-                        return Err(e);
-                    }
-                    Err(Ended::Unproven(e)) => {
-                        if !opts.quiet {
-                            eprintln!(
-                                "utpcat: {peer} never completed the connection ({e}); waiting for another"
-                            );
-                        }
-                        source.rewind();
-                    }
-                }
+                .context(|| format!("accept on {local}"))?;
+            taken.store(true, Ordering::Release);
+            if !opts.quiet {
+                eprintln!("utpcat: connection from {peer}");
             }
+            // Connections that came in with the first one: nobody serves
+            // them.
+            let turned_away = async {
+                while let Ok((stream, peer)) = socket.accept().await {
+                    if !opts.quiet {
+                        eprintln!("utpcat: {peer} reset: already connected");
+                    }
+                    stream.abort();
+                }
+                std::future::pending::<std::convert::Infallible>().await
+            };
+            let result = tokio::select! {
+                r = transfer(stream, &mut source, recv_file.as_mut(), send_len, &opts) => r,
+                never = turned_away => match never {},
+            };
+            if let Err(e) = &result {
+                linger_after_abort(&socket, e).await;
+            }
+            result
         }
     }
 }
@@ -262,49 +220,17 @@ async fn open_for_sending(path: &Path) -> Result<(tokio::fs::File, u64), Failure
     Ok((file, len))
 }
 
-/// What a single-connection listener watches while its connection runs.
-struct Gate<'a> {
-    socket: &'a UtpSocket,
-    /// Set once the connection proved itself: the filter refuses SYNs.
-    taken: &'a AtomicBool,
-    quiet: bool,
-}
-
-impl Gate<'_> {
-    /// Waits until `conn` proves itself, then refuses further SYNs and
-    /// resets the connections that came in before that (nobody will serve
-    /// them). Never returns.
-    async fn watch(self, conn: &Conn, proven_flag: &AtomicBool) -> Infallible {
-        while !proven(&conn.stats()) {
-            tokio::time::sleep(PROOF_POLL).await;
-        }
-        proven_flag.store(true, Ordering::Release);
-        self.taken.store(true, Ordering::Release);
-        while let Ok((stream, peer)) = self.socket.accept().await {
-            if !self.quiet {
-                eprintln!("utpcat: {peer} reset: already connected");
-            }
-            stream.abort();
-        }
-        std::future::pending().await
-    }
-}
-
 /// Runs one connection: `source` to the peer (then a FIN), what arrives
 /// to `recv_file` or stdout, until both directions are done and the peer
 /// has our FIN; progress bars and the summary as `opts` say.
 async fn transfer(
     stream: UtpStream,
-    source: &mut Replay,
+    source: &mut Outgoing,
     recv_file: Option<&mut tokio::fs::File>,
     send_len: Option<u64>,
     opts: &Options,
-    gate: Option<Gate<'_>>,
-) -> Result<(), Ended> {
-    let peer = stream
-        .peer_addr()
-        .context(|| "peer address".into())
-        .map_err(Ended::Failed)?;
+) -> Result<(), Failure> {
+    let peer = stream.peer_addr().context(|| "peer address".into())?;
     let progress = if opts.send.is_some() || opts.recv.is_some() {
         Progress::new(opts.progress, opts.quiet)
     } else {
@@ -321,13 +247,11 @@ async fn transfer(
 
     let conn = Conn::new(stream);
     let started = Instant::now();
-    let proven_flag = Arc::clone(&source.proven);
-    let taken = gate.as_ref().map(|g| g.taken);
     let up = async {
         let mut writer = conn.clone();
         let what = source.what.clone();
         let sent = pump(
-            source,
+            &mut source.inner,
             &mut writer,
             Meter::new(send_bar.as_ref(), &conn),
             false,
@@ -342,12 +266,7 @@ async fn transfer(
         Ok::<u64, Failure>(sent)
     };
     let down = async {
-        // Whatever arrives proves the peer: later SYNs are refused before
-        // anyone can see what it sent.
-        let mut reader = Proving {
-            conn: conn.clone(),
-            flags: [Some(&*proven_flag), taken],
-        };
+        let mut reader = conn.clone();
         let received = match recv_file {
             Some(file) => {
                 let what = opts.recv.as_ref().map(|p| p.display().to_string());
@@ -384,15 +303,7 @@ async fn transfer(
         // its retransmissions would find nobody.
         conn.finished(peer).await.map(|()| counts)
     };
-    let result = match gate {
-        Some(gate) => {
-            tokio::select! {
-                r = session => r,
-                never = gate.watch(&conn, &proven_flag) => match never {},
-            }
-        }
-        None => session.await,
-    };
+    let result = session.await;
     let elapsed = started.elapsed();
     let stats = conn.stats();
     for bar in send_bar.iter().chain(recv_bar.iter()) {
@@ -410,11 +321,7 @@ async fn transfer(
         Err(e) => {
             // Tell the peer at once rather than let it time out.
             conn.abort();
-            return Err(if !proven(&stats) && is_connection_failure(&e) {
-                Ended::Unproven(e)
-            } else {
-                Ended::Failed(e)
-            });
+            return Err(e);
         }
     };
     if progress.is_some() {
@@ -439,99 +346,11 @@ fn is_connection_failure(failure: &Failure) -> bool {
     )
 }
 
-/// What a single connection sends: stdin, a file or nothing, with a copy
-/// of what went to a connection that has not proved itself yet, so that
-/// the next one can get it all if that one fails.
-struct Replay {
+/// What a single connection sends: stdin, a file or nothing.
+struct Outgoing {
     inner: Box<dyn AsyncRead + Unpin + Send>,
     /// What to call `inner` in errors.
     what: String,
-    /// Set once the connection proved itself: nothing more is kept.
-    proven: Arc<AtomicBool>,
-    /// What `inner` gave while not proven.
-    kept: Vec<u8>,
-    /// How much of `kept` this connection has had.
-    at: usize,
-    /// `inner` reached its end.
-    eof: bool,
-}
-
-impl Replay {
-    fn new(inner: Box<dyn AsyncRead + Unpin + Send>, what: String) -> Self {
-        Replay {
-            inner,
-            what,
-            proven: Arc::new(AtomicBool::new(false)),
-            kept: Vec::new(),
-            at: 0,
-            eof: false,
-        }
-    }
-
-    /// For the next connection: everything again from the start.
-    fn rewind(&mut self) {
-        self.at = 0;
-    }
-}
-
-impl AsyncRead for Replay {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut TaskContext<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let me = self.get_mut();
-        let keeping = !me.proven.load(Ordering::Acquire);
-        if !keeping && me.at > 0 {
-            // Given out to a proven connection: no longer needed.
-            me.kept.drain(..me.at.min(me.kept.len()));
-            me.at = 0;
-            me.kept.shrink_to_fit();
-        }
-        if let Some(rest) = me.kept.get(me.at..).filter(|r| !r.is_empty()) {
-            let n = rest.len().min(buf.remaining());
-            buf.put_slice(rest.get(..n).unwrap_or_default());
-            me.at += n;
-            return Poll::Ready(Ok(()));
-        }
-        if me.eof {
-            return Poll::Ready(Ok(()));
-        }
-        let before = buf.filled().len();
-        ready!(Pin::new(&mut me.inner).poll_read(cx, buf))?;
-        let new = buf.filled().get(before..).unwrap_or_default();
-        if new.is_empty() {
-            me.eof = true;
-        } else if keeping {
-            me.kept.extend_from_slice(new);
-            me.at = me.kept.len();
-        }
-        Poll::Ready(Ok(()))
-    }
-}
-
-/// The connection as `transfer` reads it: the first read that completes
-/// (data or the end) sets `flags`, before the caller sees what came.
-struct Proving<'a> {
-    conn: Conn,
-    flags: [Option<&'a AtomicBool>; 2],
-}
-
-impl AsyncRead for Proving<'_> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut TaskContext<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let me = self.get_mut();
-        let result = ready!(Pin::new(&mut me.conn).poll_read(cx, buf));
-        if result.is_ok() {
-            for flag in me.flags.iter().flatten() {
-                flag.store(true, Ordering::Release);
-            }
-        }
-        Poll::Ready(result)
-    }
 }
 
 /// `listen --keep-open`: serves every connection until the process is

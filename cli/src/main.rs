@@ -35,13 +35,11 @@
 //! resets the connection and, before exiting, stays while the peer still
 //! sends (up to 5 s), so that a lost RESET is answered again.
 //!
-//! A listener takes one connection: the first one that arrives. Once that
-//! peer has shown that it receives what we send (any packet after its
-//! SYN), further connection attempts are refused (the peer's `connect`
-//! fails at once with "connection refused"). Before that, they wait in
-//! line: if the first connection never completes (a spoofed SYN, a peer
-//! that vanished), the next one gets everything from the start; the ones
-//! still waiting when the connection is established are reset.
+//! A listener takes one connection: the first one whose initiator proved
+//! that it receives what we send (the core hands out no other, so a
+//! spoofed SYN never takes it). From then on further connection attempts
+//! are refused (the peer's `connect` fails at once with "connection
+//! refused"), and ones that were already waiting are reset.
 //!
 //! ## listen --keep-open
 //!
