@@ -75,6 +75,69 @@
 //! `from` and the real sender in [`TraceEvent::spoofed_by`]; runs without
 //! spoofing hash as they always did.
 //!
+//! ## NATs
+//!
+//! [`Sim::add_nat`] puts a NAT box with a public IP address on the
+//! network, and [`Sim::place_behind_nat`] puts private host addresses
+//! behind it. It behaves as RFC 4787 describes, by its [`NatConfig`]:
+//! mapping and filtering each endpoint-independent, address-dependent or
+//! address-and-port-dependent ([`NatBehavior`]), port preservation or
+//! random ports from the seed ([`PortAssignment`]), a mapping timeout
+//! refreshed by outgoing traffic (and optionally incoming), hairpinning on
+//! or off. Presets: [`NatConfig::full_cone`], [`NatConfig::restricted_cone`],
+//! [`NatConfig::port_restricted_cone`] (Linux `masquerade`, the default) and
+//! [`NatConfig::symmetric`] (`masquerade random`).
+//!
+//! A datagram from a private host to an address outside its NAT leaves
+//! with its source rewritten to a mapping (made or refreshed at send time);
+//! one to another private address of the same NAT goes directly; one to
+//! the NAT's own public address is hairpinned or dropped. A datagram to a
+//! NAT's public address travels the link from its sender to that address
+//! and is translated when it arrives (so a filter opened while it was on
+//! its way lets it in): to the private host of the mapping on that port,
+//! with its source unchanged, if the mapping is live and its filter allows
+//! the source; else it is dropped. Private addresses cannot be reached
+//! from outside their NAT. Every NAT drop is a [`DropReason::Nat`];
+//! [`Sim::nat_stats`] says why ([`NatStats`]), [`Sim::nat_mappings`]
+//! lists the live mappings. A simulator without NATs runs (and hashes)
+//! exactly as before.
+//!
+//! ```
+//! # use std::net::SocketAddr;
+//! # use utp_sim::{Host, NatConfig, Sim, Timestamp, Transmit};
+//! # #[derive(Default)]
+//! # struct Node { out: Vec<(SocketAddr, u8)>, got: Vec<SocketAddr> }
+//! # impl Host for Node {
+//! #     fn handle_datagram(&mut self, _: Timestamp, from: SocketAddr, _: &[u8]) { self.got.push(from) }
+//! #     fn handle_timeout(&mut self, _: Timestamp) {}
+//! #     fn poll_transmit(&mut self, _: Timestamp, buf: &mut [u8]) -> Option<Transmit> {
+//! #         let (to, b) = self.out.pop()?; buf[0] = b; Some(Transmit::new(to, 1))
+//! #     }
+//! #     fn poll_timeout(&mut self) -> Option<Timestamp> { None }
+//! # }
+//! let (private, server): (SocketAddr, SocketAddr) =
+//!     ("10.0.0.2:6881".parse()?, "203.0.113.1:3478".parse()?);
+//! let mut sim = Sim::new(1);
+//! let nat = sim.add_nat("192.0.2.1".parse()?, NatConfig::port_restricted_cone())?;
+//! sim.add_host(private, Node::default());
+//! sim.add_host(server, Node::default());
+//! sim.place_behind_nat(nat, private)?;
+//!
+//! sim.host_mut(private).out.push((server, 1));
+//! sim.advance(std::time::Duration::from_millis(10))?;
+//! // The server sees the mapping, with the private port preserved...
+//! let public: SocketAddr = "192.0.2.1:6881".parse()?;
+//! assert_eq!(sim.host(server).got, [public]);
+//! // ...and can answer through it; another host cannot.
+//! sim.host_mut(server).out.push((public, 2));
+//! sim.inject("198.51.100.7:9".parse()?, public, b"?");
+//! sim.advance(std::time::Duration::from_millis(10))?;
+//! assert_eq!(sim.host(private).got, [server]);
+//! let stats = sim.nat_stats(nat);
+//! assert_eq!((stats.mappings_created, stats.inbound, stats.inbound_filtered), (1, 1, 1));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! ## Sizes and the MTU
 //!
 //! [`Transmit::len`] is the UDP payload. On a link it weighs its
@@ -180,6 +243,7 @@
 
 pub mod experiment;
 mod link;
+mod nat;
 mod sim;
 mod trace;
 mod utp;
@@ -189,6 +253,10 @@ use std::net::SocketAddr;
 pub use link::{
     wire_size, ConfigError, DropReason, DropStats, GilbertElliott, LinkBacklog, LinkConfig,
     LinkStats, IPV4_UDP_OVERHEAD, IPV6_UDP_OVERHEAD,
+};
+pub use nat::{
+    MappingScope, NatBehavior, NatConfig, NatError, NatId, NatMapping, NatStats, PortAssignment,
+    NAT_PORT_MIN,
 };
 pub use sim::{RunError, Sim, SimStats, DEFAULT_MAX_EVENTS_PER_INSTANT, TRANSMIT_BUF_LEN};
 pub use trace::{EventKind, TraceEvent, TraceMode};

@@ -225,6 +225,10 @@ pub enum DropReason {
     Partition,
     /// No host is bound to the destination address.
     NoSuchHost,
+    /// A NAT box dropped it (no mapping, refused by the filter, no
+    /// hairpinning, a private address seen from outside, no free port);
+    /// [`Sim::nat_stats`](crate::Sim::nat_stats) tells which.
+    Nat,
 }
 
 impl DropReason {
@@ -236,6 +240,7 @@ impl DropReason {
             DropReason::Mtu => "mtu",
             DropReason::Partition => "partition",
             DropReason::NoSuchHost => "no-such-host",
+            DropReason::Nat => "nat",
         }
     }
 
@@ -246,6 +251,7 @@ impl DropReason {
             DropReason::Mtu => 2,
             DropReason::Partition => 3,
             DropReason::NoSuchHost => 4,
+            DropReason::Nat => 5,
         }
     }
 }
@@ -269,6 +275,8 @@ pub struct DropStats {
     pub partition: u64,
     /// [`DropReason::NoSuchHost`].
     pub no_such_host: u64,
+    /// [`DropReason::Nat`].
+    pub nat: u64,
 }
 
 impl DropStats {
@@ -280,6 +288,7 @@ impl DropStats {
             DropReason::Mtu => self.mtu,
             DropReason::Partition => self.partition,
             DropReason::NoSuchHost => self.no_such_host,
+            DropReason::Nat => self.nat,
         }
     }
 
@@ -290,6 +299,7 @@ impl DropStats {
             .saturating_add(self.mtu)
             .saturating_add(self.partition)
             .saturating_add(self.no_such_host)
+            .saturating_add(self.nat)
     }
 
     fn bump(&mut self, reason: DropReason) {
@@ -299,6 +309,7 @@ impl DropStats {
             DropReason::Mtu => &mut self.mtu,
             DropReason::Partition => &mut self.partition,
             DropReason::NoSuchHost => &mut self.no_such_host,
+            DropReason::Nat => &mut self.nat,
         };
         *c = c.saturating_add(1);
     }

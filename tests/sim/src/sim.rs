@@ -4,7 +4,7 @@ use core::cmp::Ordering;
 use core::fmt;
 use core::time::Duration;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use utp_core::Timestamp;
 
@@ -12,6 +12,7 @@ use crate::link::{
     check_mtu, wire_size, LinkBacklog, LinkConfig, LinkState, LinkStats, MtuVerdict, Verdict,
 };
 use crate::link::{ConfigError, DropReason, Window};
+use crate::nat::{InboundDrop, Nat, NatConfig, NatError, NatId, NatMapping, NatStats};
 use crate::trace::{EventKind, Fnv1a, Trace, TraceEvent, TraceMode};
 use crate::{Host, Traffic, Transmit};
 
@@ -120,14 +121,27 @@ struct Slot<H> {
     fired_at: Option<Timestamp>,
 }
 
+/// Where a datagram in flight goes.
+#[derive(Clone, Copy)]
+enum Dest {
+    /// A host, by index.
+    Host(usize),
+    /// The public address of a NAT, by index: translated on arrival.
+    Nat(usize),
+}
+
 enum Event {
     Deliver {
-        /// The source the datagram claims.
+        /// The source the receiver sees: the one the datagram claims, or
+        /// its NAT mapping.
         from: SocketAddr,
-        /// Whose link it travels: the real sender (`from` unless spoofed).
+        /// Whose link it travels: the real sender.
         via: SocketAddr,
+        /// The destination address it was sent to.
         to: SocketAddr,
-        host: usize,
+        /// `Some(via)` for a spoofed source.
+        spoofed_by: Option<SocketAddr>,
+        dest: Dest,
         data: Vec<u8>,
     },
     Timer {
@@ -191,7 +205,8 @@ impl Ord for Scheduled {
 /// [`LinkConfig`] or the default one; or the link it shares, see
 /// [`Sim::share_link`]) decides, in this order:
 /// 1. no host bound at `to`: dropped, [`DropReason::NoSuchHost`], and
-///    counted per address ([`Sim::unrouted`]);
+///    counted per address ([`Sim::unrouted`]); with NATs, their rules on the
+///    way out (dropped as [`DropReason::Nat`]; see [NATs](crate#nats));
 /// 2. link partitioned now: dropped, [`DropReason::Partition`] (datagrams
 ///    already in flight when a partition starts are still delivered);
 /// 3. [MTU](LinkConfig::mtu) check on the [wire size](crate::wire_size):
@@ -248,6 +263,10 @@ pub struct Sim<H> {
     /// Datagrams in the name of an address not sent by its host.
     spoofed: BTreeMap<SocketAddr, Traffic>,
     max_events_per_instant: u64,
+    /// NAT boxes, by [`NatId`].
+    nats: Vec<Nat>,
+    /// Private address -> the NAT in front of it.
+    behind: BTreeMap<SocketAddr, usize>,
 }
 
 impl<H> fmt::Debug for Sim<H> {
@@ -291,6 +310,8 @@ impl<H: Host> Sim<H> {
             unrouted: BTreeMap::new(),
             spoofed: BTreeMap::new(),
             max_events_per_instant: DEFAULT_MAX_EVENTS_PER_INSTANT,
+            nats: Vec::new(),
+            behind: BTreeMap::new(),
         }
     }
 
@@ -656,6 +677,129 @@ impl<H: Host> Sim<H> {
         self.route(from, from, to, data, false, true);
     }
 
+    // ---- NATs -------------------------------------------------------------
+
+    /// Adds a NAT box with the public IP address `public_ip`; put private
+    /// addresses behind it with [`Sim::place_behind_nat`]. See
+    /// [NATs](crate#nats). Its random ports come from the simulator's seed
+    /// and `public_ip`.
+    ///
+    /// Datagrams to `public_ip` go to the NAT from then on: a host bound to
+    /// an address on it is no longer reachable.
+    pub fn add_nat(&mut self, public_ip: IpAddr, config: NatConfig) -> Result<NatId, NatError> {
+        if config.mapping_timeout.is_zero() {
+            return Err(NatError::ZeroTimeout);
+        }
+        if self.nat_at(public_ip).is_some() {
+            return Err(NatError::PublicIpInUse(public_ip));
+        }
+        if let Some(&private) = self.behind.keys().find(|a| a.ip() == public_ip) {
+            return Err(NatError::AlreadyBehind(private));
+        }
+        self.nats.push(Nat::new(self.seed, public_ip, config));
+        Ok(NatId(self.nats.len() - 1))
+    }
+
+    /// Puts the private address `private` behind `nat` (the host there may
+    /// be added before or after). Its datagrams to addresses outside the
+    /// NAT then leave from a mapping on the NAT's public IP; from outside it
+    /// can only be reached through a mapping.
+    pub fn place_behind_nat(&mut self, nat: NatId, private: SocketAddr) -> Result<(), NatError> {
+        if self.nats.get(nat.0).is_none() {
+            return Err(NatError::UnknownNat(nat));
+        }
+        if self.nat_at(private.ip()).is_some() {
+            return Err(NatError::PublicAddress(private));
+        }
+        if self.behind.contains_key(&private) {
+            return Err(NatError::AlreadyBehind(private));
+        }
+        self.behind.insert(private, nat.0);
+        Ok(())
+    }
+
+    /// The NAT in front of `addr`, if any.
+    pub fn nat_of(&self, addr: SocketAddr) -> Option<NatId> {
+        self.behind.get(&addr).map(|&i| NatId(i))
+    }
+
+    /// The public IP address of `nat`.
+    pub fn nat_public_ip(&self, nat: NatId) -> Option<IpAddr> {
+        self.nats.get(nat.0).map(|n| n.public_ip)
+    }
+
+    /// The config of `nat`.
+    pub fn nat_config(&self, nat: NatId) -> Option<&NatConfig> {
+        self.nats.get(nat.0).map(|n| &n.config)
+    }
+
+    /// The counters of `nat` now (all zero for an unknown id).
+    pub fn nat_stats(&self, nat: NatId) -> NatStats {
+        self.nats
+            .get(nat.0)
+            .map(|n| n.stats(self.now))
+            .unwrap_or_default()
+    }
+
+    /// The live mappings of `nat` now, ordered by external port.
+    pub fn nat_mappings(&self, nat: NatId) -> Vec<NatMapping> {
+        self.nats
+            .get(nat.0)
+            .map(|n| n.mappings(self.now).cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The NAT whose public IP is `ip`.
+    fn nat_at(&self, ip: IpAddr) -> Option<usize> {
+        self.nats.iter().position(|n| n.public_ip == ip)
+    }
+
+    /// Where a datagram from host `via` (claiming `from`) to `to` goes
+    /// when there are NATs, and the source it arrives with: NAT rules on
+    /// the way out (translation, hairpinning, private destinations).
+    fn nat_route(
+        &mut self,
+        via: SocketAddr,
+        from: SocketAddr,
+        to: SocketAddr,
+    ) -> Result<(SocketAddr, Dest), DropReason> {
+        let now = self.now;
+        let src_nat = self.behind.get(&via).copied();
+        let dst_private = self.behind.get(&to).copied();
+        let dst_public = self.nat_at(to.ip());
+        let host = |sim: &Self| {
+            sim.index
+                .get(&to)
+                .map(|&h| Dest::Host(h))
+                .ok_or(DropReason::NoSuchHost)
+        };
+        if let Some(d) = dst_private {
+            if src_nat == Some(d) {
+                return Ok((from, host(self)?));
+            }
+            if let Some(nat) = self.nats.get_mut(d) {
+                nat.stats.private_unreachable = nat.stats.private_unreachable.saturating_add(1);
+            }
+            return Err(DropReason::Nat);
+        }
+        let mut seen = from;
+        if let Some(nat) = src_nat.and_then(|s| self.nats.get_mut(s)) {
+            let hairpin = src_nat == dst_public;
+            if hairpin && !nat.config.hairpinning {
+                nat.stats.hairpin_dropped = nat.stats.hairpin_dropped.saturating_add(1);
+                return Err(DropReason::Nat);
+            }
+            seen = nat.outbound(now, from, to).ok_or(DropReason::Nat)?;
+            if hairpin {
+                nat.stats.hairpinned = nat.stats.hairpinned.saturating_add(1);
+            }
+        }
+        match dst_public {
+            Some(d) => Ok((seen, Dest::Nat(d))),
+            None => Ok((seen, host(self)?)),
+        }
+    }
+
     // ---- trace ------------------------------------------------------------
 
     /// Chooses which events are kept in memory from now on
@@ -717,11 +861,40 @@ impl<H: Host> Sim<H> {
                 from,
                 via,
                 to,
-                host,
+                spoofed_by,
+                dest,
                 data,
             } => {
                 self.in_flight = self.in_flight.saturating_sub(1);
                 let len = data.len();
+                let key = self.link_key(via, to);
+                let arrived = match dest {
+                    Dest::Host(host) => Ok((to, host)),
+                    Dest::Nat(nat) => self.nat_inbound(nat, from, to, len),
+                };
+                let (to, host) = match arrived {
+                    Ok(arrived) => arrived,
+                    Err(reason) => {
+                        self.trace.record(
+                            TraceEvent {
+                                time: self.now,
+                                kind: EventKind::Drop(reason),
+                                from,
+                                to,
+                                len,
+                                spoofed_by,
+                            },
+                            None,
+                        );
+                        self.stats.network.on_drop(reason);
+                        if let Some(link) = self.links.get_mut(&key) {
+                            link.stats.on_drop(reason);
+                        }
+                        self.recycle(data);
+                        self.flush();
+                        return true;
+                    }
+                };
                 self.trace.record(
                     TraceEvent {
                         time: self.now,
@@ -729,12 +902,11 @@ impl<H: Host> Sim<H> {
                         from,
                         to,
                         len,
-                        spoofed_by: (via != from).then_some(via),
+                        spoofed_by,
                     },
                     None,
                 );
                 self.stats.network.on_deliver(len);
-                let key = self.link_key(via, to);
                 if let Some(link) = self.links.get_mut(&key) {
                     link.stats.on_deliver(len);
                 }
@@ -976,6 +1148,30 @@ impl<H: Host> Sim<H> {
         }
     }
 
+    /// A datagram from `from` arriving at a NAT's public address `to`: the
+    /// private address and host it goes on to, or why it is dropped.
+    fn nat_inbound(
+        &mut self,
+        nat: usize,
+        from: SocketAddr,
+        to: SocketAddr,
+        len: usize,
+    ) -> Result<(SocketAddr, usize), DropReason> {
+        let now = self.now;
+        let nat = self.nats.get_mut(nat).ok_or(DropReason::Nat)?;
+        let private = nat.inbound(now, from, to.port()).map_err(|e| match e {
+            InboundDrop::Unmapped | InboundDrop::Filtered => DropReason::Nat,
+        })?;
+        match self.index.get(&private) {
+            Some(&host) => Ok((private, host)),
+            None => {
+                self.stats.unrouted.add(len);
+                self.unrouted.entry(private).or_default().add(len);
+                Err(DropReason::NoSuchHost)
+            }
+        }
+    }
+
     /// Sends one datagram through the network: on the link `via -> to`,
     /// claiming `from` as its source (`spoofed`: not sent by the host
     /// bound to `from`).
@@ -1005,8 +1201,16 @@ impl<H: Host> Sim<H> {
             self.stats.spoofed.add(len);
             self.spoofed.entry(from).or_default().add(len);
         }
-        let dest = self.index.get(&to).copied();
-        if dest.is_none() {
+        // Where it goes, and the source it arrives with (a NAT mapping).
+        let dest = if self.nats.is_empty() {
+            self.index
+                .get(&to)
+                .map(|&h| (from, Dest::Host(h)))
+                .ok_or(DropReason::NoSuchHost)
+        } else {
+            self.nat_route(via, from, to)
+        };
+        if matches!(dest, Err(DropReason::NoSuchHost)) {
             self.stats.unrouted.add(len);
             self.unrouted.entry(to).or_default().add(len);
         }
@@ -1016,9 +1220,9 @@ impl<H: Host> Sim<H> {
         let cfg = link.config.unwrap_or(self.default_link);
 
         let verdict = match dest {
-            None => Err(DropReason::NoSuchHost),
-            Some(_) if link.is_down(now) => Err(DropReason::Partition),
-            Some(host) => match check_mtu(&cfg, to, len, dont_fragment) {
+            Err(reason) => Err(reason),
+            Ok(_) if link.is_down(now) => Err(DropReason::Partition),
+            Ok(host) => match check_mtu(&cfg, to, len, dont_fragment) {
                 MtuVerdict::Drop => Err(DropReason::Mtu),
                 verdict => {
                     if let MtuVerdict::Fragmented = verdict {
@@ -1033,8 +1237,8 @@ impl<H: Host> Sim<H> {
                 }
             },
         };
-        let host = match verdict {
-            Ok(host) => host,
+        let (seen, dest) = match verdict {
+            Ok(target) => target,
             Err(reason) => {
                 link.stats.on_drop(reason);
                 self.stats.network.on_drop(reason);
@@ -1070,10 +1274,11 @@ impl<H: Host> Sim<H> {
                         at,
                         seq,
                         event: Event::Deliver {
-                            from,
+                            from: seen,
                             via,
                             to,
-                            host,
+                            spoofed_by,
+                            dest,
                             data: buf,
                         },
                     });

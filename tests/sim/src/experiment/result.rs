@@ -316,6 +316,7 @@ fn diff_drops(b: &DropStats, a: &DropStats) -> DropStats {
         mtu: b.mtu.saturating_sub(a.mtu),
         partition: b.partition.saturating_sub(a.partition),
         no_such_host: b.no_such_host.saturating_sub(a.no_such_host),
+        nat: b.nat.saturating_sub(a.nat),
     }
 }
 
