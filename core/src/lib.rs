@@ -180,6 +180,7 @@ mod endpoint;
 pub mod error;
 pub mod event;
 pub mod fuzzing;
+pub mod manager;
 mod rng;
 pub mod seq;
 pub mod stats;
