@@ -515,6 +515,18 @@ proptest! {
                 *per_ip.entry(ip).or_default() += 1;
             }
             prop_assert!(per_ip.values().all(|n| *n <= cfg.max_inbound_per_ip));
+            let mut per_subnet: BTreeMap<Vec<u8>, usize> = BTreeMap::new();
+            for a in md.inbound.values() {
+                let key = match a.ip() {
+                    std::net::IpAddr::V4(v4) => v4.octets()[..3].to_vec(),
+                    std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                        Some(v4) => v4.octets()[..3].to_vec(),
+                        None => v6.octets()[..8].to_vec(),
+                    },
+                };
+                *per_subnet.entry(key).or_default() += 1;
+            }
+            prop_assert!(per_subnet.values().all(|n| *n <= cfg.max_inbound_per_subnet));
             prop_assert!(m.queued_candidates() <= cfg.max_candidates);
             prop_assert!(md.perm.len() <= cfg.max_permanent);
         }
