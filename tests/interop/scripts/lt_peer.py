@@ -85,6 +85,13 @@ def seed(workdir, datafile, piece_len, timeout):
     out('torrent', path)
     out('info_hash', str(ti.info_hashes().v1))
     out('port', port)
+    # add_torrent returns before the torrent is set up: a peer that
+    # connects before it is seeding is dropped (seen on a loaded machine as
+    # an early EOF at our downloader). Say 'ready' only once it seeds.
+    end = time.time() + timeout
+    while not h.status().is_seeding and time.time() < end:
+        time.sleep(0.02)
+        drain(ses)
     out('ready')
     end = time.time() + timeout
     while time.time() < end:
