@@ -12,8 +12,14 @@ use crate::time::Timestamp;
 use crate::wire::{PacketRepr, PacketType, HEADER_LEN};
 
 /// How far behind our oldest unacknowledged packet an acknowledgement may
-/// be and still count (a packet of the peer's overtaken by later ones).
-const ACK_SLACK: u16 = 64;
+/// be and still count: a peer's packet carries the ack it had when it sent
+/// it, and we may have had up to `MAX_PACKETS_IN_FLIGHT` (1023) packets
+/// acknowledged since by its later packets that overtook it. libtorrent
+/// acknowledges once per received batch, so at the end of a fast transfer
+/// its last packets lag by hundreds of packets (a slack of 64 most likely
+/// dropped its final FIN once, through the lossy relay). RESETs, which
+/// end the connection, have their own tight window (`handshake.rs`).
+const ACK_SLACK: u16 = 1024;
 
 /// Duplicate acknowledgements that trigger fast retransmit (peers that send
 /// no SACK).
