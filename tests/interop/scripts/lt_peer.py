@@ -71,9 +71,13 @@ def make_torrent(workdir, datafile, piece_len):
 
 
 def drain(ses):
+    """Prints the pending alerts; returns their names."""
+    names = []
     for a in ses.pop_alerts():
         sys.stderr.write('libtorrent: %s: %s\n' % (a.what(), a.message()))
+        names.append(a.what())
     sys.stderr.flush()
+    return names
 
 
 def seed(workdir, datafile, piece_len, timeout):
@@ -86,12 +90,14 @@ def seed(workdir, datafile, piece_len, timeout):
     out('info_hash', str(ti.info_hashes().v1))
     out('port', port)
     # add_torrent returns before the torrent is set up: a peer that
-    # connects before it is seeding is dropped (seen on a loaded machine as
-    # an early EOF at our downloader). Say 'ready' only once it seeds.
+    # connects before libtorrent has checked it is dropped (seen on a loaded
+    # machine as an early EOF at our downloader; is_seeding is true before
+    # that in seed mode). Say 'ready' only once the check is done.
     end = time.time() + timeout
-    while not h.status().is_seeding and time.time() < end:
+    checked = False
+    while not checked and time.time() < end:
         time.sleep(0.02)
-        drain(ses)
+        checked = 'torrent_checked' in drain(ses)
     out('ready')
     end = time.time() + timeout
     while time.time() < end:
