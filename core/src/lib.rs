@@ -43,7 +43,7 @@
 //! their own cap and a short life, under pressure SYNs get stateless SYN
 //! cookies, replies to addresses that proved nothing are limited per
 //! endpoint and per source and never larger than what they answer, forged
-//! RESETs and acks must land in tight windows, and all buffers together
+//! RESETs must land in a tight window and acks in a plausible one, and all buffers together
 //! stay within [`Config::memory_budget`]. `spec/README.md` section 11 says
 //! how, and what each deployed peer does with it.
 //!
