@@ -1,6 +1,8 @@
-//! Errors of the connection API.
+//! Errors of the connection API, and their mapping onto [`std::io::Error`]
+//! for socket-style adapters.
 
 use core::fmt;
+use std::io;
 
 use crate::event::CloseReason;
 
@@ -48,3 +50,44 @@ impl fmt::Display for ConnectError {
 }
 
 impl std::error::Error for ConnectError {}
+
+/// Maps why a connection ended to the error kind a socket user expects.
+pub fn close_reason_kind(reason: CloseReason) -> io::ErrorKind {
+    match reason {
+        CloseReason::Refused => io::ErrorKind::ConnectionRefused,
+        CloseReason::Reset => io::ErrorKind::ConnectionReset,
+        CloseReason::TimedOut => io::ErrorKind::TimedOut,
+        CloseReason::Aborted => io::ErrorKind::ConnectionAborted,
+        CloseReason::Finished | CloseReason::LocalClose => io::ErrorKind::NotConnected,
+    }
+}
+
+/// The [`io::Error`] for a connection that ended for `reason` (kind from
+/// [`close_reason_kind`]).
+pub fn close_error(reason: CloseReason) -> io::Error {
+    let text = match reason {
+        CloseReason::Refused => "connection refused by the peer",
+        CloseReason::Reset => "connection reset by the peer",
+        CloseReason::TimedOut => "connection timed out",
+        CloseReason::Aborted => "connection aborted",
+        CloseReason::Finished => "connection finished",
+        CloseReason::LocalClose => "connection closed",
+    };
+    io::Error::new(close_reason_kind(reason), text)
+}
+
+impl From<Error> for io::Error {
+    fn from(e: Error) -> io::Error {
+        match e {
+            Error::WouldBlock => io::ErrorKind::WouldBlock.into(),
+            Error::Shutdown => io::Error::new(io::ErrorKind::BrokenPipe, "write after shutdown"),
+            Error::Closed(reason) => close_error(reason),
+        }
+    }
+}
+
+impl From<ConnectError> for io::Error {
+    fn from(e: ConnectError) -> io::Error {
+        io::Error::other(e)
+    }
+}

@@ -137,10 +137,12 @@
 //! - [`congestion`]: the [`congestion::Controller`] trait, LEDBAT (the
 //!   default, delay-based) and Reno (loss-based).
 //! - [`config`], [`event`], [`error`], [`stats`]: the rest of the API.
-//! - [`fuzzing`]: checks shared by the fuzz targets and the test suite.
-//! - [`driver`]: the runtime-free socket loop and connection table that the
-//!   adapters (`utp-tokio`, `utp-async-std`, `utp-mio`) share; use it to put
-//!   the endpoint on a runtime of your own.
+//! - `fuzzing` (behind the `fuzzing` feature, not part of the API): checks
+//!   shared by the fuzz targets and the test suite.
+//!
+//! The runtime-free socket loop the adapters (`utp-tokio`, `utp-async-std`,
+//! `utp-mio`) share lives in the `utp-driver` crate: use it to put the
+//! endpoint on a runtime of your own.
 //!
 //! LEDBAT ([`Config::congestion`]), pacing ([`Config::pacing`], with an
 //! optional [`Config::max_send_rate`]) and path MTU discovery
@@ -175,10 +177,11 @@
 pub mod config;
 pub mod congestion;
 mod conn;
-pub mod driver;
 mod endpoint;
 pub mod error;
 pub mod event;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
 pub mod fuzzing;
 pub mod manager;
 mod rng;

@@ -9,7 +9,7 @@
 //!
 //! It depends on no executor, so it works the same under **async-std** and
 //! **smol** (and any other executor, or plain [`async_io::block_on`]). Each
-//! socket's protocol loop ([`utp_core::driver`]) runs on a background thread
+//! socket's protocol loop ([`utp_driver`]) runs on a background thread
 //! named `utp-driver`, which exits once every handle (socket clones and
 //! streams) is dropped and the connections left have finished closing, or
 //! 30 s after that at most; the UDP socket closes with it.
@@ -69,11 +69,11 @@ use std::time::{Duration, Instant};
 use async_io::{Async, Timer};
 use futures_io::{AsyncRead, AsyncWrite};
 use futures_lite::future::poll_fn;
-use utp_core::driver::{Clock, DatagramSocket, Driver};
 use utp_core::{ConnHandle, Timestamp};
+use utp_driver::{Batch, Clock, DatagramSocket, Driver};
 
-pub use utp_core::driver::{DriverConfig, DriverStats};
 pub use utp_core::{CloseReason, Config, ConnStats, EndpointStats, ListenConfig};
+pub use utp_driver::{DriverConfig, DriverStats};
 
 /// How long the loop keeps running for closing connections once every
 /// handle is gone.
@@ -82,15 +82,12 @@ const LINGER: Duration = Duration::from_secs(30);
 /// The UDP socket as the driver sees it (a newtype: both the trait and
 /// `Async` are foreign). It is non-blocking, so the calls return
 /// `WouldBlock` rather than wait.
-struct Udp(Async<UdpSocket>, Option<quinn_udp::UdpSocketState>);
+struct Udp(Async<UdpSocket>, Batch);
 impl Udp {
     /// With `batching`, GSO/GRO through quinn-udp where the platform has
     /// them (see [`DriverConfig::batching`]).
     fn new(io: Async<UdpSocket>, batching: bool) -> Udp {
-        let batch = batching
-            .then(|| quinn_udp::UdpSocketState::new((io.get_ref()).into()).ok())
-            .flatten()
-            .filter(|s| s.max_gso_segments() > 1 || s.gro_segments() > 1);
+        let batch = Batch::new(io.get_ref().into(), batching);
         Udp(io, batch)
     }
 }
@@ -109,37 +106,21 @@ impl DatagramSocket for Udp {
     }
 
     fn max_send_segments(&self) -> usize {
-        self.1.as_ref().map_or(1, |b| b.max_gso_segments())
+        self.1.max_send_segments()
     }
 
     fn try_send_segments(&self, buf: &[u8], segment: usize, to: SocketAddr) -> io::Result<usize> {
-        let Some(state) = &self.1 else {
-            return Err(io::ErrorKind::Unsupported.into());
-        };
-        let transmit = quinn_udp::Transmit {
-            destination: to,
-            ecn: None,
-            contents: buf,
-            segment_size: Some(segment),
-            src_ip: None,
-        };
-        state.try_send((self.0.get_ref()).into(), &transmit)?;
-        Ok(buf.len())
+        self.1.send(self.0.get_ref().into(), buf, segment, to)
     }
 
     fn try_recv_segments(&self, buf: &mut [u8]) -> io::Result<(usize, usize, SocketAddr)> {
-        let Some(state) = &self.1 else {
-            let (len, from) = self.try_recv_from(buf)?;
-            return Ok((len, len, from));
-        };
-        let mut meta = [quinn_udp::RecvMeta::default()];
-        state.recv(
-            (self.0.get_ref()).into(),
-            &mut [io::IoSliceMut::new(buf)],
-            &mut meta,
-        )?;
-        let [m] = meta;
-        Ok((m.len, m.stride, m.addr))
+        match self.1.recv(self.0.get_ref().into(), buf) {
+            Some(result) => result,
+            None => {
+                let (len, from) = self.try_recv_from(buf)?;
+                Ok((len, len, from))
+            }
+        }
     }
 }
 

@@ -23,8 +23,8 @@ use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
 use mio::{Events, Interest, Token};
-use utp_core::driver::{Clock, DatagramSocket, Driver, DriverConfig, DriverStats};
 use utp_core::{ConnHandle, ConnStats, EndpointStats, Timestamp};
+use utp_driver::{Clock, DatagramSocket, Driver, DriverConfig, DriverStats};
 
 use crate::Sock;
 

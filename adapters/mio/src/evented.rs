@@ -26,8 +26,8 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
 use mio::{Interest, Registry, Token};
-use utp_core::driver::{Clock, DatagramSocket, Driver, DriverConfig, Wait};
 use utp_core::{ConnHandle, Event};
+use utp_driver::{Clock, DatagramSocket, Driver, DriverConfig, Wait};
 
 use crate::Sock;
 

@@ -12,7 +12,7 @@
 //!   [`UtpStream`] (`std::io::Read + Write`). One background thread per UDP
 //!   socket runs the protocol; the calling threads block.
 //!
-//! Both run the loop of [`utp_core::driver::Driver`]; datagrams that are not
+//! Both run the loop of [`utp_driver::Driver`]; datagrams that are not
 //! uTP (DHT, trackers) sharing the socket are handed back by
 //! `recv_foreign`.
 //!
@@ -53,30 +53,27 @@
 use std::io;
 use std::net::SocketAddr;
 
-use utp_core::driver::DatagramSocket;
+use utp_driver::{Batch, DatagramSocket};
 
 pub mod blocking;
 pub mod evented;
 
 pub use blocking::{UtpListener, UtpStream};
 pub use evented::UtpMio;
-pub use utp_core::driver::{Driver, DriverConfig, DriverStats};
 pub use utp_core::{
     CloseReason, Config, ConnHandle, ConnStats, EndpointStats, Event, ListenConfig,
 };
+pub use utp_driver::{Driver, DriverConfig, DriverStats};
 
 /// mio's UDP socket as the driver's [`DatagramSocket`] (a newtype: both the
 /// trait and the type are foreign to this crate). mio's calls never block.
 #[derive(Debug)]
-struct Sock(mio::net::UdpSocket, Option<quinn_udp::UdpSocketState>);
+struct Sock(mio::net::UdpSocket, Batch);
 impl Sock {
     /// With `batching`, GSO/GRO through quinn-udp where the platform has
     /// them (see [`DriverConfig::batching`]).
     fn new(io: mio::net::UdpSocket, batching: bool) -> Sock {
-        let batch = batching
-            .then(|| quinn_udp::UdpSocketState::new((&io).into()).ok())
-            .flatten()
-            .filter(|s| s.max_gso_segments() > 1 || s.gro_segments() > 1);
+        let batch = Batch::new((&io).into(), batching);
         Sock(io, batch)
     }
 }
@@ -95,32 +92,20 @@ impl DatagramSocket for Sock {
     }
 
     fn max_send_segments(&self) -> usize {
-        self.1.as_ref().map_or(1, |b| b.max_gso_segments())
+        self.1.max_send_segments()
     }
 
     fn try_send_segments(&self, buf: &[u8], segment: usize, to: SocketAddr) -> io::Result<usize> {
-        let Some(state) = &self.1 else {
-            return Err(io::ErrorKind::Unsupported.into());
-        };
-        let transmit = quinn_udp::Transmit {
-            destination: to,
-            ecn: None,
-            contents: buf,
-            segment_size: Some(segment),
-            src_ip: None,
-        };
-        state.try_send((&self.0).into(), &transmit)?;
-        Ok(buf.len())
+        self.1.send((&self.0).into(), buf, segment, to)
     }
 
     fn try_recv_segments(&self, buf: &mut [u8]) -> io::Result<(usize, usize, SocketAddr)> {
-        let Some(state) = &self.1 else {
-            let (len, from) = self.try_recv_from(buf)?;
-            return Ok((len, len, from));
-        };
-        let mut meta = [quinn_udp::RecvMeta::default()];
-        state.recv((&self.0).into(), &mut [io::IoSliceMut::new(buf)], &mut meta)?;
-        let [m] = meta;
-        Ok((m.len, m.stride, m.addr))
+        match self.1.recv((&self.0).into(), buf) {
+            Some(result) => result,
+            None => {
+                let (len, from) = self.try_recv_from(buf)?;
+                Ok((len, len, from))
+            }
+        }
     }
 }

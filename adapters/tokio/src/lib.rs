@@ -5,7 +5,7 @@
 //!
 //! A [`UtpSocket`] owns one UDP socket and every uTP connection on it; a
 //! task spawned with [`tokio::spawn`] when the socket is made runs the
-//! shared [`utp_core::driver::Driver`] loop (receive, timers, retransmits).
+//! shared [`utp_driver::Driver`] loop (receive, timers, retransmits).
 //! [`UtpSocket::connect`] and [`UtpSocket::accept`] give [`UtpStream`]s,
 //! which are [`AsyncRead`] + [`AsyncWrite`] like a `TcpStream`:
 //! `shutdown` sends a FIN (the peer reads `Ok(0)` and can still write
@@ -70,11 +70,11 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 use tokio::net::UdpSocket;
 use tokio::time::Sleep;
-use utp_core::driver::{Clock, DatagramSocket, Driver};
 use utp_core::ConnHandle;
+use utp_driver::{Batch, Clock, DatagramSocket, Driver};
 
-pub use utp_core::driver::{DriverConfig, DriverStats};
 pub use utp_core::{CloseReason, Config, ConnStats, EndpointStats, ListenConfig};
+pub use utp_driver::{DriverConfig, DriverStats};
 
 /// How long the driver task keeps closing connections alive after the
 /// last handle and stream are dropped.
@@ -90,15 +90,12 @@ const TURNS_PER_POLL: usize = 16;
 #[derive(Debug)]
 struct Socket {
     io: UdpSocket,
-    batch: Option<quinn_udp::UdpSocketState>,
+    batch: Batch,
 }
 
 impl Socket {
     fn new(io: UdpSocket, batching: bool) -> Socket {
-        let batch = batching
-            .then(|| quinn_udp::UdpSocketState::new((&io).into()).ok())
-            .flatten()
-            .filter(|s| s.max_gso_segments() > 1 || s.gro_segments() > 1);
+        let batch = Batch::new((&io).into(), batching);
         Socket { io, batch }
     }
 }
@@ -117,39 +114,25 @@ impl DatagramSocket for Socket {
     }
 
     fn max_send_segments(&self) -> usize {
-        self.batch.as_ref().map_or(1, |b| b.max_gso_segments())
+        self.batch.max_send_segments()
     }
 
     fn try_send_segments(&self, buf: &[u8], segment: usize, to: SocketAddr) -> io::Result<usize> {
-        let Some(state) = &self.batch else {
-            return Err(io::ErrorKind::Unsupported.into());
-        };
-        let transmit = quinn_udp::Transmit {
-            destination: to,
-            ecn: None,
-            contents: buf,
-            segment_size: Some(segment),
-            src_ip: None,
-        };
-        self.io
-            .try_io(Interest::WRITABLE, || {
-                state.try_send((&self.io).into(), &transmit)
-            })
-            .map(|()| buf.len())
+        self.io.try_io(Interest::WRITABLE, || {
+            self.batch.send((&self.io).into(), buf, segment, to)
+        })
     }
 
     fn try_recv_segments(&self, buf: &mut [u8]) -> io::Result<(usize, usize, SocketAddr)> {
-        let Some(state) = &self.batch else {
+        if !self.batch.is_on() {
             let (len, from) = self.io.try_recv_from(buf)?;
             return Ok((len, len, from));
-        };
-        let mut meta = [quinn_udp::RecvMeta::default()];
-        let mut bufs = [io::IoSliceMut::new(buf)];
+        }
         self.io.try_io(Interest::READABLE, || {
-            state.recv((&self.io).into(), &mut bufs, &mut meta)
-        })?;
-        let [m] = meta;
-        Ok((m.len, m.stride, m.addr))
+            self.batch
+                .recv((&self.io).into(), buf)
+                .unwrap_or_else(|| Err(io::ErrorKind::Unsupported.into()))
+        })
     }
 }
 
@@ -185,7 +168,7 @@ impl Shared {
     }
 }
 
-/// The driver task's future: the loop of [`utp_core::driver`].
+/// The driver task's future: the loop of [`utp_driver`].
 struct DriverTask {
     shared: Arc<Shared>,
     sleep: Pin<Box<Sleep>>,

@@ -1,179 +1,16 @@
-//! The runtime-free I/O loop every adapter shares.
-//!
-//! An [`Endpoint`] is pure; something has to move datagrams between it and
-//! a real UDP socket, run its timers and wake the tasks or threads that
-//! wait on its connections. [`Driver`] does all of that without knowing
-//! the runtime: it works on any socket with non-blocking
-//! [`DatagramSocket`] calls, takes the time as an argument, and wakes
-//! waiters through [`std::task::Waker`]s, which tokio, async-io and a
-//! blocked thread (a waker that unparks it) all understand.
-//!
-//! An adapter keeps a `Driver` behind a mutex and runs one loop:
-//!
-//! 1. lock, call [`Driver::drive`], register its own waker with
-//!    [`Driver::set_driver_waker`], unlock;
-//! 2. wait until the socket is readable, the returned [`Wait::deadline`]
-//!    passes, the socket is writable (only when [`Wait::writable`] is set),
-//!    or the driver waker fires; then go to 1.
-//!
-//! Application calls (`poll_read`, `poll_write`, ...) lock the same mutex
-//! and call the driver's methods of the same name, which send what they
-//! produce at once from the caller's task, and wake the loop only when its
-//! wait has to change (an earlier deadline, or a datagram left pending
-//! because the socket would block).
-//!
-//! No clock is read here: `now` is always an argument; [`Clock`] converts
-//! between [`Instant`]s and [`Timestamp`]s for adapters.
+//! The [`Driver`]: one turn of the loop, application calls, wakers.
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::SocketAddr;
 use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant};
 
-use crate::config::{Config, ListenConfig};
-use crate::endpoint::{ConnHandle, Endpoint, Handled};
-use crate::error::{ConnectError, Error};
-use crate::event::{CloseReason, Event};
-use crate::stats::{ConnStats, EndpointStats};
-use crate::time::Timestamp;
+use utp_core::error::close_error;
+use utp_core::{
+    ConnHandle, ConnState, ConnStats, Endpoint, EndpointStats, Error, Event, Handled, Timestamp,
+};
 
-/// A non-blocking UDP socket, as tokio's `UdpSocket`, async-io's
-/// `Async<UdpSocket>` and mio's `UdpSocket` provide. Every call must return
-/// [`io::ErrorKind::WouldBlock`] instead of waiting.
-///
-/// The segment methods let a socket batch (GSO/GRO, sendmmsg/recvmmsg);
-/// their defaults move one datagram per call.
-pub trait DatagramSocket {
-    /// Receives one datagram into `buf`: its length and sender.
-    fn try_recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)>;
-
-    /// Sends `buf` as one datagram to `to`.
-    fn try_send_to(&self, buf: &[u8], to: SocketAddr) -> io::Result<usize>;
-
-    /// The socket's local address (used to refuse a remote of the other
-    /// address family at once rather than time out).
-    fn local_addr(&self) -> io::Result<SocketAddr>;
-
-    /// Most datagrams [`try_send_segments`](Self::try_send_segments) takes
-    /// in one call. Default 1: no batching.
-    fn max_send_segments(&self) -> usize {
-        1
-    }
-
-    /// Sends `buf` to `to` as consecutive datagrams of `segment_size` bytes
-    /// (the last may be shorter). Returns how many bytes were sent, always
-    /// whole datagrams; `WouldBlock` only when none was. The default sends
-    /// them one by one.
-    fn try_send_segments(
-        &self,
-        buf: &[u8],
-        segment_size: usize,
-        to: SocketAddr,
-    ) -> io::Result<usize> {
-        let mut sent = 0;
-        for datagram in buf.chunks(segment_size.max(1)) {
-            match self.try_send_to(datagram, to) {
-                Ok(_) => sent += datagram.len(),
-                Err(e) if sent > 0 && e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(sent)
-    }
-
-    /// Receives one datagram, or several from one sender coalesced (GRO):
-    /// returns the bytes written, the size of each datagram but the last
-    /// (the stride) and the sender. The default receives one datagram.
-    fn try_recv_segments(&self, buf: &mut [u8]) -> io::Result<(usize, usize, SocketAddr)> {
-        let (len, from) = self.try_recv_from(buf)?;
-        Ok((len, len, from))
-    }
-}
-
-/// Converts between the runtime's [`Instant`]s and the core's
-/// [`Timestamp`]s, counted from the moment the clock was made.
-#[derive(Clone, Copy, Debug)]
-pub struct Clock {
-    epoch: Instant,
-}
-
-impl Clock {
-    /// A clock whose zero is `epoch` (usually `Instant::now()`).
-    pub fn new(epoch: Instant) -> Self {
-        Clock { epoch }
-    }
-
-    /// The timestamp of instant `at` (zero for instants before the epoch).
-    pub fn timestamp(&self, at: Instant) -> Timestamp {
-        let micros = at.saturating_duration_since(self.epoch).as_micros();
-        Timestamp::from_micros(u64::try_from(micros).unwrap_or(u64::MAX))
-    }
-
-    /// The instant of timestamp `t` (far in the future if it overflows).
-    pub fn instant(&self, t: Timestamp) -> Instant {
-        let far = Duration::from_secs(86_400 * 365);
-        let d = Duration::from_micros(t.as_micros()).min(far);
-        self.epoch.checked_add(d).unwrap_or(self.epoch)
-    }
-}
-
-/// Settings of a [`Driver`].
-pub struct DriverConfig {
-    /// The endpoint's configuration.
-    pub config: Config,
-    /// Accept incoming connections (`Some`, the default) or refuse them.
-    pub listen: Option<ListenConfig>,
-    /// The endpoint's seed. `None` (the default) draws one from the
-    /// operating system's random source; set it for reproducible
-    /// connection ids and sequence numbers.
-    pub seed: Option<u64>,
-    /// Datagrams of other protocols held for
-    /// [`Driver::poll_recv_foreign`]; beyond this, new ones are dropped
-    /// and counted. Default 256.
-    pub foreign_queue: usize,
-    /// Also keep every endpoint event for [`Driver::poll_event`], for an
-    /// application that runs its own event loop rather than waiting on
-    /// wakers. It must then drain them. Default `false`.
-    pub keep_events: bool,
-    /// Let the adapter batch: equal datagrams to one peer leave in one
-    /// segmented send (GSO) and receives take coalesced batches (GRO), on
-    /// Linux, through quinn-udp. On loopback this multiplies throughput
-    /// (see the README). Such sockets set don't-fragment on every datagram.
-    /// That is safe with path MTU discovery on
-    /// ([`Config::pmtu_discovery`], the default): data packets never exceed
-    /// a size a probe confirmed. With discovery off, an IPv4 path whose MTU
-    /// is below the packet size plus 28 bytes (1430 by default) drops full
-    /// packets; lower [`Config::packet_size_v4`] or turn batching off for
-    /// such paths. Default `true`.
-    pub batching: bool,
-}
-
-impl Default for DriverConfig {
-    fn default() -> Self {
-        DriverConfig {
-            config: Config::default(),
-            listen: Some(ListenConfig::default()),
-            seed: None,
-            foreign_queue: 256,
-            keep_events: false,
-            batching: true,
-        }
-    }
-}
-
-impl core::fmt::Debug for DriverConfig {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("DriverConfig")
-            .field("config", &self.config)
-            .field("listen", &self.listen.is_some())
-            .field("seed", &self.seed)
-            .field("foreign_queue", &self.foreign_queue)
-            .field("keep_events", &self.keep_events)
-            .field("batching", &self.batching)
-            .finish()
-    }
-}
+use crate::{DatagramSocket, DriverConfig};
 
 /// What the adapter's loop should wait for after [`Driver::drive`].
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -250,8 +87,12 @@ struct Outbox {
     spill: Option<(SocketAddr, usize)>,
 }
 
+fn gone() -> io::Error {
+    io::Error::new(io::ErrorKind::NotConnected, "connection is gone")
+}
+
 /// The shared I/O loop and connection table of an adapter; see the
-/// [module docs](self).
+/// [crate docs](crate).
 pub struct Driver {
     endpoint: Endpoint,
     rx: Vec<u8>,
@@ -278,49 +119,6 @@ impl core::fmt::Debug for Driver {
             .field("endpoint", &self.endpoint)
             .field("stats", &self.stats)
             .finish_non_exhaustive()
-    }
-}
-
-/// Maps why a connection ended to the error kind a socket user expects.
-pub fn close_reason_kind(reason: CloseReason) -> io::ErrorKind {
-    match reason {
-        CloseReason::Refused => io::ErrorKind::ConnectionRefused,
-        CloseReason::Reset => io::ErrorKind::ConnectionReset,
-        CloseReason::TimedOut => io::ErrorKind::TimedOut,
-        CloseReason::Aborted => io::ErrorKind::ConnectionAborted,
-        CloseReason::Finished | CloseReason::LocalClose => io::ErrorKind::NotConnected,
-    }
-}
-
-fn close_error(reason: CloseReason) -> io::Error {
-    let text = match reason {
-        CloseReason::Refused => "connection refused by the peer",
-        CloseReason::Reset => "connection reset by the peer",
-        CloseReason::TimedOut => "connection timed out",
-        CloseReason::Aborted => "connection aborted",
-        CloseReason::Finished => "connection finished",
-        CloseReason::LocalClose => "connection closed",
-    };
-    io::Error::new(close_reason_kind(reason), text)
-}
-
-fn gone() -> io::Error {
-    io::Error::new(io::ErrorKind::NotConnected, "connection is gone")
-}
-
-impl From<Error> for io::Error {
-    fn from(e: Error) -> io::Error {
-        match e {
-            Error::WouldBlock => io::ErrorKind::WouldBlock.into(),
-            Error::Shutdown => io::Error::new(io::ErrorKind::BrokenPipe, "write after shutdown"),
-            Error::Closed(reason) => close_error(reason),
-        }
-    }
-}
-
-impl From<ConnectError> for io::Error {
-    fn from(e: ConnectError) -> io::Error {
-        io::Error::other(e)
     }
 }
 
@@ -677,14 +475,14 @@ impl Driver {
         self.check()?;
         let state = self.endpoint.conn(h).ok_or_else(gone)?.state();
         match state {
-            crate::ConnState::Connecting => {
+            ConnState::Connecting => {
                 if let Some(w) = self.wakers.get_mut(&h) {
                     register(&mut w.write, cx);
                 }
                 Poll::Pending
             }
-            crate::ConnState::Established { .. } => Poll::Ready(Ok(())),
-            crate::ConnState::Closed(reason) => Poll::Ready(Err(close_error(reason))),
+            ConnState::Established { .. } => Poll::Ready(Ok(())),
+            ConnState::Closed(reason) => Poll::Ready(Err(close_error(reason))),
         }
     }
 
@@ -741,7 +539,7 @@ impl Driver {
         h: ConnHandle,
         cx: &mut Context<'_>,
         side: fn(&mut Wakers) -> &mut Option<Waker>,
-        op: impl FnOnce(&mut crate::Conn<'_>) -> Result<usize, Error>,
+        op: impl FnOnce(&mut utp_core::Conn<'_>) -> Result<usize, Error>,
     ) -> Poll<io::Result<usize>> {
         self.check()?;
         self.endpoint.set_now(now);

@@ -17,8 +17,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
-use utp_core::driver::{DatagramSocket, Driver, DriverConfig};
 use utp_core::Timestamp;
+use utp_driver::{DatagramSocket, Driver, DriverConfig};
 
 type Wire = Rc<RefCell<VecDeque<(SocketAddr, SocketAddr, Vec<u8>)>>>;
 
@@ -368,7 +368,7 @@ fn terminate_fails_every_call_and_wakes_waiters() {
 #[test]
 fn clock_round_trips() {
     let epoch = std::time::Instant::now();
-    let clock = utp_core::driver::Clock::new(epoch);
+    let clock = utp_driver::Clock::new(epoch);
     let later = epoch + Duration::from_millis(1500);
     let t = clock.timestamp(later);
     assert_eq!(t, Timestamp::from_millis(1500));

@@ -1,0 +1,60 @@
+//! [`DriverConfig`]: the settings of a [`Driver`](crate::Driver).
+
+use utp_core::{Config, ListenConfig};
+
+/// Settings of a [`Driver`](crate::Driver).
+pub struct DriverConfig {
+    /// The endpoint's configuration.
+    pub config: Config,
+    /// Accept incoming connections (`Some`, the default) or refuse them.
+    pub listen: Option<ListenConfig>,
+    /// The endpoint's seed. `None` (the default) draws one from the
+    /// operating system's random source; set it for reproducible
+    /// connection ids and sequence numbers.
+    pub seed: Option<u64>,
+    /// Datagrams of other protocols held for
+    /// [`Driver::poll_recv_foreign`](crate::Driver::poll_recv_foreign); beyond this, new ones are dropped
+    /// and counted. Default 256.
+    pub foreign_queue: usize,
+    /// Also keep every endpoint event for [`Driver::poll_event`](crate::Driver::poll_event), for an
+    /// application that runs its own event loop rather than waiting on
+    /// wakers. It must then drain them. Default `false`.
+    pub keep_events: bool,
+    /// Let the adapter batch: equal datagrams to one peer leave in one
+    /// segmented send (GSO) and receives take coalesced batches (GRO), on
+    /// Linux, through quinn-udp. On loopback this multiplies throughput
+    /// (see the README). Such sockets set don't-fragment on every datagram.
+    /// That is safe with path MTU discovery on
+    /// ([`Config::pmtu_discovery`], the default): data packets never exceed
+    /// a size a probe confirmed. With discovery off, an IPv4 path whose MTU
+    /// is below the packet size plus 28 bytes (1430 by default) drops full
+    /// packets; lower [`Config::packet_size_v4`] or turn batching off for
+    /// such paths. Default `true`.
+    pub batching: bool,
+}
+
+impl Default for DriverConfig {
+    fn default() -> Self {
+        DriverConfig {
+            config: Config::default(),
+            listen: Some(ListenConfig::default()),
+            seed: None,
+            foreign_queue: 256,
+            keep_events: false,
+            batching: true,
+        }
+    }
+}
+
+impl core::fmt::Debug for DriverConfig {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("DriverConfig")
+            .field("config", &self.config)
+            .field("listen", &self.listen.is_some())
+            .field("seed", &self.seed)
+            .field("foreign_queue", &self.foreign_queue)
+            .field("keep_events", &self.keep_events)
+            .field("batching", &self.batching)
+            .finish()
+    }
+}
