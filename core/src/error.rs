@@ -24,7 +24,7 @@ impl fmt::Display for Error {
         match self {
             Error::WouldBlock => f.write_str("operation would block"),
             Error::Shutdown => f.write_str("write after shutdown"),
-            Error::Closed(reason) => write!(f, "connection closed: {reason:?}"),
+            Error::Closed(reason) => write!(f, "{reason}"),
         }
     }
 }
@@ -56,7 +56,7 @@ pub fn close_reason_kind(reason: CloseReason) -> io::ErrorKind {
     match reason {
         CloseReason::Refused => io::ErrorKind::ConnectionRefused,
         CloseReason::Reset => io::ErrorKind::ConnectionReset,
-        CloseReason::TimedOut => io::ErrorKind::TimedOut,
+        CloseReason::TimedOut(_) => io::ErrorKind::TimedOut,
         CloseReason::Aborted => io::ErrorKind::ConnectionAborted,
         CloseReason::Finished | CloseReason::LocalClose => io::ErrorKind::NotConnected,
     }
@@ -65,15 +65,7 @@ pub fn close_reason_kind(reason: CloseReason) -> io::ErrorKind {
 /// The [`io::Error`] for a connection that ended for `reason` (kind from
 /// [`close_reason_kind`]).
 pub fn close_error(reason: CloseReason) -> io::Error {
-    let text = match reason {
-        CloseReason::Refused => "connection refused by the peer",
-        CloseReason::Reset => "connection reset by the peer",
-        CloseReason::TimedOut => "connection timed out",
-        CloseReason::Aborted => "connection aborted",
-        CloseReason::Finished => "connection finished",
-        CloseReason::LocalClose => "connection closed",
-    };
-    io::Error::new(close_reason_kind(reason), text)
+    io::Error::new(close_reason_kind(reason), reason.to_string())
 }
 
 impl From<Error> for io::Error {

@@ -17,9 +17,67 @@ pub enum CloseReason {
     Refused,
     /// The peer sent RESET on an established connection.
     Reset,
-    /// No answer: the connect timeout, the retransmission limit or the idle
-    /// timeout ran out.
-    TimedOut,
+    /// A timer ran out; which one says why.
+    TimedOut(Timer),
+}
+
+/// The timer that ended a connection with [`CloseReason::TimedOut`].
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum Timer {
+    /// The handshake did not complete within
+    /// [`Config::connect_timeout`](crate::Config::connect_timeout).
+    Connect,
+    /// An accepted connection's initiator never proved its address within
+    /// [`Config::half_open_timeout`](crate::Config::half_open_timeout).
+    HalfOpen,
+    /// A packet was retransmitted
+    /// [`Config::max_retransmissions`](crate::Config::max_retransmissions)
+    /// times without an acknowledgement.
+    Retransmissions,
+    /// Nothing arrived for
+    /// [`Config::idle_timeout`](crate::Config::idle_timeout).
+    Idle,
+}
+
+impl CloseReason {
+    /// Whether the connection ended cleanly: both FINs exchanged
+    /// ([`Finished`](Self::Finished)) or our own
+    /// [`LocalClose`](Self::LocalClose).
+    pub fn is_clean(&self) -> bool {
+        matches!(self, CloseReason::Finished | CloseReason::LocalClose)
+    }
+}
+
+impl core::fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            CloseReason::Finished => "connection finished",
+            CloseReason::LocalClose => "connection closed",
+            CloseReason::Aborted => "connection aborted",
+            CloseReason::Refused => "connection refused by the peer",
+            CloseReason::Reset => "connection reset by the peer",
+            CloseReason::TimedOut(Timer::Connect) => "connection timed out (no answer to the SYN)",
+            CloseReason::TimedOut(Timer::HalfOpen) => {
+                "connection timed out (the initiator never confirmed)"
+            }
+            CloseReason::TimedOut(Timer::Retransmissions) => {
+                "connection timed out (retransmission limit)"
+            }
+            CloseReason::TimedOut(Timer::Idle) => "connection timed out (idle)",
+        })
+    }
+}
+
+/// How a connection ended, as far as both sides said: our
+/// [`CloseReason`], and the close-reason code the peer sent, if any
+/// (extension 3, which libtorrent puts in its FIN; the meaning of the code
+/// belongs to the application, see [`wire::CloseReason`](crate::wire::CloseReason)).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct CloseInfo {
+    /// Why the connection ended.
+    pub reason: CloseReason,
+    /// The code the peer's close-reason extension carried.
+    pub peer_code: Option<u16>,
 }
 
 /// Something the application should know about; see

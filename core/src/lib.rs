@@ -194,7 +194,7 @@ pub use config::{AcceptDecision, Config, ListenConfig, SynCookies};
 pub use conn::ConnState;
 pub use endpoint::{Conn, ConnHandle, Endpoint, Handled, Transmit};
 pub use error::{ConnectError, Error};
-pub use event::{CloseReason, Event};
+pub use event::{CloseInfo, CloseReason, Event, Timer};
 pub use seq::SeqNr;
 pub use stats::{ConnStats, EndpointStats};
 pub use time::Timestamp;

@@ -17,7 +17,7 @@ use common::*;
 use utp_core::wire::PacketType;
 use utp_core::{
     AcceptDecision, CloseReason, Config, ConnHandle, ConnState, Endpoint, Error, Event,
-    ListenConfig, SeqNr, Timestamp,
+    ListenConfig, SeqNr, Timer, Timestamp,
 };
 
 fn ms(n: u64) -> Duration {
@@ -213,15 +213,18 @@ fn connect_times_out_with_backoff() {
         [0, 1, 3, 7].map(Duration::from_secs).to_vec(),
         "SYN at 0 s, then after 1, 2, 4 s"
     );
-    assert_eq!(p.events_a, vec![Event::Closed(ha, CloseReason::TimedOut)]);
+    assert_eq!(
+        p.events_a,
+        vec![Event::Closed(ha, CloseReason::TimedOut(Timer::Connect))]
+    );
     // The handle stays valid, and says why, until the application lets go.
     assert_eq!(
         p.a.conn(ha).unwrap().state(),
-        ConnState::Closed(CloseReason::TimedOut)
+        ConnState::Closed(CloseReason::TimedOut(Timer::Connect))
     );
     assert_eq!(
         p.a.conn(ha).unwrap().write(b"x"),
-        Err(Error::Closed(CloseReason::TimedOut))
+        Err(Error::Closed(CloseReason::TimedOut(Timer::Connect)))
     );
     p.a.conn(ha).unwrap().close();
     assert!(p.a.conn(ha).is_none());
@@ -430,7 +433,10 @@ fn filter_refuses_or_ignores() {
     });
     let ha = p.a.connect(p.now, addr(B)).unwrap();
     p.run_until(p.now + Duration::from_secs(30));
-    assert_eq!(p.events_a, vec![Event::Closed(ha, CloseReason::TimedOut)]);
+    assert_eq!(
+        p.events_a,
+        vec![Event::Closed(ha, CloseReason::TimedOut(Timer::Connect))]
+    );
     assert_eq!(p.wire_from(B).len(), 0, "not a single answer");
     assert_eq!(p.b.stats().syns_ignored, 4);
 }
@@ -513,7 +519,7 @@ fn idle_timeout_when_the_peer_goes_silent() {
         p.events_a,
         vec![
             Event::Connected(ha),
-            Event::Closed(ha, CloseReason::TimedOut)
+            Event::Closed(ha, CloseReason::TimedOut(Timer::Idle))
         ]
     );
     // It gave up exactly 60 s after the last packet it received (which
@@ -798,7 +804,10 @@ fn gives_up_after_max_retransmissions() {
     assert_eq!(sends, [0, 500, 1500, 3500].map(ms).to_vec());
     assert_eq!(
         p.events_a.last(),
-        Some(&Event::Closed(ha, CloseReason::TimedOut))
+        Some(&Event::Closed(
+            ha,
+            CloseReason::TimedOut(Timer::Retransmissions)
+        ))
     );
     let closed_at = t0 + ms(7500);
     assert!(p.wire_from(A).iter().all(|w| w.sent_at <= closed_at));
@@ -899,7 +908,7 @@ fn connection_limit_refuses_or_ignores() {
         let third = if refuse {
             CloseReason::Refused
         } else {
-            CloseReason::TimedOut
+            CloseReason::TimedOut(Timer::Connect)
         };
         assert!(
             p.events_a.contains(&Event::Closed(h[2], third)),

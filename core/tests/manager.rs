@@ -31,7 +31,7 @@ fn drain(m: &mut Manager) -> Vec<Output> {
     std::iter::from_fn(|| m.poll()).collect()
 }
 
-const FAIL: DialFailure = DialFailure::Closed(CloseReason::TimedOut);
+const FAIL: DialFailure = DialFailure::Closed(CloseReason::TimedOut(utp_core::Timer::Connect));
 
 fn config(target: usize) -> ManagerConfig {
     ManagerConfig {

@@ -37,6 +37,7 @@ impl Connection {
             // Acknowledge a retransmitted FIN (our ack was lost).
             if p.packet_type == PacketType::Fin && Some(p.seq_nr) == self.recv.fin_seq() {
                 self.ack_pending = true;
+                self.note_close_code(p);
             }
             return;
         }
@@ -60,6 +61,7 @@ impl Connection {
         // Only a packet from the peer itself gets this far: a pending
         // RESET challenge is answered (see `handshake.rs`).
         self.hs.reset_challenge = None;
+        self.note_close_code(p);
         self.on_peer_progress(p);
         self.stats.packets_received += 1;
         self.last_recv = now;
@@ -84,10 +86,19 @@ impl Connection {
         if !self.reset_is_believed(now, p) {
             return;
         }
+        self.note_close_code(p);
         let reason = self.reset_reason();
         self.finish(now, reason, events);
         // Nothing to acknowledge after a reset.
         self.drain_until = None;
+    }
+
+    /// Keeps the close-reason code of a packet that passed the checks
+    /// (libtorrent sends it in its FIN, and in the STATE acknowledging ours).
+    fn note_close_code(&mut self, p: &PacketRepr<'_>) {
+        if let Some(code) = p.close_reason {
+            self.peer_close_code = Some(code.0);
+        }
     }
 
     /// An ack_nr is plausible when it lies between the packet before our

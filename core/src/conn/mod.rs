@@ -190,6 +190,11 @@ pub(crate) struct Connection {
     /// Window we last advertised, to decide on window updates after reads.
     advertised_window: usize,
     reset_pending: bool,
+    /// The close-reason code (extension 3) our FIN and RESET carry, when
+    /// the application gave one.
+    close_code: Option<u16>,
+    /// The close-reason code the peer sent, if any.
+    peer_close_code: Option<u16>,
 
     write_closed: bool,
     fin_seq: Option<SeqNr>,
@@ -272,6 +277,8 @@ impl Connection {
             snapshots: [None; ACK_SNAPSHOTS],
             advertised_window: config.recv_buffer,
             reset_pending: false,
+            close_code: None,
+            peer_close_code: None,
             write_closed: false,
             fin_seq: None,
             fin_acked: false,
@@ -447,6 +454,16 @@ impl Connection {
             && !self.reset_pending
     }
 
+    /// Sets the close-reason code our FIN and RESET will carry.
+    pub(crate) fn set_close_code(&mut self, code: Option<u16>) {
+        self.close_code = code;
+    }
+
+    /// The close-reason code the peer sent, if any.
+    pub(crate) fn peer_close_code(&self) -> Option<u16> {
+        self.peer_close_code
+    }
+
     /// Marks the connection released by the application (used for
     /// connections that closed in the accept backlog, which no one will
     /// ever release).
@@ -495,6 +512,12 @@ impl Connection {
         }
         self.readable_signalled = false;
         if self.recv.is_eof() {
+            // Everything the peer sent was read; a RESET that came after
+            // its FIN is still reported, so that a reader learns the peer
+            // did not end cleanly.
+            if self.phase == Phase::Closed(CloseReason::Reset) {
+                return Err(Error::Closed(CloseReason::Reset));
+            }
             return Ok(0);
         }
         match self.phase {

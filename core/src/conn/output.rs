@@ -6,7 +6,13 @@ use super::send::{Sent, SentKind};
 use super::{Connection, Phase, ACK_SNAPSHOTS, SACK_BUF};
 use crate::seq::SeqNr;
 use crate::time::Timestamp;
-use crate::wire::{PacketRepr, PacketType, SelectiveAck, HEADER_LEN};
+use crate::wire::{
+    CloseReason as WireCloseReason, PacketRepr, PacketType, SelectiveAck, HEADER_LEN,
+};
+
+/// The SACK put before a close reason when there is nothing to acknowledge
+/// selectively.
+static ZERO_SACK: [u8; 4] = [0; 4];
 
 /// Most packets in flight: libutp's limit (`OUTGOING_BUFFER_MAX_SIZE - 1`),
 /// within its 1024-packet reorder buffer and ours
@@ -326,6 +332,7 @@ impl Connection {
         let mut repr = self.header(now, ty, self.seq_nr, ack_nr, sack);
         if ty == PacketType::Reset {
             repr.selective_ack = None;
+            self.add_close_code(&mut repr);
         }
         let len = self.finish_emit(now, &repr, buf);
         if len.is_some() && ty == PacketType::State {
@@ -333,6 +340,20 @@ impl Connection {
             self.full_packets_unacked = 0;
         }
         len
+    }
+
+    /// Puts the application's close-reason code (extension 3) in `repr`,
+    /// after a SACK: libutp drops a packet whose first extension is 3, so
+    /// with nothing to acknowledge selectively an all-zero SACK goes first
+    /// (spec/README.md, "Close reason").
+    fn add_close_code(&self, repr: &mut PacketRepr<'_>) {
+        let Some(code) = self.close_code else {
+            return;
+        };
+        if repr.selective_ack.is_none() {
+            repr.selective_ack = SelectiveAck::new(&ZERO_SACK);
+        }
+        repr.close_reason = Some(WireCloseReason(code));
     }
 
     /// libutp's keepalive: a STATE acknowledging one less than we have,
@@ -366,7 +387,10 @@ impl Connection {
             .filter(|sack_len| HEADER_LEN + 2 + sack_len + len <= self.packet_size)
             .and_then(|sack_len| scratch.get(..sack_len))
             .and_then(SelectiveAck::new);
-        let repr = self.header(now, ty, seq, self.recv.ack_nr(), sack);
+        let mut repr = self.header(now, ty, seq, self.recv.ack_nr(), sack);
+        if ty == PacketType::Fin {
+            self.add_close_code(&mut repr);
+        }
         let header_len = repr.buffer_len();
         let total = header_len + len;
         if total > buf.len() {

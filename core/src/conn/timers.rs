@@ -4,7 +4,7 @@
 //! keepalives, the handshake's third packet, giving back idle memory).
 
 use super::{Connection, EventSink, Phase};
-use crate::event::CloseReason;
+use crate::event::{CloseReason, Timer};
 use crate::time::Timestamp;
 
 impl Connection {
@@ -42,14 +42,15 @@ impl Connection {
             }
             return;
         }
-        if self.connect_deadline.is_some_and(|t| now >= t)
-            || self.hs.half_open_until.is_some_and(|t| now >= t)
-        {
-            return self.finish(now, CloseReason::TimedOut, events);
+        if self.connect_deadline.is_some_and(|t| now >= t) {
+            return self.finish(now, CloseReason::TimedOut(Timer::Connect), events);
+        }
+        if self.hs.half_open_until.is_some_and(|t| now >= t) {
+            return self.finish(now, CloseReason::TimedOut(Timer::HalfOpen), events);
         }
         if let Some(idle) = self.idle_timeout {
             if now >= self.last_recv + idle {
-                return self.finish(now, CloseReason::TimedOut, events);
+                return self.finish(now, CloseReason::TimedOut(Timer::Idle), events);
             }
         }
         if self.linger_deadline.is_some_and(|t| now >= t) {
@@ -67,7 +68,7 @@ impl Connection {
             }
             if self.consecutive_timeouts > self.max_retransmissions && self.phase != Phase::SynSent
             {
-                return self.finish(now, CloseReason::TimedOut, events);
+                return self.finish(now, CloseReason::TimedOut(Timer::Retransmissions), events);
             }
             self.rtt.back_off();
             if self.phase != Phase::SynSent && !window_closed {

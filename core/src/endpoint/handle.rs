@@ -94,6 +94,34 @@ impl Conn<'_> {
         self.with(|c, events, now| c.abort(now, events));
     }
 
+    /// Sets the close-reason code (extension 3, as libtorrent sends) that
+    /// our FIN and RESET carry from now on; `None` sends none (the default).
+    /// The code's meaning is the application's (libtorrent's own codes are
+    /// listed at [`wire::CloseReason`](crate::wire::CloseReason)). Set it
+    /// before [`close`](Self::close), [`shutdown`](Self::shutdown) or
+    /// [`abort`](Self::abort).
+    pub fn set_close_reason(&mut self, code: Option<u16>) {
+        self.with(|c, _, _| c.set_close_code(code));
+    }
+
+    /// The close-reason code the peer sent (in its FIN, RESET or an ack),
+    /// if any.
+    pub fn peer_close_reason(&self) -> Option<u16> {
+        self.get().and_then(Connection::peer_close_code)
+    }
+
+    /// How the connection ended, once it has: our reason and the peer's
+    /// code. `None` while it is open.
+    pub fn close_info(&self) -> Option<crate::CloseInfo> {
+        match self.state() {
+            ConnState::Closed(reason) => Some(crate::CloseInfo {
+                reason,
+                peer_code: self.peer_close_reason(),
+            }),
+            _ => None,
+        }
+    }
+
     /// Caps this connection's sending rate at `bytes_per_second` (payload,
     /// headers and retransmissions), or lifts the cap with `None`
     /// (see [`Config::max_send_rate`](crate::Config::max_send_rate)).

@@ -139,7 +139,7 @@ proptest! {
         prop_assert!(r.received <= len + 8);
         prop_assert!(r.reply_received <= reply_len + 8);
         let failed = |c: Option<CloseReason>| {
-            matches!(c, Some(CloseReason::TimedOut | CloseReason::Reset | CloseReason::Refused))
+            matches!(c, Some(CloseReason::TimedOut(_) | CloseReason::Reset | CloseReason::Refused))
         };
         // A side that did not get everything knows it failed (a clean end
         // comes only after the peer's FIN, which follows all its data) ...

@@ -2,7 +2,7 @@
 //! ([`Sim::partition_both`]) in the middle of a transfer that moves data
 //! both ways. Shorter than the retransmission limits, nothing is lost and
 //! the transfer finishes; longer, both sides end with
-//! [`CloseReason::TimedOut`] within a bound derived from the config. After
+//! [`CloseReason::TimedOut`] (which timer: retransmissions or idle) within a bound derived from the config. After
 //! s2n-quic's blackhole tests. Run with `-- --nocapture` for the times.
 //!
 //! The retransmission limit is worth spelling out. With an RTO of `r` at
@@ -28,7 +28,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use utp_core::{CloseReason, Config, ConnHandle, Endpoint, Timestamp};
+use utp_core::{CloseReason, Config, ConnHandle, Endpoint, Timer, Timestamp};
 use utp_scenarios::{endpoint, Flow, FlowResult, Transfers};
 use utp_sim::{LinkConfig, Sim};
 
@@ -244,7 +244,11 @@ fn longer_blackholes_time_out_on_both_sides() {
             at - start,
             latest(rto) - start
         );
-        assert_eq!(reason, CloseReason::TimedOut, "{name}");
+        assert_eq!(
+            reason,
+            CloseReason::TimedOut(Timer::Retransmissions),
+            "{name}"
+        );
         assert!(
             at >= earliest && at <= latest(rto),
             "{name} closed at {at:?}"
@@ -263,16 +267,18 @@ fn longer_blackholes_time_out_on_both_sides() {
     finish_pair(&mut sim, &mut pair, Timestamp::from_secs(400), |_, _| true);
     let idle = config.idle_timeout.unwrap();
     let p = &pair.results[0];
-    for (name, closed, bound) in [
+    for (name, closed, bound, timer) in [
         (
             "client",
             p.client_closed.zip(p.client_closed_at),
             start + config.max_rto,
+            Timer::Retransmissions,
         ),
         (
             "server (idle)",
             p.server_closed.zip(p.server_closed_at),
             start + idle + Duration::from_secs(1),
+            Timer::Idle,
         ),
     ] {
         let (reason, at) = closed.unwrap();
@@ -281,7 +287,7 @@ fn longer_blackholes_time_out_on_both_sides() {
             at - start,
             bound - start
         );
-        assert_eq!(reason, CloseReason::TimedOut, "{name}");
+        assert_eq!(reason, CloseReason::TimedOut(timer), "{name}");
         assert!(at <= bound, "{name} closed at {at:?}");
     }
 }
