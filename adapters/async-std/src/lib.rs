@@ -18,6 +18,16 @@
 //! half-closes (a FIN after the data written; the peer reads `Ok(0)`, and
 //! this side can still read); dropping a stream closes it gracefully (data
 //! already written is still delivered); [`UtpStream::abort`] resets it.
+//! [`UtpStream::closed`] resolves with how the connection ended (a
+//! [`CloseInfo`]: the [`CloseReason`], with the [`Timer`] for a timeout, and
+//! the close-reason code the peer sent). [`UtpSocket::close`] then
+//! [`UtpSocket::wait_idle`] end the whole socket once every byte written was
+//! delivered.
+//!
+//! Cancellation: `accept`, `recv_foreign`, `send_foreign`, `closed` and
+//! `wait_idle` are cancel safe; dropping a `connect` future abandons that
+//! connection; reads and writes are poll-based (a write that returned
+//! `Pending` took nothing).
 //!
 //! ## Example: echo over loopback
 //!
@@ -61,17 +71,20 @@ use std::future::Future;
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use async_io::{Async, Timer};
-use futures_io::{AsyncRead, AsyncWrite};
+use async_io::{Async, Timer as IoTimer};
 use futures_lite::future::poll_fn;
-use utp_core::{ConnHandle, Timestamp};
+use utp_core::Timestamp;
 use utp_driver::{Batch, Clock, DatagramSocket, Driver};
 
+mod stream;
+
+use stream::StreamInner;
+pub use stream::{OwnedReadHalf, OwnedWriteHalf, ReuniteError, UtpStream};
+pub use utp_core::{CloseInfo, Timer};
 pub use utp_core::{CloseReason, Config, ConnStats, EndpointStats, ListenConfig};
 pub use utp_driver::{DriverConfig, DriverStats};
 
@@ -164,7 +177,7 @@ impl Shared {
 /// `utp-driver` thread.
 struct Loop {
     shared: Arc<Shared>,
-    timer: Timer,
+    timer: IoTimer,
     /// The instant the timer is set to (`None`: never, or it fired).
     armed: Option<Instant>,
     /// Set once every handle is gone: the loop ends at this instant at the
@@ -190,13 +203,9 @@ impl Loop {
             if state.handles == 0 && linger_until.is_none() {
                 // Nobody will accept what waits in the backlog: close it
                 // and take no more.
-                let endpoint = state.driver.endpoint();
-                while let Some(h) = endpoint.accept() {
-                    if let Some(mut conn) = endpoint.conn(h) {
-                        conn.close();
-                    }
-                }
-                endpoint.unlisten();
+                state
+                    .driver
+                    .close_all(&shared.socket, shared.clock.timestamp(now));
                 *linger_until = Some(now + LINGER);
             }
             let wait = state
@@ -225,7 +234,7 @@ impl Loop {
             if deadline != *armed {
                 match deadline {
                     Some(at) => timer.set_at(at),
-                    None => *timer = Timer::never(),
+                    None => *timer = IoTimer::never(),
                 }
                 *armed = deadline;
             }
@@ -311,7 +320,7 @@ impl UtpSocket {
         });
         let mut driver_loop = Loop {
             shared: Arc::clone(&shared),
-            timer: Timer::never(),
+            timer: IoTimer::never(),
             armed: None,
             linger_until: None,
         };
@@ -330,6 +339,9 @@ impl UtpSocket {
     /// Connects to `remote`: resolves once the handshake completes, or with
     /// `ConnectionRefused` (the peer answered with RESET) or `TimedOut`
     /// (after [`Config::connect_timeout`]).
+    ///
+    /// Dropping the future abandons the attempt (the half-made connection
+    /// is closed); nothing else is lost.
     pub async fn connect(&self, remote: SocketAddr) -> io::Result<UtpStream> {
         let shared = self.shared();
         let h = {
@@ -346,7 +358,12 @@ impl UtpSocket {
         })
     }
 
-    /// The next incoming connection and its peer.
+    /// The next incoming connection and its peer. Several tasks may wait
+    /// at once (on clones of the socket); each connection goes to one of
+    /// them.
+    ///
+    /// Cancel safe: a connection is taken from the backlog only when the
+    /// future completes.
     pub async fn accept(&self) -> io::Result<(UtpStream, SocketAddr)> {
         let shared = self.shared();
         let (h, peer) = poll_fn(|cx| {
@@ -368,15 +385,42 @@ impl UtpSocket {
     }
 
     /// The next datagram received that was not uTP (copied into `buf`,
-    /// truncated to its length): its length and sender.
+    /// truncated to its length): its length and sender. Several tasks may
+    /// wait at once; each datagram goes to one of them.
+    ///
+    /// Cancel safe: a datagram is taken only when the future completes.
     pub async fn recv_foreign(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         poll_fn(|cx| self.shared().lock().driver.poll_recv_foreign(cx, buf)).await
     }
 
     /// Sends `buf` as one datagram to `to` on the uTP socket (for another
     /// protocol sharing it).
+    ///
+    /// Cancel safe: the datagram was sent or not, never half.
     pub async fn send_foreign(&self, buf: &[u8], to: SocketAddr) -> io::Result<usize> {
         self.shared().socket.0.send_to(buf, to).await
+    }
+
+    /// Winds the whole socket down gracefully: no more connections are
+    /// accepted or made (`accept` and `connect` fail with `NotConnected`),
+    /// and every connection is closed as if its stream were dropped: data
+    /// already written is still delivered, nothing more is read (reads and
+    /// writes on the streams fail). Await [`wait_idle`](Self::wait_idle)
+    /// before exiting for that delivery to complete.
+    pub fn close(&self) {
+        let shared = self.shared();
+        shared.lock().driver.close_all(&shared.socket, shared.now());
+    }
+
+    /// Resolves once no connection is left on the socket: each finished
+    /// (both FINs acknowledged), timed out or was reset, and its stream was
+    /// dropped (or [`close`](Self::close) released it). After `close()`
+    /// this is when every byte written has been acknowledged by its peer or
+    /// its connection has failed.
+    ///
+    /// Cancel safe.
+    pub async fn wait_idle(&self) -> io::Result<()> {
+        poll_fn(|cx| self.shared().lock().driver.poll_idle(cx)).await
     }
 
     /// Counters of the traffic that belongs to no connection.
@@ -387,188 +431,5 @@ impl UtpSocket {
     /// Counters of the socket loop (datagrams and calls).
     pub fn driver_stats(&self) -> DriverStats {
         self.shared().lock().driver.stats()
-    }
-}
-
-/// One connection, shared by a stream or its two halves; closes it
-/// gracefully when dropped.
-struct StreamInner {
-    shared: Arc<Shared>,
-    h: ConnHandle,
-    /// Reset already: nothing left to close.
-    aborted: AtomicBool,
-}
-
-impl StreamInner {
-    /// Wraps `h`, counted already with [`Shared::acquire`].
-    fn new(shared: Arc<Shared>, h: ConnHandle) -> Self {
-        StreamInner {
-            shared,
-            h,
-            aborted: AtomicBool::new(false),
-        }
-    }
-
-    fn poll_read(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-        let s = &self.shared;
-        s.lock()
-            .driver
-            .poll_read(&s.socket, s.now(), self.h, cx, buf)
-    }
-
-    fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        let s = &self.shared;
-        s.lock()
-            .driver
-            .poll_write(&s.socket, s.now(), self.h, cx, buf)
-    }
-
-    fn poll_close(&self) -> Poll<io::Result<()>> {
-        let s = &self.shared;
-        Poll::Ready(s.lock().driver.shutdown(&s.socket, s.now(), self.h))
-    }
-
-    fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.shared.lock().driver.peer_addr(self.h)
-    }
-
-    fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.shared.socket.local_addr()
-    }
-
-    fn stats(&self) -> ConnStats {
-        self.shared.lock().driver.conn_stats(self.h)
-    }
-}
-
-impl Drop for StreamInner {
-    fn drop(&mut self) {
-        if !self.aborted.load(Ordering::Acquire) {
-            let s = &self.shared;
-            s.lock().driver.close(&s.socket, s.now(), self.h);
-        }
-        self.shared.release();
-    }
-}
-
-/// A uTP connection: `futures_io::AsyncRead + AsyncWrite`.
-///
-/// `close` (futures-io's `poll_close`) half-closes: a FIN follows the
-/// data written, the peer reads `Ok(0)`, and this side can still read.
-/// Writing after it fails with `BrokenPipe`. Dropping the stream closes it
-/// gracefully; [`abort`](Self::abort) resets it.
-pub struct UtpStream {
-    inner: Arc<StreamInner>,
-}
-
-/// The reading half of a [`UtpStream`] ([`UtpStream::into_split`]).
-pub struct OwnedReadHalf {
-    inner: Arc<StreamInner>,
-}
-
-/// The writing half of a [`UtpStream`] ([`UtpStream::into_split`]);
-/// `close` half-closes the connection.
-pub struct OwnedWriteHalf {
-    inner: Arc<StreamInner>,
-}
-
-impl UtpStream {
-    /// The peer's address.
-    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.peer_addr()
-    }
-
-    /// The local address (the socket's).
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.local_addr()
-    }
-
-    /// The connection's counters.
-    pub fn stats(&self) -> ConnStats {
-        self.inner.stats()
-    }
-
-    /// Splits the stream into halves that two tasks can use at once. The
-    /// connection closes gracefully when both are dropped.
-    pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
-        let read = OwnedReadHalf {
-            inner: Arc::clone(&self.inner),
-        };
-        (read, OwnedWriteHalf { inner: self.inner })
-    }
-
-    /// Resets the connection: the peer's calls fail with
-    /// `ConnectionReset`; data not yet delivered is dropped.
-    pub fn abort(self) {
-        let s = &self.inner.shared;
-        self.inner.aborted.store(true, Ordering::Release);
-        s.lock().driver.abort(&s.socket, s.now(), self.inner.h);
-    }
-}
-
-macro_rules! half_impls {
-    ($($ty:ident),*) => {$(
-        impl core::fmt::Debug for $ty {
-            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-                f.debug_struct(stringify!($ty))
-                    .field("peer_addr", &self.inner.peer_addr().ok())
-                    .finish_non_exhaustive()
-            }
-        }
-    )*};
-}
-half_impls!(UtpStream, OwnedReadHalf, OwnedWriteHalf);
-
-macro_rules! read_impls {
-    ($($ty:ident),*) => {$(
-        impl AsyncRead for $ty {
-            fn poll_read(
-                self: Pin<&mut Self>,
-                cx: &mut Context<'_>,
-                buf: &mut [u8],
-            ) -> Poll<io::Result<usize>> {
-                self.inner.poll_read(cx, buf)
-            }
-        }
-    )*};
-}
-read_impls!(UtpStream, OwnedReadHalf);
-
-macro_rules! write_impls {
-    ($($ty:ident),*) => {$(
-        impl AsyncWrite for $ty {
-            fn poll_write(
-                self: Pin<&mut Self>,
-                cx: &mut Context<'_>,
-                buf: &[u8],
-            ) -> Poll<io::Result<usize>> {
-                self.inner.poll_write(cx, buf)
-            }
-
-            fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-                // Written bytes are in the connection's send buffer, sent
-                // as the window allows: nothing to flush.
-                Poll::Ready(Ok(()))
-            }
-
-            fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-                self.inner.poll_close()
-            }
-        }
-    )*};
-}
-write_impls!(UtpStream, OwnedWriteHalf);
-
-impl OwnedReadHalf {
-    /// The peer's address.
-    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.peer_addr()
-    }
-}
-
-impl OwnedWriteHalf {
-    /// The peer's address.
-    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.peer_addr()
     }
 }

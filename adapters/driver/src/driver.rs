@@ -7,7 +7,8 @@ use std::task::{Context, Poll, Waker};
 
 use utp_core::error::close_error;
 use utp_core::{
-    ConnHandle, ConnState, ConnStats, Endpoint, EndpointStats, Error, Event, Handled, Timestamp,
+    CloseInfo, ConnHandle, ConnState, ConnStats, Endpoint, EndpointStats, Error, Event, Handled,
+    Timestamp,
 };
 
 use crate::{DatagramSocket, DriverConfig};
@@ -57,6 +58,8 @@ const MAX_BATCH_BYTES: usize = 65_000;
 struct Wakers {
     read: Option<Waker>,
     write: Option<Waker>,
+    /// A task waiting for the connection to end ([`Driver::poll_closed`]).
+    closed: Option<Waker>,
 }
 
 fn register(slot: &mut Option<Waker>, cx: &Context<'_>) {
@@ -68,6 +71,21 @@ fn register(slot: &mut Option<Waker>, cx: &Context<'_>) {
 
 fn wake(slot: &mut Option<Waker>) {
     if let Some(w) = slot.take() {
+        w.wake();
+    }
+}
+
+/// Several tasks may wait on one socket-wide slot (clones of a socket each
+/// calling `accept`): each is kept once and all are woken (the ones that
+/// find nothing register again).
+fn register_many(list: &mut Vec<Waker>, cx: &Context<'_>) {
+    if !list.iter().any(|w| w.will_wake(cx.waker())) {
+        list.push(cx.waker().clone());
+    }
+}
+
+fn wake_all(list: &mut Vec<Waker>) {
+    for w in list.drain(..) {
         w.wake();
     }
 }
@@ -99,10 +117,14 @@ pub struct Driver {
     out: Outbox,
     max_segments: usize,
     wakers: HashMap<ConnHandle, Wakers>,
-    accept_waker: Option<Waker>,
+    accept_wakers: Vec<Waker>,
     foreign: VecDeque<(SocketAddr, Vec<u8>)>,
     foreign_cap: usize,
-    foreign_waker: Option<Waker>,
+    foreign_wakers: Vec<Waker>,
+    /// Tasks waiting for the endpoint to have no connection left.
+    idle_wakers: Vec<Waker>,
+    /// Set by [`Driver::close_all`]: no more connections in or out.
+    closing: bool,
     driver_waker: Option<Waker>,
     /// Events kept for [`Driver::poll_event`], when asked for.
     events: Option<VecDeque<Event>>,
@@ -151,10 +173,12 @@ impl Driver {
             },
             max_segments,
             wakers: HashMap::new(),
-            accept_waker: None,
+            accept_wakers: Vec::new(),
             foreign: VecDeque::new(),
             foreign_cap: config.foreign_queue,
-            foreign_waker: None,
+            foreign_wakers: Vec::new(),
+            idle_wakers: Vec::new(),
+            closing: false,
             driver_waker: None,
             events: config.keep_events.then(VecDeque::new),
             armed: None,
@@ -238,7 +262,7 @@ impl Driver {
                             {
                                 if self.foreign.len() < self.foreign_cap {
                                     self.foreign.push_back((from, datagram.to_vec()));
-                                    wake(&mut self.foreign_waker);
+                                    wake_all(&mut self.foreign_wakers);
                                 } else {
                                     self.stats.foreign_dropped += 1;
                                 }
@@ -263,6 +287,7 @@ impl Driver {
         }
         self.flush(socket, now);
         self.dispatch();
+        self.wake_if_idle();
         let deadline = self.endpoint.poll_timeout();
         self.armed = deadline;
         Wait {
@@ -384,7 +409,7 @@ impl Driver {
                 kept.push_back(event);
             }
             match event {
-                Event::Incoming => wake(&mut self.accept_waker),
+                Event::Incoming => wake_all(&mut self.accept_wakers),
                 Event::Readable(h) | Event::Eof(h) => {
                     if let Some(w) = self.wakers.get_mut(&h) {
                         wake(&mut w.read);
@@ -399,6 +424,7 @@ impl Driver {
                     if let Some(w) = self.wakers.get_mut(&h) {
                         wake(&mut w.read);
                         wake(&mut w.write);
+                        wake(&mut w.closed);
                     }
                 }
             }
@@ -415,6 +441,7 @@ impl Driver {
     ) {
         self.flush(socket, now);
         self.dispatch();
+        self.wake_if_idle();
         let deadline = h.and_then(|h| self.endpoint.conn(h)?.poll_timeout());
         let earlier = deadline.is_some_and(|d| self.armed.is_none_or(|a| d < a));
         if earlier || self.pending() {
@@ -440,9 +467,51 @@ impl Driver {
         for w in self.wakers.values_mut() {
             wake(&mut w.read);
             wake(&mut w.write);
+            wake(&mut w.closed);
         }
-        wake(&mut self.accept_waker);
-        wake(&mut self.foreign_waker);
+        wake_all(&mut self.accept_wakers);
+        wake_all(&mut self.foreign_wakers);
+        wake_all(&mut self.idle_wakers);
+    }
+
+    /// Winds the socket down gracefully ([`Endpoint::close_all`]): no more
+    /// connections are accepted or made (`poll_accept` and `connect` fail
+    /// with `NotConnected`), and every connection is closed as a dropped
+    /// stream is: data written is still delivered, nothing more is read.
+    /// [`poll_idle`](Self::poll_idle) tells when they are all gone.
+    pub fn close_all<S: DatagramSocket + ?Sized>(&mut self, socket: &S, now: Timestamp) {
+        if self.closing || self.terminated.is_some() {
+            return;
+        }
+        self.closing = true;
+        self.endpoint.close_all(now);
+        wake_all(&mut self.accept_wakers);
+        self.after_call(socket, now, None);
+        // The closes may have earlier deadlines (and finish at once).
+        self.armed = None;
+        self.wake_driver();
+    }
+
+    /// Ready once the endpoint has no connection left (every one finished,
+    /// timed out or was aborted, and was released by its stream or by
+    /// [`close_all`](Self::close_all)).
+    pub fn poll_idle(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.check()?;
+        if self.endpoint.connection_count() == 0 {
+            return Poll::Ready(Ok(()));
+        }
+        register_many(&mut self.idle_wakers, cx);
+        Poll::Pending
+    }
+
+    fn wake_if_idle(&mut self) {
+        if !self.idle_wakers.is_empty() && self.endpoint.connection_count() == 0 {
+            wake_all(&mut self.idle_wakers);
+        }
+    }
+
+    fn closing_error() -> io::Error {
+        io::Error::new(io::ErrorKind::NotConnected, "the uTP socket is closing")
     }
 
     // ----- connections -----
@@ -456,6 +525,9 @@ impl Driver {
         remote: SocketAddr,
     ) -> io::Result<ConnHandle> {
         self.check()?;
+        if self.closing {
+            return Err(Self::closing_error());
+        }
         let local = socket.local_addr()?;
         if local.is_ipv4() != remote.is_ipv4() {
             return Err(io::Error::new(
@@ -492,13 +564,16 @@ impl Driver {
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<(ConnHandle, SocketAddr)>> {
         self.check()?;
+        if self.closing {
+            return Poll::Ready(Err(Self::closing_error()));
+        }
         while let Some(h) = self.endpoint.accept() {
             if let Some(peer) = self.endpoint.conn(h).and_then(|c| c.peer_addr()) {
                 self.wakers.insert(h, Wakers::default());
                 return Poll::Ready(Ok((h, peer)));
             }
         }
-        register(&mut self.accept_waker, cx);
+        register_many(&mut self.accept_wakers, cx);
         Poll::Pending
     }
 
@@ -559,6 +634,52 @@ impl Driver {
         }
     }
 
+    /// Ready when connection `h` has ended: how (our reason, the peer's
+    /// close-reason code). A connection the application still reads keeps
+    /// its received data readable after this.
+    pub fn poll_closed(
+        &mut self,
+        h: ConnHandle,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<CloseInfo>> {
+        self.check()?;
+        let conn = self.endpoint.conn(h).ok_or_else(gone)?;
+        if let Some(info) = conn.close_info() {
+            return Poll::Ready(Ok(info));
+        }
+        drop(conn);
+        if let Some(w) = self.wakers.get_mut(&h) {
+            register(&mut w.closed, cx);
+        }
+        Poll::Pending
+    }
+
+    /// Sets the close-reason code (extension 3) that `h`'s FIN and RESET
+    /// carry ([`Conn::set_close_reason`](utp_core::Conn::set_close_reason)).
+    pub fn set_close_reason(&mut self, h: ConnHandle, code: Option<u16>) -> io::Result<()> {
+        self.check()?;
+        self.endpoint
+            .conn(h)
+            .ok_or_else(gone)?
+            .set_close_reason(code);
+        Ok(())
+    }
+
+    /// Caps `h`'s sending rate ([`Conn::set_max_send_rate`](utp_core::Conn::set_max_send_rate)).
+    pub fn set_max_send_rate(
+        &mut self,
+        h: ConnHandle,
+        bytes_per_second: Option<u64>,
+    ) -> io::Result<()> {
+        self.check()?;
+        self.endpoint
+            .conn(h)
+            .ok_or_else(gone)?
+            .set_max_send_rate(bytes_per_second);
+        self.wake_driver();
+        Ok(())
+    }
+
     /// Half-close: a FIN follows the data written so far.
     pub fn shutdown<S: DatagramSocket + ?Sized>(
         &mut self,
@@ -601,6 +722,24 @@ impl Driver {
         self.after_call(socket, now, None);
     }
 
+    /// Resets `h` (RESET to the peer, everything dropped) but keeps the
+    /// handle: calls on it fail with `ConnectionAborted` and
+    /// [`poll_closed`](Self::poll_closed) reports
+    /// [`CloseReason::Aborted`](utp_core::CloseReason::Aborted) until
+    /// [`close`](Self::close) releases it. For a stream's `abort`.
+    pub fn reset<S: DatagramSocket + ?Sized>(
+        &mut self,
+        socket: &S,
+        now: Timestamp,
+        h: ConnHandle,
+    ) -> io::Result<()> {
+        self.check()?;
+        self.endpoint.set_now(now);
+        self.endpoint.conn(h).ok_or_else(gone)?.reset();
+        self.after_call(socket, now, Some(h));
+        Ok(())
+    }
+
     // ----- other protocols on the socket -----
 
     /// The next datagram that was not uTP, copied into `buf` (truncated to
@@ -620,7 +759,7 @@ impl Driver {
                 Poll::Ready(Ok((n, from)))
             }
             None => {
-                register(&mut self.foreign_waker, cx);
+                register_many(&mut self.foreign_wakers, cx);
                 Poll::Pending
             }
         }

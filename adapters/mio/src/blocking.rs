@@ -16,14 +16,14 @@
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
 use mio::{Events, Interest, Token};
-use utp_core::{ConnHandle, ConnStats, EndpointStats, Timestamp};
+use utp_core::{CloseInfo, ConnHandle, ConnStats, EndpointStats, Timestamp};
 use utp_driver::{Clock, DatagramSocket, Driver, DriverConfig, DriverStats};
 
 use crate::Sock;
@@ -160,6 +160,10 @@ fn run(shared: &Shared, mut poll: mio::Poll) {
                     .map(|d| shared.clock.instant(d).saturating_duration_since(now)),
             };
             if shared.handles.load(Ordering::Acquire) == 0 {
+                if orphaned.is_none() {
+                    // Nobody will accept what waits in the backlog.
+                    driver.close_all(socket, shared.clock.timestamp(now));
+                }
                 let since = *orphaned.get_or_insert(now);
                 let left = (since + LINGER).saturating_duration_since(now);
                 // Done once no connection is left and the last datagrams (a
@@ -297,7 +301,8 @@ impl UtpListener {
         Ok(UtpListener { handle })
     }
 
-    /// Waits for the next incoming connection.
+    /// Waits for the next incoming connection. Several threads may wait at
+    /// once; each connection goes to one of them.
     pub fn accept(&self) -> io::Result<(UtpStream, SocketAddr)> {
         let shared = &self.handle.0;
         let (h, peer) = shared.wait(&shared.accepters, None, |d, _, _, cx| d.poll_accept(cx))?;
@@ -347,6 +352,28 @@ impl UtpListener {
         }
     }
 
+    /// Winds the whole socket down gracefully: no more connections are
+    /// accepted or made (`accept` and `connect` fail with `NotConnected`),
+    /// and every connection is closed as if its stream were dropped: data
+    /// already written is still delivered, nothing more is read. Call
+    /// [`wait_idle`](Self::wait_idle) before exiting for that delivery to
+    /// complete.
+    pub fn close(&self) {
+        self.handle.0.call(|d, s, now| d.close_all(s, now));
+    }
+
+    /// Blocks until no connection is left on the socket: each finished
+    /// (both FINs acknowledged), timed out or was reset, and its stream was
+    /// dropped (or [`close`](Self::close) released it); `WouldBlock` once
+    /// `timeout` passes. After `close()` this is when every byte written
+    /// has been acknowledged by its peer or its connection has failed.
+    pub fn wait_idle(&self, timeout: Option<Duration>) -> io::Result<()> {
+        let waiters = Arc::default();
+        self.handle
+            .0
+            .wait(&waiters, timeout, |d, _, _, cx| d.poll_idle(cx))
+    }
+
     /// The endpoint's counters.
     pub fn endpoint_stats(&self) -> EndpointStats {
         self.handle.0.lock().driver.endpoint_stats()
@@ -377,22 +404,22 @@ struct StreamInner {
     writers: Arc<Waiters>,
     read_timeout: Mutex<Option<Duration>>,
     write_timeout: Mutex<Option<Duration>>,
-    aborted: AtomicBool,
 }
 
 impl Drop for StreamInner {
     fn drop(&mut self) {
-        if !self.aborted.load(Ordering::Acquire) {
-            let h = self.conn;
-            self.handle.0.call(|d, s, now| d.close(s, now, h));
-        }
+        let h = self.conn;
+        self.handle.0.call(|d, s, now| d.close(s, now, h));
     }
 }
 
 /// A uTP connection: `std::io::Read + Write` (also through `&UtpStream`).
 ///
 /// Dropping the last handle ([`try_clone`](Self::try_clone) makes more)
-/// closes the connection gracefully.
+/// closes the connection gracefully. [`closed`](Self::closed) tells when
+/// and how it ended. Reads return `Ok(0)` once the peer's FIN and
+/// everything before it were read; a RESET that arrives after that is still
+/// reported (`ConnectionReset`) by the next read.
 pub struct UtpStream {
     inner: Arc<StreamInner>,
 }
@@ -426,7 +453,6 @@ impl UtpStream {
                 writers: Arc::default(),
                 read_timeout: Mutex::new(None),
                 write_timeout: Mutex::new(None),
-                aborted: AtomicBool::new(false),
             }),
         }
     }
@@ -497,11 +523,41 @@ impl UtpStream {
     }
 
     /// Aborts the connection: RESET to the peer, buffered data dropped.
-    /// Other handles of it fail from now on.
-    pub fn abort(self) {
-        self.inner.aborted.store(true, Ordering::Release);
+    /// Reads and writes on every handle of it fail with `ConnectionAborted`
+    /// from now on, and [`closed`](Self::closed) reports
+    /// [`CloseReason::Aborted`](crate::CloseReason::Aborted).
+    pub fn abort(&self) {
         let h = self.inner.conn;
-        self.shared().call(|d, s, now| d.abort(s, now, h));
+        let _ = self.shared().call(|d, s, now| d.reset(s, now, h));
+    }
+
+    /// Blocks until the connection has ended, and tells how:
+    /// [`CloseInfo::reason`] (finished, reset by the peer, refused, timed
+    /// out and which timer, aborted, closed locally) and the close-reason
+    /// code the peer sent, if any; `WouldBlock` once `timeout` passes. Data
+    /// received before the end can still be read.
+    pub fn closed(&self, timeout: Option<Duration>) -> io::Result<CloseInfo> {
+        let h = self.inner.conn;
+        let waiters = Arc::default();
+        self.shared()
+            .wait(&waiters, timeout, |d, _, _, cx| d.poll_closed(h, cx))
+    }
+
+    /// Sets the close-reason code (uTP extension 3, which libtorrent reads)
+    /// that this connection's FIN and RESET carry from now on: call it
+    /// before `shutdown`, dropping or `abort`. `None` (the default) sends
+    /// none.
+    pub fn set_close_reason(&self, code: Option<u16>) -> io::Result<()> {
+        let h = self.inner.conn;
+        self.shared().call(|d, _, _| d.set_close_reason(h, code))
+    }
+
+    /// Caps this connection's sending rate at `bytes_per_second` (payload,
+    /// headers and retransmissions), or lifts the cap with `None`.
+    pub fn set_max_send_rate(&self, bytes_per_second: Option<u64>) -> io::Result<()> {
+        let h = self.inner.conn;
+        self.shared()
+            .call(|d, _, _| d.set_max_send_rate(h, bytes_per_second))
     }
 
     /// The peer's address.

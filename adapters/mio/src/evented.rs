@@ -26,7 +26,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
 use mio::{Interest, Registry, Token};
-use utp_core::{ConnHandle, Event};
+use utp_core::{CloseInfo, ConnHandle, Event};
 use utp_driver::{Clock, DatagramSocket, Driver, DriverConfig, Wait};
 
 use crate::Sock;
@@ -188,6 +188,43 @@ impl UtpMio {
     pub fn abort(&mut self, h: ConnHandle) {
         let now = self.now();
         self.driver.abort(&self.socket, now, h);
+    }
+
+    /// How `h` ended (after its `Closed` event): the reason and the
+    /// close-reason code the peer sent. `None` while it is open or once
+    /// the handle was released.
+    pub fn close_info(&mut self, h: ConnHandle) -> Option<CloseInfo> {
+        self.driver.endpoint().conn(h)?.close_info()
+    }
+
+    /// Sets the close-reason code (uTP extension 3) that `h`'s FIN and
+    /// RESET carry from now on.
+    pub fn set_close_reason(&mut self, h: ConnHandle, code: Option<u16>) -> io::Result<()> {
+        self.driver.set_close_reason(h, code)
+    }
+
+    /// Caps `h`'s sending rate at `bytes_per_second`, or lifts the cap.
+    pub fn set_max_send_rate(
+        &mut self,
+        h: ConnHandle,
+        bytes_per_second: Option<u64>,
+    ) -> io::Result<()> {
+        self.driver.set_max_send_rate(h, bytes_per_second)
+    }
+
+    /// Winds the socket down gracefully: no more connections in or out,
+    /// every connection closed as by [`close`](Self::close) (data written
+    /// is still delivered). Keep running the loop until
+    /// [`is_idle`](Self::is_idle).
+    pub fn close_all(&mut self) {
+        let now = self.now();
+        self.driver.close_all(&self.socket, now);
+    }
+
+    /// Whether no connection is left (every one finished, failed or was
+    /// released).
+    pub fn is_idle(&mut self) -> bool {
+        self.driver.endpoint().connection_count() == 0
     }
 
     /// The next datagram of another protocol received on the socket;

@@ -60,6 +60,7 @@ pub mod evented;
 
 pub use blocking::{UtpListener, UtpStream};
 pub use evented::UtpMio;
+pub use utp_core::{CloseInfo, Timer};
 pub use utp_core::{
     CloseReason, Config, ConnHandle, ConnStats, EndpointStats, Event, ListenConfig,
 };

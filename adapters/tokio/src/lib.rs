@@ -17,7 +17,27 @@
 //!
 //! The driver task lives while any [`UtpSocket`] handle or stream exists;
 //! after the last is dropped it lets closing connections finish their FIN
-//! exchange (at most 30 s), then exits and the UDP socket closes.
+//! exchange (at most 30 s), then exits and the UDP socket closes. A program
+//! that must know its data arrived before it exits calls
+//! [`UtpSocket::close`] and awaits [`UtpSocket::wait_idle`] (returning from
+//! `main` stops the runtime, and the driver with it).
+//!
+//! ## How a connection ends
+//!
+//! [`UtpStream::closed`] resolves with a [`CloseInfo`]: the
+//! [`CloseReason`] (finished, reset by the peer, refused, timed out with
+//! the [`Timer`] that ran out, aborted, closed locally) and the
+//! close-reason code the peer sent (uTP extension 3, as libtorrent sends
+//! it; [`UtpStream::set_close_reason`] sends ours). Errors from reads and
+//! writes carry the matching `io::ErrorKind` (`ConnectionReset`,
+//! `ConnectionRefused`, `TimedOut`, ...).
+//!
+//! ## Cancellation
+//!
+//! `accept`, `recv_foreign`, `send_foreign`, `closed` and `wait_idle` are
+//! cancel safe. Dropping a `connect` future abandons that connection. Reads
+//! and writes are poll-based (`AsyncRead`/`AsyncWrite`): a write that
+//! returned `Pending` took nothing.
 //!
 //! ## Example: echo over loopback
 //!
@@ -62,17 +82,20 @@ use std::future::{poll_fn, Future};
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
+use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tokio::time::Sleep;
-use utp_core::ConnHandle;
 use utp_driver::{Batch, Clock, DatagramSocket, Driver};
 
+mod stream;
+
+pub use stream::{OwnedReadHalf, OwnedWriteHalf, ReuniteError, UtpStream};
+pub use utp_core::{CloseInfo, Timer};
 pub use utp_core::{CloseReason, Config, ConnStats, EndpointStats, ListenConfig};
 pub use utp_driver::{DriverConfig, DriverStats};
 
@@ -190,14 +213,7 @@ impl Future for DriverTask {
                 let orphaned = this.shared.handles.load(Ordering::Acquire) == 0;
                 if orphaned && this.orphaned.is_none() {
                     // Nobody will accept: close the backlog, refuse new SYNs.
-                    let ep = d.endpoint();
-                    while let Some(h) = ep.accept() {
-                        if let Some(mut c) = ep.conn(h) {
-                            c.close();
-                        }
-                    }
-                    ep.unlisten();
-                    d.wake_driver();
+                    d.close_all(&this.shared.socket, this.shared.clock.timestamp(now));
                 }
                 (wait, orphaned.then(|| d.endpoint().connection_count()))
             };
@@ -338,8 +354,10 @@ impl UtpSocket {
 
     /// Connects to `remote`: resolves once the handshake completed, or
     /// with `ConnectionRefused` (the peer answered RESET) or `TimedOut`
-    /// ([`Config::connect_timeout`]). Dropping the future abandons the
-    /// attempt.
+    /// ([`Config::connect_timeout`]).
+    ///
+    /// Not cancel safe in the sense that dropping the future abandons the
+    /// attempt (the half-made connection is closed); nothing else is lost.
     pub async fn connect(&self, remote: SocketAddr) -> io::Result<UtpStream> {
         let shared = self.shared();
         let h = {
@@ -352,7 +370,12 @@ impl UtpSocket {
         Ok(stream)
     }
 
-    /// The next incoming connection and its peer.
+    /// The next incoming connection and its peer. Several tasks may wait
+    /// at once (on clones of the socket); each connection goes to one of
+    /// them.
+    ///
+    /// Cancel safe: a connection is taken from the backlog only when the
+    /// future completes.
     pub async fn accept(&self) -> io::Result<(UtpStream, SocketAddr)> {
         let shared = self.shared();
         let (h, peer) = poll_fn(|cx| shared.lock().poll_accept(cx)).await?;
@@ -366,13 +389,41 @@ impl UtpSocket {
 
     /// The next datagram received that was not uTP (DHT, tracker, ...),
     /// copied into `buf` (truncated if longer): its length and sender.
+    /// Several tasks may wait at once; each datagram goes to one of them.
+    ///
+    /// Cancel safe: a datagram is taken only when the future completes.
     pub async fn recv_foreign(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         poll_fn(|cx| self.shared().lock().poll_recv_foreign(cx, buf)).await
     }
 
     /// Sends a datagram of another protocol from this socket.
+    ///
+    /// Cancel safe: the datagram was sent or not, never half.
     pub async fn send_foreign(&self, buf: &[u8], to: SocketAddr) -> io::Result<usize> {
         self.shared().socket.io.send_to(buf, to).await
+    }
+
+    /// Winds the whole socket down gracefully: no more connections are
+    /// accepted or made (`accept` and `connect` fail with `NotConnected`),
+    /// and every connection is closed as if its stream were dropped: data
+    /// already written is still delivered, nothing more is read (reads and
+    /// writes on the streams fail). Await [`wait_idle`](Self::wait_idle)
+    /// before exiting for that delivery to complete.
+    pub fn close(&self) {
+        let shared = self.shared();
+        shared.lock().close_all(&shared.socket, shared.now());
+    }
+
+    /// Resolves once no connection is left on the socket: each finished
+    /// (both FINs acknowledged), timed out or was reset, and its stream was
+    /// dropped (or [`close`](Self::close) released it). After
+    /// `close()` this is when every byte written has been acknowledged by
+    /// its peer or its connection has failed; returning from `main` before
+    /// it ends the driver with data unacknowledged.
+    ///
+    /// Cancel safe.
+    pub async fn wait_idle(&self) -> io::Result<()> {
+        poll_fn(|cx| self.shared().lock().poll_idle(cx)).await
     }
 
     /// Counters of traffic that belongs to no connection.
@@ -389,235 +440,4 @@ impl UtpSocket {
 fn runtime() -> io::Result<tokio::runtime::Handle> {
     tokio::runtime::Handle::try_current()
         .map_err(|e| io::Error::other(format!("utp-tokio needs a tokio runtime: {e}")))
-}
-
-/// One connection, shared by a stream or its two halves; closes it when
-/// the last goes away.
-struct Conn {
-    shared: Arc<Shared>,
-    h: ConnHandle,
-    peer: SocketAddr,
-    aborted: AtomicBool,
-}
-
-impl Conn {
-    fn poll_read(&self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        let shared = &self.shared;
-        let out = buf.initialize_unfilled();
-        let n = match shared
-            .lock()
-            .poll_read(&shared.socket, shared.now(), self.h, cx, out)
-        {
-            Poll::Ready(Ok(n)) => n,
-            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-            Poll::Pending => return Poll::Pending,
-        };
-        buf.advance(n);
-        Poll::Ready(Ok(()))
-    }
-
-    fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        let shared = &self.shared;
-        shared
-            .lock()
-            .poll_write(&shared.socket, shared.now(), self.h, cx, buf)
-    }
-
-    fn shutdown(&self) -> io::Result<()> {
-        let shared = &self.shared;
-        shared.lock().shutdown(&shared.socket, shared.now(), self.h)
-    }
-
-    fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.shared.socket.io.local_addr()
-    }
-
-    fn stats(&self) -> ConnStats {
-        self.shared.lock().conn_stats(self.h)
-    }
-}
-
-impl Drop for Conn {
-    fn drop(&mut self) {
-        if !self.aborted.load(Ordering::Acquire) {
-            let shared = &self.shared;
-            shared.lock().close(&shared.socket, shared.now(), self.h);
-        }
-        self.shared.release();
-    }
-}
-
-/// A uTP connection: [`AsyncRead`] + [`AsyncWrite`].
-///
-/// `poll_shutdown` half-closes (a FIN after the data written; reading goes
-/// on until the peer's FIN), `poll_flush` returns at once (written data is
-/// in the send buffer and goes out as the window allows). Dropping the
-/// stream closes the connection gracefully; [`abort`](Self::abort) resets
-/// it.
-pub struct UtpStream {
-    conn: Arc<Conn>,
-}
-
-impl UtpStream {
-    fn new(shared: Arc<Shared>, h: ConnHandle, peer: SocketAddr) -> UtpStream {
-        shared.acquire();
-        UtpStream {
-            conn: Arc::new(Conn {
-                shared,
-                h,
-                peer,
-                aborted: AtomicBool::new(false),
-            }),
-        }
-    }
-
-    /// The peer's address.
-    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        Ok(self.conn.peer)
-    }
-
-    /// The local socket's address.
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.conn.local_addr()
-    }
-
-    /// The connection's counters (zero once it is gone).
-    pub fn stats(&self) -> ConnStats {
-        self.conn.stats()
-    }
-
-    /// Splits the stream into halves that can be used from two tasks at
-    /// once. The connection closes when both are dropped.
-    pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
-        (
-            OwnedReadHalf {
-                conn: self.conn.clone(),
-            },
-            OwnedWriteHalf { conn: self.conn },
-        )
-    }
-
-    /// Aborts the connection: the peer gets a RESET (its calls fail with
-    /// `ConnectionReset`), unsent data is dropped.
-    pub fn abort(self) {
-        let c = &self.conn;
-        c.aborted.store(true, Ordering::Release);
-        c.shared.lock().abort(&c.shared.socket, c.shared.now(), c.h);
-    }
-}
-
-impl std::fmt::Debug for UtpStream {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UtpStream")
-            .field("peer_addr", &self.conn.peer)
-            .finish_non_exhaustive()
-    }
-}
-
-impl AsyncRead for UtpStream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        self.conn.poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for UtpStream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        self.conn.poll_write(cx, buf)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(self.conn.shutdown())
-    }
-}
-
-/// The reading half of a [`UtpStream`], from
-/// [`into_split`](UtpStream::into_split).
-pub struct OwnedReadHalf {
-    conn: Arc<Conn>,
-}
-
-/// The writing half of a [`UtpStream`], from
-/// [`into_split`](UtpStream::into_split). `poll_shutdown` sends a FIN, as
-/// dropping this half does.
-pub struct OwnedWriteHalf {
-    conn: Arc<Conn>,
-}
-
-macro_rules! half_common {
-    ($t:ident) => {
-        impl $t {
-            /// The peer's address.
-            pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-                Ok(self.conn.peer)
-            }
-
-            /// The local socket's address.
-            pub fn local_addr(&self) -> io::Result<SocketAddr> {
-                self.conn.local_addr()
-            }
-
-            /// The connection's counters (zero once it is gone).
-            pub fn stats(&self) -> ConnStats {
-                self.conn.stats()
-            }
-        }
-
-        impl std::fmt::Debug for $t {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.debug_struct(stringify!($t))
-                    .field("peer_addr", &self.conn.peer)
-                    .finish_non_exhaustive()
-            }
-        }
-    };
-}
-half_common!(OwnedReadHalf);
-half_common!(OwnedWriteHalf);
-
-impl AsyncRead for OwnedReadHalf {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        self.conn.poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for OwnedWriteHalf {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        self.conn.poll_write(cx, buf)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(self.conn.shutdown())
-    }
-}
-
-impl Drop for OwnedWriteHalf {
-    /// As with tokio's `TcpStream` halves: no more writes, the peer reads
-    /// to the end.
-    fn drop(&mut self) {
-        let _ = self.conn.shutdown();
-    }
 }

@@ -561,8 +561,12 @@ impl Connection {
         }
     }
 
-    pub(crate) fn abort(&mut self, now: Timestamp, events: &mut EventSink<'_>) {
-        self.close_called = true;
+    /// RESET to the peer, everything dropped. With `release`, the
+    /// application is done with the connection too (as after `close`).
+    pub(crate) fn abort(&mut self, now: Timestamp, events: &mut EventSink<'_>, release: bool) {
+        if release {
+            self.close_called = true;
+        }
         if self.is_closed() {
             return;
         }

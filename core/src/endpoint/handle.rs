@@ -89,9 +89,19 @@ impl Conn<'_> {
         self.with(|c, events, now| c.close(now, events));
     }
 
-    /// Abort: send RESET and drop everything.
+    /// Abort: send RESET and drop everything; the handle is released (as
+    /// after [`close`](Self::close)).
     pub fn abort(&mut self) {
-        self.with(|c, events, now| c.abort(now, events));
+        self.with(|c, events, now| c.abort(now, events, true));
+    }
+
+    /// Like [`abort`](Self::abort), but the handle stays valid: the
+    /// connection is [`Closed`](crate::ConnState::Closed) with
+    /// [`CloseReason::Aborted`](crate::CloseReason::Aborted) (reads and
+    /// writes fail with it, [`close_info`](Self::close_info) says so) until
+    /// the application releases it with [`close`](Self::close).
+    pub fn reset(&mut self) {
+        self.with(|c, events, now| c.abort(now, events, false));
     }
 
     /// Sets the close-reason code (extension 3, as libtorrent sends) that

@@ -278,6 +278,22 @@ impl Endpoint {
         }
     }
 
+    /// Winds the whole endpoint down: stops listening and closes every
+    /// connection gracefully, as [`Conn::close`] on each (data written is
+    /// still delivered, nothing more is read), those in the accept backlog
+    /// included. [`connection_count`](Self::connection_count) reaches 0 once
+    /// they have all finished (or timed out).
+    pub fn close_all(&mut self, now: Timestamp) {
+        self.set_now(now);
+        self.unlisten();
+        for index in 0..self.slots.len() {
+            let handle = self.handle_of(index as u32);
+            if let Some(mut c) = self.conn(handle) {
+                c.close();
+            }
+        }
+    }
+
     /// Takes the oldest connection from the accept backlog.
     pub fn accept(&mut self) -> Option<ConnHandle> {
         loop {
@@ -607,7 +623,7 @@ impl Endpoint {
                             queue: &mut self.events,
                             handle,
                         };
-                        conn.abort(self.now, &mut sink);
+                        conn.abort(self.now, &mut sink, true);
                     }
                 }
             }

@@ -1,0 +1,298 @@
+//! [`UtpStream`] and its halves: one connection as `AsyncRead` +
+//! `AsyncWrite`, how it ends ([`UtpStream::closed`]), and its settings.
+
+use std::future::poll_fn;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use utp_core::{CloseInfo, ConnHandle, ConnStats};
+
+use crate::Shared;
+
+/// One connection, shared by a stream or its two halves; closes it when
+/// the last goes away.
+struct Conn {
+    shared: Arc<Shared>,
+    h: ConnHandle,
+    peer: SocketAddr,
+}
+
+impl Conn {
+    fn poll_read(&self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let shared = &self.shared;
+        let out = buf.initialize_unfilled();
+        let n = match shared
+            .lock()
+            .poll_read(&shared.socket, shared.now(), self.h, cx, out)
+        {
+            Poll::Ready(Ok(n)) => n,
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Pending => return Poll::Pending,
+        };
+        buf.advance(n);
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let shared = &self.shared;
+        shared
+            .lock()
+            .poll_write(&shared.socket, shared.now(), self.h, cx, buf)
+    }
+
+    fn shutdown(&self) -> io::Result<()> {
+        let shared = &self.shared;
+        shared.lock().shutdown(&shared.socket, shared.now(), self.h)
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.shared.socket.io.local_addr()
+    }
+
+    fn stats(&self) -> ConnStats {
+        self.shared.lock().conn_stats(self.h)
+    }
+
+    async fn closed(&self) -> io::Result<CloseInfo> {
+        poll_fn(|cx| self.shared.lock().poll_closed(self.h, cx)).await
+    }
+
+    fn set_close_reason(&self, code: Option<u16>) -> io::Result<()> {
+        self.shared.lock().set_close_reason(self.h, code)
+    }
+
+    fn set_max_send_rate(&self, bytes_per_second: Option<u64>) -> io::Result<()> {
+        self.shared
+            .lock()
+            .set_max_send_rate(self.h, bytes_per_second)
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        let shared = &self.shared;
+        shared.lock().close(&shared.socket, shared.now(), self.h);
+        self.shared.release();
+    }
+}
+
+/// A uTP connection: [`AsyncRead`] + [`AsyncWrite`].
+///
+/// `poll_shutdown` half-closes (a FIN after the data written; reading goes
+/// on until the peer's FIN), `poll_flush` returns at once (written data is
+/// in the send buffer and goes out as the window allows). Dropping the
+/// stream closes the connection gracefully: data written is still
+/// delivered while the socket lives (see [`UtpSocket::wait_idle`](crate::UtpSocket::wait_idle)
+/// to wait for that before exiting); [`abort`](Self::abort) resets it.
+/// [`closed`](Self::closed) tells when and how it ended.
+///
+/// Reads return `Ok(0)` once the peer's FIN and everything before it were
+/// read; a RESET that arrives after that is still reported
+/// (`ConnectionReset`) by the next read.
+pub struct UtpStream {
+    conn: Arc<Conn>,
+}
+
+impl UtpStream {
+    pub(crate) fn new(shared: Arc<Shared>, h: ConnHandle, peer: SocketAddr) -> UtpStream {
+        shared.acquire();
+        UtpStream {
+            conn: Arc::new(Conn { shared, h, peer }),
+        }
+    }
+
+    /// Splits the stream into halves that can be used from two tasks at
+    /// once. The connection closes when both are dropped;
+    /// [`reunite`](Self::reunite) puts them back together.
+    pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
+        (
+            OwnedReadHalf {
+                conn: self.conn.clone(),
+            },
+            OwnedWriteHalf {
+                conn: self.conn,
+                shutdown_on_drop: true,
+            },
+        )
+    }
+
+    /// The stream again from its two halves, or both back in the error
+    /// when they are not from the same stream.
+    pub fn reunite(
+        read: OwnedReadHalf,
+        mut write: OwnedWriteHalf,
+    ) -> Result<UtpStream, ReuniteError> {
+        if !Arc::ptr_eq(&read.conn, &write.conn) {
+            return Err(ReuniteError(read, write));
+        }
+        write.shutdown_on_drop = false;
+        drop(write);
+        Ok(UtpStream { conn: read.conn })
+    }
+
+    /// Aborts the connection: the peer gets a RESET (its calls fail with
+    /// `ConnectionReset`), unsent data is dropped. From then on this
+    /// stream's reads and writes fail with `ConnectionAborted`, and
+    /// [`closed`](Self::closed) reports [`CloseReason::Aborted`](crate::CloseReason::Aborted).
+    pub fn abort(&self) {
+        let c = &self.conn;
+        let _ = c.shared.lock().reset(&c.shared.socket, c.shared.now(), c.h);
+    }
+}
+
+/// [`UtpStream::reunite`] was given halves of two different streams; here
+/// they are back.
+#[derive(Debug)]
+pub struct ReuniteError(pub OwnedReadHalf, pub OwnedWriteHalf);
+
+impl std::fmt::Display for ReuniteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("tried to reunite halves of different streams")
+    }
+}
+
+impl std::error::Error for ReuniteError {}
+
+/// The reading half of a [`UtpStream`], from
+/// [`into_split`](UtpStream::into_split).
+pub struct OwnedReadHalf {
+    conn: Arc<Conn>,
+}
+
+/// The writing half of a [`UtpStream`], from
+/// [`into_split`](UtpStream::into_split). `poll_shutdown` sends a FIN, as
+/// dropping this half does.
+pub struct OwnedWriteHalf {
+    conn: Arc<Conn>,
+    shutdown_on_drop: bool,
+}
+
+macro_rules! conn_common {
+    ($t:ident) => {
+        impl $t {
+            /// The peer's address.
+            pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+                Ok(self.conn.peer)
+            }
+
+            /// The local socket's address.
+            pub fn local_addr(&self) -> io::Result<SocketAddr> {
+                self.conn.local_addr()
+            }
+
+            /// The connection's counters (zero once it is gone).
+            pub fn stats(&self) -> ConnStats {
+                self.conn.stats()
+            }
+
+            /// Resolves once the connection has ended, with how:
+            /// [`CloseInfo::reason`] (finished, reset by the peer, refused,
+            /// timed out and which timer, aborted, closed locally) and the
+            /// close-reason code the peer sent, if any. Data received
+            /// before the end can still be read. Fails only when the
+            /// socket's driver has stopped.
+            ///
+            /// Cancel safe: dropping the future loses nothing.
+            pub async fn closed(&self) -> io::Result<CloseInfo> {
+                self.conn.closed().await
+            }
+
+            /// Sets the close-reason code (uTP extension 3, which
+            /// libtorrent reads) that this connection's FIN and RESET carry
+            /// from now on: call it before `shutdown`, dropping or `abort`.
+            /// `None` (the default) sends none.
+            pub fn set_close_reason(&self, code: Option<u16>) -> io::Result<()> {
+                self.conn.set_close_reason(code)
+            }
+
+            /// Caps this connection's sending rate at `bytes_per_second`
+            /// (payload, headers and retransmissions), or lifts the cap
+            /// with `None` ([`Config::max_send_rate`](crate::Config::max_send_rate)
+            /// sets it for every connection).
+            pub fn set_max_send_rate(&self, bytes_per_second: Option<u64>) -> io::Result<()> {
+                self.conn.set_max_send_rate(bytes_per_second)
+            }
+        }
+
+        impl std::fmt::Debug for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($t))
+                    .field("peer_addr", &self.conn.peer)
+                    .finish_non_exhaustive()
+            }
+        }
+    };
+}
+conn_common!(UtpStream);
+conn_common!(OwnedReadHalf);
+conn_common!(OwnedWriteHalf);
+
+impl AsyncRead for UtpStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        self.conn.poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for UtpStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.conn.poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(self.conn.shutdown())
+    }
+}
+
+impl AsyncRead for OwnedReadHalf {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        self.conn.poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for OwnedWriteHalf {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.conn.poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(self.conn.shutdown())
+    }
+}
+
+impl Drop for OwnedWriteHalf {
+    /// As with tokio's `TcpStream` halves: no more writes, the peer reads
+    /// to the end.
+    fn drop(&mut self) {
+        if self.shutdown_on_drop {
+            let _ = self.conn.shutdown();
+        }
+    }
+}
