@@ -60,6 +60,10 @@ struct Wakers {
     write: Option<Waker>,
     /// A task waiting for the connection to end ([`Driver::poll_closed`]).
     closed: Option<Waker>,
+    /// How it ended, kept from its `Closed` event for as long as the
+    /// application holds the handle (the endpoint may forget the
+    /// connection before).
+    ended: Option<CloseInfo>,
 }
 
 fn register(slot: &mut Option<Waker>, cx: &Context<'_>) {
@@ -420,8 +424,13 @@ impl Driver {
                         wake(&mut w.write);
                     }
                 }
-                Event::Closed(h, _) => {
+                Event::Closed(h, reason) => {
+                    let peer_code = self
+                        .endpoint
+                        .conn(h)
+                        .and_then(|c| c.peer_close_reason());
                     if let Some(w) = self.wakers.get_mut(&h) {
+                        w.ended = Some(CloseInfo { reason, peer_code });
                         wake(&mut w.read);
                         wake(&mut w.write);
                         wake(&mut w.closed);
@@ -643,6 +652,9 @@ impl Driver {
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<CloseInfo>> {
         self.check()?;
+        if let Some(info) = self.wakers.get(&h).and_then(|w| w.ended) {
+            return Poll::Ready(Ok(info));
+        }
         let conn = self.endpoint.conn(h).ok_or_else(gone)?;
         if let Some(info) = conn.close_info() {
             return Poll::Ready(Ok(info));

@@ -39,6 +39,15 @@ impl Connection {
                 self.ack_pending = true;
                 self.note_close_code(p);
             }
+            // Reset by the application but not yet released (`Conn::reset`):
+            // a peer that still sends lost our RESET; it gets another, one
+            // per packet, as an unknown connection would.
+            if self.phase == Phase::Closed(CloseReason::Aborted)
+                && p.packet_type != PacketType::Reset
+                && p.packet_type != PacketType::Syn
+            {
+                self.reset_pending = true;
+            }
             return;
         }
         match p.packet_type {
