@@ -244,6 +244,7 @@
 pub mod experiment;
 mod link;
 mod nat;
+pub mod pcap;
 mod sim;
 mod trace;
 mod utp;
@@ -258,6 +259,7 @@ pub use nat::{
     MappingScope, NatBehavior, NatConfig, NatError, NatId, NatMapping, NatStats, PortAssignment,
     NAT_PORT_MIN,
 };
+pub use pcap::PcapWriter;
 pub use sim::{RunError, Sim, SimStats, DEFAULT_MAX_EVENTS_PER_INSTANT, TRANSMIT_BUF_LEN};
 pub use trace::{EventKind, TraceEvent, TraceMode};
 pub use utp_core::Timestamp;
