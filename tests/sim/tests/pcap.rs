@@ -446,3 +446,15 @@ fn wiresharks_bt_utp_dissector_reads_what_we_wrote() {
         }
     }
 }
+
+#[test]
+fn a_recording_keeps_the_simulator_send_and_sync() {
+    fn send<T: Send>(_: &T) {}
+    fn send_sync<T: Send + Sync>(_: &T) {}
+    let mut sim: Sim<Endpoint> = Sim::new(1);
+    sim.record_pcap(Vec::<u8>::new()).unwrap();
+    send(&sim);
+    let mut sim: Sim<Box<dyn Host + Send + Sync>> = Sim::new(1);
+    sim.record_pcap(Vec::<u8>::new()).unwrap();
+    send_sync(&sim);
+}
