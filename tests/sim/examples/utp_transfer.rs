@@ -3,8 +3,12 @@
 //! reordering, checked byte for byte.
 //!
 //! ```sh
-//! cargo run -p utp-sim --example utp_transfer [SEED]
+//! cargo run -p utp-sim --example utp_transfer [SEED] [--pcap FILE]
 //! ```
+//!
+//! With `--pcap FILE` it records every delivered datagram to `FILE`; read
+//! it with `tshark -r FILE -d udp.port==6881,bt-utp` (or Wireshark's
+//! *Decode As…*, UDP port 6881 as BT-uTP).
 
 #![allow(
     clippy::indexing_slicing,
@@ -20,10 +24,19 @@ use utp_core::{Config, Endpoint, Event, ListenConfig};
 use utp_sim::{LinkConfig, Sim};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let seed = std::env::args()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1);
+    let mut seed = 1;
+    let mut pcap = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--pcap" => pcap = Some(args.next().ok_or("--pcap needs a file")?),
+            other => {
+                seed = other
+                    .parse()
+                    .map_err(|_| format!("not a seed: {other:?}"))?
+            }
+        }
+    }
     let client: SocketAddr = "192.0.2.1:6881".parse()?;
     let server: SocketAddr = "198.51.100.7:6881".parse()?;
 
@@ -40,6 +53,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut listener = Endpoint::new(Config::default(), seed + 1);
     listener.listen(ListenConfig::default());
     sim.add_host(server, listener);
+    if let Some(path) = &pcap {
+        sim.record_pcap_file(path)?;
+    }
 
     let data: Vec<u8> = (0..1u32 << 20).map(|i| (i % 251) as u8).collect();
     let now = sim.now();
@@ -106,5 +122,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "trace hash {:016x} (same seed, same hash)",
         sim.trace_hash()
     );
+    if let Some(path) = &pcap {
+        let records = sim.pcap_records().unwrap_or(0);
+        sim.stop_pcap()?;
+        println!("{records} datagrams recorded to {path}");
+    }
     Ok(())
 }

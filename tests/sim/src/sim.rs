@@ -13,6 +13,7 @@ use crate::link::{
 };
 use crate::link::{ConfigError, DropReason, Window};
 use crate::nat::{InboundDrop, Nat, NatConfig, NatError, NatId, NatMapping, NatStats};
+use crate::pcap::Recorder;
 use crate::trace::{EventKind, Fnv1a, Trace, TraceEvent, TraceMode};
 use crate::{Host, Traffic, Transmit};
 
@@ -267,6 +268,9 @@ pub struct Sim<H> {
     nats: Vec<Nat>,
     /// Private address -> the NAT in front of it.
     behind: BTreeMap<SocketAddr, usize>,
+    /// The packet capture of deliveries, when one is recording
+    /// ([`Sim::record_pcap`]).
+    pub(crate) pcap: Option<Recorder>,
 }
 
 impl<H> fmt::Debug for Sim<H> {
@@ -312,6 +316,7 @@ impl<H: Host> Sim<H> {
             max_events_per_instant: DEFAULT_MAX_EVENTS_PER_INSTANT,
             nats: Vec::new(),
             behind: BTreeMap::new(),
+            pcap: None,
         }
     }
 
@@ -895,6 +900,9 @@ impl<H: Host> Sim<H> {
                         return true;
                     }
                 };
+                if let Some(pcap) = &mut self.pcap {
+                    pcap.record(self.now, from, to, &data);
+                }
                 self.trace.record(
                     TraceEvent {
                         time: self.now,
