@@ -425,10 +425,7 @@ impl Driver {
                     }
                 }
                 Event::Closed(h, reason) => {
-                    let peer_code = self
-                        .endpoint
-                        .conn(h)
-                        .and_then(|c| c.peer_close_reason());
+                    let peer_code = self.endpoint.conn(h).and_then(|c| c.peer_close_reason());
                     if let Some(w) = self.wakers.get_mut(&h) {
                         w.ended = Some(CloseInfo { reason, peer_code });
                         wake(&mut w.read);

@@ -223,10 +223,7 @@ async fn socket_close_ends_held_streams_as_local_close() {
                 closer_stream.write(b"x").await.unwrap_err().kind(),
                 ErrorKind::NotConnected
             );
-            assert_eq!(
-                other.closed().await.unwrap().reason,
-                CloseReason::Finished
-            );
+            assert_eq!(other.closed().await.unwrap().reason, CloseReason::Finished);
             // No new connections either way.
             let err = closer
                 .connect("127.0.0.1:9".parse().unwrap())
