@@ -27,12 +27,16 @@ use utp_interop::bt::{self, Metainfo, SeedEnd};
 use utp_interop::data::{pattern, report_throughput, verify};
 use utp_interop::libtorrent::{availability, parse_hex20, Availability, Script};
 use utp_interop::relay::{Relay, RelayConfig};
+use utp_tokio::{CloseInfo, CloseReason};
 
 const TORRENT_SIZE: usize = 8 * MIB;
 const PIECE: usize = 256 * 1024;
 /// Requests kept outstanding by our downloader (4 MiB).
 const PIPELINE: usize = 256;
 const SCRIPT_TIMEOUT: &str = "120";
+/// libtorrent's `close_reason_t::upload_to_upload` (6): it closes a
+/// connection when both sides have everything (spec/interop.md).
+const LT_UPLOAD_TO_UPLOAD: u16 = 6;
 
 fn libtorrent_available(test: &str) -> bool {
     match availability(test) {
@@ -191,7 +195,12 @@ async fn we_seed_to_libtorrent(test: &str, relay: Option<RelayConfig>, listener:
             .unwrap();
         eprintln!("our stream: {:?}", s.stats());
         assert_reached_ceiling("libtorrent", &s.stats());
-        served
+        // libtorrent's FIN carried its close reason (extension 3). It may
+        // be gone before our FIN could be acknowledged, so we end the
+        // connection here at once: closed() tells our reason and its code.
+        s.abort();
+        let info = s.closed().await.unwrap();
+        (served, info)
     });
     let secs = lt
         .expect("complete", Duration::from_secs(120))
@@ -207,7 +216,16 @@ async fn we_seed_to_libtorrent(test: &str, relay: Option<RelayConfig>, listener:
     );
     assert!(lt.wait(Duration::from_secs(30)).await.unwrap().success());
     // libtorrent closes the connection once it has everything.
-    let served = guard("libtorrent closing", 60, seeder).await.unwrap();
+    let (served, info) = guard("libtorrent closing", 60, seeder).await.unwrap();
+    eprintln!("our stream ended: {info:?}");
+    assert_eq!(
+        info,
+        CloseInfo {
+            reason: CloseReason::Aborted,
+            peer_code: Some(LT_UPLOAD_TO_UPLOAD)
+        },
+        "libtorrent closes a finished download with its close reason"
+    );
     assert!(served.bytes >= TORRENT_SIZE as u64, "{served:?}");
     assert_eq!(&served.remote.peer_id[..3], b"-LT");
     assert_eq!(served.end, SeedEnd::Eof, "{served:?}");
