@@ -137,6 +137,9 @@
 //! - [`congestion`]: the [`congestion::Controller`] trait, LEDBAT (the
 //!   default, delay-based) and Reno (loss-based).
 //! - [`config`], [`event`], [`error`], [`stats`]: the rest of the API.
+//! - [`trace`]: the spans and events the `tracing` feature reports (a span
+//!   per connection; handshakes, closes with their reason, timeouts,
+//!   retransmits, PMTU changes; every packet at trace level).
 //! - `fuzzing` (behind the `fuzzing` feature, not part of the API): checks
 //!   shared by the fuzz targets and the test suite.
 //!
@@ -188,6 +191,7 @@ mod rng;
 pub mod seq;
 pub mod stats;
 pub mod time;
+pub mod trace;
 pub mod wire;
 
 pub use config::{AcceptDecision, Config, ListenConfig, SynCookies};

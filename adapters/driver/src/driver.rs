@@ -396,9 +396,11 @@ impl Driver {
                 true
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => false,
-            Err(_) => {
+            Err(_e) => {
                 // Unreachable destination, no route, message too long: the
                 // network dropped it; retransmission or timeouts follow.
+                #[cfg(feature = "tracing")]
+                tracing::debug!(target: "utp::socket", error = %_e, %to, "send failed");
                 self.stats.send_errors += 1;
                 self.out.start += segment.min(data.len());
                 true
@@ -469,6 +471,8 @@ impl Driver {
     /// with `kind` (an adapter calls this when its socket is dropped or
     /// fails).
     pub fn terminate(&mut self, kind: io::ErrorKind) {
+        #[cfg(feature = "tracing")]
+        tracing::debug!(target: "utp::socket", ?kind, "the socket loop stops");
         self.terminated = Some(kind);
         for w in self.wakers.values_mut() {
             wake(&mut w.read);

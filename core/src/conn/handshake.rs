@@ -169,6 +169,7 @@ impl Connection {
         }
         self.phase = Phase::Established;
         self.hs.half_open_until = None;
+        crate::trace::conn_event!("handshake complete: the initiator proved its address");
         true
     }
 

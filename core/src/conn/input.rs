@@ -33,6 +33,8 @@ impl Connection {
         p: &PacketRepr<'_>,
         events: &mut EventSink<'_>,
     ) {
+        #[cfg(feature = "tracing")]
+        crate::trace::received(now, p, self);
         if let Phase::Closed(_) = self.phase {
             // Acknowledge a retransmitted FIN (our ack was lost).
             if p.packet_type == PacketType::Fin && Some(p.seq_nr) == self.recv.fin_seq() {
@@ -246,6 +248,7 @@ impl Connection {
         if !in_recovery {
             self.cc.on_loss(now, self.packet_size);
             self.recovery_until = Some(self.seq_nr);
+            crate::trace::conn_event!(cwnd = self.cc.window(), "loss detected: fast retransmit");
         }
     }
 

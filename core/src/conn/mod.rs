@@ -66,6 +66,8 @@ pub(crate) struct EventSink<'a> {
 
 impl EventSink<'_> {
     fn push(&mut self, event: Event) {
+        #[cfg(feature = "tracing")]
+        crate::trace::event(&event);
         self.queue.push_back(event);
     }
 }
@@ -205,6 +207,9 @@ pub(crate) struct Connection {
     eof_signalled: bool,
 
     stats: ConnStats,
+    /// Entered whenever the endpoint works on this connection.
+    #[cfg(feature = "tracing")]
+    span: tracing::Span,
 }
 
 impl Connection {
@@ -287,6 +292,8 @@ impl Connection {
             readable_signalled: false,
             eof_signalled: false,
             stats: ConnStats::default(),
+            #[cfg(feature = "tracing")]
+            span: crate::trace::conn_span(recv_id, remote),
         }
     }
 
@@ -452,6 +459,12 @@ impl Connection {
             && self.close_called
             && self.drain_until.is_none_or(|t| now >= t)
             && !self.reset_pending
+    }
+
+    /// This connection's span, entered (see `trace.rs`).
+    #[cfg(feature = "tracing")]
+    pub(crate) fn enter(&self) -> tracing::span::EnteredSpan {
+        self.span.clone().entered()
     }
 
     /// Sets the close-reason code our FIN and RESET will carry.

@@ -336,10 +336,19 @@ impl PathMemory {
 /// The connection's side: hooks called from `conn/mod.rs` and the
 /// endpoint.
 impl Connection {
+    /// Takes the size the search settled on.
+    fn update_packet_size(&mut self) {
+        let size = self.pmtu.current();
+        if size != self.packet_size {
+            crate::trace::conn_event!(from = self.packet_size, to = size, "packet size changed");
+            self.packet_size = size;
+        }
+    }
+
     /// Starts the search from what the endpoint remembers for the peer.
     pub(crate) fn pmtu_resume(&mut self, remembered: PathState, now: Timestamp) {
         self.pmtu.resume(remembered, now);
-        self.packet_size = self.pmtu.current();
+        self.update_packet_size();
     }
 
     /// What the search learned since the last call, for the endpoint's
@@ -358,7 +367,7 @@ impl Connection {
     /// retransmitted (their sequence numbers cannot be split).
     pub(crate) fn on_packet_too_big(&mut self, limit: usize, now: Timestamp) {
         self.pmtu.on_too_big(limit, now);
-        self.packet_size = self.pmtu.current();
+        self.update_packet_size();
     }
 
     /// In `send_new`, for a full packet of `payload` bytes: if a probe is due and fits the congestion window, arms it
@@ -457,7 +466,7 @@ impl Connection {
                 true
             }
         };
-        self.packet_size = self.pmtu.current();
+        self.update_packet_size();
         lost
     }
 

@@ -59,6 +59,11 @@ impl Connection {
         if self.rto_deadline.is_some_and(|t| now >= t) && !self.pmtu_probe_timeout(now) {
             self.stats.timeouts += 1;
             self.last_rto_at = now;
+            crate::trace::conn_event!(
+                rto_ms = self.rtt.rto().as_millis() as u64,
+                consecutive = self.consecutive_timeouts + 1,
+                "retransmission timeout"
+            );
             // With the peer's window closed, what is in flight is a probe
             // the peer may rightly drop: its timeout is no sign of a dead
             // path or of congestion (the idle timeout catches a dead peer).

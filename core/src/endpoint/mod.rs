@@ -574,6 +574,8 @@ impl Endpoint {
                 handle,
             };
             conn.set_budget_room(self.config.memory_budget.saturating_sub(self.buffered));
+            #[cfg(feature = "tracing")]
+            let _span = conn.enter();
             conn.on_packet(now, packet, &mut sink);
             if let Some(path) = conn.pmtu_take_update() {
                 self.paths.record(conn.remote().ip(), path, now);
@@ -696,6 +698,8 @@ impl Endpoint {
                     handle,
                 };
                 conn.set_budget_room(self.config.memory_budget.saturating_sub(self.buffered));
+                #[cfg(feature = "tracing")]
+                let _span = conn.enter();
                 conn.on_timeout(now, &mut sink);
                 if let Some(path) = conn.pmtu_take_update() {
                     self.paths.record(conn.remote().ip(), path, now);
@@ -736,8 +740,14 @@ impl Endpoint {
             };
             // The window it advertises stays within the budget.
             conn.set_budget_room(self.config.memory_budget.saturating_sub(self.buffered));
+            #[cfg(feature = "tracing")]
+            let _span = conn.enter();
             match conn.poll_transmit(now, buf) {
                 Some(len) => {
+                    #[cfg(feature = "tracing")]
+                    if let Some(datagram) = buf.get(..len) {
+                        crate::trace::sent(now, datagram, conn);
+                    }
                     let destination = conn.remote();
                     let dont_fragment = conn.take_dont_fragment();
                     // Round robin: back of the queue, it may have more.
