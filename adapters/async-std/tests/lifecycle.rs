@@ -2,7 +2,12 @@
 //! on both sides with the peer's close-reason code, abort, the socket's
 //! `close()` + `wait_idle()` after 64 MiB, and several tasks in `accept`.
 //! A lost datagram (RESET, FIN) is drawn again when late.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 
 #[macro_use]
 mod common;

@@ -3,7 +3,12 @@
 //! exits right after, and several tasks waiting in `accept` and
 //! `recv_foreign` at once. Over loopback, where a datagram may be lost:
 //! every wait for one (a RESET, a FIN) provokes it again if it is late.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 
 mod common;
 
