@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use common::{data, guard, RESENDS, RESEND_WAIT};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use utp_tokio::{CloseInfo, CloseReason, Config, DriverConfig, Timer, UtpSocket, UtpStream};
+use utp_tokio::{CloseInfo, CloseReason, DriverConfig, Timer, UtpSocket, UtpStream};
 
 async fn pair() -> (UtpSocket, UtpSocket, UtpStream, UtpStream) {
     let server = UtpSocket::bind("127.0.0.1:0").await.unwrap();
@@ -159,11 +159,8 @@ async fn timeouts_name_their_timer() {
         // both sides (neither hears the other).
         let config = || {
             let mut c = DriverConfig::default();
-            c.config = Config {
-                idle_timeout: Some(Duration::from_millis(600)),
-                keepalive: None,
-                ..Config::default()
-            };
+            c.config.idle_timeout = Some(Duration::from_millis(600));
+            c.config.keepalive = None;
             c
         };
         let server = UtpSocket::bind_with("127.0.0.1:0", config()).await.unwrap();
