@@ -3,20 +3,30 @@
 //! netcat over uTP ([BEP 29]), and a loopback demo of the utp crates.
 //!
 //! ```text
-//! utpcat listen [HOST:]PORT [--send FILE] [--recv FILE] [--progress] [-q]
-//! utpcat listen -k [HOST:]PORT [--send FILE] [-q]
-//! utpcat connect HOST:PORT [--send FILE] [--recv FILE] [--connect-timeout SECS] [--progress] [-q]
+//! utpcat [-v|-vv] listen|-l [-4|-6] [-w SECS] [HOST:]PORT [--send FILE] [--recv FILE]
+//!                           [--progress] [--stats] [--trace FILE.csv] [-q]
+//! utpcat [-v|-vv] listen|-l -k [-4|-6] [-w SECS] [HOST:]PORT [--send FILE] [--stats] [--trace FILE.csv] [-q]
+//! utpcat [-v|-vv] connect [-4|-6] [-s ADDR] [-p PORT] [-w SECS] [--connect-timeout SECS] HOST:PORT
+//!                         [--send FILE] [--recv FILE] [--progress] [--stats] [--trace FILE.csv] [-q]
 //! utpcat demo [--bytes N] [--runtime tokio|async-std|mio] [--compare-tcp] [--no-batch]
+//! utpcat plot TRACE.csv OUT.svg
 //! ```
+//!
+//! `utpcat -l PORT`, `utpcat -l -k PORT` and `utpcat -lk PORT` are
+//! `listen` as in nc.
 //!
 //! ## listen and connect
 //!
-//! `listen` waits on `[HOST:]PORT` (HOST defaults to `0.0.0.0`, port 0
-//! picks a free one) for one connection; `connect` opens one to
-//! `HOST:PORT` (names resolve, IPv4 addresses first). Either way, stdin
-//! goes to the peer and what the peer sends goes to stdout. At the end of
-//! stdin utpcat half-closes (sends a FIN) and keeps printing what arrives;
-//! it exits once both directions are done, as libutp's `ucat` does.
+//! `listen` waits on `[HOST:]PORT` (HOST defaults to `0.0.0.0`, with `-6`
+//! to `::`; port 0 picks a free one) for one connection; `connect` opens
+//! one to `HOST:PORT` (names resolve, IPv4 addresses first; `-4` or `-6`
+//! takes only addresses of that family), from `-s ADDR` and `-p PORT` if
+//! given (else the unspecified address of the remote's family and an
+//! ephemeral port), trying for `--connect-timeout SECS` (default 10, or
+//! `-w` if that is shorter). Either way, stdin goes to the peer and what
+//! the peer sends goes to stdout. At the end of stdin utpcat half-closes
+//! (sends a FIN) and keeps printing what arrives; it exits once both
+//! directions are done, as libutp's `ucat` does.
 //!
 //! ```text
 //! $ utpcat listen 9000 > received.txt          # prints "utpcat: listening on 0.0.0.0:9000"
@@ -30,6 +40,11 @@
 //! progress bar on stderr (bytes, rate, RTT, retransmissions) when stderr
 //! is a terminal, or as one line a second in a log with `--progress`, and
 //! a summary at the end; `-q` silences everything but errors.
+//!
+//! `-w SECS` (`--idle-timeout`) ends a connection on which no data moved
+//! either way for SECS: utpcat resets it and exits 4 (`utpcat: connection
+//! with ADDR: nothing sent or received for 2s`). A listener waits for its
+//! connection however long; the count starts then.
 //!
 //! When utpcat fails for a reason of its own (a file it cannot write), it
 //! resets the connection and, before exiting, stays while the peer still
@@ -60,6 +75,8 @@
 //!   sending. (So a client that sends a little and stays open holds up
 //!   the others' output, not their transfers.)
 //! - `--recv` and `--progress` cannot be combined with `-k` (usage error).
+//!   `--stats` prints the lines of every connection (`peer=` tells them
+//!   apart); `-w` resets an idle connection, and the listener carries on.
 //! - stderr says `utpcat: connection from ADDR` for each connection and
 //!   `utpcat: ADDR done: sent N bytes, received M bytes` at its end, or
 //!   the error that ended it; the listener carries on. A failure to write
@@ -67,6 +84,39 @@
 //!
 //! ```text
 //! $ utpcat listen -k 9000 --send motd.txt > uploads.bin
+//! ```
+//!
+//! ## Watching a connection
+//!
+//! - `--stats` prints a line a second on stderr, and one at the end (also
+//!   with `-q`), for each connection:
+//!
+//!   ```text
+//!   utpcat: stats peer=127.0.0.1:9000 t=1.000 sent=52428800 received=0 send_rate=52400000 recv_rate=0 cwnd=1048576 in_flight=524288 rtt_us=412 delay_us=96 retransmits=0
+//!   utpcat: stats-end peer=127.0.0.1:9000 t=2.104 sent=104857600 received=0 send_rate=49837000 recv_rate=0 cwnd=1048576 in_flight=0 rtt_us=398 delay_us=80 retransmits=0
+//!   ```
+//!
+//!   Always these keys in this order: the peer; seconds since the
+//!   connection was established; payload bytes sent and received so far;
+//!   bytes/s each way over the second before (at the end: over the
+//!   connection); congestion window and bytes in flight; smoothed RTT and
+//!   the queuing delay LEDBAT measures, in µs; DATA/FIN packets sent
+//!   again so far.
+//! - `-v` logs the utp crates' debug events (connections, RTOs, fast
+//!   retransmits, PMTU changes) on stderr, `-vv` their trace events too
+//!   (every packet); `RUST_LOG`, when set, decides instead (for example
+//!   `RUST_LOG=utp::conn=debug`).
+//! - `--trace FILE.csv` writes a row per packet sent or received, with
+//!   the columns `t_us,dir,kind,seq,ack,len,cwnd,rtt_us,delay_us,in_flight`
+//!   (the core's time in µs; `tx`/`rx`; `data`, `state`, `fin`, `reset`,
+//!   `syn`; the sequence and ack numbers; payload bytes; the window, RTT,
+//!   delay and bytes in flight then). `utpcat plot FILE.csv OUT.svg`
+//!   draws it: congestion window, RTT, queuing delay, and throughput each
+//!   way (bins of 100 ms, shorter for a trace under 10 s).
+//!
+//! ```text
+//! $ utpcat connect host:9000 --send big.iso --stats --trace up.csv
+//! $ utpcat plot up.csv up.svg
 //! ```
 //!
 //! ## demo
@@ -85,13 +135,15 @@
 //!
 //! ## Exit codes
 //!
+//! (`utpcat --help` lists them too.)
+//!
 //! | code | meaning |
 //! |------|---------|
 //! | 0 | done (the demo's data verified) |
-//! | 1 | any other error (I/O, the demo's data differed) |
+//! | 1 | any other error (a local file or stdin/stdout, the connection failed otherwise, the demo's data differed) |
 //! | 2 | usage error, or a host that does not resolve (`utpcat: cannot resolve HOST: ...`) |
 //! | 3 | connection refused |
-//! | 4 | timed out (connecting, `--connect-timeout SECS`, default 10, or later) |
+//! | 4 | timed out (connecting, `--connect-timeout SECS`; idle, `-w SECS`; or later) |
 //! | 5 | connection reset by the peer |
 //!
 //! [BEP 29]: https://www.bittorrent.org/beps/bep_0029.html
@@ -211,8 +263,11 @@ struct NetArgs {
     /// IPv4 only (names resolve to IPv4 addresses).
     #[arg(short = '4', conflicts_with = "ipv6")]
     ipv4: bool,
-    /// IPv6 only (names resolve to IPv6 addresses; a listener binds [::]).
-    #[arg(short = '6')]
+    // (`help` rather than a doc comment: rustdoc would read `[::]` as a link.)
+    #[arg(
+        short = '6',
+        help = "IPv6 only (names resolve to IPv6 addresses; a listener binds [::])"
+    )]
     ipv6: bool,
     /// Fail (exit 4) when no data moved either way for this many seconds.
     #[arg(short = 'w', long, value_name = "SECS", value_parser = parse_secs)]
