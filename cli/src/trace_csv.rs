@@ -9,10 +9,14 @@
 //! A value with a comma, quote or line break is quoted as RFC 4180 says
 //! (the library's values never have one).
 //!
-//! The rows go through a buffered writer, flushed at least every
-//! [`FLUSH_EVERY`] and at the end ([`CsvHandle::finish`]): memory stays
-//! bounded however long the trace, and a process killed by a signal loses
-//! at most the last moment of it.
+//! The rows go through a buffered writer (64 KiB in `logging.rs`),
+//! flushed by the first row [`FLUSH_EVERY`] after the last flush and at
+//! the end ([`CsvHandle::finish`]): memory stays bounded however long the
+//! trace. A process killed by a signal (`listen -k` ends so) loses the
+//! rows since the last flush.
+//!
+//! There is no connection column: with `listen -k`, the rows of all
+//! connections are mixed.
 
 use std::fmt::{self, Write as _};
 use std::io::{self, Write};
