@@ -7,12 +7,40 @@ use std::io;
 pub(crate) const EXIT_USAGE: u8 = 2;
 /// Exit code when the peer refused the connection (RESET to our SYN).
 pub(crate) const EXIT_REFUSED: u8 = 3;
-/// Exit code when connecting or the connection timed out.
+/// Exit code when connecting, the connection, or an idle timeout timed
+/// out.
 pub(crate) const EXIT_TIMED_OUT: u8 = 4;
 /// Exit code when the peer reset an established connection.
 pub(crate) const EXIT_RESET: u8 = 5;
-/// Exit code of every other failure.
+/// Exit code of every other failure (local I/O, other connection errors,
+/// the demo's data differed).
 pub(crate) const EXIT_OTHER: u8 = 1;
+
+/// The exit codes and what they mean, for `--help` (and the crate docs,
+/// which repeat them).
+pub(crate) const EXIT_CODES: [(u8, &str); 6] = [
+    (0, "done"),
+    (
+        EXIT_OTHER,
+        "any other error (a local file or stdin/stdout, the connection failed otherwise, the demo's data differed)",
+    ),
+    (EXIT_USAGE, "usage error, or a host that does not resolve"),
+    (EXIT_REFUSED, "connection refused by the peer"),
+    (
+        EXIT_TIMED_OUT,
+        "timed out: connecting (--connect-timeout), idle (-w), or the connection",
+    ),
+    (EXIT_RESET, "connection reset by the peer"),
+];
+
+/// The `Exit codes:` section of `--help`.
+pub(crate) fn exit_codes_help() -> String {
+    let mut text = String::from("Exit codes:");
+    for (code, meaning) in EXIT_CODES {
+        text += &format!("\n  {code}  {meaning}");
+    }
+    text
+}
 
 /// A failure, printed as `utpcat: <message>`.
 #[derive(Debug)]

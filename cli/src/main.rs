@@ -3,20 +3,30 @@
 //! netcat over uTP ([BEP 29]), and a loopback demo of the utp crates.
 //!
 //! ```text
-//! utpcat listen [HOST:]PORT [--send FILE] [--recv FILE] [--progress] [-q]
-//! utpcat listen -k [HOST:]PORT [--send FILE] [-q]
-//! utpcat connect HOST:PORT [--send FILE] [--recv FILE] [--connect-timeout SECS] [--progress] [-q]
+//! utpcat [-v|-vv] listen|-l [-4|-6] [-w SECS] [HOST:]PORT [--send FILE] [--recv FILE]
+//!                           [--progress] [--stats] [--trace FILE.csv] [-q]
+//! utpcat [-v|-vv] listen|-l -k [-4|-6] [-w SECS] [HOST:]PORT [--send FILE] [--stats] [--trace FILE.csv] [-q]
+//! utpcat [-v|-vv] connect [-4|-6] [-s ADDR] [-p PORT] [-w SECS] [--connect-timeout SECS] HOST:PORT
+//!                         [--send FILE] [--recv FILE] [--progress] [--stats] [--trace FILE.csv] [-q]
 //! utpcat demo [--bytes N] [--runtime tokio|async-std|mio] [--compare-tcp] [--no-batch]
+//! utpcat plot TRACE.csv OUT.svg
 //! ```
+//!
+//! `utpcat -l PORT`, `utpcat -l -k PORT` and `utpcat -lk PORT` are
+//! `listen` as in nc.
 //!
 //! ## listen and connect
 //!
-//! `listen` waits on `[HOST:]PORT` (HOST defaults to `0.0.0.0`, port 0
-//! picks a free one) for one connection; `connect` opens one to
-//! `HOST:PORT` (names resolve, IPv4 addresses first). Either way, stdin
-//! goes to the peer and what the peer sends goes to stdout. At the end of
-//! stdin utpcat half-closes (sends a FIN) and keeps printing what arrives;
-//! it exits once both directions are done, as libutp's `ucat` does.
+//! `listen` waits on `[HOST:]PORT` (HOST defaults to `0.0.0.0`, with `-6`
+//! to `::`; port 0 picks a free one) for one connection; `connect` opens
+//! one to `HOST:PORT` (names resolve, IPv4 addresses first; `-4` or `-6`
+//! takes only addresses of that family), from `-s ADDR` and `-p PORT` if
+//! given (else the unspecified address of the remote's family and an
+//! ephemeral port), trying for `--connect-timeout SECS` (default 10, or
+//! `-w` if that is shorter). Either way, stdin goes to the peer and what
+//! the peer sends goes to stdout. At the end of stdin utpcat half-closes
+//! (sends a FIN) and keeps printing what arrives; it exits once both
+//! directions are done, as libutp's `ucat` does.
 //!
 //! ```text
 //! $ utpcat listen 9000 > received.txt          # prints "utpcat: listening on 0.0.0.0:9000"
@@ -30,6 +40,11 @@
 //! progress bar on stderr (bytes, rate, RTT, retransmissions) when stderr
 //! is a terminal, or as one line a second in a log with `--progress`, and
 //! a summary at the end; `-q` silences everything but errors.
+//!
+//! `-w SECS` (`--idle-timeout`) ends a connection on which no data moved
+//! either way for SECS: utpcat resets it and exits 4 (`utpcat: connection
+//! with ADDR: nothing sent or received for 2s`). A listener waits for its
+//! connection however long; the count starts then.
 //!
 //! When utpcat fails for a reason of its own (a file it cannot write), it
 //! resets the connection and, before exiting, stays while the peer still
@@ -60,6 +75,8 @@
 //!   sending. (So a client that sends a little and stays open holds up
 //!   the others' output, not their transfers.)
 //! - `--recv` and `--progress` cannot be combined with `-k` (usage error).
+//!   `--stats` prints the lines of every connection (`peer=` tells them
+//!   apart); `-w` resets an idle connection, and the listener carries on.
 //! - stderr says `utpcat: connection from ADDR` for each connection and
 //!   `utpcat: ADDR done: sent N bytes, received M bytes` at its end, or
 //!   the error that ended it; the listener carries on. A failure to write
@@ -67,6 +84,39 @@
 //!
 //! ```text
 //! $ utpcat listen -k 9000 --send motd.txt > uploads.bin
+//! ```
+//!
+//! ## Watching a connection
+//!
+//! - `--stats` prints a line a second on stderr, and one at the end (also
+//!   with `-q`), for each connection:
+//!
+//!   ```text
+//!   utpcat: stats peer=127.0.0.1:9000 t=1.000 sent=52428800 received=0 send_rate=52400000 recv_rate=0 cwnd=1048576 in_flight=524288 rtt_us=412 delay_us=96 retransmits=0
+//!   utpcat: stats-end peer=127.0.0.1:9000 t=2.104 sent=104857600 received=0 send_rate=49837000 recv_rate=0 cwnd=1048576 in_flight=0 rtt_us=398 delay_us=80 retransmits=0
+//!   ```
+//!
+//!   Always these keys in this order: the peer; seconds since the
+//!   connection was established; payload bytes sent and received so far;
+//!   bytes/s each way over the second before (at the end: over the
+//!   connection); congestion window and bytes in flight; smoothed RTT and
+//!   the queuing delay LEDBAT measures, in µs; DATA/FIN packets sent
+//!   again so far.
+//! - `-v` logs the utp crates' debug events (connections, RTOs, fast
+//!   retransmits, PMTU changes) on stderr, `-vv` their trace events too
+//!   (every packet); `RUST_LOG`, when set, decides instead (for example
+//!   `RUST_LOG=utp::conn=debug`).
+//! - `--trace FILE.csv` writes a row per packet sent or received, with
+//!   the columns `t_us,dir,kind,seq,ack,len,cwnd,rtt_us,delay_us,in_flight`
+//!   (the core's time in µs; `tx`/`rx`; `data`, `state`, `fin`, `reset`,
+//!   `syn`; the sequence and ack numbers; payload bytes; the window, RTT,
+//!   delay and bytes in flight then). `utpcat plot FILE.csv OUT.svg`
+//!   draws it: congestion window, RTT, queuing delay, and throughput each
+//!   way (bins of 100 ms, shorter for a trace under 10 s).
+//!
+//! ```text
+//! $ utpcat connect host:9000 --send big.iso --stats --trace up.csv
+//! $ utpcat plot up.csv up.svg
 //! ```
 //!
 //! ## demo
@@ -85,13 +135,15 @@
 //!
 //! ## Exit codes
 //!
+//! (`utpcat --help` lists them too.)
+//!
 //! | code | meaning |
 //! |------|---------|
 //! | 0 | done (the demo's data verified) |
-//! | 1 | any other error (I/O, the demo's data differed) |
+//! | 1 | any other error (a local file or stdin/stdout, the connection failed otherwise, the demo's data differed) |
 //! | 2 | usage error, or a host that does not resolve (`utpcat: cannot resolve HOST: ...`) |
 //! | 3 | connection refused |
-//! | 4 | timed out (connecting, `--connect-timeout SECS`, default 10, or later) |
+//! | 4 | timed out (connecting, `--connect-timeout SECS`; idle, `-w SECS`; or later) |
 //! | 5 | connection reset by the peer |
 //!
 //! [BEP 29]: https://www.bittorrent.org/beps/bep_0029.html
@@ -99,21 +151,31 @@
 mod cat;
 mod demo;
 mod error;
+mod logging;
 mod pattern;
+mod plot;
 mod progress;
+mod trace_csv;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgAction, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
+use crate::cat::{ConnectTo, Family, Watching};
 use crate::error::Failure;
+
+/// The connect timeout without `--connect-timeout` (or a shorter `-w`).
+const CONNECT_TIMEOUT_SECS: f64 = 10.0;
 
 /// netcat over uTP (BEP 29).
 #[derive(Parser, Debug)]
 #[command(name = "utpcat", version, about, long_about = None)]
 struct Cli {
+    /// Log to stderr: -v debug, -vv trace (RUST_LOG, if set, decides instead).
+    #[arg(short, long, action = ArgAction::Count, global = true)]
+    verbose: u8,
     #[command(subcommand)]
     command: Command,
 }
@@ -122,19 +184,24 @@ struct Cli {
 enum Command {
     // (`about` rather than a doc comment: rustdoc would read `[HOST:]` as a link.)
     #[command(
-        about = "Wait for a connection on [HOST:]PORT (with -k: any number), then pipe stdin to it and it to stdout",
+        short_flag = 'l',
+        about = "Wait for a connection on [HOST:]PORT (with -k: any number), then pipe stdin to it and it to stdout \
+(also: utpcat -l [-k] [HOST:]PORT)",
         after_help = "With -k, every client gets --send FILE or all of stdin (read once, kept in memory); \
 what clients send goes to stdout one connection at a time, never interleaved (a connection \
 holds stdout from its first byte to its end; the others are buffered meanwhile). \
-Runs until interrupted (Ctrl-C); the end of stdin does not stop it."
+Runs until interrupted (Ctrl-C); the end of stdin does not stop it. \
+A listener waits for its connection however long; -w counts from then."
     )]
     Listen {
-        /// Address to listen on: PORT or HOST:PORT (HOST defaults to 0.0.0.0).
+        /// Address to listen on: PORT or HOST:PORT (HOST defaults to 0.0.0.0, with -6 to ::).
         #[arg(value_name = "[HOST:]PORT")]
         addr: String,
         /// Serve connection after connection, several at once, until interrupted.
         #[arg(short = 'k', long, conflicts_with_all = ["recv", "progress"])]
         keep_open: bool,
+        #[command(flatten)]
+        net: NetArgs,
         #[command(flatten)]
         io: IoArgs,
     },
@@ -143,9 +210,17 @@ Runs until interrupted (Ctrl-C); the end of stdin does not stop it."
         /// Address to connect to.
         #[arg(value_name = "HOST:PORT")]
         addr: String,
-        /// Give up connecting after this many seconds.
-        #[arg(long, value_name = "SECS", default_value_t = 10.0, value_parser = parse_secs)]
-        connect_timeout: f64,
+        /// Give up connecting after this many seconds [default: 10, or -w if shorter].
+        #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+        connect_timeout: Option<f64>,
+        /// Connect from this local address (an IP address or a name).
+        #[arg(short, long, value_name = "ADDR")]
+        source: Option<String>,
+        /// Connect from this local port.
+        #[arg(short = 'p', long, value_name = "PORT")]
+        local_port: Option<u16>,
+        #[command(flatten)]
+        net: NetArgs,
         #[command(flatten)]
         io: IoArgs,
     },
@@ -171,6 +246,42 @@ Runs until interrupted (Ctrl-C); the end of stdin does not stop it."
         #[arg(long)]
         no_batch: bool,
     },
+    /// Draw a --trace CSV file as an SVG: congestion window, RTT, queuing delay, throughput.
+    Plot {
+        /// The trace (written by --trace).
+        #[arg(value_name = "TRACE.csv")]
+        trace: PathBuf,
+        /// The SVG file to write.
+        #[arg(value_name = "OUT.svg")]
+        out: PathBuf,
+    },
+}
+
+/// Network options of `listen` and `connect`.
+#[derive(Args, Debug)]
+struct NetArgs {
+    /// IPv4 only (names resolve to IPv4 addresses).
+    #[arg(short = '4', conflicts_with = "ipv6")]
+    ipv4: bool,
+    // (`help` rather than a doc comment: rustdoc would read `[::]` as a link.)
+    #[arg(
+        short = '6',
+        help = "IPv6 only (names resolve to IPv6 addresses; a listener binds [::])"
+    )]
+    ipv6: bool,
+    /// Fail (exit 4) when no data moved either way for this many seconds.
+    #[arg(short = 'w', long, value_name = "SECS", value_parser = parse_secs)]
+    idle_timeout: Option<f64>,
+}
+
+impl NetArgs {
+    fn family(&self) -> Family {
+        match (self.ipv4, self.ipv6) {
+            (true, _) => Family::V4,
+            (_, true) => Family::V6,
+            _ => Family::Any,
+        }
+    }
 }
 
 /// Options of `listen` and `connect`.
@@ -185,7 +296,13 @@ struct IoArgs {
     /// Show progress bars even when stderr is not a terminal.
     #[arg(long)]
     progress: bool,
-    /// Print nothing but errors on stderr.
+    /// Print a line of connection stats (cwnd, RTT, rates, retransmits) every second, and at the end.
+    #[arg(long)]
+    stats: bool,
+    /// Write every packet sent and received (time, type, numbers, cwnd, RTT, delay) to FILE as CSV.
+    #[arg(long, value_name = "FILE.csv")]
+    trace: Option<PathBuf>,
+    /// Print nothing but errors (and --stats lines) on stderr.
     #[arg(short, long)]
     quiet: bool,
 }
@@ -245,24 +362,39 @@ fn parse_secs(text: &str) -> Result<f64, String> {
     }
 }
 
-fn run(cli: Cli) -> Result<(), Failure> {
-    match cli.command {
+fn run(command: Command) -> Result<(), Failure> {
+    match command {
         Command::Listen {
             addr,
             keep_open,
+            net,
             io,
-        } => cat::run(cat::Role::Listen { addr, keep_open }, io.into()),
+        } => cat::run(
+            cat::Role::Listen { addr, keep_open },
+            options(io, &net, net.family()),
+        ),
         Command::Connect {
             addr,
             connect_timeout,
+            source,
+            local_port,
+            net,
             io,
-        } => cat::run(
-            cat::Role::Connect {
+        } => {
+            // As in nc, -w bounds connecting too, unless told otherwise.
+            let timeout = connect_timeout.unwrap_or_else(|| {
+                net.idle_timeout
+                    .map_or(CONNECT_TIMEOUT_SECS, |w| w.min(CONNECT_TIMEOUT_SECS))
+            });
+            let to = ConnectTo {
                 addr,
-                timeout: Duration::from_secs_f64(connect_timeout),
-            },
-            io.into(),
-        ),
+                timeout: Duration::from_secs_f64(timeout),
+                source,
+                local_port,
+                family: net.family(),
+            };
+            cat::run(cat::Role::Connect(to), options(io, &net, net.family()))
+        }
         Command::Demo {
             bytes,
             runtime,
@@ -271,23 +403,44 @@ fn run(cli: Cli) -> Result<(), Failure> {
             compare_tcp,
             no_batch,
         } => demo::run(runtime, bytes, progress, quiet, compare_tcp, !no_batch),
+        Command::Plot { trace, out } => plot::run(&trace, &out),
     }
 }
 
-impl From<IoArgs> for cat::Options {
-    fn from(a: IoArgs) -> Self {
-        cat::Options {
-            send: a.send,
-            recv: a.recv,
-            progress: a.progress,
-            quiet: a.quiet,
-        }
+fn options(a: IoArgs, net: &NetArgs, family: Family) -> cat::Options {
+    cat::Options {
+        send: a.send,
+        recv: a.recv,
+        progress: a.progress,
+        quiet: a.quiet,
+        family,
+        watching: Watching {
+            stats: a.stats,
+            idle: net.idle_timeout.map(Duration::from_secs_f64),
+        },
     }
+}
+
+/// The command line, with the exit codes in `--help`.
+fn command() -> clap::Command {
+    Cli::command().after_help(error::exit_codes_help())
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(cli) {
+    let cli = match Cli::from_arg_matches(&command().get_matches()) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    let trace = match &cli.command {
+        Command::Listen { io, .. } | Command::Connect { io, .. } => io.trace.clone(),
+        _ => None,
+    };
+    let result = logging::init(cli.verbose, trace.as_deref()).and_then(|logging| {
+        let result = run(cli.command);
+        let finished = logging.finish();
+        result.and(finished)
+    });
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
             eprintln!("utpcat: {failure}");
@@ -320,7 +473,94 @@ mod tests {
 
     #[test]
     fn the_cli_is_consistent() {
-        use clap::CommandFactory;
-        Cli::command().debug_assert();
+        command().debug_assert();
+    }
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        command()
+            .try_get_matches_from(args)
+            .and_then(|m| Cli::from_arg_matches(&m))
+    }
+
+    /// `listen`'s address and -k, if `args` parse as `listen`.
+    fn listening(args: &[&str]) -> Option<(String, bool)> {
+        match parse(args).ok()?.command {
+            Command::Listen {
+                addr, keep_open, ..
+            } => Some((addr, keep_open)),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn dash_l_is_listen_as_in_nc() {
+        let want = |addr: &str, k: bool| Some((addr.to_string(), k));
+        assert_eq!(
+            listening(&["utpcat", "listen", "9000"]),
+            want("9000", false)
+        );
+        assert_eq!(listening(&["utpcat", "-l", "9000"]), want("9000", false));
+        assert_eq!(
+            listening(&["utpcat", "-l", "-k", "9000"]),
+            want("9000", true)
+        );
+        assert_eq!(
+            listening(&["utpcat", "-lk", "h:9000"]),
+            want("h:9000", true)
+        );
+        assert_eq!(
+            listening(&["utpcat", "-l", "9000", "-k"]),
+            want("9000", true)
+        );
+        let cli = parse(&["utpcat", "-lkv6", "9000"]).unwrap();
+        assert_eq!(cli.verbose, 1);
+        let Command::Listen { net, .. } = cli.command else {
+            panic!("not listen");
+        };
+        assert_eq!(net.family(), Family::V6);
+        let cli = parse(&["utpcat", "-vv", "-l", "9000"]).unwrap();
+        assert_eq!(cli.verbose, 2);
+        assert!(parse(&["utpcat", "-l"]).is_err());
+        assert!(parse(&["utpcat", "-l", "-4", "-6", "1"]).is_err());
+    }
+
+    #[test]
+    fn connect_options() {
+        let cli = parse(&[
+            "utpcat",
+            "connect",
+            "-s",
+            "127.0.0.1",
+            "-p",
+            "5000",
+            "-w",
+            "2.5",
+            "-4",
+            "h:1",
+        ])
+        .unwrap();
+        let Command::Connect {
+            source,
+            local_port,
+            net,
+            connect_timeout,
+            ..
+        } = cli.command
+        else {
+            panic!("not connect");
+        };
+        assert_eq!(source.as_deref(), Some("127.0.0.1"));
+        assert_eq!(local_port, Some(5000));
+        assert_eq!(net.idle_timeout, Some(2.5));
+        assert_eq!(net.family(), Family::V4);
+        assert_eq!(connect_timeout, None);
+    }
+
+    #[test]
+    fn help_lists_the_exit_codes() {
+        let help = command().render_long_help().to_string();
+        for (code, meaning) in error::EXIT_CODES {
+            assert!(help.contains(&format!("  {code}  {meaning}")), "{help}");
+        }
     }
 }

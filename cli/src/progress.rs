@@ -61,6 +61,22 @@ impl Progress {
         bar
     }
 
+    /// Prints `line` on stderr above the bars (they are drawn again
+    /// below it).
+    pub(crate) fn println(&self, line: &str) {
+        match &self.log {
+            Some(log) => {
+                log.end_line();
+                eprintln!("{line}");
+            }
+            None => {
+                if self.multi.println(line).is_err() {
+                    eprintln!("{line}");
+                }
+            }
+        }
+    }
+
     /// Ends the bars' last line (call after finishing them), so that what
     /// follows starts on a line of its own.
     pub(crate) fn end(&self) {

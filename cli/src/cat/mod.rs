@@ -2,7 +2,8 @@
 //! files) and peers, on utp-tokio. One connection here, or with `listen
 //! --keep-open` one after another and several at once (`serve.rs`); the
 //! shared pieces (the connection both directions use, copying with
-//! progress, addresses) are here too.
+//! progress) are here too, addresses in `addr.rs`, `--stats` and `-w` in
+//! `watch.rs`.
 
 use std::io::{self, IsTerminal};
 use std::net::SocketAddr;
@@ -16,14 +17,20 @@ use std::time::{Duration, Instant};
 use indicatif::ProgressBar;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use utp_core::{AcceptDecision, ConnStats, ListenConfig};
-use utp_tokio::{Config, DriverConfig, UtpSocket, UtpStream};
+use utp_tokio::{UtpSocket, UtpStream};
 
 use crate::error::{Context, Failure};
 use crate::progress::{format_rtt, stats_message, Progress};
 
+mod addr;
 mod serve;
+mod watch;
 
+use addr::{bind_listener, connect};
+pub(crate) use addr::{ConnectTo, Family};
 use serve::serve;
+pub(crate) use watch::Watching;
+use watch::{final_line, observe, say};
 
 /// Which end we are.
 #[derive(Debug)]
@@ -36,13 +43,8 @@ pub(crate) enum Role {
         /// Serve connection after connection (`--keep-open`).
         keep_open: bool,
     },
-    /// Connect to `HOST:PORT`, giving up after `timeout`.
-    Connect {
-        /// `HOST:PORT`.
-        addr: String,
-        /// How long to try.
-        timeout: Duration,
-    },
+    /// Connect as this says.
+    Connect(ConnectTo),
 }
 
 /// What to move and what to show.
@@ -54,8 +56,13 @@ pub(crate) struct Options {
     pub(crate) recv: Option<PathBuf>,
     /// Show progress even when stderr is not a terminal.
     pub(crate) progress: bool,
-    /// Only errors on stderr.
+    /// Only errors (and stats lines) on stderr.
     pub(crate) quiet: bool,
+    /// The address family of a listener (a connection's is in
+    /// [`ConnectTo`]).
+    pub(crate) family: Family,
+    /// `--stats` and `-w`.
+    pub(crate) watching: Watching,
 }
 
 /// Copy buffer size: a few packets' worth keeps syscalls and lock turns few.
@@ -134,10 +141,10 @@ async fn one(role: Role, opts: Options) -> Result<(), Failure> {
     };
 
     match role {
-        Role::Connect { addr, timeout } => {
+        Role::Connect(to) => {
             // The socket must outlive the stream: its driver task runs the
             // connection.
-            let (socket, stream) = connect(&addr, timeout).await?;
+            let (socket, stream) = connect(&to).await?;
             let result = transfer(stream, &mut source, recv_file.as_mut(), send_len, &opts).await;
             if let Err(e) = &result {
                 linger_after_abort(&socket, e).await;
@@ -158,7 +165,7 @@ async fn one(role: Role, opts: Options) -> Result<(), Failure> {
                 }),
                 ..ListenConfig::default()
             };
-            let (socket, local) = bind_listener(&addr, listen, opts.quiet).await?;
+            let (socket, local) = bind_listener(&addr, opts.family, listen, opts.quiet).await?;
             let (stream, peer) = socket
                 .accept()
                 .await
@@ -308,7 +315,10 @@ async fn transfer(
         // its retransmissions would find nobody.
         conn.finished(peer).await.map(|()| counts)
     };
-    let result = session.await;
+    let result = tokio::select! {
+        r = session => r,
+        idle = observe(&conn, peer, opts.watching, progress.as_ref(), started) => Err(idle),
+    };
     let elapsed = started.elapsed();
     let stats = conn.stats();
     for bar in send_bar.iter().chain(recv_bar.iter()) {
@@ -320,6 +330,9 @@ async fn transfer(
     }
     if let Some(p) = &progress {
         p.end();
+    }
+    if opts.watching.stats {
+        say(None, &final_line(peer, elapsed, &stats));
     }
     let (sent, received) = match result {
         Ok(counts) => counts,
@@ -534,124 +547,4 @@ where
     }
     to.flush().await.context(&write_context)?;
     Ok(total)
-}
-
-/// `HOST:PORT`, `[V6]:PORT`, or for a listener `PORT` and `:PORT`, split.
-fn split_addr(spec: &str, listen: bool) -> Result<(String, u16), Failure> {
-    let usage = || {
-        Failure::Usage(if listen {
-            format!("`{spec}` is not [HOST:]PORT")
-        } else {
-            format!("`{spec}` is not HOST:PORT")
-        })
-    };
-    let (host, port) = match spec.rsplit_once(':') {
-        Some((host, port)) => (host, port),
-        None if listen => ("", spec),
-        None => return Err(usage()),
-    };
-    let port: u16 = port.parse().map_err(|_| usage())?;
-    let host = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host);
-    match host {
-        "" if listen => Ok(("0.0.0.0".into(), port)),
-        "" => Err(usage()),
-        _ => Ok((host.into(), port)),
-    }
-}
-
-/// Resolves `spec`; IPv4 addresses are preferred (a listener on the
-/// default 0.0.0.0 is not reachable over IPv6, and a uTP connect to a dead
-/// address only fails after the whole timeout).
-async fn resolve(spec: &str, listen: bool) -> Result<SocketAddr, Failure> {
-    let (host, port) = split_addr(spec, listen)?;
-    let fail = |reason: String| Failure::Resolve {
-        host: host.clone(),
-        reason,
-    };
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
-        .await
-        .map_err(|e| fail(e.to_string()))?
-        .collect();
-    addrs
-        .iter()
-        .find(|a| a.is_ipv4())
-        .or_else(|| addrs.first())
-        .copied()
-        .ok_or_else(|| fail("no addresses".into()))
-}
-
-/// Binds `spec` to listen with `listen`, and says where (unless
-/// `quiet`): the socket and its address.
-async fn bind_listener(
-    spec: &str,
-    listen: ListenConfig,
-    quiet: bool,
-) -> Result<(UtpSocket, SocketAddr), Failure> {
-    let addr = resolve(spec, true).await?;
-    let config = DriverConfig {
-        listen: Some(listen),
-        ..DriverConfig::default()
-    };
-    let socket = UtpSocket::bind_with(addr, config)
-        .await
-        .context(|| format!("cannot listen on {addr}"))?;
-    let local = socket
-        .local_addr()
-        .context(|| format!("cannot listen on {addr}"))?;
-    if !quiet {
-        eprintln!("utpcat: listening on {local}");
-    }
-    Ok((socket, local))
-}
-
-/// Connects to `spec` from an ephemeral port of the same address family.
-async fn connect(spec: &str, timeout: Duration) -> Result<(UtpSocket, UtpStream), Failure> {
-    let remote = resolve(spec, false).await?;
-    let local: SocketAddr = if remote.is_ipv4() {
-        (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
-    } else {
-        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-    };
-    let config = DriverConfig {
-        config: Config {
-            connect_timeout: timeout,
-            ..Config::default()
-        },
-        // Nobody will accept here: SYNs get a RESET.
-        listen: None,
-        ..DriverConfig::default()
-    };
-    let socket = UtpSocket::bind_with(local, config)
-        .await
-        .context(|| format!("cannot bind {local}"))?;
-    let context = || format!("connect to {remote}");
-    // The core gives up after `timeout`; the outer bound only guards
-    // against a driver that never reports.
-    let stream = tokio::time::timeout(timeout + Duration::from_secs(5), socket.connect(remote))
-        .await
-        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connection timed out"))
-        .and_then(|r| r)
-        .context(context)?;
-    Ok((socket, stream))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn addresses_split() {
-        let ok = |s: &str, l: bool| split_addr(s, l).ok();
-        assert_eq!(ok("9000", true), Some(("0.0.0.0".into(), 9000)));
-        assert_eq!(ok(":9000", true), Some(("0.0.0.0".into(), 9000)));
-        assert_eq!(ok("localhost:80", false), Some(("localhost".into(), 80)));
-        assert_eq!(ok("[::1]:80", false), Some(("::1".into(), 80)));
-        assert_eq!(ok("9000", false), None);
-        assert_eq!(ok(":9000", false), None);
-        assert_eq!(ok("host:99999", false), None);
-        assert_eq!(ok("host:", false), None);
-    }
 }

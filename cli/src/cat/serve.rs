@@ -5,13 +5,17 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, watch};
 use utp_core::ListenConfig;
 use utp_tokio::UtpStream;
 
-use super::{bind_listener, open_for_sending, pump, Conn, Meter, Options, BUF};
+use super::{
+    bind_listener, final_line, observe, open_for_sending, pump, say, Conn, Meter, Options,
+    Watching, BUF,
+};
 use crate::error::{Context, Failure};
 
 /// `listen --keep-open`: serves every connection until the process is
@@ -35,7 +39,8 @@ pub(super) async fn serve(spec: &str, opts: Options) -> Result<(), Failure> {
         }
         None => Source::Stdin(Broadcast::stdin()),
     };
-    let (socket, local) = bind_listener(spec, ListenConfig::default(), opts.quiet).await?;
+    let (socket, local) =
+        bind_listener(spec, opts.family, ListenConfig::default(), opts.quiet).await?;
     let turn = Arc::new(tokio::sync::Mutex::new(()));
     // A failure of stdout ends the listener: nothing could be written.
     let (fatal_tx, mut fatal_rx) = mpsc::unbounded_channel::<Failure>();
@@ -52,8 +57,9 @@ pub(super) async fn serve(spec: &str, opts: Options) -> Result<(), Failure> {
         let turn = Arc::clone(&turn);
         let fatal = fatal_tx.clone();
         let quiet = opts.quiet;
+        let watching = opts.watching;
         tokio::spawn(async move {
-            match serve_one(stream, peer, &source, &turn, &fatal).await {
+            match serve_one(stream, peer, &source, &turn, &fatal, watching).await {
                 Ok((sent, received)) if !quiet => {
                     eprintln!("utpcat: {peer} done: sent {sent} bytes, received {received} bytes");
                 }
@@ -144,14 +150,17 @@ impl Broadcast {
     }
 }
 
-/// One connection of `listen --keep-open`: the bytes sent and received.
+/// One connection of `listen --keep-open`, watched as `watching` says:
+/// the bytes sent and received.
 async fn serve_one(
     stream: UtpStream,
     peer: SocketAddr,
     source: &Source,
     turn: &tokio::sync::Mutex<()>,
     fatal: &mpsc::UnboundedSender<Failure>,
+    watching: Watching,
 ) -> Result<(u64, u64), Failure> {
+    let started = Instant::now();
     let conn = Conn::new(stream);
     let up = async {
         let mut writer = conn.clone();
@@ -177,11 +186,17 @@ async fn serve_one(
         Ok::<u64, Failure>(sent)
     };
     let down = in_turn(&conn, peer, turn, fatal);
-    let result = async {
+    let session = async {
         let counts = tokio::try_join!(up, down)?;
         conn.finished(peer).await.map(|()| counts)
+    };
+    let result = tokio::select! {
+        r = session => r,
+        idle = observe(&conn, peer, watching, None, started) => Err(idle),
+    };
+    if watching.stats {
+        say(None, &final_line(peer, started.elapsed(), &conn.stats()));
     }
-    .await;
     if result.is_err() {
         conn.abort();
     }

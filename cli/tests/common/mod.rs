@@ -86,8 +86,14 @@ impl Listener {
     /// Starts `utpcat listen 127.0.0.1:0 ARGS` and reads its "listening
     /// on" line.
     pub(crate) fn start(args: &[&str], stdin: impl Into<Stdio>) -> Listener {
+        Listener::start_on("127.0.0.1:0", args, stdin)
+    }
+
+    /// Starts `utpcat listen ADDR ARGS` and reads its "listening on"
+    /// line.
+    pub(crate) fn start_on(addr: &str, args: &[&str], stdin: impl Into<Stdio>) -> Listener {
         let mut child = utpcat()
-            .args(["listen", "127.0.0.1:0"])
+            .args(["listen", addr])
             .args(args)
             .stdin(stdin)
             .stdout(Stdio::piped())
