@@ -74,6 +74,32 @@
 //! }
 //! ```
 //!
+//! ## The API at a glance
+//!
+//! Not run here: it dials a documentation address.
+//!
+// The root README's "Use it" shows this block; .ci/readme-samples keeps them equal.
+//! ```no_run
+//! use tokio::io::{AsyncReadExt, AsyncWriteExt};
+//! use utp_tokio::UtpSocket;
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let socket = UtpSocket::bind("0.0.0.0:6881").await?; // one UDP socket, many connections
+//!     let mut stream = socket.connect("198.51.100.7:6881".parse()?).await?;
+//!     stream.write_all(b"hello").await?; // AsyncRead + AsyncWrite, like a TcpStream
+//!     stream.shutdown().await?; // FIN; the peer can still answer
+//!     let mut reply = Vec::new();
+//!     stream.read_to_end(&mut reply).await?;
+//!
+//!     let (incoming, peer) = socket.accept().await?; // incoming connections, same socket
+//!     let mut buf = [0u8; 1500];
+//!     let (n, from) = socket.recv_foreign(&mut buf).await?; // DHT etc. on the same port
+//!     socket.send_foreign(&buf[..n], from).await?;
+//!     Ok(())
+//! }
+//! ```
+//!
 //! [BEP 29]: https://www.bittorrent.org/beps/bep_0029.html
 
 #![forbid(unsafe_code)]

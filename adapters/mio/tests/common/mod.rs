@@ -1,7 +1,6 @@
 //! Shared by the integration tests: a timeout guard, deterministic data,
-//! and waits that do not count on one
-//! datagram arriving (UDP may drop any, e.g. from a full receive buffer on
-//! a loaded machine).
+//! and waits that do not count on one datagram arriving (UDP may drop
+//! any, e.g. from a full receive buffer on a loaded machine).
 #![allow(dead_code)]
 
 use std::sync::mpsc;
@@ -57,6 +56,7 @@ pub(crate) fn data(seed: u64, len: usize) -> Vec<u8> {
     out
 }
 
+/// The generator behind [`data`], for tests that stream it.
 pub(crate) struct Gen(u64);
 
 impl Gen {
