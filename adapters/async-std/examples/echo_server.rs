@@ -3,8 +3,8 @@
 //! `async_std::task::{block_on, spawn}` instead.
 //!
 //! ```sh
-//! cargo run -p utp-async-std --example echo_server -- --port 6881
-//! cargo run -p utp-async-std --example file_client -- 127.0.0.1:6881 Cargo.toml
+//! cargo run -p utp-async-std --example async_std_echo_server -- --port 6881
+//! cargo run -p utp-async-std --example async_std_file_client -- 127.0.0.1:6881 Cargo.toml
 //! ```
 
 use std::error::Error;

@@ -2,9 +2,9 @@
 //! what comes back until the server closes its side. Runs on smol.
 //!
 //! ```sh
-//! cargo run -p utp-async-std --example echo_server -- --port 6881
-//! cargo run -p utp-async-std --example file_client -- 127.0.0.1:6881 Cargo.toml
-//! echo hello | cargo run -p utp-async-std --example file_client -- localhost:6881
+//! cargo run -p utp-async-std --example async_std_echo_server -- --port 6881
+//! cargo run -p utp-async-std --example async_std_file_client -- 127.0.0.1:6881 Cargo.toml
+//! echo hello | cargo run -p utp-async-std --example async_std_file_client -- localhost:6881
 //! ```
 
 use std::error::Error;

@@ -7,7 +7,7 @@
 //! then opens a stream to the same address. Runs on smol.
 //!
 //! ```sh
-//! cargo run -p utp-async-std --example shared_port -- --port 6881
+//! cargo run -p utp-async-std --example async_std_shared_port -- --port 6881
 //! ```
 
 use std::error::Error;

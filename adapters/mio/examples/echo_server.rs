@@ -2,8 +2,8 @@
 //! what it reads, and sends a FIN once the client has sent its own.
 //!
 //! ```sh
-//! cargo run -p utp-mio --example echo_server -- --port 6881
-//! cargo run -p utp-mio --example file_client -- 127.0.0.1:6881 Cargo.toml
+//! cargo run -p utp-mio --example mio_echo_server -- --port 6881
+//! cargo run -p utp-mio --example mio_file_client -- 127.0.0.1:6881 Cargo.toml
 //! ```
 
 use std::error::Error;

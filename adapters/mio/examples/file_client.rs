@@ -3,9 +3,9 @@
 //! sends while this one receives.
 //!
 //! ```sh
-//! cargo run -p utp-mio --example echo_server -- --port 6881
-//! cargo run -p utp-mio --example file_client -- 127.0.0.1:6881 Cargo.toml
-//! echo hello | cargo run -p utp-mio --example file_client -- localhost:6881
+//! cargo run -p utp-mio --example mio_echo_server -- --port 6881
+//! cargo run -p utp-mio --example mio_file_client -- 127.0.0.1:6881 Cargo.toml
+//! echo hello | cargo run -p utp-mio --example mio_file_client -- localhost:6881
 //! ```
 
 use std::error::Error;

@@ -7,7 +7,7 @@
 //! then opens a stream to the same address. Blocking, a thread per task.
 //!
 //! ```sh
-//! cargo run -p utp-mio --example shared_port -- --port 6881
+//! cargo run -p utp-mio --example mio_shared_port -- --port 6881
 //! ```
 
 use std::error::Error;
