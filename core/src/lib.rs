@@ -200,5 +200,5 @@ pub use endpoint::{Conn, ConnHandle, Endpoint, Handled, Transmit};
 pub use error::{ConnectError, Error};
 pub use event::{CloseInfo, CloseReason, Event, Timer};
 pub use seq::SeqNr;
-pub use stats::{ConnStats, EndpointStats};
+pub use stats::{ConnStats, EndpointStats, IntervalStats};
 pub use time::Timestamp;

@@ -1,10 +1,21 @@
 //! Counters, per connection and per endpoint.
+//!
+//! As UDT's performance monitor does, the figures come in three kinds:
+//! totals since the connection began (the counters of [`ConnStats`]),
+//! instantaneous values (its `rtt`, `cwnd`, `in_flight`, `pacing_rate`,
+//! `queuing_delay`, ...), and interval figures with rates, from two
+//! snapshots: [`ConnStats::since`].
 
 use core::time::Duration;
+
+use crate::time::Timestamp;
 
 /// What one connection has done so far.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
 pub struct ConnStats {
+    /// When the figures were taken: the endpoint's time at its last call
+    /// (for [`since`](Self::since)).
+    pub at: Timestamp,
     /// Payload bytes handed to `write` and sent at least once.
     pub bytes_sent: u64,
     /// Payload bytes received, each counted once (in order or held for
@@ -56,6 +67,62 @@ pub struct ConnStats {
     /// Path MTU probes lost (each retransmitted unpadded, none counted as
     /// congestion).
     pub mtu_probes_lost: u64,
+}
+
+impl ConnStats {
+    /// What happened between `earlier` and these figures, with rates. A
+    /// counter that went down (figures of another connection) counts zero.
+    pub fn since(&self, earlier: &ConnStats) -> IntervalStats {
+        let elapsed =
+            Duration::from_micros(self.at.as_micros().saturating_sub(earlier.at.as_micros()));
+        let bytes_sent = self.bytes_sent.saturating_sub(earlier.bytes_sent);
+        let bytes_received = self.bytes_received.saturating_sub(earlier.bytes_received);
+        IntervalStats {
+            elapsed,
+            bytes_sent,
+            bytes_received,
+            packets_sent: self.packets_sent.saturating_sub(earlier.packets_sent),
+            packets_received: self
+                .packets_received
+                .saturating_sub(earlier.packets_received),
+            retransmits: self.retransmits.saturating_sub(earlier.retransmits),
+            timeouts: self.timeouts.saturating_sub(earlier.timeouts),
+            send_rate: per_second(bytes_sent, elapsed),
+            receive_rate: per_second(bytes_received, elapsed),
+        }
+    }
+}
+
+/// `count` over `elapsed`, per second (0 for no time).
+pub fn per_second(count: u64, elapsed: Duration) -> u64 {
+    let micros = elapsed.as_micros();
+    if micros == 0 {
+        return 0;
+    }
+    u64::try_from(u128::from(count) * 1_000_000 / micros).unwrap_or(u64::MAX)
+}
+
+/// A connection's figures over an interval: [`ConnStats::since`].
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct IntervalStats {
+    /// The interval's length.
+    pub elapsed: Duration,
+    /// Payload bytes sent for the first time.
+    pub bytes_sent: u64,
+    /// Payload bytes received (each once).
+    pub bytes_received: u64,
+    /// Datagrams sent.
+    pub packets_sent: u64,
+    /// Datagrams received.
+    pub packets_received: u64,
+    /// DATA/FIN packets sent again.
+    pub retransmits: u64,
+    /// Retransmission timeouts.
+    pub timeouts: u64,
+    /// `bytes_sent` per second.
+    pub send_rate: u64,
+    /// `bytes_received` per second.
+    pub receive_rate: u64,
 }
 
 /// What the endpoint has done with datagrams that belong to no connection.

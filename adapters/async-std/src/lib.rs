@@ -84,8 +84,9 @@ mod stream;
 
 use stream::StreamInner;
 pub use stream::{OwnedReadHalf, OwnedWriteHalf, ReuniteError, UtpStream};
-pub use utp_core::{CloseInfo, Timer};
+pub use utp_core::{CloseInfo, IntervalStats, Timer};
 pub use utp_core::{CloseReason, Config, ConnStats, EndpointStats, ListenConfig};
+pub use utp_driver::SocketInterval;
 pub use utp_driver::{DriverConfig, DriverStats};
 
 /// How long the loop keeps running for closing connections once every

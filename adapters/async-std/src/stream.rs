@@ -55,7 +55,10 @@ impl StreamInner {
     }
 
     fn stats(&self) -> ConnStats {
-        self.shared.lock().driver.conn_stats(self.h)
+        self.shared
+            .lock()
+            .driver
+            .conn_stats(self.shared.now(), self.h)
     }
 
     async fn closed(&self) -> io::Result<CloseInfo> {

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::task::{Context, Poll, Waker};
 
 use utp_core::error::close_error;
+use utp_core::stats::per_second;
 use utp_core::{
     CloseInfo, ConnHandle, ConnState, ConnStats, Endpoint, EndpointStats, Error, Event, Handled,
     Timestamp,
@@ -26,9 +27,17 @@ pub struct Wait {
 }
 
 /// Counters of the driver's own (beyond the endpoint's
-/// [`EndpointStats`]).
+/// [`EndpointStats`]): the socket's totals; [`since`](Self::since) gives
+/// rates over an interval.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
 pub struct DriverStats {
+    /// When the figures were taken: the time of the last
+    /// [`Driver::drive`].
+    pub at: Timestamp,
+    /// UDP payload bytes received.
+    pub bytes_received: u64,
+    /// UDP payload bytes sent.
+    pub bytes_sent: u64,
     /// Datagrams received from the socket.
     pub datagrams_received: u64,
     /// Datagrams sent to the socket.
@@ -43,6 +52,50 @@ pub struct DriverStats {
     pub send_errors: u64,
     /// Foreign datagrams dropped because the queue was full.
     pub foreign_dropped: u64,
+}
+
+impl DriverStats {
+    /// The socket's traffic between `earlier` and these figures: datagrams
+    /// and bytes each way, and their rates per second.
+    pub fn since(&self, earlier: &DriverStats) -> SocketInterval {
+        let elapsed = std::time::Duration::from_micros(
+            self.at.as_micros().saturating_sub(earlier.at.as_micros()),
+        );
+        let bytes_received = self.bytes_received.saturating_sub(earlier.bytes_received);
+        let bytes_sent = self.bytes_sent.saturating_sub(earlier.bytes_sent);
+        let datagrams_received = self
+            .datagrams_received
+            .saturating_sub(earlier.datagrams_received);
+        let datagrams_sent = self.datagrams_sent.saturating_sub(earlier.datagrams_sent);
+        SocketInterval {
+            elapsed,
+            datagrams_received,
+            datagrams_sent,
+            bytes_received,
+            bytes_sent,
+            receive_rate: per_second(bytes_received, elapsed),
+            send_rate: per_second(bytes_sent, elapsed),
+        }
+    }
+}
+
+/// A socket's traffic over an interval: [`DriverStats::since`].
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub struct SocketInterval {
+    /// The interval's length.
+    pub elapsed: std::time::Duration,
+    /// Datagrams received.
+    pub datagrams_received: u64,
+    /// Datagrams sent.
+    pub datagrams_sent: u64,
+    /// UDP payload bytes received.
+    pub bytes_received: u64,
+    /// UDP payload bytes sent.
+    pub bytes_sent: u64,
+    /// `bytes_received` per second.
+    pub receive_rate: u64,
+    /// `bytes_sent` per second.
+    pub send_rate: u64,
 }
 
 /// Datagrams received per [`Driver::drive`] call at most, so one busy
@@ -207,8 +260,9 @@ impl Driver {
         self.stats
     }
 
-    /// Connection `h`'s counters (zero once it is gone).
-    pub fn conn_stats(&mut self, h: ConnHandle) -> ConnStats {
+    /// Connection `h`'s counters at `now` (zero once it is gone).
+    pub fn conn_stats(&mut self, now: Timestamp, h: ConnHandle) -> ConnStats {
+        self.endpoint.set_now(now);
         self.endpoint.conn(h).map(|c| c.stats()).unwrap_or_default()
     }
 
@@ -247,6 +301,7 @@ impl Driver {
     /// budget runs out), feed the endpoint, run due timers, send, wake
     /// waiters. Returns what to wait for.
     pub fn drive<S: DatagramSocket + ?Sized>(&mut self, socket: &S, now: Timestamp) -> Wait {
+        self.stats.at = self.stats.at.max(now);
         let mut received = 0;
         let mut again = false;
         if self.terminated.is_none() {
@@ -259,6 +314,7 @@ impl Driver {
                     Ok((len, stride, from)) => {
                         self.stats.recv_calls += 1;
                         let data = self.rx.get(..len).unwrap_or(&[]);
+                        self.stats.bytes_received += len as u64;
                         for datagram in data.chunks(stride.max(1)) {
                             received += 1;
                             self.stats.datagrams_received += 1;
@@ -310,6 +366,7 @@ impl Driver {
     /// to one destination, until it has nothing more or the socket would
     /// block (then the rest stays pending).
     fn flush<S: DatagramSocket + ?Sized>(&mut self, socket: &S, now: Timestamp) {
+        self.stats.at = self.stats.at.max(now);
         loop {
             // Send what is pending first.
             if self.out.end > self.out.start {
@@ -392,6 +449,7 @@ impl Driver {
                 };
                 self.stats.send_calls += 1;
                 self.stats.datagrams_sent += sent.div_ceil(segment) as u64;
+                self.stats.bytes_sent += sent as u64;
                 self.out.start += sent;
                 true
             }

@@ -39,6 +39,6 @@ mod driver;
 mod socket;
 
 pub use config::DriverConfig;
-pub use driver::{Driver, DriverStats, Wait};
+pub use driver::{Driver, DriverStats, SocketInterval, Wait};
 pub use socket::{Batch, Clock, DatagramSocket, UdpSockRef};
 pub use utp_core::error::{close_error, close_reason_kind};

@@ -378,3 +378,56 @@ fn clock_round_trips() {
         Timestamp::ZERO
     );
 }
+
+#[test]
+fn interval_figures_of_a_connection_and_the_socket() {
+    let mut n = Net::new(1);
+    let remote = n.sb.addr;
+    let h = n.a.connect(&n.sa, n.now, remote).unwrap();
+    n.settle();
+    let (_, w) = waker();
+    let mut cx = Context::from_waker(&w);
+    let (hb, _) = ready(n.b.poll_accept(&mut cx));
+    let (conn0, sock0) = (n.a.conn_stats(n.now, h), n.a.stats());
+    let calls0 = n.sa.calls.borrow().len();
+    let data = vec![5u8; 10_000];
+    let mut written = 0;
+    while written < data.len() {
+        written += ready(n.a.poll_write(&n.sa, n.now, h, &mut cx, &data[written..]));
+    }
+    n.settle();
+    let mut buf = vec![0u8; 20_000];
+    assert_eq!(
+        ready(n.b.poll_read(&n.sb, n.now, hb, &mut cx, &mut buf)),
+        10_000
+    );
+    n.settle();
+    let (conn1, sock1) = (n.a.conn_stats(n.now, h), n.a.stats());
+    assert_eq!((conn1.at, sock1.at), (n.now, n.now));
+
+    let conn = conn1.since(&conn0);
+    assert_eq!(
+        conn.elapsed,
+        Duration::from_micros(n.now.as_micros() - conn0.at.as_micros())
+    );
+    assert_eq!(conn.bytes_sent, 10_000);
+    assert_eq!(conn.retransmits, 0);
+    assert_eq!(
+        conn.send_rate,
+        10_000 * 1_000_000 / conn.elapsed.as_micros() as u64
+    );
+
+    let sock = sock1.since(&sock0);
+    let calls = n.sa.calls.borrow();
+    let sent: usize = calls[calls0..].iter().map(|&(_, bytes)| bytes).sum();
+    let datagrams: usize = calls[calls0..].iter().map(|&(d, _)| d).sum();
+    assert_eq!(sock.bytes_sent, sent as u64);
+    assert_eq!(sock.datagrams_sent, datagrams as u64);
+    assert_eq!(sock.elapsed, sock1.at.saturating_duration_since(sock0.at));
+    assert_eq!(
+        sock.send_rate,
+        sent as u64 * 1_000_000 / sock.elapsed.as_micros() as u64
+    );
+    // Figures of another connection (counters lower) give zero, not a wrap.
+    assert_eq!(conn0.since(&conn1).bytes_sent, 0);
+}

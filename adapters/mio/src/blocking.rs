@@ -572,7 +572,10 @@ impl UtpStream {
 
     /// The connection's counters (zero once it is gone).
     pub fn stats(&self) -> ConnStats {
-        self.shared().lock().driver.conn_stats(self.inner.conn)
+        self.shared().lock().driver.conn_stats(
+            self.shared().clock.timestamp(Instant::now()),
+            self.inner.conn,
+        )
     }
 
     fn shared(&self) -> &Shared {

@@ -60,10 +60,11 @@ pub mod evented;
 
 pub use blocking::{UtpListener, UtpStream};
 pub use evented::UtpMio;
-pub use utp_core::{CloseInfo, Timer};
+pub use utp_core::{CloseInfo, IntervalStats, Timer};
 pub use utp_core::{
     CloseReason, Config, ConnHandle, ConnStats, EndpointStats, Event, ListenConfig,
 };
+pub use utp_driver::SocketInterval;
 pub use utp_driver::{Driver, DriverConfig, DriverStats};
 
 /// mio's UDP socket as the driver's [`DatagramSocket`] (a newtype: both the

@@ -121,8 +121,9 @@ use utp_driver::{Batch, Clock, DatagramSocket, Driver};
 mod stream;
 
 pub use stream::{OwnedReadHalf, OwnedWriteHalf, ReuniteError, UtpStream};
-pub use utp_core::{CloseInfo, Timer};
+pub use utp_core::{CloseInfo, IntervalStats, Timer};
 pub use utp_core::{CloseReason, Config, ConnStats, EndpointStats, ListenConfig};
+pub use utp_driver::SocketInterval;
 pub use utp_driver::{DriverConfig, DriverStats};
 
 /// How long the driver task keeps closing connections alive after the

@@ -54,7 +54,7 @@ impl Conn {
     }
 
     fn stats(&self) -> ConnStats {
-        self.shared.lock().conn_stats(self.h)
+        self.shared.lock().conn_stats(self.shared.now(), self.h)
     }
 
     async fn closed(&self) -> io::Result<CloseInfo> {

@@ -164,7 +164,10 @@ impl Conn<'_> {
 
     /// Counters and estimates.
     pub fn stats(&self) -> ConnStats {
-        self.get().map(Connection::stats).unwrap_or_default()
+        ConnStats {
+            at: self.ep.now,
+            ..self.get().map(Connection::stats).unwrap_or_default()
+        }
     }
 }
 
