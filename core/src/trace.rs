@@ -3,8 +3,9 @@
 //! on). Without the feature every hook compiles to nothing.
 //!
 //! - A span `utp_conn` (target `utp::conn`, debug level) per connection,
-//!   with fields `local_id` (our receive id) and `peer`, entered whenever
-//!   the endpoint works on that connection.
+//!   with fields `local_id` (our receive id) and `peer`: the parent of
+//!   every event below (it is never entered, so the packet path costs
+//!   nothing more when a subscriber wants only debug events).
 //! - Debug events at target `utp::conn`: handshake complete, end of
 //!   stream, close (with `reason`), retransmission timeout, fast
 //!   retransmit, packet size changes (PMTU); trace events there when
@@ -18,26 +19,32 @@
 //! With no subscriber interested, each call site costs one check of a
 //! cached flag; nothing is formatted or allocated.
 
-/// A debug event at target `utp::conn`.
+/// A debug event at target `utp::conn`, in the span of connection
+/// `$conn` (given as the event's parent: the hot path never enters spans,
+/// which costs even when only debug events are wanted).
 #[cfg(feature = "tracing")]
 macro_rules! conn_event {
-    ($($arg:tt)+) => { tracing::debug!(target: "utp::conn", $($arg)+) };
+    ($conn:expr, $($arg:tt)+) => {
+        tracing::debug!(target: "utp::conn", parent: &$conn.span, $($arg)+)
+    };
 }
 #[cfg(not(feature = "tracing"))]
 macro_rules! conn_event {
-    ($($arg:tt)+) => {
+    ($conn:expr, $($arg:tt)+) => {
         ()
     };
 }
 
-/// A trace event at target `utp::conn`.
+/// A trace event at target `utp::conn`, in the span of connection `$conn`.
 #[cfg(feature = "tracing")]
 macro_rules! conn_trace {
-    ($($arg:tt)+) => { tracing::trace!(target: "utp::conn", $($arg)+) };
+    ($conn:expr, $($arg:tt)+) => {
+        tracing::trace!(target: "utp::conn", parent: &$conn.span, $($arg)+)
+    };
 }
 #[cfg(not(feature = "tracing"))]
 macro_rules! conn_trace {
-    ($($arg:tt)+) => {
+    ($conn:expr, $($arg:tt)+) => {
         ()
     };
 }
@@ -63,16 +70,6 @@ mod on {
             PacketType::Fin => "fin",
             PacketType::Reset => "reset",
             PacketType::Syn => "syn",
-        }
-    }
-
-    /// An event of a connection, for the application.
-    pub(crate) fn event(event: &crate::Event) {
-        match event {
-            crate::Event::Connected(_) => conn_event!("handshake complete"),
-            crate::Event::Eof(_) => conn_event!("the peer finished sending"),
-            crate::Event::Closed(_, reason) => conn_event!(%reason, "closed"),
-            _ => {}
         }
     }
 
@@ -116,6 +113,7 @@ mod on {
         let stats = conn.stats();
         tracing::trace!(
             target: "utp::packet",
+            parent: &conn.span,
             t_us = now.as_micros(),
             dir,
             kind = kind(ty),
@@ -131,4 +129,4 @@ mod on {
 }
 
 #[cfg(feature = "tracing")]
-pub(crate) use on::{conn_span, event, received, sent};
+pub(crate) use on::{conn_span, received, sent};

@@ -149,6 +149,7 @@ impl Connection {
         self.ack_pending = true;
         let rto = self.rtt.rto();
         self.hs.third_again = Some((now + rto, rto, now + self.connect_timeout));
+        crate::trace::conn_event!(self, "handshake complete");
         events.push(Event::Connected(events.handle));
         if let Some(early) = self.hs.held.take() {
             self.stats.packets_received += 1;
@@ -169,7 +170,7 @@ impl Connection {
         }
         self.phase = Phase::Established;
         self.hs.half_open_until = None;
-        crate::trace::conn_event!("handshake complete: the initiator proved its address");
+        crate::trace::conn_event!(self, "handshake complete: the initiator proved its address");
         true
     }
 

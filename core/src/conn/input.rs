@@ -248,7 +248,11 @@ impl Connection {
         if !in_recovery {
             self.cc.on_loss(now, self.packet_size);
             self.recovery_until = Some(self.seq_nr);
-            crate::trace::conn_event!(cwnd = self.cc.window(), "loss detected: fast retransmit");
+            crate::trace::conn_event!(
+                self,
+                cwnd = self.cc.window(),
+                "loss detected: fast retransmit"
+            );
         }
     }
 
@@ -301,6 +305,7 @@ impl Connection {
         if self.recv.is_eof() && !self.eof_signalled {
             self.eof_signalled = true;
             if !self.close_called {
+                crate::trace::conn_event!(self, "the peer finished sending");
                 events.push(Event::Eof(events.handle));
             }
         }

@@ -66,8 +66,6 @@ pub(crate) struct EventSink<'a> {
 
 impl EventSink<'_> {
     fn push(&mut self, event: Event) {
-        #[cfg(feature = "tracing")]
-        crate::trace::event(&event);
         self.queue.push_back(event);
     }
 }
@@ -207,9 +205,9 @@ pub(crate) struct Connection {
     eof_signalled: bool,
 
     stats: ConnStats,
-    /// Entered whenever the endpoint works on this connection.
+    /// The parent of this connection's events (see `trace.rs`).
     #[cfg(feature = "tracing")]
-    span: tracing::Span,
+    pub(crate) span: tracing::Span,
 }
 
 impl Connection {
@@ -461,12 +459,6 @@ impl Connection {
             && !self.reset_pending
     }
 
-    /// This connection's span, entered (see `trace.rs`).
-    #[cfg(feature = "tracing")]
-    pub(crate) fn enter(&self) -> tracing::span::EnteredSpan {
-        self.span.clone().entered()
-    }
-
     /// Sets the close-reason code our FIN and RESET will carry.
     pub(crate) fn set_close_code(&mut self, code: Option<u16>) {
         self.close_code = code;
@@ -611,6 +603,7 @@ impl Connection {
         // was received stays readable).
         self.send.clear();
         self.recv.release_spare();
+        crate::trace::conn_event!(self, %reason, "closed");
         events.push(Event::Closed(events.handle, reason));
     }
 }

@@ -74,7 +74,11 @@ impl Connection {
         let wait =
             core::time::Duration::from_micros(u64::try_from(wait_micros).unwrap_or(u64::MAX));
         self.pace_deadline = Some(now + wait);
-        crate::trace::conn_trace!(wait_us = wait.as_micros() as u64, "pacing holds a packet");
+        crate::trace::conn_trace!(
+            self,
+            wait_us = wait.as_micros() as u64,
+            "pacing holds a packet"
+        );
         false
     }
 

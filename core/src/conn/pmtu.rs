@@ -340,7 +340,12 @@ impl Connection {
     fn update_packet_size(&mut self) {
         let size = self.pmtu.current();
         if size != self.packet_size {
-            crate::trace::conn_event!(from = self.packet_size, to = size, "packet size changed");
+            crate::trace::conn_event!(
+                self,
+                from = self.packet_size,
+                to = size,
+                "packet size changed"
+            );
             self.packet_size = size;
         }
     }

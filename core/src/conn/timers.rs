@@ -60,6 +60,7 @@ impl Connection {
             self.stats.timeouts += 1;
             self.last_rto_at = now;
             crate::trace::conn_event!(
+                self,
                 rto_ms = self.rtt.rto().as_millis() as u64,
                 consecutive = self.consecutive_timeouts + 1,
                 "retransmission timeout"

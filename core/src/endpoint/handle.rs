@@ -41,8 +41,6 @@ impl Conn<'_> {
                 .memory_budget
                 .saturating_sub(self.ep.buffered),
         );
-        #[cfg(feature = "tracing")]
-        let _span = conn.enter();
         let r = f(conn, &mut sink, now);
         self.ep.settle(index);
         self.ep.mark_ready(index);

@@ -574,8 +574,6 @@ impl Endpoint {
                 handle,
             };
             conn.set_budget_room(self.config.memory_budget.saturating_sub(self.buffered));
-            #[cfg(feature = "tracing")]
-            let _span = conn.enter();
             conn.on_packet(now, packet, &mut sink);
             if let Some(path) = conn.pmtu_take_update() {
                 self.paths.record(conn.remote().ip(), path, now);
@@ -698,8 +696,6 @@ impl Endpoint {
                     handle,
                 };
                 conn.set_budget_room(self.config.memory_budget.saturating_sub(self.buffered));
-                #[cfg(feature = "tracing")]
-                let _span = conn.enter();
                 conn.on_timeout(now, &mut sink);
                 if let Some(path) = conn.pmtu_take_update() {
                     self.paths.record(conn.remote().ip(), path, now);
@@ -740,8 +736,6 @@ impl Endpoint {
             };
             // The window it advertises stays within the budget.
             conn.set_budget_room(self.config.memory_budget.saturating_sub(self.buffered));
-            #[cfg(feature = "tracing")]
-            let _span = conn.enter();
             match conn.poll_transmit(now, buf) {
                 Some(len) => {
                     #[cfg(feature = "tracing")]
