@@ -34,11 +34,18 @@
 //! [`DatagramSocket`] trait an adapter implements for its runtime's socket,
 //! and [`Batch`], the GSO/GRO glue through quinn-udp every adapter shares.
 
+mod bind;
 mod config;
 mod driver;
+mod errqueue;
 mod socket;
 
+pub use bind::{
+    bind_udp, buffer_sizes, canonical, configure, is_dual_stack, may_be_deferred, pick_remote,
+    remote_for, SocketOptions,
+};
 pub use config::DriverConfig;
 pub use driver::{Driver, DriverStats, Wait};
+pub use errqueue::{ErrorQueue, SocketError};
 pub use socket::{Batch, Clock, DatagramSocket, UdpSockRef};
 pub use utp_core::error::{close_error, close_reason_kind};
