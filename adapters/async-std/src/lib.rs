@@ -14,6 +14,16 @@
 //! streams) is dropped and the connections left have finished closing, or
 //! 30 s after that at most; the UDP socket closes with it.
 //!
+//! [`UtpSocket::bind`] and [`UtpSocket::connect`] take anything
+//! [`async_net::AsyncToSocketAddrs`] takes (a `SocketAddr`, `"host:port"`,
+//! `(host, port)`); names are looked up on a thread pool, off the
+//! executor. The UDP socket is made as [`DriverConfig::socket`]
+//! ([`SocketOptions`]) says: a 4 MiB receive buffer, dual stack for `[::]`
+//! (IPv4 peers reach it and are reported as plain IPv4 addresses), and on
+//! Linux ICMP errors read from the socket, so a connect to a port where
+//! nothing listens fails with `ConnectionRefused` at once rather than
+//! timing out.
+//!
 //! Closing: [`AsyncWriteExt::close`](futures_lite::AsyncWriteExt::close)
 //! half-closes (a FIN after the data written; the peer reads `Ok(0)`, and
 //! this side can still read); dropping a stream closes it gracefully (data

@@ -408,11 +408,13 @@ impl Driver {
                     return true;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
-                Err(_) => {
+                Err(e) => {
                     // With ICMP errors on, a send fails with the error an
                     // earlier datagram (to any peer) caused, before it
-                    // leaves: read the queue, and send this one again.
-                    if !retried && self.socket_errors(socket, now) > 0 {
+                    // leaves: read the queue, and send this one again (an
+                    // error of its own comes back).
+                    let queued = self.socket_errors(socket, now);
+                    if !retried && (queued > 0 || crate::may_be_deferred(&e)) {
                         retried = true;
                         continue;
                     }

@@ -233,6 +233,18 @@ impl UtpMio {
         self.socket.local_addr()
     }
 
+    /// The socket's receive buffer size as the system reports it (Linux:
+    /// twice the bytes granted); see
+    /// [`SocketOptions::recv_buffer`](utp_driver::SocketOptions::recv_buffer).
+    pub fn recv_buffer_size(&self) -> io::Result<usize> {
+        utp_driver::buffer_sizes(&self.socket.0).map(|(recv, _)| recv)
+    }
+
+    /// The socket's send buffer size as the system reports it.
+    pub fn send_buffer_size(&self) -> io::Result<usize> {
+        utp_driver::buffer_sizes(&self.socket.0).map(|(_, send)| send)
+    }
+
     /// The driver, for what this type does not wrap (stats, the endpoint).
     pub fn driver(&mut self) -> &mut Driver {
         &mut self.driver

@@ -16,6 +16,14 @@
 //! uTP (DHT, trackers) sharing the socket are handed back by
 //! `recv_foreign`.
 //!
+//! `bind` and `connect` take [`std::net::ToSocketAddrs`] (names are
+//! resolved on the calling thread). The UDP socket is made as
+//! [`DriverConfig::socket`] ([`SocketOptions`]) says: a 4 MiB receive
+//! buffer, dual stack for `[::]` (IPv4 peers reach it and are reported as
+//! plain IPv4 addresses), and on Linux ICMP errors read from the socket,
+//! so a connect to a port where nothing listens fails with
+//! `ConnectionRefused` at once rather than timing out.
+//!
 //! ## Example: blocking echo over loopback
 //!
 //! ```

@@ -15,6 +15,15 @@
 //!
 //! The runtime needs both its I/O and time drivers (`enable_all`).
 //!
+//! [`UtpSocket::bind`] and [`UtpSocket::connect`] take anything tokio
+//! resolves ([`tokio::net::ToSocketAddrs`]: a `SocketAddr`, `"host:port"`,
+//! `(host, port)`); names are looked up on tokio's blocking pool. The UDP
+//! socket is made as [`DriverConfig::socket`] ([`SocketOptions`]) says: a
+//! 4 MiB receive buffer, dual stack for `[::]` (IPv4 peers reach it and
+//! are reported as plain IPv4 addresses), and on Linux ICMP errors read
+//! from the socket, so a connect to a port where nothing listens fails
+//! with `ConnectionRefused` at once rather than timing out.
+//!
 //! The driver task lives while any [`UtpSocket`] handle or stream exists;
 //! after the last is dropped it lets closing connections finish their FIN
 //! exchange (at most 30 s), then exits and the UDP socket closes.
@@ -150,6 +159,7 @@ impl DatagramSocket for Socket {
         if !self.errors.is_on() {
             return Ok(None);
         }
+        // Only when tokio saw error readiness: free otherwise.
         let queued = self.io.try_io(Interest::ERROR, || {
             self.errors
                 .recv(&self.io)?
@@ -157,8 +167,9 @@ impl DatagramSocket for Socket {
         });
         match queued {
             Ok(error) => Ok(Some(error)),
-            // Queued before tokio saw the readiness, perhaps.
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.errors.recv(&self.io),
+            // Nothing queued, or tokio has not seen the readiness yet: the
+            // loop's wait for it wakes the driver then.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
             Err(e) => Err(e),
         }
     }
