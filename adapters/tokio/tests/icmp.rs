@@ -42,8 +42,12 @@ fn config() -> DriverConfig {
 }
 
 async fn refused(family: &str) {
+    refused_from(family, family).await;
+}
+
+async fn refused_from(local: &str, family: &str) {
     let dead = dead_port(family);
-    let client = UtpSocket::bind_with(format!("{family}:0"), config())
+    let client = UtpSocket::bind_with(format!("{local}:0"), config())
         .await
         .unwrap();
     let start = Instant::now();
@@ -62,6 +66,11 @@ async fn unreachable_port_refuses_at_once_v4() {
 #[tokio::test]
 async fn unreachable_port_refuses_at_once_v6() {
     guard(10, refused("[::1]")).await;
+}
+
+#[tokio::test]
+async fn unreachable_ipv4_port_refuses_at_once_from_a_dual_stack_socket() {
+    guard(10, refused_from("[::]", "127.0.0.1")).await;
 }
 
 #[tokio::test]
