@@ -67,6 +67,8 @@
 
 #![forbid(unsafe_code)]
 
+mod socket;
+
 use std::future::{poll_fn, Future};
 use std::io;
 use std::net::SocketAddr;
@@ -76,11 +78,12 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use socket::Socket;
 use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf, Ready};
 use tokio::net::UdpSocket;
 use tokio::time::Sleep;
 use utp_core::ConnHandle;
-use utp_driver::{Batch, Clock, DatagramSocket, Driver, ErrorQueue, SocketError};
+use utp_driver::{Clock, DatagramSocket, Driver};
 
 pub use utp_core::{CloseReason, Config, ConnStats, EndpointStats, ListenConfig};
 pub use utp_driver::{DriverConfig, DriverStats, SocketOptions};
@@ -90,94 +93,6 @@ pub use utp_driver::{DriverConfig, DriverStats, SocketOptions};
 const CLOSE_GRACE: Duration = Duration::from_secs(30);
 /// Loop turns in one poll of the driver task before it yields.
 const TURNS_PER_POLL: usize = 16;
-
-/// tokio's socket as the driver's [`DatagramSocket`]. Its `try_*` calls
-/// (and `try_io` around quinn-udp's) clear tokio's readiness on
-/// `WouldBlock`, as the loop needs. With `batch` (Linux), sends of equal
-/// datagrams to one peer go out as one GSO call and receives take GRO
-/// batches, through quinn-udp. ICMP errors (Linux) are read through
-/// `try_io(Interest::ERROR)`, which clears the error readiness the loop
-/// waits on once the queue is empty.
-#[derive(Debug)]
-struct Socket {
-    io: UdpSocket,
-    batch: Batch,
-    errors: ErrorQueue,
-    dual_stack: bool,
-}
-
-impl Socket {
-    fn new(io: UdpSocket, batching: bool) -> Socket {
-        let batch = Batch::new((&io).into(), batching);
-        let errors = ErrorQueue::new(&io);
-        let dual_stack = utp_driver::is_dual_stack(&io);
-        Socket {
-            io,
-            batch,
-            errors,
-            dual_stack,
-        }
-    }
-}
-
-impl DatagramSocket for Socket {
-    fn try_recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        self.io.try_recv_from(buf)
-    }
-
-    fn try_send_to(&self, buf: &[u8], to: SocketAddr) -> io::Result<usize> {
-        self.io.try_send_to(buf, to)
-    }
-
-    fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.io.local_addr()
-    }
-
-    fn max_send_segments(&self) -> usize {
-        self.batch.max_send_segments()
-    }
-
-    fn try_send_segments(&self, buf: &[u8], segment: usize, to: SocketAddr) -> io::Result<usize> {
-        self.io.try_io(Interest::WRITABLE, || {
-            self.batch.send((&self.io).into(), buf, segment, to)
-        })
-    }
-
-    fn try_recv_segments(&self, buf: &mut [u8]) -> io::Result<(usize, usize, SocketAddr)> {
-        if !self.batch.is_on() {
-            let (len, from) = self.io.try_recv_from(buf)?;
-            return Ok((len, len, from));
-        }
-        self.io.try_io(Interest::READABLE, || {
-            self.batch
-                .recv((&self.io).into(), buf)
-                .unwrap_or_else(|| Err(io::ErrorKind::Unsupported.into()))
-        })
-    }
-
-    fn try_recv_error(&self) -> io::Result<Option<SocketError>> {
-        if !self.errors.is_on() {
-            return Ok(None);
-        }
-        // Only when tokio saw error readiness: free otherwise.
-        let queued = self.io.try_io(Interest::ERROR, || {
-            self.errors
-                .recv(&self.io)?
-                .ok_or_else(|| io::ErrorKind::WouldBlock.into())
-        });
-        match queued {
-            Ok(error) => Ok(Some(error)),
-            // Nothing queued, or tokio has not seen the readiness yet: the
-            // loop's wait for it wakes the driver then.
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
-    fn dual_stack(&self) -> bool {
-        self.dual_stack
-    }
-}
 
 /// What the driver task, socket handles and streams share.
 struct Shared {
