@@ -1,7 +1,7 @@
 //! Endpoint and connection configuration.
 
 use core::time::Duration;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use crate::congestion::CongestionKind;
 
@@ -204,9 +204,11 @@ impl Default for Config {
 impl Config {
     /// Largest UDP payload for `remote`.
     pub(crate) fn packet_size(&self, remote: SocketAddr) -> usize {
-        let size = match remote {
-            SocketAddr::V4(_) => self.packet_size_v4,
-            SocketAddr::V6(_) => self.packet_size_v6,
+        // A v4-mapped IPv6 address (an IPv4 peer of a dual-stack socket)
+        // travels over IPv4.
+        let size = match remote.ip().to_canonical() {
+            IpAddr::V4(_) => self.packet_size_v4,
+            IpAddr::V6(_) => self.packet_size_v6,
         };
         // Room for a header, a full SACK and some payload, whatever is set.
         size.clamp(crate::wire::HEADER_LEN + 2 + 128 + 16, 65_000)

@@ -14,6 +14,16 @@
 //! streams) is dropped and the connections left have finished closing, or
 //! 30 s after that at most; the UDP socket closes with it.
 //!
+//! [`UtpSocket::bind`] and [`UtpSocket::connect`] take anything
+//! [`async_net::AsyncToSocketAddrs`] takes (a `SocketAddr`, `"host:port"`,
+//! `(host, port)`); names are looked up on a thread pool, off the
+//! executor. The UDP socket is made as [`DriverConfig::socket`]
+//! ([`SocketOptions`]) says: a 4 MiB receive buffer, dual stack for `[::]`
+//! (IPv4 peers reach it and are reported as plain IPv4 addresses), and on
+//! Linux ICMP errors read from the socket, so a connect to a port where
+//! nothing listens fails with `ConnectionRefused` at once rather than
+//! timing out.
+//!
 //! Closing: [`AsyncWriteExt::close`](futures_lite::AsyncWriteExt::close)
 //! half-closes (a FIN after the data written; the peer reads `Ok(0)`, and
 //! this side can still read); dropping a stream closes it gracefully (data
@@ -36,8 +46,8 @@
 //! use utp_async_std::UtpSocket;
 //!
 //! async_io::block_on(async {
-//!     let server = UtpSocket::bind("127.0.0.1:0".parse()?).await?;
-//!     let client = UtpSocket::bind("127.0.0.1:0".parse()?).await?;
+//!     let server = UtpSocket::bind("127.0.0.1:0").await?;
+//!     let client = UtpSocket::bind("127.0.0.1:0").await?;
 //!     let addr = server.local_addr()?;
 //!
 //!     let serve = async {
@@ -76,9 +86,10 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use async_io::{Async, Timer as IoTimer};
+use async_net::AsyncToSocketAddrs;
 use futures_lite::future::poll_fn;
 use utp_core::Timestamp;
-use utp_driver::{Batch, Clock, DatagramSocket, Driver};
+use utp_driver::{Batch, Clock, DatagramSocket, Driver, ErrorQueue, SocketError};
 
 mod stream;
 
@@ -87,22 +98,26 @@ pub use stream::{OwnedReadHalf, OwnedWriteHalf, ReuniteError, UtpStream};
 pub use utp_core::{CloseInfo, IntervalStats, Timer};
 pub use utp_core::{CloseReason, Config, ConnStats, EndpointStats, ListenConfig};
 pub use utp_driver::SocketInterval;
-pub use utp_driver::{DriverConfig, DriverStats};
+pub use utp_driver::{DriverConfig, DriverStats, SocketOptions};
 
 /// How long the loop keeps running for closing connections once every
 /// handle is gone.
 const LINGER: Duration = Duration::from_secs(30);
 
 /// The UDP socket as the driver sees it (a newtype: both the trait and
-/// `Async` are foreign). It is non-blocking, so the calls return
-/// `WouldBlock` rather than wait.
-struct Udp(Async<UdpSocket>, Batch);
+/// `Async` are foreign), with its batching, its error queue and whether
+/// it is dual-stack. It is non-blocking, so the calls return `WouldBlock`
+/// rather than wait. async-io reports a queued ICMP error (`POLLERR`) as
+/// readable, which wakes the loop to read it.
+struct Udp(Async<UdpSocket>, Batch, ErrorQueue, bool);
 impl Udp {
     /// With `batching`, GSO/GRO through quinn-udp where the platform has
     /// them (see [`DriverConfig::batching`]).
     fn new(io: Async<UdpSocket>, batching: bool) -> Udp {
         let batch = Batch::new(io.get_ref().into(), batching);
-        Udp(io, batch)
+        let errors = ErrorQueue::new(io.get_ref());
+        let dual_stack = utp_driver::is_dual_stack(io.get_ref());
+        Udp(io, batch, errors, dual_stack)
     }
 }
 
@@ -135,6 +150,14 @@ impl DatagramSocket for Udp {
                 Ok((len, len, from))
             }
         }
+    }
+
+    fn try_recv_error(&self) -> io::Result<Option<SocketError>> {
+        self.2.recv(self.0.get_ref())
+    }
+
+    fn dual_stack(&self) -> bool {
+        self.3
     }
 }
 
@@ -297,21 +320,38 @@ impl core::fmt::Debug for UtpSocket {
 }
 
 impl UtpSocket {
-    /// Binds a UDP socket to `addr` and accepts incoming connections (the
-    /// default [`DriverConfig`]).
-    pub async fn bind(addr: SocketAddr) -> io::Result<UtpSocket> {
+    /// Binds a UDP socket to `addr` (the first resolved address that
+    /// works) and accepts incoming connections (the default
+    /// [`DriverConfig`]).
+    pub async fn bind(addr: impl AsyncToSocketAddrs) -> io::Result<UtpSocket> {
         Self::bind_with(addr, DriverConfig::default()).await
     }
 
     /// Binds a UDP socket to `addr` with `config` (set
-    /// [`DriverConfig::listen`] to `None` to refuse incoming connections).
-    pub async fn bind_with(addr: SocketAddr, config: DriverConfig) -> io::Result<UtpSocket> {
-        Self::from_std(UdpSocket::bind(addr)?, config)
+    /// [`DriverConfig::listen`] to `None` to refuse incoming connections;
+    /// [`DriverConfig::socket`] sets buffer sizes, dual stack and ICMP
+    /// errors). `addr` is anything [`async_net::AsyncToSocketAddrs`] takes
+    /// (a `SocketAddr`, `"host:port"`, `(host, port)`); host names are
+    /// resolved on the [`blocking`](https://docs.rs/blocking) thread pool,
+    /// not on the caller's executor. `[::]` makes a dual-stack socket by
+    /// default, which IPv4 peers reach too.
+    pub async fn bind_with(
+        addr: impl AsyncToSocketAddrs,
+        config: DriverConfig,
+    ) -> io::Result<UtpSocket> {
+        let addrs = async_net::resolve(addr).await?;
+        Self::start(utp_driver::bind_udp(&addrs[..], &config.socket)?, config)
     }
 
-    /// Runs uTP on a UDP socket bound already (it is made non-blocking) and
-    /// starts its `utp-driver` thread.
+    /// Runs uTP on a UDP socket bound already (it is made non-blocking,
+    /// and [`DriverConfig::socket`] is applied: [`utp_driver::configure`])
+    /// and starts its `utp-driver` thread.
     pub fn from_std(socket: UdpSocket, config: DriverConfig) -> io::Result<UtpSocket> {
+        utp_driver::configure(&socket, &config.socket)?;
+        Self::start(socket, config)
+    }
+
+    fn start(socket: UdpSocket, config: DriverConfig) -> io::Result<UtpSocket> {
         let socket = Udp::new(Async::new(socket)?, config.batching);
         let driver = Driver::new(config, socket.max_send_segments());
         let shared = Arc::new(Shared {
@@ -338,13 +378,21 @@ impl UtpSocket {
     }
 
     /// Connects to `remote`: resolves once the handshake completes, or with
-    /// `ConnectionRefused` (the peer answered with RESET) or `TimedOut`
-    /// (after [`Config::connect_timeout`]).
+    /// `ConnectionRefused` (the peer answered with RESET, or, on Linux,
+    /// ICMP said nothing listens there) or `TimedOut` (after
+    /// [`Config::connect_timeout`]).
+    ///
+    /// `remote` is resolved as in [`bind_with`](Self::bind_with); the
+    /// first address the socket can reach is used: one of its family, or
+    /// any from a dual-stack socket (`InvalidInput` when there is none).
     ///
     /// Dropping the future abandons the attempt (the half-made connection
     /// is closed); nothing else is lost.
-    pub async fn connect(&self, remote: SocketAddr) -> io::Result<UtpStream> {
+    pub async fn connect(&self, remote: impl AsyncToSocketAddrs) -> io::Result<UtpStream> {
         let shared = self.shared();
+        let candidates = async_net::resolve(remote).await?;
+        let local = shared.socket.local_addr()?;
+        let remote = utp_driver::pick_remote(local, shared.socket.3, candidates)?;
         let h = {
             let mut state = shared.lock();
             let h = state.driver.connect(&shared.socket, shared.now(), remote)?;
@@ -395,11 +443,35 @@ impl UtpSocket {
     }
 
     /// Sends `buf` as one datagram to `to` on the uTP socket (for another
-    /// protocol sharing it).
+    /// protocol sharing it); an IPv4 `to` works from a dual-stack socket
+    /// too.
     ///
     /// Cancel safe: the datagram was sent or not, never half.
     pub async fn send_foreign(&self, buf: &[u8], to: SocketAddr) -> io::Result<usize> {
-        self.shared().socket.0.send_to(buf, to).await
+        let socket = &self.shared().socket;
+        let to = match socket.3 {
+            true => utp_driver::remote_for(socket.local_addr()?, true, to)?,
+            false => to,
+        };
+        match socket.0.send_to(buf, to).await {
+            // An ICMP error another datagram caused, reported here.
+            Err(e) if socket.2.is_on() && utp_driver::may_be_deferred(&e) => {
+                self.shared().lock().driver.wake_driver();
+                socket.0.send_to(buf, to).await
+            }
+            result => result,
+        }
+    }
+
+    /// The socket's receive buffer size as the system reports it (Linux:
+    /// twice the bytes granted); see [`SocketOptions::recv_buffer`].
+    pub fn recv_buffer_size(&self) -> io::Result<usize> {
+        utp_driver::buffer_sizes(self.shared().socket.0.get_ref()).map(|(recv, _)| recv)
+    }
+
+    /// The socket's send buffer size as the system reports it.
+    pub fn send_buffer_size(&self) -> io::Result<usize> {
+        utp_driver::buffer_sizes(self.shared().socket.0.get_ref()).map(|(_, send)| send)
     }
 
     /// Winds the whole socket down gracefully: no more connections are

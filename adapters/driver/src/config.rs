@@ -2,6 +2,8 @@
 
 use utp_core::{Config, ListenConfig};
 
+use crate::SocketOptions;
+
 /// Settings of a [`Driver`](crate::Driver).
 pub struct DriverConfig {
     /// The endpoint's configuration.
@@ -31,6 +33,10 @@ pub struct DriverConfig {
     /// packets; lower [`Config::packet_size_v4`] or turn batching off for
     /// such paths. Default `true`.
     pub batching: bool,
+    /// How the adapters' `bind` makes the UDP socket, and what their
+    /// `from_std` sets on a given one: buffer sizes, dual stack, ICMP
+    /// errors. See [`SocketOptions`].
+    pub socket: SocketOptions,
 }
 
 impl Default for DriverConfig {
@@ -42,6 +48,7 @@ impl Default for DriverConfig {
             foreign_queue: 256,
             keep_events: false,
             batching: true,
+            socket: SocketOptions::default(),
         }
     }
 }
@@ -55,6 +62,7 @@ impl core::fmt::Debug for DriverConfig {
             .field("foreign_queue", &self.foreign_queue)
             .field("keep_events", &self.keep_events)
             .field("batching", &self.batching)
+            .field("socket", &self.socket)
             .finish()
     }
 }

@@ -12,7 +12,7 @@ use utp_core::{
     Timestamp,
 };
 
-use crate::{DatagramSocket, DriverConfig};
+use crate::{canonical, remote_for, DatagramSocket, DriverConfig, SocketError};
 
 /// What the adapter's loop should wait for after [`Driver::drive`].
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -52,6 +52,10 @@ pub struct DriverStats {
     pub send_errors: u64,
     /// Foreign datagrams dropped because the queue was full.
     pub foreign_dropped: u64,
+    /// Errors read from the socket's error queue (ICMP port unreachable,
+    /// packet too big, ...; see
+    /// [`DatagramSocket::try_recv_error`]).
+    pub socket_errors: u64,
 }
 
 impl DriverStats {
@@ -101,6 +105,9 @@ pub struct SocketInterval {
 /// Datagrams received per [`Driver::drive`] call at most, so one busy
 /// socket cannot starve the runtime.
 const RECV_BUDGET: usize = 256;
+/// Errors read from the socket's queue per call at most (the rest wait
+/// for the next turn), so a flood of ICMP cannot hold the loop.
+const ERROR_BUDGET: usize = 64;
 /// Largest datagram the receive buffer holds (also the largest GRO batch).
 const RECV_BUF: usize = 65_536;
 /// Largest batch handed to one segmented send (a UDP length field holds
@@ -266,11 +273,13 @@ impl Driver {
         self.endpoint.conn(h).map(|c| c.stats()).unwrap_or_default()
     }
 
-    /// Connection `h`'s peer.
+    /// Connection `h`'s peer (an IPv4 peer of a dual-stack socket as its
+    /// IPv4 address: see [`canonical`]).
     pub fn peer_addr(&mut self, h: ConnHandle) -> io::Result<SocketAddr> {
         self.endpoint
             .conn(h)
             .and_then(|c| c.peer_addr())
+            .map(canonical)
             .ok_or_else(gone)
     }
 
@@ -321,7 +330,7 @@ impl Driver {
                             if self.endpoint.handle_datagram(now, from, datagram) == Handled::NotUtp
                             {
                                 if self.foreign.len() < self.foreign_cap {
-                                    self.foreign.push_back((from, datagram.to_vec()));
+                                    self.foreign.push_back((canonical(from), datagram.to_vec()));
                                     wake_all(&mut self.foreign_wakers);
                                 } else {
                                     self.stats.foreign_dropped += 1;
@@ -329,12 +338,20 @@ impl Driver {
                             }
                         }
                     }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    // ICMP errors reported on the socket (port unreachable
-                    // and the like) and interrupted calls: the protocol's
-                    // own timers deal with unreachable peers.
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        // Woken with nothing to receive: perhaps by an
+                        // error the socket queued (POLLERR).
+                        if received == 0 {
+                            self.socket_errors(socket, now);
+                        }
+                        break;
+                    }
+                    // An error the network reported for a datagram sent
+                    // (Linux, with ICMP errors on: the details are in the
+                    // socket's error queue), or an interrupted call.
                     Err(_) => {
                         received += 1;
+                        self.socket_errors(socket, now);
                     }
                 }
             }
@@ -357,6 +374,31 @@ impl Driver {
         }
     }
 
+    /// Reads the errors the socket queued and hands them to the endpoint
+    /// (port unreachable ends connection attempts to that address, packet
+    /// too big lowers the packet size to it); how many there were.
+    fn socket_errors<S: DatagramSocket + ?Sized>(&mut self, socket: &S, now: Timestamp) -> usize {
+        let mut read = 0;
+        while read < ERROR_BUDGET {
+            let Ok(Some(error)) = socket.try_recv_error() else {
+                break;
+            };
+            read += 1;
+            self.stats.socket_errors += 1;
+            match error {
+                SocketError::PortUnreachable(remote) => {
+                    self.endpoint.handle_unreachable(now, remote);
+                }
+                SocketError::PacketTooBig { remote, mtu } => {
+                    self.endpoint.set_now(now);
+                    self.endpoint.handle_packet_too_big(remote.ip(), mtu);
+                }
+                _ => {}
+            }
+        }
+        read
+    }
+
     /// Datagrams wait for the socket to become writable.
     pub fn pending(&self) -> bool {
         self.out.end > self.out.start || self.out.spill.is_some()
@@ -370,7 +412,7 @@ impl Driver {
         loop {
             // Send what is pending first.
             if self.out.end > self.out.start {
-                if !self.send_batch(socket) {
+                if !self.send_batch(socket, now) {
                     return;
                 }
                 continue;
@@ -425,43 +467,52 @@ impl Driver {
     }
 
     /// Sends the pending batch; `false` when the socket would block.
-    fn send_batch<S: DatagramSocket + ?Sized>(&mut self, socket: &S) -> bool {
-        let Some(to) = self.out.to else {
-            self.out.start = self.out.end;
-            return true;
-        };
-        let segment = self.out.segment.max(1);
-        let Some(data) = self.out.buf.get(self.out.start..self.out.end) else {
-            self.out.start = self.out.end;
-            return true;
-        };
-        let result = if data.len() <= segment {
-            socket.try_send_to(data, to)
-        } else {
-            socket.try_send_segments(data, segment, to)
-        };
-        match result {
-            Ok(sent) => {
-                let sent = if data.len() <= segment {
-                    data.len()
-                } else {
-                    sent.min(data.len())
-                };
-                self.stats.send_calls += 1;
-                self.stats.datagrams_sent += sent.div_ceil(segment) as u64;
-                self.stats.bytes_sent += sent as u64;
-                self.out.start += sent;
-                true
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => false,
-            Err(_e) => {
-                // Unreachable destination, no route, message too long: the
-                // network dropped it; retransmission or timeouts follow.
-                #[cfg(feature = "tracing")]
-                tracing::debug!(target: "utp::socket", error = %_e, %to, "send failed");
-                self.stats.send_errors += 1;
-                self.out.start += segment.min(data.len());
-                true
+    fn send_batch<S: DatagramSocket + ?Sized>(&mut self, socket: &S, now: Timestamp) -> bool {
+        let mut retried = false;
+        loop {
+            let Some(to) = self.out.to else {
+                self.out.start = self.out.end;
+                return true;
+            };
+            let segment = self.out.segment.max(1);
+            let Some(data) = self.out.buf.get(self.out.start..self.out.end) else {
+                self.out.start = self.out.end;
+                return true;
+            };
+            let len = data.len();
+            let result = if len <= segment {
+                socket.try_send_to(data, to)
+            } else {
+                socket.try_send_segments(data, segment, to)
+            };
+            match result {
+                Ok(sent) => {
+                    let sent = if len <= segment { len } else { sent.min(len) };
+                    self.stats.send_calls += 1;
+                    self.stats.datagrams_sent += sent.div_ceil(segment) as u64;
+                    self.stats.bytes_sent += sent as u64;
+                    self.out.start += sent;
+                    return true;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+                Err(e) => {
+                    // With ICMP errors on, a send fails with the error an
+                    // earlier datagram (to any peer) caused, before it
+                    // leaves: read the queue, and send this one again (an
+                    // error of its own comes back).
+                    let queued = self.socket_errors(socket, now);
+                    if !retried && (queued > 0 || crate::may_be_deferred(&e)) {
+                        retried = true;
+                        continue;
+                    }
+                    // No route, message too long: the network dropped it;
+                    // retransmission or timeouts follow.
+                    #[cfg(feature = "tracing")]
+                    tracing::debug!(target: "utp::socket", error = %e, %to, "send failed");
+                    self.stats.send_errors += 1;
+                    self.out.start += segment.min(len);
+                    return true;
+                }
             }
         }
     }
@@ -585,7 +636,9 @@ impl Driver {
     // ----- connections -----
 
     /// Starts a connection to `remote` (complete it with
-    /// [`poll_connect`](Self::poll_connect)).
+    /// [`poll_connect`](Self::poll_connect)): an address of the socket's
+    /// family, or an IPv4 one from a dual-stack socket
+    /// ([`DatagramSocket::dual_stack`]); `InvalidInput` otherwise.
     pub fn connect<S: DatagramSocket + ?Sized>(
         &mut self,
         socket: &S,
@@ -596,13 +649,11 @@ impl Driver {
         if self.closing {
             return Err(Self::closing_error());
         }
-        let local = socket.local_addr()?;
-        if local.is_ipv4() != remote.is_ipv4() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("cannot reach {remote} from a socket bound to {local}"),
-            ));
-        }
+        // A remote of the other family is refused at once rather than
+        // timed out, but for an IPv4 remote of a dual-stack socket, which
+        // the endpoint knows by its v4-mapped address (the form the socket
+        // reports its datagrams in).
+        let remote = remote_for(socket.local_addr()?, socket.dual_stack(), remote)?;
         let h = self.endpoint.connect(now, remote)?;
         self.wakers.insert(h, Wakers::default());
         self.after_call(socket, now, Some(h));
@@ -638,7 +689,7 @@ impl Driver {
         while let Some(h) = self.endpoint.accept() {
             if let Some(peer) = self.endpoint.conn(h).and_then(|c| c.peer_addr()) {
                 self.wakers.insert(h, Wakers::default());
-                return Poll::Ready(Ok((h, peer)));
+                return Poll::Ready(Ok((h, canonical(peer))));
             }
         }
         register_many(&mut self.accept_wakers, cx);

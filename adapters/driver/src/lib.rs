@@ -32,13 +32,54 @@
 //! What it owns: the [`Driver`] (receive, timers, batched sends, wakers,
 //! the queue of foreign datagrams), its [`DriverConfig`], the
 //! [`DatagramSocket`] trait an adapter implements for its runtime's socket,
-//! and [`Batch`], the GSO/GRO glue through quinn-udp every adapter shares.
+//! and the glue every adapter shares: [`Batch`] (GSO/GRO through
+//! quinn-udp), [`ErrorQueue`] (ICMP errors), and the making of the socket.
+//!
+//! ## The socket
+//!
+//! Every adapter's `bind` makes its socket with [`bind_udp`] (each
+//! resolved address in turn, non-blocking) and its `from_std` applies
+//! [`configure`], both following [`DriverConfig::socket`]
+//! ([`SocketOptions`]):
+//!
+//! - **Buffers.** The receive buffer is raised to 4 MiB (as far as
+//!   `net.core.rmem_max` lets it): with Linux's default 208 KiB a loopback
+//!   transfer at full speed drops a datagram in about every 170, each one
+//!   a retransmission; at 4 MiB none. See what a socket got with
+//!   [`buffer_sizes`] (the adapters' `recv_buffer_size()`).
+//! - **Dual stack.** A socket bound to `[::]` carries IPv4 too
+//!   (`IPV6_V6ONLY` off, unless [`SocketOptions::only_v6`] says otherwise).
+//!   Its IPv4 peers are known to the endpoint by their v4-mapped addresses,
+//!   the form the socket reports and sends to, and to the application as
+//!   plain IPv4 addresses ([`canonical`]): `peer_addr`, `accept`,
+//!   `recv_foreign`; [`Driver::connect`] takes an IPv4 address on such a
+//!   socket ([`remote_for`]), and the adapters' `connect` picks the first
+//!   resolved address the socket can reach ([`pick_remote`]).
+//! - **ICMP errors** (Linux, [`SocketOptions::icmp_errors`]). With
+//!   `IP_RECVERR` the kernel queues the ICMP errors our datagrams draw;
+//!   the driver reads them ([`DatagramSocket::try_recv_error`]) after a
+//!   receive or send fails and when a turn starts with nothing to receive
+//!   (the socket polls as an error then), and hands them to the endpoint:
+//!   port unreachable ends connection attempts to that address with
+//!   `ConnectionRefused` at once
+//!   ([`Endpoint::handle_unreachable`](utp_core::Endpoint::handle_unreachable)),
+//!   packet too big lowers the packet size
+//!   ([`Endpoint::handle_packet_too_big`](utp_core::Endpoint::handle_packet_too_big)).
+//!   A send the kernel fails with an error another datagram caused is
+//!   made once more.
 
+mod bind;
 mod config;
 mod driver;
+mod errqueue;
 mod socket;
 
+pub use bind::{
+    bind_udp, buffer_sizes, canonical, configure, is_dual_stack, may_be_deferred, pick_remote,
+    remote_for, SocketOptions,
+};
 pub use config::DriverConfig;
 pub use driver::{Driver, DriverStats, SocketInterval, Wait};
+pub use errqueue::{ErrorQueue, SocketError};
 pub use socket::{Batch, Clock, DatagramSocket, UdpSockRef};
 pub use utp_core::error::{close_error, close_reason_kind};

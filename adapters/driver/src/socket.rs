@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use utp_core::Timestamp;
 
+use crate::SocketError;
+
 /// A non-blocking UDP socket, as tokio's `UdpSocket`, async-io's
 /// `Async<UdpSocket>` and mio's `UdpSocket` provide. Every call must return
 /// [`io::ErrorKind::WouldBlock`] instead of waiting.
@@ -57,6 +59,25 @@ pub trait DatagramSocket {
     fn try_recv_segments(&self, buf: &mut [u8]) -> io::Result<(usize, usize, SocketAddr)> {
         let (len, from) = self.try_recv_from(buf)?;
         Ok((len, len, from))
+    }
+
+    /// The oldest error the network reported for a datagram sent (ICMP
+    /// port unreachable, packet too big, ...), `Ok(None)` when none is
+    /// queued; never blocks. The driver calls it after a receive or send
+    /// failed and when a turn starts with nothing to receive, so it should
+    /// be cheap when nothing is queued. [`ErrorQueue`](crate::ErrorQueue)
+    /// reads Linux's error queue. Default: `Ok(None)`, errors are not read.
+    fn try_recv_error(&self) -> io::Result<Option<SocketError>> {
+        Ok(None)
+    }
+
+    /// Whether this is an IPv6 socket that also carries IPv4 (see
+    /// [`is_dual_stack`](crate::is_dual_stack)): the driver then reaches
+    /// IPv4 peers through their v4-mapped addresses. Called at every
+    /// connect, so an adapter may answer from a value it keeps. Default
+    /// `false`.
+    fn dual_stack(&self) -> bool {
+        false
     }
 }
 

@@ -104,15 +104,9 @@ impl Drop for Handle {
     }
 }
 
-fn bind_any(addr: impl ToSocketAddrs) -> io::Result<mio::net::UdpSocket> {
-    let mut last = io::Error::new(io::ErrorKind::InvalidInput, "no address to bind");
-    for a in addr.to_socket_addrs()? {
-        match mio::net::UdpSocket::bind(a) {
-            Ok(socket) => return Ok(socket),
-            Err(e) => last = e,
-        }
-    }
-    Err(last)
+fn bind(addr: impl ToSocketAddrs, config: &DriverConfig) -> io::Result<mio::net::UdpSocket> {
+    let socket = utp_driver::bind_udp(addr, &config.socket)?;
+    Ok(mio::net::UdpSocket::from_std(socket))
 }
 
 /// Starts the thread for `socket`; returns the first handle.
@@ -295,9 +289,11 @@ impl UtpListener {
 
     /// Binds with `config` (its `listen: None` makes a socket that only
     /// connects out and refuses incoming connections; `keep_events` is
-    /// ignored).
+    /// ignored; [`DriverConfig::socket`] sets buffer sizes, dual stack and
+    /// ICMP errors). `[::]` makes a dual-stack socket by default, which
+    /// IPv4 peers reach too.
     pub fn bind_with(addr: impl ToSocketAddrs, config: DriverConfig) -> io::Result<UtpListener> {
-        let handle = start(bind_any(addr)?, config)?;
+        let handle = start(bind(addr, &config)?, config)?;
         Ok(UtpListener { handle })
     }
 
@@ -310,9 +306,14 @@ impl UtpListener {
     }
 
     /// Connects to `remote` from this socket, blocking until the handshake
-    /// completes (`ConnectionRefused`, `TimedOut` after the configured
-    /// `connect_timeout`).
-    pub fn connect(&self, remote: SocketAddr) -> io::Result<UtpStream> {
+    /// completes (`ConnectionRefused` when the peer answers RESET or, on
+    /// Linux, ICMP says nothing listens there; `TimedOut` after the
+    /// configured `connect_timeout`). `remote` is resolved on this thread;
+    /// the first address the socket can reach is used: one of its family,
+    /// or any from a dual-stack socket (`InvalidInput` when there is none).
+    pub fn connect(&self, remote: impl ToSocketAddrs) -> io::Result<UtpStream> {
+        let candidates = remote.to_socket_addrs()?.collect();
+        let remote = self.handle.0.lock().socket.pick_remote(candidates)?;
         let h = self.handle.0.connect(remote)?;
         Ok(UtpStream::new(Handle::new(&self.handle.0), h))
     }
@@ -342,7 +343,11 @@ impl UtpListener {
     pub fn send_foreign(&self, buf: &[u8], to: SocketAddr) -> io::Result<usize> {
         let give_up = Instant::now() + Duration::from_secs(1);
         loop {
-            let result = self.handle.0.lock().socket.0.send_to(buf, to);
+            let shared = &self.handle.0;
+            let result = shared
+                .lock()
+                .socket
+                .send_foreign(buf, to, || shared.loop_waker.wake_by_ref());
             match result {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock && Instant::now() < give_up => {
                     thread::park_timeout(Duration::from_millis(1));
@@ -377,6 +382,17 @@ impl UtpListener {
     /// The endpoint's counters.
     pub fn endpoint_stats(&self) -> EndpointStats {
         self.handle.0.lock().driver.endpoint_stats()
+    }
+
+    /// The socket's receive buffer size as the system reports it (Linux:
+    /// twice the bytes granted); see [`SocketOptions::recv_buffer`](utp_driver::SocketOptions::recv_buffer).
+    pub fn recv_buffer_size(&self) -> io::Result<usize> {
+        utp_driver::buffer_sizes(&self.handle.0.lock().socket.0).map(|(recv, _)| recv)
+    }
+
+    /// The socket's send buffer size as the system reports it.
+    pub fn send_buffer_size(&self) -> io::Result<usize> {
+        utp_driver::buffer_sizes(&self.handle.0.lock().socket.0).map(|(_, send)| send)
     }
 
     /// The driver's counters.
@@ -475,12 +491,13 @@ impl UtpStream {
                 foreign_queue: config.foreign_queue,
                 keep_events: false,
                 batching: config.batching,
+                socket: config.socket.clone(),
             };
             let local: SocketAddr = match remote {
                 SocketAddr::V4(_) => (std::net::Ipv4Addr::UNSPECIFIED, 0).into(),
                 SocketAddr::V6(_) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
             };
-            let attempt = mio::net::UdpSocket::bind(local)
+            let attempt = bind(local, &config)
                 .and_then(|socket| start(socket, config))
                 .and_then(|handle| {
                     let h = handle.0.connect(remote)?;

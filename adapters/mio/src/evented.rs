@@ -19,7 +19,7 @@
 //! needs the loop to run, [`timeout`](UtpMio::timeout) returns zero.
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
@@ -75,14 +75,32 @@ impl core::fmt::Debug for UtpMio {
 }
 
 impl UtpMio {
-    /// Binds a UDP socket to `addr` and listens (default [`DriverConfig`]).
-    pub fn bind(addr: SocketAddr) -> io::Result<UtpMio> {
-        let socket = mio::net::UdpSocket::bind(addr)?;
-        Ok(UtpMio::new(socket, DriverConfig::default()))
+    /// Binds a UDP socket to `addr` (the first resolved address that
+    /// works) and listens (default [`DriverConfig`]).
+    pub fn bind(addr: impl ToSocketAddrs) -> io::Result<UtpMio> {
+        UtpMio::bind_with(addr, DriverConfig::default())
+    }
+
+    /// Binds a UDP socket to `addr` with `config` ([`DriverConfig::socket`]
+    /// sets buffer sizes, dual stack and ICMP errors: `[::]` makes a
+    /// dual-stack socket by default).
+    pub fn bind_with(addr: impl ToSocketAddrs, config: DriverConfig) -> io::Result<UtpMio> {
+        let socket = utp_driver::bind_udp(addr, &config.socket)?;
+        Ok(UtpMio::new(mio::net::UdpSocket::from_std(socket), config))
+    }
+
+    /// Runs uTP on a bound std socket (made non-blocking here), applying
+    /// [`DriverConfig::socket`] ([`utp_driver::configure`]).
+    pub fn from_std(socket: std::net::UdpSocket, config: DriverConfig) -> io::Result<UtpMio> {
+        utp_driver::configure(&socket, &config.socket)?;
+        socket.set_nonblocking(true)?;
+        Ok(UtpMio::new(mio::net::UdpSocket::from_std(socket), config))
     }
 
     /// Runs uTP on `socket` with `config` (whose `keep_events` is forced on:
-    /// events are how this API reports readiness).
+    /// events are how this API reports readiness). The socket is used as
+    /// it is: `config.socket` is not applied ([`from_std`](Self::from_std)
+    /// applies it).
     pub fn new(socket: mio::net::UdpSocket, mut config: DriverConfig) -> UtpMio {
         config.keep_events = true;
         let flag = Arc::new(Flag::default());
@@ -139,8 +157,14 @@ impl UtpMio {
     }
 
     /// Starts a connection to `remote`; `Connected(h)` or `Closed(h, _)`
-    /// follows. Writes before that are buffered.
-    pub fn connect(&mut self, remote: SocketAddr) -> io::Result<ConnHandle> {
+    /// follows. Writes before that are buffered. `remote` is resolved on
+    /// this thread (std's resolver blocks for host names); the first
+    /// address the socket can reach is used: one of its family, or any from
+    /// a dual-stack socket (`InvalidInput` when there is none).
+    pub fn connect(&mut self, remote: impl ToSocketAddrs) -> io::Result<ConnHandle> {
+        let remote = self
+            .socket
+            .pick_remote(remote.to_socket_addrs()?.collect())?;
         let now = self.now();
         self.driver.connect(&self.socket, now, remote)
     }
@@ -234,14 +258,28 @@ impl UtpMio {
         pending(self.driver.poll_recv_foreign(&mut cx, buf))
     }
 
-    /// Sends a datagram of another protocol from the socket.
+    /// Sends a datagram of another protocol from the socket (to an IPv4
+    /// address from a dual-stack socket too).
     pub fn send_foreign(&mut self, buf: &[u8], to: SocketAddr) -> io::Result<usize> {
-        self.socket.0.send_to(buf, to)
+        let driver = &mut self.driver;
+        self.socket.send_foreign(buf, to, || driver.wake_driver())
     }
 
     /// The socket's local address.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.socket.local_addr()
+    }
+
+    /// The socket's receive buffer size as the system reports it (Linux:
+    /// twice the bytes granted); see
+    /// [`SocketOptions::recv_buffer`](utp_driver::SocketOptions::recv_buffer).
+    pub fn recv_buffer_size(&self) -> io::Result<usize> {
+        utp_driver::buffer_sizes(&self.socket.0).map(|(recv, _)| recv)
+    }
+
+    /// The socket's send buffer size as the system reports it.
+    pub fn send_buffer_size(&self) -> io::Result<usize> {
+        utp_driver::buffer_sizes(&self.socket.0).map(|(_, send)| send)
     }
 
     /// The driver, for what this type does not wrap (stats, the endpoint).

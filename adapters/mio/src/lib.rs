@@ -16,6 +16,14 @@
 //! uTP (DHT, trackers) sharing the socket are handed back by
 //! `recv_foreign`.
 //!
+//! `bind` and `connect` take [`std::net::ToSocketAddrs`] (names are
+//! resolved on the calling thread). The UDP socket is made as
+//! [`DriverConfig::socket`] ([`SocketOptions`]) says: a 4 MiB receive
+//! buffer, dual stack for `[::]` (IPv4 peers reach it and are reported as
+//! plain IPv4 addresses), and on Linux ICMP errors read from the socket,
+//! so a connect to a port where nothing listens fails with
+//! `ConnectionRefused` at once rather than timing out.
+//!
 //! ## Example: blocking echo over loopback
 //!
 //! ```
@@ -53,7 +61,7 @@
 use std::io;
 use std::net::SocketAddr;
 
-use utp_driver::{Batch, DatagramSocket};
+use utp_driver::{Batch, DatagramSocket, ErrorQueue, SocketError};
 
 pub mod blocking;
 pub mod evented;
@@ -65,18 +73,47 @@ pub use utp_core::{
     CloseReason, Config, ConnHandle, ConnStats, EndpointStats, Event, ListenConfig,
 };
 pub use utp_driver::SocketInterval;
-pub use utp_driver::{Driver, DriverConfig, DriverStats};
+pub use utp_driver::{Driver, DriverConfig, DriverStats, SocketOptions};
 
 /// mio's UDP socket as the driver's [`DatagramSocket`] (a newtype: both the
-/// trait and the type are foreign to this crate). mio's calls never block.
+/// trait and the type are foreign to this crate), with its batching, its
+/// error queue and whether it is dual-stack. mio's calls never block; a
+/// queued ICMP error (`POLLERR`) is an event of the socket's token, after
+/// which the driver's turn reads it.
 #[derive(Debug)]
-struct Sock(mio::net::UdpSocket, Batch);
+struct Sock(mio::net::UdpSocket, Batch, ErrorQueue, bool);
 impl Sock {
     /// With `batching`, GSO/GRO through quinn-udp where the platform has
     /// them (see [`DriverConfig::batching`]).
     fn new(io: mio::net::UdpSocket, batching: bool) -> Sock {
         let batch = Batch::new((&io).into(), batching);
-        Sock(io, batch)
+        let errors = ErrorQueue::new(&io);
+        let dual_stack = utp_driver::is_dual_stack(&io);
+        Sock(io, batch, errors, dual_stack)
+    }
+
+    /// Sends a datagram of another protocol: to an IPv4 `to` from a
+    /// dual-stack socket too, and once more when the send reported an ICMP
+    /// error another datagram caused (then `wake` runs: the loop should
+    /// read the error queue).
+    fn send_foreign(&self, buf: &[u8], to: SocketAddr, wake: impl FnOnce()) -> io::Result<usize> {
+        let to = match self.3 {
+            true => utp_driver::remote_for(self.0.local_addr()?, true, to)?,
+            false => to,
+        };
+        match self.0.send_to(buf, to) {
+            Err(e) if self.2.is_on() && utp_driver::may_be_deferred(&e) => {
+                wake();
+                self.0.send_to(buf, to)
+            }
+            result => result,
+        }
+    }
+
+    /// The first of `candidates` (a peer's resolved addresses) this
+    /// socket can reach.
+    fn pick_remote(&self, candidates: Vec<SocketAddr>) -> io::Result<SocketAddr> {
+        utp_driver::pick_remote(self.0.local_addr()?, self.3, candidates)
     }
 }
 
@@ -109,5 +146,13 @@ impl DatagramSocket for Sock {
                 Ok((len, len, from))
             }
         }
+    }
+
+    fn try_recv_error(&self) -> io::Result<Option<SocketError>> {
+        self.2.recv(&self.0)
+    }
+
+    fn dual_stack(&self) -> bool {
+        self.3
     }
 }

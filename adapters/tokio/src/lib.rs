@@ -15,6 +15,15 @@
 //!
 //! The runtime needs both its I/O and time drivers (`enable_all`).
 //!
+//! [`UtpSocket::bind`] and [`UtpSocket::connect`] take anything tokio
+//! resolves ([`tokio::net::ToSocketAddrs`]: a `SocketAddr`, `"host:port"`,
+//! `(host, port)`); names are looked up on tokio's blocking pool. The UDP
+//! socket is made as [`DriverConfig::socket`] ([`SocketOptions`]) says: a
+//! 4 MiB receive buffer, dual stack for `[::]` (IPv4 peers reach it and
+//! are reported as plain IPv4 addresses), and on Linux ICMP errors read
+//! from the socket, so a connect to a port where nothing listens fails
+//! with `ConnectionRefused` at once rather than timing out.
+//!
 //! The driver task lives while any [`UtpSocket`] handle or stream exists;
 //! after the last is dropped it lets closing connections finish their FIN
 //! exchange (at most 30 s), then exits and the UDP socket closes. A program
@@ -104,6 +113,8 @@
 
 #![forbid(unsafe_code)]
 
+mod socket;
+
 use std::future::{poll_fn, Future};
 use std::io;
 use std::net::SocketAddr;
@@ -113,10 +124,11 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use tokio::io::Interest;
+use socket::Socket;
+use tokio::io::{Interest, Ready};
 use tokio::net::UdpSocket;
 use tokio::time::Sleep;
-use utp_driver::{Batch, Clock, DatagramSocket, Driver};
+use utp_driver::{Clock, DatagramSocket, Driver};
 
 mod stream;
 
@@ -124,67 +136,13 @@ pub use stream::{OwnedReadHalf, OwnedWriteHalf, ReuniteError, UtpStream};
 pub use utp_core::{CloseInfo, IntervalStats, Timer};
 pub use utp_core::{CloseReason, Config, ConnStats, EndpointStats, ListenConfig};
 pub use utp_driver::SocketInterval;
-pub use utp_driver::{DriverConfig, DriverStats};
+pub use utp_driver::{DriverConfig, DriverStats, SocketOptions};
 
 /// How long the driver task keeps closing connections alive after the
 /// last handle and stream are dropped.
 const CLOSE_GRACE: Duration = Duration::from_secs(30);
 /// Loop turns in one poll of the driver task before it yields.
 const TURNS_PER_POLL: usize = 16;
-
-/// tokio's socket as the driver's [`DatagramSocket`]. Its `try_*` calls
-/// (and `try_io` around quinn-udp's) clear tokio's readiness on
-/// `WouldBlock`, as the loop needs. With `batch` (Linux), sends of equal
-/// datagrams to one peer go out as one GSO call and receives take GRO
-/// batches, through quinn-udp.
-#[derive(Debug)]
-struct Socket {
-    io: UdpSocket,
-    batch: Batch,
-}
-
-impl Socket {
-    fn new(io: UdpSocket, batching: bool) -> Socket {
-        let batch = Batch::new((&io).into(), batching);
-        Socket { io, batch }
-    }
-}
-
-impl DatagramSocket for Socket {
-    fn try_recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        self.io.try_recv_from(buf)
-    }
-
-    fn try_send_to(&self, buf: &[u8], to: SocketAddr) -> io::Result<usize> {
-        self.io.try_send_to(buf, to)
-    }
-
-    fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.io.local_addr()
-    }
-
-    fn max_send_segments(&self) -> usize {
-        self.batch.max_send_segments()
-    }
-
-    fn try_send_segments(&self, buf: &[u8], segment: usize, to: SocketAddr) -> io::Result<usize> {
-        self.io.try_io(Interest::WRITABLE, || {
-            self.batch.send((&self.io).into(), buf, segment, to)
-        })
-    }
-
-    fn try_recv_segments(&self, buf: &mut [u8]) -> io::Result<(usize, usize, SocketAddr)> {
-        if !self.batch.is_on() {
-            let (len, from) = self.io.try_recv_from(buf)?;
-            return Ok((len, len, from));
-        }
-        self.io.try_io(Interest::READABLE, || {
-            self.batch
-                .recv((&self.io).into(), buf)
-                .unwrap_or_else(|| Err(io::ErrorKind::Unsupported.into()))
-        })
-    }
-}
 
 /// What the driver task, socket handles and streams share.
 struct Shared {
@@ -222,6 +180,9 @@ impl Shared {
 struct DriverTask {
     shared: Arc<Shared>,
     sleep: Pin<Box<Sleep>>,
+    /// Waits for error readiness (a queued ICMP error, Linux), which
+    /// tokio's receive readiness does not include.
+    errors: Option<ErrorWait>,
     /// When the last handle went away.
     orphaned: Option<Instant>,
 }
@@ -266,6 +227,17 @@ impl Future for DriverTask {
                 Poll::Ready(Err(e)) => return fail(&this.shared, e),
                 Poll::Pending => {}
             }
+            if this.shared.socket.errors.is_on() {
+                let shared = &this.shared;
+                let errors = this.errors.get_or_insert_with(|| error_wait(shared));
+                if let Poll::Ready(result) = errors.as_mut().poll(cx) {
+                    this.errors = None;
+                    match result {
+                        Ok(_) => ready = true,
+                        Err(e) => return fail(&this.shared, e),
+                    }
+                }
+            }
             if wait.writable {
                 match socket.poll_send_ready(cx) {
                     Poll::Ready(Ok(())) => ready = true,
@@ -287,6 +259,14 @@ impl Future for DriverTask {
         cx.waker().wake_by_ref();
         Poll::Pending
     }
+}
+
+/// A wait for the socket's error readiness.
+type ErrorWait = Pin<Box<dyn Future<Output = io::Result<Ready>> + Send>>;
+
+fn error_wait(shared: &Arc<Shared>) -> ErrorWait {
+    let shared = Arc::clone(shared);
+    Box::pin(async move { shared.socket.io.ready(Interest::ERROR).await })
 }
 
 /// The socket failed: the loop ends.
@@ -330,32 +310,46 @@ impl std::fmt::Debug for UtpSocket {
 }
 
 impl UtpSocket {
-    /// Binds a UDP socket to `addr` and listens for incoming connections
-    /// (the default [`DriverConfig`]).
+    /// Binds a UDP socket to `addr` (the first resolved address that
+    /// works) and listens for incoming connections (the default
+    /// [`DriverConfig`]).
     pub async fn bind(addr: impl tokio::net::ToSocketAddrs) -> io::Result<UtpSocket> {
         Self::bind_with(addr, DriverConfig::default()).await
     }
 
     /// Binds a UDP socket to `addr` with `config` (`listen: None` refuses
-    /// incoming connections).
+    /// incoming connections; [`DriverConfig::socket`] sets buffer sizes,
+    /// dual stack and ICMP errors). Host names are resolved by tokio
+    /// ([`tokio::net::lookup_host`], on its blocking pool). `[::]` makes a
+    /// dual-stack socket by default, which IPv4 peers reach too.
     pub async fn bind_with(
         addr: impl tokio::net::ToSocketAddrs,
         config: DriverConfig,
     ) -> io::Result<UtpSocket> {
-        Self::from_tokio(UdpSocket::bind(addr).await?, config)
+        let addrs: Vec<SocketAddr> = tokio::net::lookup_host(addr).await?.collect();
+        let socket = utp_driver::bind_udp(&addrs[..], &config.socket)?;
+        runtime()?;
+        Self::start(UdpSocket::from_std(socket)?, config)
     }
 
-    /// Takes over a bound std socket (made non-blocking here). Must be
-    /// called within a tokio runtime.
+    /// Takes over a bound std socket (made non-blocking here), applying
+    /// [`DriverConfig::socket`] ([`utp_driver::configure`]). Must be called
+    /// within a tokio runtime.
     pub fn from_std(socket: std::net::UdpSocket, config: DriverConfig) -> io::Result<UtpSocket> {
         runtime()?;
         socket.set_nonblocking(true)?;
         Self::from_tokio(UdpSocket::from_std(socket)?, config)
     }
 
-    /// Takes over a bound tokio socket. Must be called within a tokio
-    /// runtime (the driver task is spawned on it).
+    /// Takes over a bound tokio socket, applying [`DriverConfig::socket`]
+    /// ([`utp_driver::configure`]). Must be called within a tokio runtime
+    /// (the driver task is spawned on it).
     pub fn from_tokio(socket: UdpSocket, config: DriverConfig) -> io::Result<UtpSocket> {
+        utp_driver::configure(&socket, &config.socket)?;
+        Self::start(socket, config)
+    }
+
+    fn start(socket: UdpSocket, config: DriverConfig) -> io::Result<UtpSocket> {
         let runtime = runtime()?;
         let socket = Socket::new(socket, config.batching);
         let driver = Driver::new(config, socket.max_send_segments());
@@ -368,6 +362,7 @@ impl UtpSocket {
         runtime.spawn(DriverTask {
             shared: shared.clone(),
             sleep: Box::pin(tokio::time::sleep(Duration::ZERO)),
+            errors: None,
             orphaned: None,
         });
         Ok(UtpSocket {
@@ -380,19 +375,27 @@ impl UtpSocket {
     }
 
     /// Connects to `remote`: resolves once the handshake completed, or
-    /// with `ConnectionRefused` (the peer answered RESET) or `TimedOut`
+    /// with `ConnectionRefused` (the peer answered RESET, or, on Linux,
+    /// ICMP said nothing listens there) or `TimedOut`
     /// ([`Config::connect_timeout`]).
+    ///
+    /// `remote` is resolved by tokio; the first address the socket can
+    /// reach is used: one of its family, or any from a dual-stack socket
+    /// (`InvalidInput` when there is none).
     ///
     /// Not cancel safe in the sense that dropping the future abandons the
     /// attempt (the half-made connection is closed); nothing else is lost.
-    pub async fn connect(&self, remote: SocketAddr) -> io::Result<UtpStream> {
+    pub async fn connect(&self, remote: impl tokio::net::ToSocketAddrs) -> io::Result<UtpStream> {
         let shared = self.shared();
+        let candidates = tokio::net::lookup_host(remote).await?;
+        let local = shared.socket.io.local_addr()?;
+        let remote = utp_driver::pick_remote(local, shared.socket.dual_stack, candidates)?;
         let h = {
             let mut d = shared.lock();
             d.connect(&shared.socket, shared.now(), remote)?
         };
         // Made first so that a dropped future closes the connection.
-        let stream = UtpStream::new(shared.clone(), h, remote);
+        let stream = UtpStream::new(shared.clone(), h, utp_driver::canonical(remote));
         poll_fn(|cx| shared.lock().poll_connect(h, cx)).await?;
         Ok(stream)
     }
@@ -423,11 +426,35 @@ impl UtpSocket {
         poll_fn(|cx| self.shared().lock().poll_recv_foreign(cx, buf)).await
     }
 
-    /// Sends a datagram of another protocol from this socket.
+    /// Sends a datagram of another protocol from this socket (to an IPv4
+    /// address from a dual-stack socket too).
     ///
     /// Cancel safe: the datagram was sent or not, never half.
     pub async fn send_foreign(&self, buf: &[u8], to: SocketAddr) -> io::Result<usize> {
-        self.shared().socket.io.send_to(buf, to).await
+        let socket = &self.shared().socket;
+        let to = match socket.dual_stack {
+            true => utp_driver::remote_for(socket.io.local_addr()?, true, to)?,
+            false => to,
+        };
+        match socket.io.send_to(buf, to).await {
+            // An ICMP error another datagram caused, reported here.
+            Err(e) if socket.errors.is_on() && utp_driver::may_be_deferred(&e) => {
+                self.shared().lock().wake_driver();
+                socket.io.send_to(buf, to).await
+            }
+            result => result,
+        }
+    }
+
+    /// The socket's receive buffer size as the system reports it (Linux:
+    /// twice the bytes granted); see [`SocketOptions::recv_buffer`].
+    pub fn recv_buffer_size(&self) -> io::Result<usize> {
+        utp_driver::buffer_sizes(&self.shared().socket.io).map(|(recv, _)| recv)
+    }
+
+    /// The socket's send buffer size as the system reports it.
+    pub fn send_buffer_size(&self) -> io::Result<usize> {
+        utp_driver::buffer_sizes(&self.shared().socket.io).map(|(_, send)| send)
     }
 
     /// Winds the whole socket down gracefully: no more connections are

@@ -227,10 +227,7 @@ async fn socket_close_ends_held_streams_as_local_close() {
             );
             assert_eq!(other.closed().await.unwrap().reason, CloseReason::Finished);
             // No new connections either way.
-            let err = closer
-                .connect("127.0.0.1:9".parse().unwrap())
-                .await
-                .unwrap_err();
+            let err = closer.connect("127.0.0.1:9").await.unwrap_err();
             assert_eq!(err.kind(), ErrorKind::NotConnected);
             assert_eq!(
                 closer.accept().await.unwrap_err().kind(),
@@ -339,7 +336,7 @@ fn child_writes_64_mib_then_exits() {
         .unwrap();
     rt.block_on(async {
         let socket = UtpSocket::bind("127.0.0.1:0").await.unwrap();
-        let mut stream = socket.connect(peer.parse().unwrap()).await.unwrap();
+        let mut stream = socket.connect(peer.as_str()).await.unwrap();
         let mut at = 0u64;
         let mut chunk = vec![0u8; 1 << 20];
         while at < 64 << 20 {

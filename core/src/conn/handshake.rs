@@ -267,6 +267,19 @@ impl Connection {
         rtt.max(CHALLENGE_MIN_WAIT)
     }
 
+    /// The network said nothing listens at the remote's port (ICMP port
+    /// unreachable): an initiator still waiting for the SYN's answer is
+    /// refused at once; in any other phase the message is ignored (see
+    /// [`Endpoint::handle_unreachable`](crate::Endpoint::handle_unreachable)).
+    /// Whether it closed.
+    pub(crate) fn on_unreachable(&mut self, now: Timestamp, events: &mut EventSink<'_>) -> bool {
+        if self.phase != Phase::SynSent {
+            return false;
+        }
+        self.finish(now, CloseReason::Refused, events);
+        true
+    }
+
     /// What a believed RESET means.
     pub(super) fn reset_reason(&self) -> CloseReason {
         // The FIN is the last packet we send: when it is the oldest one in

@@ -59,9 +59,10 @@ pub(crate) const IPV6_FLOOR: usize = 1280 - 48;
 /// The search stops once the confirmed size and the smallest failed size
 /// are at most this far apart.
 pub(crate) const GRANULARITY: usize = 16;
-/// IP and UDP header bytes for an address family.
+/// IP and UDP header bytes for an address family (a v4-mapped IPv6
+/// address, an IPv4 peer of a dual-stack socket, travels over IPv4).
 pub(crate) const fn ip_udp_overhead(ip: IpAddr) -> usize {
-    match ip {
+    match ip.to_canonical() {
         IpAddr::V4(_) => 28,
         IpAddr::V6(_) => 48,
     }
@@ -79,7 +80,7 @@ pub(crate) const PATH_MEMORY_ENTRIES: usize = 256;
 /// The floor and ceiling for a peer at `ip`.
 fn bounds(config: &Config, ip: IpAddr) -> (usize, usize) {
     let ceiling = config.packet_size(SocketAddr::new(ip, 0));
-    let floor = match ip {
+    let floor = match ip.to_canonical() {
         IpAddr::V4(_) => IPV4_FLOOR,
         IpAddr::V6(_) => IPV6_FLOOR,
     };

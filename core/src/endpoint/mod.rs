@@ -7,10 +7,12 @@
 //! unknown connections with RESET, limits every reply to an unproven
 //! address ([`limit`]), and multiplexes every connection's output and
 //! deadlines. What arrives for no connection is handled in `incoming.rs`;
-//! the application's borrowed [`Conn`] is in `handle.rs`.
+//! the application's borrowed [`Conn`] is in `handle.rs`; ICMP port
+//! unreachable in `icmp.rs`.
 
 mod cookie;
 mod handle;
+mod icmp;
 mod incoming;
 mod limit;
 
