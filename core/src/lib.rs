@@ -190,7 +190,7 @@ pub mod stats;
 pub mod time;
 pub mod wire;
 
-pub use config::{AcceptDecision, Config, ListenConfig, SynCookies};
+pub use config::{AcceptDecision, Config, ConfigError, ListenConfig, SynCookies};
 pub use conn::ConnState;
 pub use endpoint::{Conn, ConnHandle, Endpoint, Handled, Transmit};
 pub use error::{ConnectError, Error};

@@ -69,10 +69,18 @@ use std::time::{Duration, Instant};
 use async_io::{Async, Timer};
 use futures_io::{AsyncRead, AsyncWrite};
 use futures_lite::future::poll_fn;
-use utp_core::{ConnHandle, Timestamp};
+use utp_core::ConnHandle;
 use utp_driver::{Batch, Clock, DatagramSocket, Driver};
 
-pub use utp_core::{CloseReason, Config, ConnStats, EndpointStats, ListenConfig};
+// Everything needed to configure a socket, and to write a congestion
+// controller, without depending on utp-core (the same list in every adapter).
+pub use utp_core::congestion::{
+    AckSample, CongestionKind, Controller, ControllerContext, ControllerFactory, LedbatConfig,
+};
+pub use utp_core::{
+    AcceptDecision, CloseReason, Config, ConfigError, ConnStats, EndpointStats, ListenConfig,
+    SynCookies, Timestamp,
+};
 pub use utp_driver::{DriverConfig, DriverStats};
 
 /// How long the loop keeps running for closing connections once every
@@ -295,13 +303,19 @@ impl UtpSocket {
 
     /// Binds a UDP socket to `addr` with `config` (set
     /// [`DriverConfig::listen`] to `None` to refuse incoming connections).
+    ///
+    /// An invalid `config` ([`DriverConfig::validate`]) is refused with
+    /// [`io::ErrorKind::InvalidInput`], the [`ConfigError`] as its source.
     pub async fn bind_with(addr: SocketAddr, config: DriverConfig) -> io::Result<UtpSocket> {
+        config.validate()?;
         Self::from_std(UdpSocket::bind(addr)?, config)
     }
 
     /// Runs uTP on a UDP socket bound already (it is made non-blocking) and
-    /// starts its `utp-driver` thread.
+    /// starts its `utp-driver` thread. An invalid `config` is refused as by
+    /// [`bind_with`](Self::bind_with).
     pub fn from_std(socket: UdpSocket, config: DriverConfig) -> io::Result<UtpSocket> {
+        config.validate()?;
         let socket = Udp::new(Async::new(socket)?, config.batching);
         let driver = Driver::new(config, socket.max_send_segments());
         let shared = Arc::new(Shared {
@@ -377,6 +391,20 @@ impl UtpSocket {
     /// protocol sharing it).
     pub async fn send_foreign(&self, buf: &[u8], to: SocketAddr) -> io::Result<usize> {
         self.shared().socket.0.send_to(buf, to).await
+    }
+
+    /// Limits the bytes per second all connections of this socket send
+    /// together ([`Config::max_total_send_rate`]: DATA and FIN packets,
+    /// headers and retransmissions included; acks are never held back).
+    /// `None` (or `Some(0)`) lifts the limit. It takes effect at once, for
+    /// the connections open and those to come; each connection's own cap
+    /// ([`Config::max_send_rate`]) still applies.
+    pub fn set_max_send_rate(&self, rate: Option<u64>) {
+        let shared = self.shared();
+        let mut state = shared.lock();
+        state.driver.endpoint().set_now(shared.now());
+        state.driver.endpoint().set_max_total_send_rate(rate);
+        state.driver.wake_driver();
     }
 
     /// Counters of the traffic that belongs to no connection.

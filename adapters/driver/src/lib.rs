@@ -38,7 +38,7 @@ mod config;
 mod driver;
 mod socket;
 
-pub use config::DriverConfig;
+pub use config::{DriverConfig, MAX_FOREIGN_QUEUE};
 pub use driver::{Driver, DriverStats, Wait};
 pub use socket::{Batch, Clock, DatagramSocket, UdpSockRef};
 pub use utp_core::error::{close_error, close_reason_kind};

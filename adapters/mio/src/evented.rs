@@ -78,17 +78,21 @@ impl UtpMio {
     /// Binds a UDP socket to `addr` and listens (default [`DriverConfig`]).
     pub fn bind(addr: SocketAddr) -> io::Result<UtpMio> {
         let socket = mio::net::UdpSocket::bind(addr)?;
-        Ok(UtpMio::new(socket, DriverConfig::default()))
+        UtpMio::new(socket, DriverConfig::default())
     }
 
     /// Runs uTP on `socket` with `config` (whose `keep_events` is forced on:
-    /// events are how this API reports readiness).
-    pub fn new(socket: mio::net::UdpSocket, mut config: DriverConfig) -> UtpMio {
+    /// events are how this API reports readiness). An invalid `config`
+    /// ([`DriverConfig::validate`]) is refused with
+    /// [`io::ErrorKind::InvalidInput`], the
+    /// [`ConfigError`](utp_core::ConfigError) as its source.
+    pub fn new(socket: mio::net::UdpSocket, mut config: DriverConfig) -> io::Result<UtpMio> {
+        config.validate()?;
         config.keep_events = true;
         let flag = Arc::new(Flag::default());
         let socket = Sock::new(socket, config.batching);
         let driver = Driver::new(config, socket.max_send_segments());
-        UtpMio {
+        Ok(UtpMio {
             socket,
             driver,
             clock: Clock::new(Instant::now()),
@@ -100,7 +104,7 @@ impl UtpMio {
                 // Run once before the first poll.
                 again: true,
             },
-        }
+        })
     }
 
     /// Registers the socket with `registry` under `token`, for reading and
@@ -200,6 +204,20 @@ impl UtpMio {
     /// Sends a datagram of another protocol from the socket.
     pub fn send_foreign(&mut self, buf: &[u8], to: SocketAddr) -> io::Result<usize> {
         self.socket.0.send_to(buf, to)
+    }
+
+    /// Limits the bytes per second all connections of this socket send
+    /// together ([`Config::max_total_send_rate`](crate::Config::max_total_send_rate): DATA and FIN packets,
+    /// headers and retransmissions included; acks are never held back).
+    /// `None` (or `Some(0)`) lifts the limit. It takes effect at once (the waker makes [`timeout`](Self::timeout) zero, for
+    /// [`handle_io`](Self::handle_io) to run), for
+    /// the connections open and those to come; each connection's own cap
+    /// ([`Config::max_send_rate`](crate::Config::max_send_rate)) still applies.
+    pub fn set_max_send_rate(&mut self, rate: Option<u64>) {
+        let now = self.now();
+        self.driver.endpoint().set_now(now);
+        self.driver.endpoint().set_max_total_send_rate(rate);
+        self.driver.wake_driver();
     }
 
     /// The socket's local address.

@@ -60,10 +60,19 @@ pub mod evented;
 
 pub use blocking::{UtpListener, UtpStream};
 pub use evented::UtpMio;
-pub use utp_core::{
-    CloseReason, Config, ConnHandle, ConnStats, EndpointStats, Event, ListenConfig,
+// Everything needed to configure a socket, and to write a congestion
+// controller, without depending on utp-core (the same list in every adapter).
+pub use utp_core::congestion::{
+    AckSample, CongestionKind, Controller, ControllerContext, ControllerFactory, LedbatConfig,
 };
-pub use utp_driver::{Driver, DriverConfig, DriverStats};
+pub use utp_core::{
+    AcceptDecision, CloseReason, Config, ConfigError, ConnStats, EndpointStats, ListenConfig,
+    SynCookies, Timestamp,
+};
+pub use utp_driver::{DriverConfig, DriverStats};
+// The evented API's own types.
+pub use utp_core::{ConnHandle, Event};
+pub use utp_driver::Driver;
 
 /// mio's UDP socket as the driver's [`DatagramSocket`] (a newtype: both the
 /// trait and the type are foreign to this crate). mio's calls never block.

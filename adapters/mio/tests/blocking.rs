@@ -12,7 +12,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use utp_mio::{Config, DriverConfig, UtpListener, UtpStream};
+use utp_mio::{DriverConfig, UtpListener, UtpStream};
 
 mod common;
 
@@ -229,10 +229,8 @@ fn hundred_connections_on_one_socket() {
 fn refused_and_timed_out() {
     guard(30, || {
         // Bound, but not listening: RESET answers the SYN.
-        let config = DriverConfig {
-            listen: None,
-            ..DriverConfig::default()
-        };
+        let mut config = DriverConfig::default();
+        config.listen = None;
         let closed = UtpListener::bind_with(localhost(), config).unwrap();
         let start = Instant::now();
         let err = UtpStream::connect(closed.local_addr().unwrap()).unwrap_err();
@@ -243,13 +241,8 @@ fn refused_and_timed_out() {
 
         // Nothing bound at all: no answer until the connect timeout.
         let port = UdpSocket::bind(localhost()).unwrap().local_addr().unwrap();
-        let config = DriverConfig {
-            config: Config {
-                connect_timeout: Duration::from_secs(2),
-                ..Config::default()
-            },
-            ..DriverConfig::default()
-        };
+        let mut config = DriverConfig::default();
+        config.config.connect_timeout = Duration::from_secs(2);
         let start = Instant::now();
         let err = UtpStream::connect_with(port, config).unwrap_err();
         let elapsed = start.elapsed();

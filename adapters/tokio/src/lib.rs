@@ -73,7 +73,15 @@ use tokio::time::Sleep;
 use utp_core::ConnHandle;
 use utp_driver::{Batch, Clock, DatagramSocket, Driver};
 
-pub use utp_core::{CloseReason, Config, ConnStats, EndpointStats, ListenConfig};
+// Everything needed to configure a socket, and to write a congestion
+// controller, without depending on utp-core (the same list in every adapter).
+pub use utp_core::congestion::{
+    AckSample, CongestionKind, Controller, ControllerContext, ControllerFactory, LedbatConfig,
+};
+pub use utp_core::{
+    AcceptDecision, CloseReason, Config, ConfigError, ConnStats, EndpointStats, ListenConfig,
+    SynCookies, Timestamp,
+};
 pub use utp_driver::{DriverConfig, DriverStats};
 
 /// How long the driver task keeps closing connections alive after the
@@ -295,24 +303,32 @@ impl UtpSocket {
 
     /// Binds a UDP socket to `addr` with `config` (`listen: None` refuses
     /// incoming connections).
+    ///
+    /// An invalid `config` ([`DriverConfig::validate`]) is refused with
+    /// [`io::ErrorKind::InvalidInput`], the [`ConfigError`] as its source.
     pub async fn bind_with(
         addr: impl tokio::net::ToSocketAddrs,
         config: DriverConfig,
     ) -> io::Result<UtpSocket> {
+        config.validate()?;
         Self::from_tokio(UdpSocket::bind(addr).await?, config)
     }
 
     /// Takes over a bound std socket (made non-blocking here). Must be
-    /// called within a tokio runtime.
+    /// called within a tokio runtime. An invalid `config` is refused as by
+    /// [`bind_with`](Self::bind_with).
     pub fn from_std(socket: std::net::UdpSocket, config: DriverConfig) -> io::Result<UtpSocket> {
+        config.validate()?;
         runtime()?;
         socket.set_nonblocking(true)?;
         Self::from_tokio(UdpSocket::from_std(socket)?, config)
     }
 
     /// Takes over a bound tokio socket. Must be called within a tokio
-    /// runtime (the driver task is spawned on it).
+    /// runtime (the driver task is spawned on it). An invalid `config` is
+    /// refused as by [`bind_with`](Self::bind_with).
     pub fn from_tokio(socket: UdpSocket, config: DriverConfig) -> io::Result<UtpSocket> {
+        config.validate()?;
         let runtime = runtime()?;
         let socket = Socket::new(socket, config.batching);
         let driver = Driver::new(config, socket.max_send_segments());
@@ -373,6 +389,20 @@ impl UtpSocket {
     /// Sends a datagram of another protocol from this socket.
     pub async fn send_foreign(&self, buf: &[u8], to: SocketAddr) -> io::Result<usize> {
         self.shared().socket.io.send_to(buf, to).await
+    }
+
+    /// Limits the bytes per second all connections of this socket send
+    /// together ([`Config::max_total_send_rate`]: DATA and FIN packets,
+    /// headers and retransmissions included; acks are never held back).
+    /// `None` (or `Some(0)`) lifts the limit. It takes effect at once, for
+    /// the connections open and those to come; each connection's own cap
+    /// ([`Config::max_send_rate`]) still applies.
+    pub fn set_max_send_rate(&self, rate: Option<u64>) {
+        let shared = self.shared();
+        let mut driver = shared.lock();
+        driver.endpoint().set_now(shared.now());
+        driver.endpoint().set_max_total_send_rate(rate);
+        driver.wake_driver();
     }
 
     /// Counters of traffic that belongs to no connection.

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use indicatif::ProgressBar;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use utp_core::{AcceptDecision, ConnStats, ListenConfig};
-use utp_tokio::{Config, DriverConfig, UtpSocket, UtpStream};
+use utp_tokio::{DriverConfig, UtpSocket, UtpStream};
 
 use crate::error::{Context, Failure};
 use crate::progress::{format_rtt, stats_message, Progress};
@@ -147,17 +147,15 @@ async fn one(role: Role, opts: Options) -> Result<(), Failure> {
         Role::Listen { addr, .. } => {
             let taken = Arc::new(AtomicBool::new(false));
             let filter_taken = Arc::clone(&taken);
-            let listen = ListenConfig {
-                backlog: SINGLE_BACKLOG,
-                filter: Box::new(move |_| {
-                    if filter_taken.load(Ordering::Acquire) {
-                        AcceptDecision::Refuse
-                    } else {
-                        AcceptDecision::Accept
-                    }
-                }),
-                ..ListenConfig::default()
-            };
+            let mut listen = ListenConfig::default();
+            listen.backlog = SINGLE_BACKLOG;
+            listen.filter = Box::new(move |_| {
+                if filter_taken.load(Ordering::Acquire) {
+                    AcceptDecision::Refuse
+                } else {
+                    AcceptDecision::Accept
+                }
+            });
             let (socket, local) = bind_listener(&addr, listen, opts.quiet).await?;
             let (stream, peer) = socket
                 .accept()
@@ -591,10 +589,8 @@ async fn bind_listener(
     quiet: bool,
 ) -> Result<(UtpSocket, SocketAddr), Failure> {
     let addr = resolve(spec, true).await?;
-    let config = DriverConfig {
-        listen: Some(listen),
-        ..DriverConfig::default()
-    };
+    let mut config = DriverConfig::default();
+    config.listen = Some(listen);
     let socket = UtpSocket::bind_with(addr, config)
         .await
         .context(|| format!("cannot listen on {addr}"))?;
@@ -615,15 +611,10 @@ async fn connect(spec: &str, timeout: Duration) -> Result<(UtpSocket, UtpStream)
     } else {
         (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
     };
-    let config = DriverConfig {
-        config: Config {
-            connect_timeout: timeout,
-            ..Config::default()
-        },
-        // Nobody will accept here: SYNs get a RESET.
-        listen: None,
-        ..DriverConfig::default()
-    };
+    let mut config = DriverConfig::default();
+    config.config.connect_timeout = timeout;
+    // Nobody will accept here: SYNs get a RESET.
+    config.listen = None;
     let socket = UtpSocket::bind_with(local, config)
         .await
         .context(|| format!("cannot bind {local}"))?;
