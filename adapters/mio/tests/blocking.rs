@@ -16,48 +16,7 @@ use utp_mio::{DriverConfig, UtpListener, UtpStream};
 
 mod common;
 
-use common::{resend_until, RESENDS, RESEND_WAIT};
-
-/// Runs `f` on a thread; fails the test if it takes longer than `secs`.
-fn guard<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    let worker = thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    match rx.recv_timeout(Duration::from_secs(secs)) {
-        Ok(v) => v,
-        Err(mpsc::RecvTimeoutError::Disconnected) => {
-            std::panic::resume_unwind(worker.join().unwrap_err())
-        }
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("test did not finish in {secs} s"),
-    }
-}
-
-/// Deterministic pseudo-random bytes (xorshift64*), different per seed.
-fn data(seed: u64, len: usize) -> Vec<u8> {
-    let mut out = Vec::with_capacity(len);
-    let mut gen = Gen::new(seed);
-    while out.len() < len {
-        out.extend_from_slice(&gen.next().to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
-
-struct Gen(u64);
-
-impl Gen {
-    fn new(seed: u64) -> Gen {
-        Gen(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-}
+use common::{data, guard, resend_until, Gen, RESENDS, RESEND_WAIT};
 
 /// A server that echoes every connection until EOF, then shuts down.
 fn echo_server(listener: UtpListener, connections: usize) -> thread::JoinHandle<()> {
