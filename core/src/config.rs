@@ -155,8 +155,8 @@ pub struct Config {
     /// Not `Some(0)` (taken as `None`). Default `None`.
     pub max_send_rate: Option<u64>,
     /// Most bytes per second all connections of the endpoint send together
-    /// (DATA and FIN packets, headers and retransmissions included; ACKs,
-    /// keepalives, RESETs and handshake answers are never held back). A
+    /// (SYN, DATA and FIN packets, headers and retransmissions included;
+    /// ACKs, keepalives, RESETs and handshake answers are never held back). A
     /// token bucket with bursts of 2 ms of the rate (at least 10, at most
     /// 256 full packets), on top of each connection's own pacing and
     /// [`max_send_rate`](Self::max_send_rate); connections waiting for it

@@ -352,11 +352,12 @@ impl UtpListener {
         }
     }
 
-    /// Limits the bytes per second all connections of this socket send
-    /// together ([`Config::max_total_send_rate`](crate::Config::max_total_send_rate): DATA and FIN packets,
-    /// headers and retransmissions included; acks are never held back).
-    /// `None` (or `Some(0)`) lifts the limit. It takes effect at once, for
-    /// the connections open and those to come; each connection's own cap
+    /// Limits the bytes per second all connections of this socket send together
+    /// ([`Config::max_total_send_rate`](crate::Config::max_total_send_rate):
+    /// SYN, DATA and FIN packets, headers and retransmissions included; acks
+    /// are never held back). `None` (or `Some(0)`) lifts the limit. It takes
+    /// effect at once, for the connections open and those to come; each
+    /// connection's own cap
     /// ([`Config::max_send_rate`](crate::Config::max_send_rate)) still applies.
     pub fn set_max_send_rate(&self, rate: Option<u64>) {
         self.handle.0.call(|driver, _, now| {

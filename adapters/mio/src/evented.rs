@@ -206,13 +206,15 @@ impl UtpMio {
         self.socket.0.send_to(buf, to)
     }
 
-    /// Limits the bytes per second all connections of this socket send
-    /// together ([`Config::max_total_send_rate`](crate::Config::max_total_send_rate): DATA and FIN packets,
-    /// headers and retransmissions included; acks are never held back).
-    /// `None` (or `Some(0)`) lifts the limit. It takes effect at once (the waker makes [`timeout`](Self::timeout) zero, for
-    /// [`handle_io`](Self::handle_io) to run), for
-    /// the connections open and those to come; each connection's own cap
+    /// Limits the bytes per second all connections of this socket send together
+    /// ([`Config::max_total_send_rate`](crate::Config::max_total_send_rate):
+    /// SYN, DATA and FIN packets, headers and retransmissions included; acks
+    /// are never held back). `None` (or `Some(0)`) lifts the limit. It takes
+    /// effect at once, for the connections open and those to come; each
+    /// connection's own cap
     /// ([`Config::max_send_rate`](crate::Config::max_send_rate)) still applies.
+    /// The waker makes [`timeout`](Self::timeout) zero, so that
+    /// [`handle_io`](Self::handle_io) runs.
     pub fn set_max_send_rate(&mut self, rate: Option<u64>) {
         let now = self.now();
         self.driver.endpoint().set_now(now);

@@ -46,6 +46,21 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
+//! ## Configuration
+//!
+//! [`UtpListener::bind_with`], [`UtpStream::connect_with`] and
+//! [`UtpMio::new`] take a [`DriverConfig`]: the endpoint's [`Config`]
+//! (timeouts, buffers, packet sizes, the congestion controller, rate
+//! limits), the listener's [`ListenConfig`] (or `None` to refuse incoming
+//! connections), and the socket loop's own settings. Start from `Default`
+//! and set fields; an invalid configuration ([`DriverConfig::validate`]) is
+//! refused with `io::ErrorKind::InvalidInput`, the [`ConfigError`] inside.
+//! Everything needed for it (and for a congestion [`Controller`] of your
+//! own) is re-exported here, so no direct dependency on `utp-core` is
+//! needed. [`UtpListener::set_max_send_rate`] (and
+//! [`UtpMio::set_max_send_rate`]) limits the bytes per second all
+//! connections of a socket send together, at any time.
+//!
 //! [BEP 29]: https://www.bittorrent.org/beps/bep_0029.html
 
 #![forbid(unsafe_code)]

@@ -54,6 +54,21 @@
 //! }
 //! ```
 //!
+//! ## Configuration
+//!
+//! [`UtpSocket::bind_with`], [`UtpSocket::from_std`] and
+//! [`UtpSocket::from_tokio`] take a [`DriverConfig`]: the endpoint's
+//! [`Config`] (timeouts, buffers, packet sizes, the congestion controller,
+//! rate limits), the listener's [`ListenConfig`] (or `None` to refuse
+//! incoming connections), and the socket loop's own settings. Start from
+//! `Default` and set fields; an invalid configuration
+//! ([`DriverConfig::validate`]) is refused with
+//! `io::ErrorKind::InvalidInput`, the [`ConfigError`] inside. Everything
+//! needed for it (and for a congestion [`Controller`] of your own) is
+//! re-exported here, so no direct dependency on `utp-core` is needed.
+//! [`UtpSocket::set_max_send_rate`] limits the bytes per second all
+//! connections of a socket send together, at any time.
+//!
 //! [BEP 29]: https://www.bittorrent.org/beps/bep_0029.html
 
 #![forbid(unsafe_code)]
@@ -391,11 +406,11 @@ impl UtpSocket {
         self.shared().socket.io.send_to(buf, to).await
     }
 
-    /// Limits the bytes per second all connections of this socket send
-    /// together ([`Config::max_total_send_rate`]: DATA and FIN packets,
-    /// headers and retransmissions included; acks are never held back).
-    /// `None` (or `Some(0)`) lifts the limit. It takes effect at once, for
-    /// the connections open and those to come; each connection's own cap
+    /// Limits the bytes per second all connections of this socket send together
+    /// ([`Config::max_total_send_rate`]: SYN, DATA and FIN packets, headers and
+    /// retransmissions included; acks are never held back). `None` (or
+    /// `Some(0)`) lifts the limit. It takes effect at once, for the connections
+    /// open and those to come; each connection's own cap
     /// ([`Config::max_send_rate`]) still applies.
     pub fn set_max_send_rate(&self, rate: Option<u64>) {
         let shared = self.shared();

@@ -167,8 +167,14 @@ impl Config {
     /// config.min_rto = Duration::from_secs(2);
     /// config.max_rto = Duration::from_secs(1);
     /// let error = config.validate().unwrap_err();
-    /// assert_eq!(error, ConfigError::Exceeds { field: "Config::min_rto", bound: "Config::max_rto" });
-    /// assert_eq!(error.to_string(), "invalid Config::min_rto: must not exceed Config::max_rto");
+    /// assert_eq!(
+    ///     error,
+    ///     ConfigError::Exceeds { field: "Config::min_rto", bound: "Config::max_rto" }
+    /// );
+    /// assert_eq!(
+    ///     error.to_string(),
+    ///     "invalid Config::min_rto: must not exceed Config::max_rto"
+    /// );
     /// ```
     pub fn validate(&self) -> Result<(), ConfigError> {
         nonzero("Config::max_connections", self.max_connections)?;

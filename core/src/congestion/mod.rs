@@ -186,7 +186,8 @@ impl Eq for CongestionKind {}
 
 impl CongestionKind {
     /// [`Custom`](Self::Custom) with `factory`, typically a closure
-    /// `|cx: &ControllerContext| Box::new(MyController::new(cx.packet_size)) as Box<dyn Controller>`.
+    /// `|cx: &ControllerContext| Box::new(Mine::new(cx)) as Box<dyn Controller>`
+    /// (see the [module docs](self)).
     pub fn custom(factory: impl ControllerFactory + 'static) -> Self {
         CongestionKind::Custom(Arc::new(factory))
     }
