@@ -148,6 +148,16 @@ fn next_chunk(buf: &mut [u8], offset: u64, total: u64) -> &[u8] {
     part
 }
 
+/// The demo's socket settings: `batching` as asked; listening or not.
+fn driver_config(batching: bool, listen: bool) -> utp_tokio::DriverConfig {
+    let mut config = utp_tokio::DriverConfig::default();
+    config.batching = batching;
+    if !listen {
+        config.listen = None;
+    }
+    config
+}
+
 fn io_failure(what: &'static str) -> impl FnOnce() -> String {
     move || what.to_string()
 }
@@ -155,7 +165,7 @@ fn io_failure(what: &'static str) -> impl FnOnce() -> String {
 mod tokio_demo {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use utp_tokio::{DriverConfig, UtpSocket};
+    use utp_tokio::UtpSocket;
 
     pub(super) fn run(bytes: u64, meter: Meter, batching: bool) -> Result<Outcome, Failure> {
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -166,28 +176,15 @@ mod tokio_demo {
     }
 
     async fn transfer(bytes: u64, meter: Meter, batching: bool) -> Result<Outcome, Failure> {
-        let listener = UtpSocket::bind_with(
-            "127.0.0.1:0",
-            DriverConfig {
-                batching,
-                ..DriverConfig::default()
-            },
-        )
-        .await
-        .context(io_failure("bind the listener"))?;
+        let listener = UtpSocket::bind_with("127.0.0.1:0", driver_config(batching, true))
+            .await
+            .context(io_failure("bind the listener"))?;
         let addr = listener
             .local_addr()
             .context(io_failure("listener address"))?;
-        let client = UtpSocket::bind_with(
-            "127.0.0.1:0",
-            DriverConfig {
-                listen: None,
-                batching,
-                ..DriverConfig::default()
-            },
-        )
-        .await
-        .context(io_failure("bind the client"))?;
+        let client = UtpSocket::bind_with("127.0.0.1:0", driver_config(batching, false))
+            .await
+            .context(io_failure("bind the client"))?;
 
         let start = Instant::now();
         let recv_meter = meter.clone();
@@ -247,7 +244,7 @@ mod async_std_demo {
     use super::*;
     use futures_lite::{AsyncReadExt, AsyncWriteExt};
     use std::net::{Ipv4Addr, SocketAddr};
-    use utp_async_std::{DriverConfig, UtpSocket};
+    use utp_async_std::UtpSocket;
 
     pub(super) fn run(bytes: u64, meter: Meter, batching: bool) -> Result<Outcome, Failure> {
         async_std::task::block_on(transfer(bytes, meter, batching))
@@ -255,28 +252,15 @@ mod async_std_demo {
 
     async fn transfer(bytes: u64, meter: Meter, batching: bool) -> Result<Outcome, Failure> {
         let loopback = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
-        let listener = UtpSocket::bind_with(
-            loopback,
-            DriverConfig {
-                batching,
-                ..DriverConfig::default()
-            },
-        )
-        .await
-        .context(io_failure("bind the listener"))?;
+        let listener = UtpSocket::bind_with(loopback, driver_config(batching, true))
+            .await
+            .context(io_failure("bind the listener"))?;
         let addr = listener
             .local_addr()
             .context(io_failure("listener address"))?;
-        let client = UtpSocket::bind_with(
-            loopback,
-            DriverConfig {
-                listen: None,
-                batching,
-                ..DriverConfig::default()
-            },
-        )
-        .await
-        .context(io_failure("bind the client"))?;
+        let client = UtpSocket::bind_with(loopback, driver_config(batching, false))
+            .await
+            .context(io_failure("bind the client"))?;
 
         let start = Instant::now();
         let recv_meter = meter.clone();
@@ -327,14 +311,9 @@ mod mio_demo {
     use super::*;
     use std::io::{Read, Write};
     use utp_mio::blocking::{UtpListener, UtpStream};
-    use utp_mio::DriverConfig;
 
     pub(super) fn run(bytes: u64, meter: Meter, batching: bool) -> Result<Outcome, Failure> {
-        let config = || DriverConfig {
-            batching,
-            ..DriverConfig::default()
-        };
-        let listener = UtpListener::bind_with("127.0.0.1:0", config())
+        let listener = UtpListener::bind_with("127.0.0.1:0", driver_config(batching, true))
             .context(io_failure("bind the listener"))?;
         let addr = listener
             .local_addr()
@@ -359,7 +338,8 @@ mod mio_demo {
             Ok::<_, Failure>((verifier, elapsed))
         });
 
-        let mut stream = UtpStream::connect_with(addr, config()).context(io_failure("connect"))?;
+        let mut stream = UtpStream::connect_with(addr, driver_config(batching, false))
+            .context(io_failure("connect"))?;
         let mut buf = vec![0u8; CHUNK];
         let mut offset = 0;
         let mut last = Instant::now();

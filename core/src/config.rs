@@ -1,38 +1,73 @@
 //! Endpoint and connection configuration.
+//!
+//! Start from `Default` and change fields (the structs are
+//! `#[non_exhaustive]`, so fields can be added without breaking you):
+//!
+//! ```
+//! use std::time::Duration;
+//! use utp_core::Config;
+//!
+//! let mut config = Config::default();
+//! config.idle_timeout = Some(Duration::from_secs(60));
+//! config.max_total_send_rate = Some(10_000_000); // 10 MB/s for the socket
+//! config.validate()?;
+//! # Ok::<(), utp_core::ConfigError>(())
+//! ```
+//!
+//! Each field's documentation gives its rule; [`Config::validate`] checks
+//! them all and names the first one broken ([`ConfigError`]). The adapters
+//! refuse an invalid configuration with
+//! [`InvalidInput`](std::io::ErrorKind::InvalidInput);
+//! [`Endpoint::new`](crate::Endpoint::new) never refuses and never panics:
+//! it moves every value to the nearest valid one (said per field).
+
+mod validate;
 
 use core::time::Duration;
 use std::net::{IpAddr, SocketAddr};
 
 use crate::congestion::CongestionKind;
 
+pub use validate::{ConfigError, MAX_PACKET_SIZE, MIN_PACKET_SIZE};
+
 /// Settings for an [`Endpoint`](crate::Endpoint) and every connection on it.
 ///
 /// Every per-connection resource is bounded by one of these numbers, so the
 /// memory an endpoint can use is bounded by `max_connections` times the
 /// per-connection bounds, whatever peers send.
+///
+/// Each field says which values are valid; [`validate`](Self::validate)
+/// checks them. Durations beyond 2^32 seconds (136 years) count as that
+/// long, which is "never" for any process.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Config {
     /// Most connections alive at once (including ones waiting in the accept
     /// backlog). A SYN beyond it is refused with RESET or ignored, as
-    /// [`Config::refuse_when_full`] says. Default 4096.
+    /// [`Config::refuse_when_full`] says. Not zero (an endpoint with room
+    /// for no connection can do nothing; taken as 1). Default 4096.
     pub max_connections: usize,
     /// Whether a SYN beyond `max_connections` (or a full backlog) gets a
     /// RESET (`true`, the peer learns at once) or is ignored (`false`, the
     /// peer times out; kinder under a SYN flood). Default `true`.
     pub refuse_when_full: bool,
     /// Bytes a connection buffers for sending, in flight or not yet sent.
-    /// `write` takes no more. Default 1 MiB.
+    /// `write` takes no more. Not zero (nothing could be written; taken as
+    /// 1). Default 1 MiB.
     pub send_buffer: usize,
     /// Bytes a connection buffers on receipt, in order or not. This is the
-    /// window advertised to the peer; data beyond it is dropped. Default
-    /// 1 MiB.
+    /// window advertised to the peer; data beyond it is dropped. Not zero
+    /// (nothing could be received; taken as 1). Default 1 MiB.
     pub recv_buffer: usize,
     /// Largest UDP payload sent to an IPv4 peer. Default 1402 (libutp's).
     /// With [`pmtu_discovery`](Self::pmtu_discovery), the ceiling of the
-    /// search.
+    /// search. Within [`MIN_PACKET_SIZE`]`..=`[`MAX_PACKET_SIZE`] (room for
+    /// a header, the longest SACK and some payload, up to the largest UDP
+    /// payload); values outside are taken as the nearest bound.
     pub packet_size_v4: usize,
     /// Largest UDP payload sent to an IPv6 peer. Default 1232 (libutp's,
-    /// which is also the IPv6 floor: no search by default).
+    /// which is also the IPv6 floor: no search by default). Same bounds as
+    /// `packet_size_v4`.
     pub packet_size_v6: usize,
     /// Path MTU discovery (spec/README.md, "Path MTU discovery"): data
     /// packets start at the size every path carries (548 bytes of UDP
@@ -43,50 +78,70 @@ pub struct Config {
     pub pmtu_discovery: bool,
     /// How long a probe size that failed stays the search's upper bound
     /// before the search tries higher again (RFC 8899's raise timer); also
-    /// how long the endpoint's per-address memory keeps it. Default 600 s.
+    /// how long the endpoint's per-address memory keeps it. Not zero (the
+    /// search would retry a failed size at once, for ever; taken as 1 µs).
+    /// Default 600 s.
     pub pmtu_reprobe: Duration,
     /// Lost probes after which a size counts as too big (so that one
-    /// congestion drop does not lower it). At least 1; default 2.
+    /// congestion drop does not lower it). At least 1 (taken as 1);
+    /// default 2.
     pub pmtu_probe_attempts: u32,
     /// Out-of-order packets held for reassembly, counted from the next
-    /// expected one; data further ahead is dropped. At most 1024. Default
-    /// 1024: with full packets that is more than the default 1 MiB window,
-    /// so a sender within the window is never dropped as too far ahead.
+    /// expected one; data further ahead is dropped. 1 to
+    /// [`MAX_REORDER_WINDOW`] (values outside are taken as the nearest
+    /// bound). Default 1024: with full packets that is more than the
+    /// default 1 MiB window, so a sender within the window is never
+    /// dropped as too far ahead.
     pub reorder_window: u16,
     /// Hold back a packet smaller than the packet size while data is in
     /// flight, so that many small writes make few packets (Nagle). Default
     /// `false`: latency first.
     pub nagle: bool,
     /// How long `connect` tries before reporting
-    /// [`CloseReason::TimedOut`](crate::CloseReason::TimedOut). Default 10 s.
+    /// [`CloseReason::TimedOut`](crate::CloseReason::TimedOut). Not zero
+    /// (taken as 1 µs). Default 10 s.
     pub connect_timeout: Duration,
     /// First SYN retransmission timeout; doubles at each retransmission.
+    /// Not zero (SYNs would repeat without time passing; taken as 1 µs).
     /// Default 1 s (SYNs at 0, 1, 3, 7 s within the default connect
     /// timeout).
     pub syn_rto: Duration,
-    /// Retransmission timeout before any RTT sample. Default 1 s.
+    /// Retransmission timeout before any RTT sample. Not zero (taken as
+    /// 1 µs). Default 1 s.
     pub initial_rto: Duration,
-    /// Floor of the retransmission timeout. Default 500 ms (libtorrent's).
+    /// Floor of the retransmission timeout. Not zero (a timeout of zero
+    /// retransmits without time passing; taken as 1 µs), and not above
+    /// [`max_rto`](Self::max_rto). Default 500 ms (libtorrent's).
     pub min_rto: Duration,
-    /// Ceiling of the retransmission timeout after backoff. Default 60 s.
+    /// Ceiling of the retransmission timeout after backoff. At least
+    /// [`min_rto`](Self::min_rto) (a smaller one is taken as `min_rto`).
+    /// Default 60 s.
     pub max_rto: Duration,
     /// Consecutive retransmission timeouts after which the connection gives
-    /// up with [`CloseReason::TimedOut`](crate::CloseReason::TimedOut).
-    /// Default 5 (libutp's).
+    /// up with [`CloseReason::TimedOut`](crate::CloseReason::TimedOut)
+    /// (0: at the first). Default 5 (libutp's).
     pub max_retransmissions: u32,
     /// Send a keepalive (a duplicate STATE) after this long without
-    /// sending anything, so NAT mappings stay open. `None` disables.
-    /// Default 29 s (libutp's).
+    /// sending anything, so NAT mappings stay open. `None` disables. Not
+    /// `Some` of zero (a keepalive at every turn of the loop; taken as
+    /// `None`), and shorter than [`idle_timeout`](Self::idle_timeout) when
+    /// both are set: otherwise two of our endpoints with the same settings
+    /// close their quiet but live connections (taken as half the idle
+    /// timeout). Default 29 s (libutp's).
     pub keepalive: Option<Duration>,
     /// Give up on a connection after this long without receiving anything.
-    /// `None` disables. Default 180 s: longer than the 120 s BitTorrent
-    /// keepalive and libutp's 29 s uTP keepalive, so live peers never hit it.
+    /// `None` disables. Not `Some` of zero (taken as `None`). Default 180 s:
+    /// longer than the 120 s BitTorrent keepalive and libutp's 29 s uTP
+    /// keepalive, so live peers never hit it.
     pub idle_timeout: Option<Duration>,
     /// After `close()`, how long to wait for the peer's FIN once ours is
-    /// acknowledged. Default 10 s.
+    /// acknowledged (zero: not at all). Default 10 s.
     pub linger: Duration,
-    /// The congestion controller new connections use. Default
-    /// [`CongestionKind::Ledbat`] with its default settings (100 ms target).
+    /// The congestion controller new connections use: a shipped one, or
+    /// your own ([`CongestionKind::Custom`]). Default
+    /// [`CongestionKind::Ledbat`] with its default settings (100 ms target);
+    /// [`LedbatConfig`](crate::congestion::LedbatConfig)'s fields have
+    /// rules of their own, which `validate` checks too.
     pub congestion: CongestionKind,
     /// Spread each window's packets over the round trip instead of sending
     /// them in bursts (bursts overflow small router queues and socket
@@ -97,8 +152,18 @@ pub struct Config {
     /// Most bytes per second a connection sends (payload and headers,
     /// retransmissions included); `None` for no limit. Change it for one
     /// connection with [`Conn::set_max_send_rate`](crate::Conn::set_max_send_rate).
-    /// Default `None`.
+    /// Not `Some(0)` (taken as `None`). Default `None`.
     pub max_send_rate: Option<u64>,
+    /// Most bytes per second all connections of the endpoint send together
+    /// (SYN, DATA and FIN packets, headers and retransmissions included;
+    /// ACKs, keepalives, RESETs and handshake answers are never held back). A
+    /// token bucket with bursts of 2 ms of the rate (at least 10, at most
+    /// 256 full packets), on top of each connection's own pacing and
+    /// [`max_send_rate`](Self::max_send_rate); connections waiting for it
+    /// take turns. `None` for no limit. Change it while running with
+    /// [`Endpoint::set_max_total_send_rate`](crate::Endpoint::set_max_total_send_rate).
+    /// Not `Some(0)` (taken as `None`). Default `None`.
+    pub max_total_send_rate: Option<u64>,
     /// Answer packets for unknown connections with RESET (as libutp does),
     /// within the limits on replies to unproven addresses
     /// ([`replies_per_second`](Self::replies_per_second)). Default `true`.
@@ -109,23 +174,26 @@ pub struct Config {
     /// unknown connections, answers to SYNs (half-open or cookie STATEs)
     /// and to retransmitted SYNs. Each such reply is no larger than the
     /// datagram it answers, so a spoofed source gets at most one datagram
-    /// of at most its size per datagram sent in its name. Default 10,000.
+    /// of at most its size per datagram sent in its name. Not zero (no SYN
+    /// would ever be answered; taken as 1). Default 10,000.
     pub replies_per_second: u32,
     /// The same limit for one source IP address (a victim whose address a
     /// flood spoofs: at most this many 20-byte datagrams a second reach
-    /// it). Default 1,000, so that a host (or a carrier NAT) opening many
-    /// connections at once is answered.
+    /// it). Not zero (taken as 1). Default 1,000, so that a host (or a
+    /// carrier NAT) opening many connections at once is answered.
     pub replies_per_source: u32,
     /// How long a half-open connection (a SYN answered, no packet yet from
     /// the initiator that proves it received our STATE) lives. It sends no
     /// keepalives; when it expires it is closed with
     /// [`CloseReason::TimedOut`](crate::CloseReason::TimedOut) and taken out
-    /// of the accept backlog. Default 5 s.
+    /// of the accept backlog. Not zero (no connection could be accepted;
+    /// taken as 1 µs). Default 5 s.
     pub half_open_timeout: Duration,
     /// Most half-open connections at once, separate from
     /// [`max_connections`](Self::max_connections). A SYN beyond it gets a
     /// SYN cookie (with [`SynCookies::OnPressure`] or
-    /// [`SynCookies::Always`]) or is ignored. Default 1024.
+    /// [`SynCookies::Always`]) or is ignored. Not zero (taken as 1).
+    /// Default 1024.
     pub max_half_open: usize,
     /// When the endpoint answers SYNs statelessly (spec/README.md, "SYN
     /// cookies"). Default [`SynCookies::OnPressure`].
@@ -133,14 +201,17 @@ pub struct Config {
     /// Half-open connections at which the endpoint is "under pressure" and
     /// [`SynCookies::OnPressure`] starts answering with cookies; pressure
     /// lasts until one second after the count last was at or above it
-    /// (WireGuard's hysteresis). Default 128 (an eighth of
-    /// `max_half_open`, as WireGuard's "under load").
+    /// (WireGuard's hysteresis). Any value: 0 is always under pressure
+    /// (as [`SynCookies::Always`]), one above `max_half_open` only when the
+    /// table is full. Default 128 (an eighth of `max_half_open`, as
+    /// WireGuard's "under load").
     pub syn_cookie_threshold: usize,
     /// Bytes all connections together may hold in send, receive and
     /// reorder buffers (reassembly memory kept for reuse included). When it is reached, writes are refused with
     /// [`Error::WouldBlock`](crate::Error::WouldBlock), out-of-order data is
     /// dropped (the sender retransmits it) and the advertised windows
-    /// shrink, so no peer can grow the endpoint's memory past it. Default
+    /// shrink, so no peer can grow the endpoint's memory past it. Not zero
+    /// (nothing could be written or received; taken as 1). Default
     /// 256 MiB.
     pub memory_budget: usize,
 }
@@ -189,6 +260,7 @@ impl Default for Config {
             congestion: CongestionKind::default(),
             pacing: true,
             max_send_rate: None,
+            max_total_send_rate: None,
             reset_unknown: true,
             replies_per_second: 10_000,
             replies_per_source: 1_000,
@@ -211,7 +283,7 @@ impl Config {
             IpAddr::V6(_) => self.packet_size_v6,
         };
         // Room for a header, a full SACK and some payload, whatever is set.
-        size.clamp(crate::wire::HEADER_LEN + 2 + 128 + 16, 65_000)
+        size.clamp(MIN_PACKET_SIZE, MAX_PACKET_SIZE)
     }
 
     /// `reorder_window` within its documented bound.
@@ -236,10 +308,29 @@ pub enum AcceptDecision {
 }
 
 /// Listener settings for [`Endpoint::listen`](crate::Endpoint::listen).
+///
+/// ```
+/// use std::net::SocketAddr;
+/// use utp_core::{AcceptDecision, ListenConfig};
+///
+/// let local: SocketAddr = "127.0.0.1:0".parse()?;
+/// let mut listen = ListenConfig::with_filter(move |peer: SocketAddr| {
+///     if peer.ip() == local.ip() {
+///         AcceptDecision::Accept
+///     } else {
+///         AcceptDecision::Refuse
+///     }
+/// });
+/// listen.backlog = 16;
+/// listen.validate()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[non_exhaustive]
 pub struct ListenConfig {
     /// Connections accepted by the protocol but not yet taken by
     /// [`Endpoint::accept`](crate::Endpoint::accept). A SYN beyond it is
-    /// treated as over `max_connections`. Default 128.
+    /// treated as over `max_connections`. Not zero (nothing could be
+    /// accepted; taken as 1). Default 128.
     pub backlog: usize,
     /// The "firewall": called once per new SYN with the peer's address.
     /// Default: accept everything.
@@ -264,6 +355,19 @@ impl Default for ListenConfig {
             backlog: 128,
             filter: Box::new(|_| AcceptDecision::Accept),
             early_data: false,
+        }
+    }
+}
+
+impl ListenConfig {
+    /// The default settings with `filter` as the "firewall" (see
+    /// [`ListenConfig::filter`]).
+    pub fn with_filter(
+        filter: impl FnMut(SocketAddr) -> AcceptDecision + Send + 'static,
+    ) -> ListenConfig {
+        ListenConfig {
+            filter: Box::new(filter),
+            ..ListenConfig::default()
         }
     }
 }

@@ -35,6 +35,52 @@
 //! calls say why it closed) until you call [`Conn::close`] or
 //! [`Conn::abort`], which release it.
 //!
+//! ## Configuration
+//!
+//! [`Config`] holds every setting of an endpoint and its connections, and
+//! [`ListenConfig`] those of its listener; both start from `Default` (the
+//! defaults are libutp's where it has one, and each field's documentation
+//! gives its default and why) and are `#[non_exhaustive]`, so set fields
+//! on a default value:
+//!
+//! ```
+//! use std::time::Duration;
+//! use utp_core::{AcceptDecision, Config, Endpoint, ListenConfig};
+//!
+//! let mut config = Config::default();
+//! config.connect_timeout = Duration::from_secs(5);
+//! config.max_total_send_rate = Some(2_000_000); // bytes/s, all connections
+//! config.validate()?;
+//! let mut endpoint = Endpoint::new(config, 7);
+//! let mut listen = ListenConfig::with_filter(|peer| {
+//!     if peer.ip().is_loopback() { AcceptDecision::Accept } else { AcceptDecision::Refuse }
+//! });
+//! listen.backlog = 32;
+//! endpoint.listen(listen);
+//! # Ok::<(), utp_core::ConfigError>(())
+//! ```
+//!
+//! Each field states which values are valid (no zero sizes or timeouts,
+//! packet sizes within [`config::MIN_PACKET_SIZE`]`..=`[`config::MAX_PACKET_SIZE`],
+//! `min_rto` not above `max_rto`, the keepalive shorter than the idle
+//! timeout, ...). [`Config::validate`] (and [`ListenConfig::validate`],
+//! [`congestion::LedbatConfig::validate`]) checks them and returns a
+//! [`ConfigError`] naming the field and the rule; the adapters refuse an
+//! invalid configuration with `io::ErrorKind::InvalidInput`. The core
+//! itself never refuses nor panics: [`Endpoint::new`] takes each invalid
+//! value as the nearest valid one (the field says which), and
+//! [`Endpoint::config`] shows what it uses.
+//!
+//! Choices that change behaviour most: [`Config::congestion`] (LEDBAT,
+//! Reno, or your own [`congestion::Controller`] through
+//! [`congestion::CongestionKind::custom`]); [`Config::pacing`],
+//! [`Config::max_send_rate`] (per connection) and
+//! [`Config::max_total_send_rate`] (the whole endpoint, changeable with
+//! [`Endpoint::set_max_total_send_rate`]); [`Config::pmtu_discovery`];
+//! the limits that bound memory and replies
+//! ([`Config::max_connections`], [`Config::memory_budget`],
+//! [`Config::replies_per_second`], [`Config::syn_cookies`]).
+//!
 //! ## On a hostile network
 //!
 //! An incoming connection is half-open until the initiator's next packet
@@ -135,7 +181,8 @@
 //!   DHT or tracker traffic on a shared socket).
 //! - [`SeqNr`] and [`time`]: wrapping sequence and timestamp arithmetic.
 //! - [`congestion`]: the [`congestion::Controller`] trait, LEDBAT (the
-//!   default, delay-based) and Reno (loss-based).
+//!   default, delay-based), Reno (loss-based) and your own
+//!   ([`congestion::CongestionKind::Custom`]).
 //! - [`config`], [`event`], [`error`], [`stats`]: the rest of the API.
 //! - [`trace`]: the spans and events the `tracing` feature reports (a span
 //!   per connection; handshakes, closes with their reason, timeouts,
@@ -148,8 +195,9 @@
 //! endpoint on a runtime of your own.
 //!
 //! LEDBAT ([`Config::congestion`]), pacing ([`Config::pacing`], with an
-//! optional [`Config::max_send_rate`]) and path MTU discovery
-//! ([`Config::pmtu_discovery`]) are on by default.
+//! optional [`Config::max_send_rate`] and [`Config::max_total_send_rate`])
+//! and path MTU discovery ([`Config::pmtu_discovery`]) are on by default
+//! (see [Configuration](#configuration)).
 //!
 //! ## The wire codec on its own
 //!
@@ -194,7 +242,7 @@ pub mod time;
 pub mod trace;
 pub mod wire;
 
-pub use config::{AcceptDecision, Config, ListenConfig, SynCookies};
+pub use config::{AcceptDecision, Config, ConfigError, ListenConfig, SynCookies};
 pub use conn::ConnState;
 pub use endpoint::{Conn, ConnHandle, Endpoint, Handled, Transmit};
 pub use error::{ConnectError, Error};

@@ -198,10 +198,8 @@ fn duplicate_syn_never_makes_a_second_connection() {
 
 #[test]
 fn connect_times_out_with_backoff() {
-    let config = Config {
-        connect_timeout: Duration::from_secs(10),
-        ..Config::default()
-    };
+    let mut config = Config::default();
+    config.connect_timeout = Duration::from_secs(10);
     let mut p = Pair::new(config, Config::default());
     p.filter = Box::new(|_| Fate::Drop);
     let t0 = p.now;
@@ -415,22 +413,18 @@ fn reset_during_connect_is_refused() {
 #[test]
 fn filter_refuses_or_ignores() {
     let mut p = Pair::default_pair();
-    p.b.listen(ListenConfig {
-        backlog: 8,
-        filter: Box::new(|_| AcceptDecision::Refuse),
-        ..ListenConfig::default()
-    });
+    let mut listen = ListenConfig::with_filter(|_| AcceptDecision::Refuse);
+    listen.backlog = 8;
+    p.b.listen(listen);
     let ha = p.a.connect(p.now, addr(B)).unwrap();
     p.run_until(p.now + Duration::from_secs(1));
     assert_eq!(p.events_a, vec![Event::Closed(ha, CloseReason::Refused)]);
     assert_eq!(p.b.stats().syns_refused, 1);
 
     let mut p = Pair::default_pair();
-    p.b.listen(ListenConfig {
-        backlog: 8,
-        filter: Box::new(|_| AcceptDecision::Ignore),
-        ..ListenConfig::default()
-    });
+    let mut listen = ListenConfig::with_filter(|_| AcceptDecision::Ignore);
+    listen.backlog = 8;
+    p.b.listen(listen);
     let ha = p.a.connect(p.now, addr(B)).unwrap();
     p.run_until(p.now + Duration::from_secs(30));
     assert_eq!(
@@ -499,10 +493,8 @@ fn keepalive_every_29_seconds_when_idle() {
 
 #[test]
 fn idle_timeout_when_the_peer_goes_silent() {
-    let config = Config {
-        idle_timeout: Some(Duration::from_secs(60)),
-        ..Config::default()
-    };
+    let mut config = Config::default();
+    config.idle_timeout = Some(Duration::from_secs(60));
     let mut p = Pair::new(config, Config::default());
     let (ha, _hb) = p.connect();
     let last_heard = p.now;
@@ -540,10 +532,8 @@ fn idle_timeout_when_the_peer_goes_silent() {
 
 #[test]
 fn zero_window_then_reopen() {
-    let small = Config {
-        recv_buffer: 16 * 1024,
-        ..Config::default()
-    };
+    let mut small = Config::default();
+    small.recv_buffer = 16 * 1024;
     let mut p = Pair::new(Config::default(), small);
     let (ha, hb) = p.connect();
     let data = pattern(100_000, 5);
@@ -609,10 +599,8 @@ fn zero_window_then_reopen() {
 
 #[test]
 fn slow_reader_gets_exact_bytes() {
-    let small = Config {
-        recv_buffer: 32 * 1024,
-        ..Config::default()
-    };
+    let mut small = Config::default();
+    small.recv_buffer = 32 * 1024;
     let mut p = Pair::new(Config::default(), small);
     let (ha, hb) = p.connect();
     let data = pattern(500_000, 8);
@@ -652,10 +640,8 @@ fn slow_reader_gets_exact_bytes() {
 #[test]
 fn sequence_numbers_wrap_in_a_long_transfer() {
     // Small packets so that more than 2^16 of them fit in a quick test.
-    let config = Config {
-        packet_size_v4: 200,
-        ..Config::default()
-    };
+    let mut config = Config::default();
+    config.packet_size_v4 = 200;
     let mut p = Pair::new(config.clone(), config);
     let (ha, hb) = p.connect();
     let data = pattern(70_000 * 180, 2);
@@ -689,10 +675,8 @@ fn close_while_connecting_reports_local_close() {
 #[test]
 fn nagle_coalesces_small_writes() {
     let run = |nagle: bool| {
-        let config = Config {
-            nagle,
-            ..Config::default()
-        };
+        let mut config = Config::default();
+        config.nagle = nagle;
         let mut p = Pair::new(config, Config::default());
         let (ha, hb) = p.connect();
         let before = p.wire_from(A).len();
@@ -722,10 +706,8 @@ fn nagle_coalesces_small_writes() {
 #[test]
 fn duplicate_acks_trigger_fast_retransmit_without_sack() {
     // Full 1402-byte packets from the start: no path MTU search.
-    let config = Config {
-        pmtu_discovery: false,
-        ..Config::default()
-    };
+    let mut config = Config::default();
+    config.pmtu_discovery = false;
     let mut p = Pair::new(config, Config::default());
     let (ha, _hb) = p.connect();
     // Drop A's first data packet; strip the SACK from B's acks, as a peer
@@ -781,11 +763,9 @@ fn duplicate_acks_trigger_fast_retransmit_without_sack() {
 
 #[test]
 fn gives_up_after_max_retransmissions() {
-    let config = Config {
-        max_retransmissions: 3,
-        idle_timeout: None,
-        ..Config::default()
-    };
+    let mut config = Config::default();
+    config.max_retransmissions = 3;
+    config.idle_timeout = None;
     let mut p = Pair::new(config, Config::default());
     let (ha, _hb) = p.connect();
     p.run_until(p.now + Duration::from_secs(1));
@@ -893,11 +873,9 @@ fn foreign_datagrams_are_handed_back() {
 #[test]
 fn connection_limit_refuses_or_ignores() {
     for refuse in [true, false] {
-        let limited = Config {
-            max_connections: 2,
-            refuse_when_full: refuse,
-            ..Config::default()
-        };
+        let mut limited = Config::default();
+        limited.max_connections = 2;
+        limited.refuse_when_full = refuse;
         let mut p = Pair::new(Config::default(), limited);
         let h: Vec<_> = (0..3)
             .map(|_| p.a.connect(p.now, addr(B)).unwrap())
@@ -928,10 +906,8 @@ fn connection_limit_refuses_or_ignores() {
 #[test]
 fn a_batch_of_full_packets_gets_an_ack_every_second_packet() {
     // Without pacing, so that the 20 packets leave as one burst.
-    let unpaced = Config {
-        pacing: false,
-        ..Config::default()
-    };
+    let mut unpaced = Config::default();
+    unpaced.pacing = false;
     let mut p = Pair::new(unpaced.clone(), unpaced);
     let (ha, hb) = p.connect();
     // Grow the window first, then send 20 packets in one burst: they
@@ -1104,10 +1080,9 @@ fn acceptor_first(
     inject_syn_at: Option<Duration>,
 ) -> Pair {
     let mut p = Pair::default_pair();
-    p.b.listen(ListenConfig {
-        early_data,
-        ..ListenConfig::default()
-    });
+    let mut listen = ListenConfig::default();
+    listen.early_data = early_data;
+    p.b.listen(listen);
     p.filter = filter;
     let t0 = p.now;
     let from_b = pattern(300_000, 7);
@@ -1256,10 +1231,9 @@ fn half_open_connection_expires_unproven_and_is_never_accepted() {
 #[test]
 fn early_data_half_open_leaves_the_backlog_when_it_dies() {
     let mut p = Pair::default_pair();
-    p.b.listen(ListenConfig {
-        early_data: true,
-        ..ListenConfig::default()
-    });
+    let mut listen = ListenConfig::default();
+    listen.early_data = true;
+    p.b.listen(listen);
     p.filter = Box::new(|w| {
         if w.from == addr(A) && w.ty() != PacketType::Syn {
             Fate::Drop
@@ -1287,10 +1261,9 @@ fn early_data_half_open_leaves_the_backlog_when_it_dies() {
 fn silent_initiator_needs_early_data_when_the_acceptor_speaks_first() {
     for early_data in [true, false] {
         let mut p = Pair::default_pair();
-        p.b.listen(ListenConfig {
-            early_data,
-            ..ListenConfig::default()
-        });
+        let mut listen = ListenConfig::default();
+        listen.early_data = early_data;
+        p.b.listen(listen);
         let ha = p.a.connect(p.now, addr(B)).unwrap();
         // B has answered (25 ms); A has not received it yet (50 ms).
         p.run_until(p.now + ms(30));

@@ -157,10 +157,8 @@ fn v4_mapped_peers_are_sized_as_ipv4() {
     assert_eq!(first_packet_size(on.clone(), mapped), 548);
     assert_eq!(first_packet_size(on, v6), 1232);
     // ... and without it, packets are the family's configured size.
-    let off = Config {
-        pmtu_discovery: false,
-        ..Config::default()
-    };
+    let mut off = Config::default();
+    off.pmtu_discovery = false;
     let v4_size = off.packet_size_v4;
     assert_eq!(first_packet_size(off.clone(), mapped), v4_size);
     assert_eq!(first_packet_size(off.clone(), v6), off.packet_size_v6);

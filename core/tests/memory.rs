@@ -57,10 +57,9 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 }
 
 fn budgeted() -> Config {
-    Config {
-        memory_budget: BUDGET,
-        ..Config::default()
-    }
+    let mut config = Config::default();
+    config.memory_budget = BUDGET;
+    config
 }
 
 /// Endpoint A (`false`) or B (`true`) of the pair.

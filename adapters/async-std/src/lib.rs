@@ -73,6 +73,20 @@
 //! # Ok::<_, Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! ## Configuration
+//!
+//! [`UtpSocket::bind_with`] and [`UtpSocket::from_std`] take a
+//! [`DriverConfig`]: the endpoint's [`Config`] (timeouts, buffers, packet
+//! sizes, the congestion controller, rate limits), the listener's
+//! [`ListenConfig`] (or `None` to refuse incoming connections), and the
+//! socket loop's own settings. Start from `Default` and set fields; an
+//! invalid configuration ([`DriverConfig::validate`]) is refused with
+//! `io::ErrorKind::InvalidInput`, the [`ConfigError`] inside. Everything
+//! needed for it (and for a congestion [`Controller`] of your own) is
+//! re-exported here, so no direct dependency on `utp-core` is needed.
+//! [`UtpSocket::set_max_send_rate`] limits the bytes per second all
+//! connections of a socket send together, at any time.
+//!
 //! [BEP 29]: https://www.bittorrent.org/beps/bep_0029.html
 
 #![forbid(unsafe_code)]
@@ -95,10 +109,16 @@ mod stream;
 
 use stream::StreamInner;
 pub use stream::{OwnedReadHalf, OwnedWriteHalf, ReuniteError, UtpStream};
-pub use utp_core::{CloseInfo, IntervalStats, Timer};
-pub use utp_core::{CloseReason, Config, ConnStats, EndpointStats, ListenConfig};
-pub use utp_driver::SocketInterval;
-pub use utp_driver::{DriverConfig, DriverStats, SocketOptions};
+// Everything needed to configure a socket, and to write a congestion
+// controller, without depending on utp-core (the same list in every adapter).
+pub use utp_core::congestion::{
+    AckSample, CongestionKind, Controller, ControllerContext, ControllerFactory, LedbatConfig,
+};
+pub use utp_core::{
+    AcceptDecision, CloseInfo, CloseReason, Config, ConfigError, ConnStats, EndpointStats,
+    IntervalStats, ListenConfig, SynCookies, Timer,
+};
+pub use utp_driver::{DriverConfig, DriverStats, SocketInterval, SocketOptions};
 
 /// How long the loop keeps running for closing connections once every
 /// handle is gone.
@@ -335,23 +355,29 @@ impl UtpSocket {
     /// resolved on the [`blocking`](https://docs.rs/blocking) thread pool,
     /// not on the caller's executor. `[::]` makes a dual-stack socket by
     /// default, which IPv4 peers reach too.
+    ///
+    /// An invalid `config` ([`DriverConfig::validate`]) is refused with
+    /// [`io::ErrorKind::InvalidInput`], the [`ConfigError`] as its source.
     pub async fn bind_with(
         addr: impl AsyncToSocketAddrs,
         config: DriverConfig,
     ) -> io::Result<UtpSocket> {
+        config.validate()?;
         let addrs = async_net::resolve(addr).await?;
         Self::start(utp_driver::bind_udp(&addrs[..], &config.socket)?, config)
     }
 
     /// Runs uTP on a UDP socket bound already (it is made non-blocking,
     /// and [`DriverConfig::socket`] is applied: [`utp_driver::configure`])
-    /// and starts its `utp-driver` thread.
+    /// and starts its `utp-driver` thread. An invalid `config` is refused
+    /// as by [`bind_with`](Self::bind_with).
     pub fn from_std(socket: UdpSocket, config: DriverConfig) -> io::Result<UtpSocket> {
         utp_driver::configure(&socket, &config.socket)?;
         Self::start(socket, config)
     }
 
     fn start(socket: UdpSocket, config: DriverConfig) -> io::Result<UtpSocket> {
+        config.validate()?;
         let socket = Udp::new(Async::new(socket)?, config.batching);
         let driver = Driver::new(config, socket.max_send_segments());
         let shared = Arc::new(Shared {
@@ -494,6 +520,20 @@ impl UtpSocket {
     /// Cancel safe.
     pub async fn wait_idle(&self) -> io::Result<()> {
         poll_fn(|cx| self.shared().lock().driver.poll_idle(cx)).await
+    }
+
+    /// Limits the bytes per second all connections of this socket send together
+    /// ([`Config::max_total_send_rate`]: SYN, DATA and FIN packets, headers and
+    /// retransmissions included; acks are never held back). `None` (or
+    /// `Some(0)`) lifts the limit. It takes effect at once, for the connections
+    /// open and those to come; each connection's own cap
+    /// ([`Config::max_send_rate`]) still applies.
+    pub fn set_max_send_rate(&self, rate: Option<u64>) {
+        let shared = self.shared();
+        let mut state = shared.lock();
+        state.driver.endpoint().set_now(shared.now());
+        state.driver.endpoint().set_max_total_send_rate(rate);
+        state.driver.wake_driver();
     }
 
     /// Counters of the traffic that belongs to no connection.

@@ -13,14 +13,12 @@ use std::io::ErrorKind;
 use std::time::{Duration, Instant};
 
 use common::{localhost, Rt};
-use utp_async_std::{Config, DriverConfig, UtpSocket};
+use utp_async_std::{DriverConfig, UtpSocket};
 
 /// A socket that does not listen answers a SYN with RESET.
 async fn refused_by_non_listening_socket(_: Rt) {
-    let config = DriverConfig {
-        listen: None,
-        ..DriverConfig::default()
-    };
+    let mut config = DriverConfig::default();
+    config.listen = None;
     let closed = UtpSocket::bind_with(localhost(), config).await.unwrap();
     let client = UtpSocket::bind(localhost()).await.unwrap();
     let start = Instant::now();
@@ -47,13 +45,8 @@ async fn timed_out_when_nothing_bound(_: Rt) {
     let addr = vacant.local_addr().unwrap();
     drop(vacant);
     let timeout = Duration::from_secs(2);
-    let mut config = DriverConfig {
-        config: Config {
-            connect_timeout: timeout,
-            ..Config::default()
-        },
-        ..DriverConfig::default()
-    };
+    let mut config = DriverConfig::default();
+    config.config.connect_timeout = timeout;
     // Not told by ICMP either (on Linux that refuses at once: icmp.rs).
     config.socket.icmp_errors = false;
     let client = UtpSocket::bind_with(localhost(), config).await.unwrap();

@@ -18,7 +18,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use common::Rt;
-use utp_async_std::{Config, DriverConfig, UtpSocket};
+use utp_async_std::{DriverConfig, UtpSocket};
 
 /// A loopback address of `family` where nothing listens: a plain UDP
 /// socket bound it, then closed.
@@ -30,14 +30,9 @@ fn dead_port(family: &str) -> SocketAddr {
 /// SYNs every 200 ms, so that a lost ICMP message costs little: without
 /// ICMP the attempt would last the 10 s connect timeout.
 async fn refused(family: &str) {
-    let config = DriverConfig {
-        config: Config {
-            syn_rto: Duration::from_millis(200),
-            ..Config::default()
-        },
-        listen: None,
-        ..DriverConfig::default()
-    };
+    let mut config = DriverConfig::default();
+    config.config.syn_rto = Duration::from_millis(200);
+    config.listen = None;
     let dead = dead_port(family);
     let client = UtpSocket::bind_with(format!("{family}:0"), config)
         .await

@@ -1,10 +1,28 @@
 //! [`DriverConfig`]: the settings of a [`Driver`](crate::Driver).
 
-use utp_core::{Config, ListenConfig};
+use utp_core::{Config, ConfigError, ListenConfig};
+
+/// Largest valid [`DriverConfig::foreign_queue`].
+pub const MAX_FOREIGN_QUEUE: usize = 1 << 16;
 
 use crate::SocketOptions;
 
 /// Settings of a [`Driver`](crate::Driver).
+///
+/// Start from `Default` and change fields (the struct is
+/// `#[non_exhaustive]`, so fields can be added without breaking you):
+///
+/// ```
+/// use std::time::Duration;
+/// use utp_driver::DriverConfig;
+///
+/// let mut config = DriverConfig::default();
+/// config.config.connect_timeout = Duration::from_secs(3);
+/// config.listen = None; // refuse incoming connections
+/// config.validate()?;
+/// # Ok::<(), utp_core::ConfigError>(())
+/// ```
+#[non_exhaustive]
 pub struct DriverConfig {
     /// The endpoint's configuration.
     pub config: Config,
@@ -16,7 +34,9 @@ pub struct DriverConfig {
     pub seed: Option<u64>,
     /// Datagrams of other protocols held for
     /// [`Driver::poll_recv_foreign`](crate::Driver::poll_recv_foreign); beyond this, new ones are dropped
-    /// and counted. Default 256.
+    /// and counted. At most [`MAX_FOREIGN_QUEUE`] (each holds up to 64 KiB,
+    /// and a flood of foreign datagrams fills the queue); 0 drops them all.
+    /// Default 256.
     pub foreign_queue: usize,
     /// Also keep every endpoint event for [`Driver::poll_event`](crate::Driver::poll_event), for an
     /// application that runs its own event loop rather than waiting on
@@ -49,6 +69,46 @@ impl Default for DriverConfig {
             keep_events: false,
             batching: true,
             socket: SocketOptions::default(),
+        }
+    }
+}
+
+impl DriverConfig {
+    /// Checks [`config`](Self::config) ([`Config::validate`]), `listen`
+    /// ([`ListenConfig::validate`]) and this struct's own fields against
+    /// the rules their documentation states; returns the first one broken.
+    /// Every adapter calls it when it starts and refuses an invalid
+    /// configuration with [`InvalidInput`](std::io::ErrorKind::InvalidInput)
+    /// (`io::Error::from(error)`, the [`ConfigError`] as its source).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.config.validate()?;
+        if let Some(listen) = &self.listen {
+            listen.validate()?;
+        }
+        if self.foreign_queue > MAX_FOREIGN_QUEUE {
+            return Err(ConfigError::OutOfRange {
+                field: "DriverConfig::foreign_queue",
+                value: u64::try_from(self.foreign_queue).unwrap_or(u64::MAX),
+                min: 0,
+                max: MAX_FOREIGN_QUEUE as u64,
+            });
+        }
+        Ok(())
+    }
+
+    /// A copy for a socket that only connects out: every setting, but
+    /// `listen` is `None` and `keep_events` is off (the listener's filter
+    /// cannot be copied, and nobody would drain the events).
+    pub fn outgoing_only(&self) -> DriverConfig {
+        // No `..`: a new field must be thought about here.
+        DriverConfig {
+            config: self.config.clone(),
+            listen: None,
+            seed: self.seed,
+            foreign_queue: self.foreign_queue,
+            keep_events: false,
+            batching: self.batching,
+            socket: self.socket.clone(),
         }
     }
 }

@@ -213,13 +213,14 @@ impl Driver {
     /// socket's [`DatagramSocket::max_send_segments`].
     pub fn new(config: DriverConfig, max_send_segments: usize) -> Self {
         let seed = config.seed.unwrap_or_else(random_seed);
-        let slot = config
-            .config
+        let mut endpoint = Endpoint::new(config.config, seed);
+        // From the endpoint's configuration: packet sizes within bounds.
+        let slot = endpoint
+            .config()
             .packet_size_v4
-            .max(config.config.packet_size_v6)
+            .max(endpoint.config().packet_size_v6)
             .max(1500);
         let max_segments = max_send_segments.clamp(1, (MAX_BATCH_BYTES / slot).max(1));
-        let mut endpoint = Endpoint::new(config.config, seed);
         if let Some(listen) = config.listen {
             endpoint.listen(listen);
         }

@@ -78,7 +78,7 @@ pub use bind::{
     bind_udp, buffer_sizes, canonical, configure, is_dual_stack, may_be_deferred, pick_remote,
     remote_for, SocketOptions,
 };
-pub use config::DriverConfig;
+pub use config::{DriverConfig, MAX_FOREIGN_QUEUE};
 pub use driver::{Driver, DriverStats, SocketInterval, Wait};
 pub use errqueue::{ErrorQueue, SocketError};
 pub use socket::{Batch, Clock, DatagramSocket, UdpSockRef};

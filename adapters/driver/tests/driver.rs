@@ -110,15 +110,12 @@ fn waker() -> (Arc<CountWaker>, Waker) {
 }
 
 fn cfg(seed: u64, listen: bool) -> DriverConfig {
-    DriverConfig {
-        seed: Some(seed),
-        listen: if listen {
-            Some(Default::default())
-        } else {
-            None
-        },
-        ..Default::default()
+    let mut config = DriverConfig::default();
+    config.seed = Some(seed);
+    if !listen {
+        config.listen = None;
     }
+    config
 }
 
 struct Net {
@@ -317,13 +314,9 @@ fn batches_equal_datagrams_and_keeps_them_when_the_socket_blocks() {
 fn foreign_datagrams_are_queued_bounded_and_woken() {
     let wire: Wire = Rc::default();
     let sock = MemSocket::new("127.0.0.1:1000", &wire, 1);
-    let mut d = Driver::new(
-        DriverConfig {
-            foreign_queue: 2,
-            ..cfg(3, true)
-        },
-        1,
-    );
+    let mut config = cfg(3, true);
+    config.foreign_queue = 2;
+    let mut d = Driver::new(config, 1);
     let (count, w) = waker();
     let mut cx = Context::from_waker(&w);
     let mut buf = [0u8; 64];

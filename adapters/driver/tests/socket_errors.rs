@@ -86,11 +86,9 @@ fn addr(s: &str) -> SocketAddr {
 }
 
 fn driver(listen: bool) -> Driver {
-    let config = DriverConfig {
-        seed: Some(7),
-        listen: listen.then(ListenConfig::default),
-        ..DriverConfig::default()
-    };
+    let mut config = DriverConfig::default();
+    config.seed = Some(7);
+    config.listen = listen.then(ListenConfig::default);
     Driver::new(config, 1)
 }
 

@@ -292,7 +292,12 @@ impl UtpListener {
     /// ignored; [`DriverConfig::socket`] sets buffer sizes, dual stack and
     /// ICMP errors). `[::]` makes a dual-stack socket by default, which
     /// IPv4 peers reach too.
+    ///
+    /// An invalid `config` ([`DriverConfig::validate`]) is refused with
+    /// [`io::ErrorKind::InvalidInput`], the
+    /// [`ConfigError`](utp_core::ConfigError) as its source.
     pub fn bind_with(addr: impl ToSocketAddrs, config: DriverConfig) -> io::Result<UtpListener> {
+        config.validate()?;
         let handle = start(bind(addr, &config)?, config)?;
         Ok(UtpListener { handle })
     }
@@ -377,6 +382,21 @@ impl UtpListener {
         self.handle
             .0
             .wait(&waiters, timeout, |d, _, _, cx| d.poll_idle(cx))
+    }
+
+    /// Limits the bytes per second all connections of this socket send together
+    /// ([`Config::max_total_send_rate`](crate::Config::max_total_send_rate):
+    /// SYN, DATA and FIN packets, headers and retransmissions included; acks
+    /// are never held back). `None` (or `Some(0)`) lifts the limit. It takes
+    /// effect at once, for the connections open and those to come; each
+    /// connection's own cap
+    /// ([`Config::max_send_rate`](crate::Config::max_send_rate)) still applies.
+    pub fn set_max_send_rate(&self, rate: Option<u64>) {
+        self.handle.0.call(|driver, _, now| {
+            driver.endpoint().set_now(now);
+            driver.endpoint().set_max_total_send_rate(rate);
+            driver.wake_driver();
+        });
     }
 
     /// The endpoint's counters.
@@ -481,18 +501,13 @@ impl UtpStream {
 
     /// [`connect`](Self::connect) with `config` (its `listen` and
     /// `keep_events` are ignored: the socket refuses incoming connections).
+    /// An invalid `config` is refused as by [`UtpListener::bind_with`].
     pub fn connect_with(addr: impl ToSocketAddrs, config: DriverConfig) -> io::Result<UtpStream> {
+        let config = config.outgoing_only();
+        config.validate()?;
         let mut last = io::Error::new(io::ErrorKind::InvalidInput, "no address to connect to");
         for remote in addr.to_socket_addrs()? {
-            let config = DriverConfig {
-                config: config.config.clone(),
-                listen: None,
-                seed: config.seed,
-                foreign_queue: config.foreign_queue,
-                keep_events: false,
-                batching: config.batching,
-                socket: config.socket.clone(),
-            };
+            let config = config.outgoing_only();
             let local: SocketAddr = match remote {
                 SocketAddr::V4(_) => (std::net::Ipv4Addr::UNSPECIFIED, 0).into(),
                 SocketAddr::V6(_) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),

@@ -86,7 +86,7 @@ impl UtpMio {
     /// dual-stack socket by default).
     pub fn bind_with(addr: impl ToSocketAddrs, config: DriverConfig) -> io::Result<UtpMio> {
         let socket = utp_driver::bind_udp(addr, &config.socket)?;
-        Ok(UtpMio::new(mio::net::UdpSocket::from_std(socket), config))
+        UtpMio::new(mio::net::UdpSocket::from_std(socket), config)
     }
 
     /// Runs uTP on a bound std socket (made non-blocking here), applying
@@ -94,19 +94,22 @@ impl UtpMio {
     pub fn from_std(socket: std::net::UdpSocket, config: DriverConfig) -> io::Result<UtpMio> {
         utp_driver::configure(&socket, &config.socket)?;
         socket.set_nonblocking(true)?;
-        Ok(UtpMio::new(mio::net::UdpSocket::from_std(socket), config))
+        UtpMio::new(mio::net::UdpSocket::from_std(socket), config)
     }
 
     /// Runs uTP on `socket` with `config` (whose `keep_events` is forced on:
     /// events are how this API reports readiness). The socket is used as
     /// it is: `config.socket` is not applied ([`from_std`](Self::from_std)
-    /// applies it).
-    pub fn new(socket: mio::net::UdpSocket, mut config: DriverConfig) -> UtpMio {
+    /// applies it). An invalid `config` ([`DriverConfig::validate`]) is
+    /// refused with [`io::ErrorKind::InvalidInput`], the
+    /// [`ConfigError`](utp_core::ConfigError) as its source.
+    pub fn new(socket: mio::net::UdpSocket, mut config: DriverConfig) -> io::Result<UtpMio> {
+        config.validate()?;
         config.keep_events = true;
         let flag = Arc::new(Flag::default());
         let socket = Sock::new(socket, config.batching);
         let driver = Driver::new(config, socket.max_send_segments());
-        UtpMio {
+        Ok(UtpMio {
             socket,
             driver,
             clock: Clock::new(Instant::now()),
@@ -118,7 +121,7 @@ impl UtpMio {
                 // Run once before the first poll.
                 again: true,
             },
-        }
+        })
     }
 
     /// Registers the socket with `registry` under `token`, for reading and
@@ -227,8 +230,9 @@ impl UtpMio {
         self.driver.set_close_reason(h, code)
     }
 
-    /// Caps `h`'s sending rate at `bytes_per_second`, or lifts the cap.
-    pub fn set_max_send_rate(
+    /// Caps `h`'s sending rate at `bytes_per_second`, or lifts the cap
+    /// (the socket-wide limit is [`set_max_send_rate`](Self::set_max_send_rate)).
+    pub fn set_conn_max_send_rate(
         &mut self,
         h: ConnHandle,
         bytes_per_second: Option<u64>,
@@ -263,6 +267,22 @@ impl UtpMio {
     pub fn send_foreign(&mut self, buf: &[u8], to: SocketAddr) -> io::Result<usize> {
         let driver = &mut self.driver;
         self.socket.send_foreign(buf, to, || driver.wake_driver())
+    }
+
+    /// Limits the bytes per second all connections of this socket send together
+    /// ([`Config::max_total_send_rate`](crate::Config::max_total_send_rate):
+    /// SYN, DATA and FIN packets, headers and retransmissions included; acks
+    /// are never held back). `None` (or `Some(0)`) lifts the limit. It takes
+    /// effect at once, for the connections open and those to come; each
+    /// connection's own cap
+    /// ([`Config::max_send_rate`](crate::Config::max_send_rate)) still applies.
+    /// The waker makes [`timeout`](Self::timeout) zero, so that
+    /// [`handle_io`](Self::handle_io) runs.
+    pub fn set_max_send_rate(&mut self, rate: Option<u64>) {
+        let now = self.now();
+        self.driver.endpoint().set_now(now);
+        self.driver.endpoint().set_max_total_send_rate(rate);
+        self.driver.wake_driver();
     }
 
     /// The socket's local address.

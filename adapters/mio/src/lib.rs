@@ -54,6 +54,21 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
+//! ## Configuration
+//!
+//! [`UtpListener::bind_with`], [`UtpStream::connect_with`] and
+//! [`UtpMio::new`] take a [`DriverConfig`]: the endpoint's [`Config`]
+//! (timeouts, buffers, packet sizes, the congestion controller, rate
+//! limits), the listener's [`ListenConfig`] (or `None` to refuse incoming
+//! connections), and the socket loop's own settings. Start from `Default`
+//! and set fields; an invalid configuration ([`DriverConfig::validate`]) is
+//! refused with `io::ErrorKind::InvalidInput`, the [`ConfigError`] inside.
+//! Everything needed for it (and for a congestion [`Controller`] of your
+//! own) is re-exported here, so no direct dependency on `utp-core` is
+//! needed. [`UtpListener::set_max_send_rate`] (and
+//! [`UtpMio::set_max_send_rate`]) limits the bytes per second all
+//! connections of a socket send together, at any time.
+//!
 //! [BEP 29]: https://www.bittorrent.org/beps/bep_0029.html
 
 #![forbid(unsafe_code)]
@@ -68,12 +83,19 @@ pub mod evented;
 
 pub use blocking::{UtpListener, UtpStream};
 pub use evented::UtpMio;
-pub use utp_core::{CloseInfo, IntervalStats, Timer};
-pub use utp_core::{
-    CloseReason, Config, ConnHandle, ConnStats, EndpointStats, Event, ListenConfig,
+// Everything needed to configure a socket, and to write a congestion
+// controller, without depending on utp-core (the same list in every adapter).
+pub use utp_core::congestion::{
+    AckSample, CongestionKind, Controller, ControllerContext, ControllerFactory, LedbatConfig,
 };
-pub use utp_driver::SocketInterval;
-pub use utp_driver::{Driver, DriverConfig, DriverStats, SocketOptions};
+pub use utp_core::{
+    AcceptDecision, CloseInfo, CloseReason, Config, ConfigError, ConnStats, EndpointStats,
+    IntervalStats, ListenConfig, SynCookies, Timer, Timestamp,
+};
+pub use utp_driver::{DriverConfig, DriverStats, SocketInterval, SocketOptions};
+// The evented API's own types.
+pub use utp_core::{ConnHandle, Event};
+pub use utp_driver::Driver;
 
 /// mio's UDP socket as the driver's [`DatagramSocket`] (a newtype: both the
 /// trait and the type are foreign to this crate), with its batching, its

@@ -12,7 +12,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use utp_mio::{Config, DriverConfig, UtpListener, UtpStream};
+use utp_mio::{DriverConfig, UtpListener, UtpStream};
 
 mod common;
 
@@ -188,10 +188,8 @@ fn hundred_connections_on_one_socket() {
 fn refused_and_timed_out() {
     guard(30, || {
         // Bound, but not listening: RESET answers the SYN.
-        let config = DriverConfig {
-            listen: None,
-            ..DriverConfig::default()
-        };
+        let mut config = DriverConfig::default();
+        config.listen = None;
         let closed = UtpListener::bind_with(localhost(), config).unwrap();
         let start = Instant::now();
         let err = UtpStream::connect(closed.local_addr().unwrap()).unwrap_err();
@@ -203,13 +201,8 @@ fn refused_and_timed_out() {
         // Nothing bound at all, and ICMP errors off (on Linux they refuse
         // at once: icmp.rs): no answer until the connect timeout.
         let port = UdpSocket::bind(localhost()).unwrap().local_addr().unwrap();
-        let mut config = DriverConfig {
-            config: Config {
-                connect_timeout: Duration::from_secs(2),
-                ..Config::default()
-            },
-            ..DriverConfig::default()
-        };
+        let mut config = DriverConfig::default();
+        config.config.connect_timeout = Duration::from_secs(2);
         config.socket.icmp_errors = false;
         let start = Instant::now();
         let err = UtpStream::connect_with(port, config).unwrap_err();

@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use common::guard;
-use utp_mio::{Config, DriverConfig, UtpListener, UtpStream};
+use utp_mio::{DriverConfig, UtpListener, UtpStream};
 
 /// A loopback address of `family` where nothing listens: a plain UDP
 /// socket bound it, then closed.
@@ -29,14 +29,10 @@ fn dead_port(family: &str) -> SocketAddr {
 /// SYNs every 200 ms, so that a lost ICMP message costs little: without
 /// ICMP the attempt would last the 10 s connect timeout.
 fn config() -> DriverConfig {
-    DriverConfig {
-        config: Config {
-            syn_rto: Duration::from_millis(200),
-            ..Config::default()
-        },
-        listen: None,
-        ..DriverConfig::default()
-    }
+    let mut config = DriverConfig::default();
+    config.config.syn_rto = Duration::from_millis(200);
+    config.listen = None;
+    config
 }
 
 fn refused(family: &'static str) {

@@ -7,7 +7,7 @@
 //! task spawned with [`tokio::spawn`] when the socket is made runs the
 //! shared [`utp_driver::Driver`] loop (receive, timers, retransmits).
 //! [`UtpSocket::connect`] and [`UtpSocket::accept`] give [`UtpStream`]s,
-//! which are [`AsyncRead`] + [`AsyncWrite`] like a `TcpStream`:
+//! which are [`AsyncRead`](tokio::io::AsyncRead) + [`AsyncWrite`](tokio::io::AsyncWrite) like a `TcpStream`:
 //! `shutdown` sends a FIN (the peer reads `Ok(0)` and can still write
 //! back), and dropping a stream closes it gracefully (data written is still
 //! delivered). Datagrams of other protocols arriving on the socket (DHT,
@@ -95,7 +95,7 @@
 //! #[tokio::main]
 //! async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //!     let socket = UtpSocket::bind("0.0.0.0:6881").await?; // one UDP socket, many connections
-//!     let mut stream = socket.connect("198.51.100.7:6881".parse()?).await?;
+//!     let mut stream = socket.connect("198.51.100.7:6881").await?;
 //!     stream.write_all(b"hello").await?; // AsyncRead + AsyncWrite, like a TcpStream
 //!     stream.shutdown().await?; // FIN; the peer can still answer
 //!     let mut reply = Vec::new();
@@ -108,6 +108,21 @@
 //!     Ok(())
 //! }
 //! ```
+//!
+//! ## Configuration
+//!
+//! [`UtpSocket::bind_with`], [`UtpSocket::from_std`] and
+//! [`UtpSocket::from_tokio`] take a [`DriverConfig`]: the endpoint's
+//! [`Config`] (timeouts, buffers, packet sizes, the congestion controller,
+//! rate limits), the listener's [`ListenConfig`] (or `None` to refuse
+//! incoming connections), and the socket loop's own settings. Start from
+//! `Default` and set fields; an invalid configuration
+//! ([`DriverConfig::validate`]) is refused with
+//! `io::ErrorKind::InvalidInput`, the [`ConfigError`] inside. Everything
+//! needed for it (and for a congestion [`Controller`] of your own) is
+//! re-exported here, so no direct dependency on `utp-core` is needed.
+//! [`UtpSocket::set_max_send_rate`] limits the bytes per second all
+//! connections of a socket send together, at any time.
 //!
 //! [BEP 29]: https://www.bittorrent.org/beps/bep_0029.html
 
@@ -133,10 +148,16 @@ use utp_driver::{Clock, DatagramSocket, Driver};
 mod stream;
 
 pub use stream::{OwnedReadHalf, OwnedWriteHalf, ReuniteError, UtpStream};
-pub use utp_core::{CloseInfo, IntervalStats, Timer};
-pub use utp_core::{CloseReason, Config, ConnStats, EndpointStats, ListenConfig};
-pub use utp_driver::SocketInterval;
-pub use utp_driver::{DriverConfig, DriverStats, SocketOptions};
+// Everything needed to configure a socket, and to write a congestion
+// controller, without depending on utp-core (the same list in every adapter).
+pub use utp_core::congestion::{
+    AckSample, CongestionKind, Controller, ControllerContext, ControllerFactory, LedbatConfig,
+};
+pub use utp_core::{
+    AcceptDecision, CloseInfo, CloseReason, Config, ConfigError, ConnStats, EndpointStats,
+    IntervalStats, ListenConfig, SynCookies, Timer, Timestamp,
+};
+pub use utp_driver::{DriverConfig, DriverStats, SocketInterval, SocketOptions};
 
 /// How long the driver task keeps closing connections alive after the
 /// last handle and stream are dropped.
@@ -322,10 +343,14 @@ impl UtpSocket {
     /// dual stack and ICMP errors). Host names are resolved by tokio
     /// ([`tokio::net::lookup_host`], on its blocking pool). `[::]` makes a
     /// dual-stack socket by default, which IPv4 peers reach too.
+    ///
+    /// An invalid `config` ([`DriverConfig::validate`]) is refused with
+    /// [`io::ErrorKind::InvalidInput`], the [`ConfigError`] as its source.
     pub async fn bind_with(
         addr: impl tokio::net::ToSocketAddrs,
         config: DriverConfig,
     ) -> io::Result<UtpSocket> {
+        config.validate()?;
         let addrs: Vec<SocketAddr> = tokio::net::lookup_host(addr).await?.collect();
         let socket = utp_driver::bind_udp(&addrs[..], &config.socket)?;
         runtime()?;
@@ -334,8 +359,10 @@ impl UtpSocket {
 
     /// Takes over a bound std socket (made non-blocking here), applying
     /// [`DriverConfig::socket`] ([`utp_driver::configure`]). Must be called
-    /// within a tokio runtime.
+    /// within a tokio runtime. An invalid `config` is refused as by
+    /// [`bind_with`](Self::bind_with).
     pub fn from_std(socket: std::net::UdpSocket, config: DriverConfig) -> io::Result<UtpSocket> {
+        config.validate()?;
         runtime()?;
         socket.set_nonblocking(true)?;
         Self::from_tokio(UdpSocket::from_std(socket)?, config)
@@ -343,13 +370,15 @@ impl UtpSocket {
 
     /// Takes over a bound tokio socket, applying [`DriverConfig::socket`]
     /// ([`utp_driver::configure`]). Must be called within a tokio runtime
-    /// (the driver task is spawned on it).
+    /// (the driver task is spawned on it). An invalid `config` is refused
+    /// as by [`bind_with`](Self::bind_with).
     pub fn from_tokio(socket: UdpSocket, config: DriverConfig) -> io::Result<UtpSocket> {
         utp_driver::configure(&socket, &config.socket)?;
         Self::start(socket, config)
     }
 
     fn start(socket: UdpSocket, config: DriverConfig) -> io::Result<UtpSocket> {
+        config.validate()?;
         let runtime = runtime()?;
         let socket = Socket::new(socket, config.batching);
         let driver = Driver::new(config, socket.max_send_segments());
@@ -478,6 +507,20 @@ impl UtpSocket {
     /// Cancel safe.
     pub async fn wait_idle(&self) -> io::Result<()> {
         poll_fn(|cx| self.shared().lock().poll_idle(cx)).await
+    }
+
+    /// Limits the bytes per second all connections of this socket send together
+    /// ([`Config::max_total_send_rate`]: SYN, DATA and FIN packets, headers and
+    /// retransmissions included; acks are never held back). `None` (or
+    /// `Some(0)`) lifts the limit. It takes effect at once, for the connections
+    /// open and those to come; each connection's own cap
+    /// ([`Config::max_send_rate`]) still applies.
+    pub fn set_max_send_rate(&self, rate: Option<u64>) {
+        let shared = self.shared();
+        let mut driver = shared.lock();
+        driver.endpoint().set_now(shared.now());
+        driver.endpoint().set_max_total_send_rate(rate);
+        driver.wake_driver();
     }
 
     /// Counters of traffic that belongs to no connection.

@@ -15,10 +15,11 @@ use utp_tokio::{DriverConfig, DriverStats, UtpSocket};
 /// Moves 4 MiB from a client to a listener, both made with `batching`;
 /// returns the sender's and the receiver's driver counters.
 async fn transfer(batching: bool) -> (DriverStats, DriverStats) {
-    let config = |listen| DriverConfig {
-        batching,
-        listen,
-        ..DriverConfig::default()
+    let config = |listen| {
+        let mut config = DriverConfig::default();
+        config.batching = batching;
+        config.listen = listen;
+        config
     };
     let server = UtpSocket::bind_with("127.0.0.1:0", config(Some(Default::default())))
         .await

@@ -18,10 +18,8 @@ use utp_tokio::{DriverConfig, UtpSocket};
 #[tokio::test]
 async fn refused_when_not_listening() {
     guard(10, async {
-        let config = DriverConfig {
-            listen: None,
-            ..DriverConfig::default()
-        };
+        let mut config = DriverConfig::default();
+        config.listen = None;
         let closed = UtpSocket::bind_with("127.0.0.1:0", config).await.unwrap();
         let addr = closed.local_addr().unwrap();
         let client = UtpSocket::bind("127.0.0.1:0").await.unwrap();

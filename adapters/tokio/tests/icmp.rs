@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use common::guard;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use utp_tokio::{Config, DriverConfig, UtpSocket};
+use utp_tokio::{DriverConfig, UtpSocket};
 
 /// A loopback address of `family` where nothing listens: a plain UDP
 /// socket bound it, then closed.
@@ -31,14 +31,10 @@ fn dead_port(family: &str) -> SocketAddr {
 /// 1 s guard below still holds; without ICMP the attempt would last the
 /// 10 s connect timeout.
 fn config() -> DriverConfig {
-    DriverConfig {
-        config: Config {
-            syn_rto: Duration::from_millis(200),
-            ..Config::default()
-        },
-        listen: None,
-        ..DriverConfig::default()
-    }
+    let mut config = DriverConfig::default();
+    config.config.syn_rto = Duration::from_millis(200);
+    config.listen = None;
+    config
 }
 
 async fn refused(family: &str) {

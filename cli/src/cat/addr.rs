@@ -7,7 +7,7 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use utp_core::ListenConfig;
-use utp_tokio::{Config, DriverConfig, UtpSocket, UtpStream};
+use utp_tokio::{DriverConfig, UtpSocket, UtpStream};
 
 use crate::error::{Context, Failure};
 
@@ -132,10 +132,8 @@ pub(super) async fn bind_listener(
     quiet: bool,
 ) -> Result<(UtpSocket, SocketAddr), Failure> {
     let addr = resolve(spec, true, family).await?;
-    let config = DriverConfig {
-        listen: Some(listen),
-        ..DriverConfig::default()
-    };
+    let mut config = DriverConfig::default();
+    config.listen = Some(listen);
     let socket = UtpSocket::bind_with(addr, config)
         .await
         .context(|| format!("cannot listen on {addr}"))?;
@@ -178,15 +176,10 @@ pub(super) async fn connect(to: &ConnectTo) -> Result<(UtpSocket, UtpStream), Fa
             (Ipv6Addr::UNSPECIFIED, port).into()
         }
     });
-    let config = DriverConfig {
-        config: Config {
-            connect_timeout: to.timeout,
-            ..Config::default()
-        },
-        // Nobody will accept here: SYNs get a RESET.
-        listen: None,
-        ..DriverConfig::default()
-    };
+    let mut config = DriverConfig::default();
+    config.config.connect_timeout = to.timeout;
+    // Nobody will accept here: SYNs get a RESET.
+    config.listen = None;
     let socket = UtpSocket::bind_with(local, config)
         .await
         .context(|| format!("cannot bind {local}"))?;

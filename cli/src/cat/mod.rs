@@ -154,17 +154,15 @@ async fn one(role: Role, opts: Options) -> Result<(), Failure> {
         Role::Listen { addr, .. } => {
             let taken = Arc::new(AtomicBool::new(false));
             let filter_taken = Arc::clone(&taken);
-            let listen = ListenConfig {
-                backlog: SINGLE_BACKLOG,
-                filter: Box::new(move |_| {
-                    if filter_taken.load(Ordering::Acquire) {
-                        AcceptDecision::Refuse
-                    } else {
-                        AcceptDecision::Accept
-                    }
-                }),
-                ..ListenConfig::default()
-            };
+            let mut listen = ListenConfig::default();
+            listen.backlog = SINGLE_BACKLOG;
+            listen.filter = Box::new(move |_| {
+                if filter_taken.load(Ordering::Acquire) {
+                    AcceptDecision::Refuse
+                } else {
+                    AcceptDecision::Accept
+                }
+            });
             let (socket, local) = bind_listener(&addr, opts.family, listen, opts.quiet).await?;
             let (stream, peer) = socket
                 .accept()

@@ -25,24 +25,34 @@ const BUCKET: Duration = Duration::from_secs(60);
 /// path change, not for clock drift (libutp uses the same bound).
 const MAX_DRIFT_STEP_MICROS: u32 = 10_000;
 
-/// Settings of the [`Ledbat`] controller.
+/// Settings of the [`Ledbat`] controller. Each field says which values are
+/// valid; [`validate`](Self::validate) checks them, and the controller takes
+/// an invalid value as the nearest valid one.
+/// `#[non_exhaustive]`, like [`Config`](crate::Config): start from
+/// `LedbatConfig::default()` and change fields.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[non_exhaustive]
 pub struct LedbatConfig {
-    /// The queuing delay LEDBAT aims to add (RFC 6817's `TARGET`). Default
-    /// 100 ms, as libutp and libtorrent use.
+    /// The queuing delay LEDBAT aims to add (RFC 6817's `TARGET`). Not
+    /// zero (any delay would be too much; taken as 1 µs). Default 100 ms,
+    /// as libutp and libtorrent use.
     pub target: Duration,
     /// Largest window change per round trip, in bytes, reached when the
     /// delay is at zero (growth) or at twice the target (shrinking); scaled
-    /// linearly in between. Default 3000 (libutp's `MAX_CWND_INCREASE_BYTES_PER_RTT`).
+    /// linearly in between. Not zero (the window would never grow after
+    /// slow start; taken as 1). Default 3000 (libutp's
+    /// `MAX_CWND_INCREASE_BYTES_PER_RTT`).
     pub gain: u32,
     /// One-minute buckets of base-delay history (RFC 6817's
-    /// `BASE_HISTORY`), 1 to [`MAX_BASE_HISTORY`]. The base delay is the
-    /// lowest sample in them, so a base that rose (a longer route) is
-    /// adopted after at most this many minutes. Default 10.
+    /// `BASE_HISTORY`), 1 to [`MAX_BASE_HISTORY`] (values outside are
+    /// taken as the nearest bound). The base delay is the lowest sample in
+    /// them, so a base that rose (a longer route) is adopted after at most
+    /// this many minutes. Default 10.
     pub base_history: u8,
     /// Samples in the current-delay filter (RFC 6817's `CURRENT_FILTER`),
-    /// 1 to [`MAX_CURRENT_FILTER`]: the current delay is the lowest of the
-    /// last this many samples, which removes jitter spikes. Default 4.
+    /// 1 to [`MAX_CURRENT_FILTER`] (values outside are taken as the nearest
+    /// bound): the current delay is the lowest of the last this many
+    /// samples, which removes jitter spikes. Default 4.
     pub current_filter: u8,
     /// Start with slow start (exponential growth until a queue builds, or
     /// a loss). Default `true`.
@@ -59,7 +69,8 @@ pub struct LedbatConfig {
     /// this undoes the latecomer's advantage (a flow that started while
     /// another one's queue stood takes that queue for the base delay and
     /// would otherwise starve the first). Costs a few percent of
-    /// throughput. `None` disables. Default 15 s.
+    /// throughput. `None` disables. Not `Some` of zero (a flow always
+    /// slowed down; taken as `None`). Default 15 s.
     pub slowdown_interval: Option<Duration>,
 }
 
@@ -243,6 +254,7 @@ pub struct Ledbat {
 impl Ledbat {
     /// A controller for connections sending `packet_size`-byte packets.
     pub fn new(config: LedbatConfig, packet_size: usize) -> Self {
+        let config = config.normalized();
         Ledbat {
             config,
             cwnd: INITIAL_WINDOW_PACKETS * packet_size.max(1),
@@ -349,7 +361,7 @@ impl Controller for Ledbat {
             return;
         }
         let queuing = queuing.unwrap_or(Duration::ZERO);
-        let target = self.config.target.as_micros().max(1) as i64;
+        let target = self.config.target.as_micros().clamp(1, i64::MAX as u128) as i64;
         let delay = queuing.as_micros().min(i64::MAX as u128) as i64;
 
         if self.slow_start {

@@ -11,12 +11,40 @@
 //! "less than best effort" behaviour: it yields to other traffic), and
 //! [`Reno`], loss-based (NewReno-style), for users who want TCP-like
 //! competition. Choose with [`Config::congestion`](crate::Config::congestion).
+//!
+//! Or bring your own: implement [`Controller`] and give the endpoint a
+//! factory for it with [`CongestionKind::custom`]:
+//!
+//! ```
+//! use utp_core::congestion::{AckSample, CongestionKind, Controller, ControllerContext};
+//! use utp_core::{Config, Timestamp};
+//!
+//! /// A fixed window of four packets.
+//! #[derive(Debug)]
+//! struct Fixed(usize);
+//!
+//! impl Controller for Fixed {
+//!     fn window(&self) -> usize {
+//!         self.0
+//!     }
+//!     fn on_ack(&mut self, _ack: &AckSample) {}
+//!     fn on_loss(&mut self, _now: Timestamp, _packet_size: usize) {}
+//!     fn on_timeout(&mut self, _now: Timestamp, _packet_size: usize) {}
+//! }
+//!
+//! let mut config = Config::default();
+//! config.congestion = CongestionKind::custom(|cx: &ControllerContext| {
+//!     Box::new(Fixed(4 * cx.packet_size)) as Box<dyn Controller>
+//! });
+//! ```
 
 mod ledbat;
 mod reno;
 
 use core::fmt;
 use core::time::Duration;
+use std::net::SocketAddr;
+use std::sync::Arc;
 
 use crate::time::{Timestamp, TimestampDiff};
 
@@ -76,14 +104,55 @@ pub trait Controller: Send + fmt::Debug {
     }
 }
 
+/// What a [`ControllerFactory`] is told about the connection it makes a
+/// controller for.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct ControllerContext {
+    /// The peer.
+    pub remote: SocketAddr,
+    /// The configured packet size for this peer, the unit the shipped
+    /// controllers count their initial window in. (The size packets really
+    /// have may change with path MTU discovery:
+    /// [`AckSample::packet_size`] says.)
+    pub packet_size: usize,
+    /// When the connection is made.
+    pub now: Timestamp,
+}
+
+/// Makes a [`Controller`] for each new connection of an endpoint
+/// configured with [`CongestionKind::Custom`]. Every
+/// `Fn(&ControllerContext) -> Box<dyn Controller> + Send + Sync` is one.
+pub trait ControllerFactory: Send + Sync {
+    /// A controller for a new connection.
+    fn build(&self, context: &ControllerContext) -> Box<dyn Controller>;
+}
+
+impl<F> ControllerFactory for F
+where
+    F: Fn(&ControllerContext) -> Box<dyn Controller> + Send + Sync,
+{
+    fn build(&self, context: &ControllerContext) -> Box<dyn Controller> {
+        self(context)
+    }
+}
+
 /// Which controller new connections get.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+///
+/// Two kinds are equal when they are the same shipped controller with the
+/// same settings, or [`Custom`](Self::Custom) with the same factory (the
+/// same `Arc`).
+#[derive(Clone)]
+#[non_exhaustive]
 pub enum CongestionKind {
     /// Delay-based LEDBAT (the default): see [`Ledbat`].
     Ledbat(LedbatConfig),
     /// Loss-based NewReno-style slow start and congestion avoidance: see
     /// [`Reno`].
     Reno,
+    /// A controller of your own: the factory makes one per connection
+    /// (see [`custom`](Self::custom) and the [module docs](self)).
+    Custom(Arc<dyn ControllerFactory>),
 }
 
 impl Default for CongestionKind {
@@ -92,11 +161,42 @@ impl Default for CongestionKind {
     }
 }
 
-impl CongestionKind {
-    pub(crate) fn build(self, packet_size: usize) -> Box<dyn Controller> {
+impl fmt::Debug for CongestionKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            CongestionKind::Ledbat(config) => Box::new(Ledbat::new(config, packet_size)),
-            CongestionKind::Reno => Box::new(Reno::new(packet_size)),
+            CongestionKind::Ledbat(config) => f.debug_tuple("Ledbat").field(config).finish(),
+            CongestionKind::Reno => f.write_str("Reno"),
+            CongestionKind::Custom(_) => f.write_str("Custom(..)"),
+        }
+    }
+}
+
+impl PartialEq for CongestionKind {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (CongestionKind::Ledbat(a), CongestionKind::Ledbat(b)) => a == b,
+            (CongestionKind::Reno, CongestionKind::Reno) => true,
+            (CongestionKind::Custom(a), CongestionKind::Custom(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
+impl Eq for CongestionKind {}
+
+impl CongestionKind {
+    /// [`Custom`](Self::Custom) with `factory`, typically a closure
+    /// `|cx: &ControllerContext| Box::new(Mine::new(cx)) as Box<dyn Controller>`
+    /// (see the [module docs](self)).
+    pub fn custom(factory: impl ControllerFactory + 'static) -> Self {
+        CongestionKind::Custom(Arc::new(factory))
+    }
+
+    pub(crate) fn build(&self, context: &ControllerContext) -> Box<dyn Controller> {
+        match self {
+            CongestionKind::Ledbat(config) => Box::new(Ledbat::new(*config, context.packet_size)),
+            CongestionKind::Reno => Box::new(Reno::new(context.packet_size)),
+            CongestionKind::Custom(factory) => factory.build(context),
         }
     }
 }

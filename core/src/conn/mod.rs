@@ -32,7 +32,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 
 use crate::config::Config;
-use crate::congestion::Controller;
+use crate::congestion::{Controller, ControllerContext};
 use crate::error::Error;
 use crate::event::{CloseReason, Event};
 use crate::seq::SeqNr;
@@ -165,6 +165,8 @@ pub(crate) struct Connection {
     pace_updated: Timestamp,
     /// Set while a packet waits for pacing credit.
     pace_deadline: Option<Timestamp>,
+    /// The endpoint's socket-wide rate, as the endpoint last said.
+    total: pacing::TotalShare,
 
     rto_deadline: Option<Timestamp>,
     /// When the retransmission timer last fired: packets sent before it
@@ -241,7 +243,11 @@ impl Connection {
             ),
             rtt: RttEstimator::new(config.initial_rto, config.min_rto, config.max_rto),
             // The initial window, in bytes, does not depend on the path MTU.
-            cc: config.congestion.build(config.packet_size(remote)),
+            cc: config.congestion.build(&ControllerContext {
+                remote,
+                packet_size: config.packet_size(remote),
+                now,
+            }),
             packet_size,
             pmtu,
             config_nagle: config.nagle,
@@ -262,6 +268,7 @@ impl Connection {
             pace_credit: 0,
             pace_updated: now,
             pace_deadline: None,
+            total: pacing::TotalShare::default(),
             rto_deadline: None,
             last_rto_at: Timestamp::ZERO,
             consecutive_timeouts: 0,

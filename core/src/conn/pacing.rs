@@ -1,9 +1,23 @@
 //! Pacing: packets spread at the window over the RTT (times 2 in slow start,
 //! 1.25 otherwise), or at the configured rate cap, with bursts of 2 ms of
-//! it (10 to 256 packets).
+//! it (10 to 256 packets); then the endpoint's socket-wide rate
+//! (`endpoint/rate.rs`), which tells the connection how many bytes it may
+//! send before each `poll_transmit`.
 
 use super::Connection;
 use crate::time::Timestamp;
+
+/// The connection's view of the endpoint's socket-wide send rate.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct TotalShare {
+    /// Bytes the endpoint's bucket holds now (`None`: no limit).
+    room: Option<usize>,
+    /// Bytes sent since the endpoint last asked.
+    spent: usize,
+    /// The smallest packet the bucket refused since the endpoint last
+    /// asked.
+    refused: Option<usize>,
+}
 
 /// Pacing bursts hold this much time at the pacing rate...
 const PACING_BURST_TIME_MICROS: u128 = 2_000;
@@ -43,9 +57,40 @@ impl Connection {
         self.max_send_rate = rate.filter(|&r| r > 0);
     }
 
-    /// Whether pacing lets a packet of `wire_len` bytes go now; if not,
-    /// arms the pacing timer for when it will.
+    /// Whether pacing and the socket-wide rate let a packet of `wire_len`
+    /// bytes go now; if not, arms the pacing timer for when it will, or
+    /// tells the endpoint (which wakes the connection when its bucket
+    /// holds the packet).
     pub(super) fn pace(&mut self, now: Timestamp, wire_len: usize) -> bool {
+        if !self.pace_connection(now, wire_len) {
+            return false;
+        }
+        if self.total.room.is_some_and(|room| room < wire_len) {
+            self.total.refused = Some(self.total.refused.map_or(wire_len, |n| n.min(wire_len)));
+            return false;
+        }
+        true
+    }
+
+    /// The endpoint's bucket holds `room` bytes (`None`: no limit).
+    pub(crate) fn set_total_room(&mut self, room: Option<usize>) {
+        self.total.room = room;
+    }
+
+    /// Bytes sent since the last call, to charge to the endpoint's bucket.
+    pub(crate) fn take_total_spent(&mut self) -> usize {
+        core::mem::take(&mut self.total.spent)
+    }
+
+    /// The smallest packet the endpoint's bucket refused since the last
+    /// call.
+    pub(crate) fn take_total_blocked(&mut self) -> Option<usize> {
+        self.total.refused.take()
+    }
+
+    /// The connection's own pacing: whether a packet of `wire_len` bytes
+    /// may go now; if not, arms the pacing timer for when it may.
+    fn pace_connection(&mut self, now: Timestamp, wire_len: usize) -> bool {
         let Some(rate) = self.pacing_rate() else {
             return true;
         };
@@ -82,8 +127,12 @@ impl Connection {
         false
     }
 
-    /// Spends pacing credit for a packet sent.
+    /// Spends pacing credit (and the endpoint's) for a packet sent.
     pub(super) fn charge(&mut self, wire_len: usize) {
+        self.total.spent = self.total.spent.saturating_add(wire_len);
+        if let Some(room) = self.total.room.as_mut() {
+            *room = room.saturating_sub(wire_len);
+        }
         self.pace_credit = self
             .pace_credit
             .saturating_sub(wire_len as u128 * 1_000_000);

@@ -97,7 +97,12 @@ impl Connection {
         }
         if self.probe_deadline.is_some_and(|t| now >= t) {
             self.probe_due = true;
-            self.probe_interval = (self.probe_interval * 2).clamp(self.min_rto, self.max_rto);
+            // max, then min: no panic even if the bounds were inverted.
+            self.probe_interval = self
+                .probe_interval
+                .saturating_mul(2)
+                .max(self.min_rto)
+                .min(self.max_rto);
             self.probe_deadline = Some(now + self.probe_interval);
         }
         if let Some(k) = self.keepalive {

@@ -8,13 +8,14 @@
 //! address ([`limit`]), and multiplexes every connection's output and
 //! deadlines. What arrives for no connection is handled in `incoming.rs`;
 //! the application's borrowed [`Conn`] is in `handle.rs`; ICMP port
-//! unreachable in `icmp.rs`.
+//! unreachable in `icmp.rs`; the socket-wide send rate limit in `rate.rs`.
 
 mod cookie;
 mod handle;
 mod icmp;
 mod incoming;
 mod limit;
+mod rate;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -34,6 +35,7 @@ use cookie::CookieKey;
 pub use handle::Conn;
 use incoming::emit_reply;
 use limit::ReplyLimiter;
+use rate::TotalRate;
 
 /// Identifies a connection of an [`Endpoint`]. Stale handles (of a
 /// connection that is gone) are recognised and refused, never confused with
@@ -102,6 +104,8 @@ struct Slot {
     buffered: usize,
     /// In `Endpoint::budget_waiters`.
     budget_blocked: bool,
+    /// Waiting for the socket-wide send rate (`rate.rs`).
+    rate_blocked: bool,
 }
 
 struct Listener {
@@ -166,6 +170,8 @@ pub struct Endpoint {
     stats: EndpointStats,
     /// Path MTU learned per remote address.
     paths: PathMemory,
+    /// The socket-wide send rate limit.
+    total: TotalRate,
 }
 
 impl core::fmt::Debug for Endpoint {
@@ -181,7 +187,13 @@ impl core::fmt::Debug for Endpoint {
 impl Endpoint {
     /// A new endpoint. `seed` drives every random choice (connection ids,
     /// sequence numbers), so the same seed and inputs give the same outputs.
+    ///
+    /// It never fails nor panics, whatever `config` holds: an invalid value
+    /// (see [`Config::validate`]) is taken as the nearest valid one, as
+    /// each field's documentation says, and [`config`](Self::config)
+    /// returns what is used. Call `validate` first to hear of a mistake.
     pub fn new(config: Config, seed: u64) -> Self {
+        let config = config.normalized();
         let mut rng = Rng::new(seed);
         // Keys first, then ids and sequence numbers: none of what we send
         // says anything about them (the generator is ChaCha20).
@@ -193,6 +205,7 @@ impl Endpoint {
             rng.next_u64(),
         );
         Endpoint {
+            total: TotalRate::new(&config),
             config,
             rng,
             slots: Vec::new(),
@@ -216,7 +229,8 @@ impl Endpoint {
         }
     }
 
-    /// The configuration.
+    /// The configuration in use: the one given to [`new`](Self::new), with
+    /// invalid values replaced by the nearest valid ones.
     pub fn config(&self) -> &Config {
         &self.config
     }
@@ -258,10 +272,11 @@ impl Endpoint {
     /// event, once the initiator's next packet proves it received our
     /// answer (our initiators send one at once). With
     /// [`ListenConfig::early_data`] it joins at once and may send one
-    /// packet before that.
+    /// packet before that. A backlog of 0 (invalid, see
+    /// [`ListenConfig::validate`]) is taken as 1.
     pub fn listen(&mut self, config: ListenConfig) {
         self.listener = Some(Listener {
-            backlog: config.backlog,
+            backlog: config.backlog.max(1),
             filter: config.filter,
             early_data: config.early_data,
             queue: VecDeque::new(),
@@ -387,6 +402,7 @@ impl Endpoint {
                     owner,
                     buffered: 0,
                     budget_blocked: false,
+                    rate_blocked: false,
                 });
                 (self.slots.len() - 1) as u32
             }
@@ -683,6 +699,7 @@ impl Endpoint {
     /// more often is harmless).
     pub fn handle_timeout(&mut self, now: Timestamp) {
         self.tick(now);
+        self.rate_on_timeout(now);
         for index in 0..self.slots.len() as u32 {
             let handle = self.handle_of(index);
             let Some(conn) = self
@@ -738,7 +755,16 @@ impl Endpoint {
             };
             // The window it advertises stays within the budget.
             conn.set_budget_room(self.config.memory_budget.saturating_sub(self.buffered));
-            match conn.poll_transmit(now, buf) {
+            // And what it sends within the socket-wide rate (`rate.rs`).
+            conn.set_total_room(self.total.room_at(now));
+            let sent = conn.poll_transmit(now, buf);
+            self.total.charge(
+                index,
+                &mut slot.rate_blocked,
+                conn.take_total_spent(),
+                conn.take_total_blocked(),
+            );
+            match sent {
                 Some(len) => {
                     #[cfg(feature = "tracing")]
                     if let Some(datagram) = buf.get(..len) {
@@ -769,12 +795,19 @@ impl Endpoint {
     }
 
     /// When to call [`handle_timeout`](Self::handle_timeout) at the latest;
-    /// `None` when no timer is running.
+    /// `None` when no timer is running. (This includes when the
+    /// socket-wide send rate, [`Config::max_total_send_rate`], lets a
+    /// waiting connection send again.)
     pub fn poll_timeout(&self) -> Option<Timestamp> {
-        self.slots
+        let conns = self
+            .slots
             .iter()
             .filter_map(|s| s.conn.as_ref())
             .filter_map(Connection::poll_timeout)
-            .min()
+            .min();
+        match (conns, self.rate_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 }

@@ -254,3 +254,101 @@ pub fn transfer(
     });
     received
 }
+
+/// What [`two_way`] moved.
+#[derive(Debug, Default)]
+pub struct TwoWay {
+    /// A's connection (`None`: `connect` refused).
+    pub ha: Option<ConnHandle>,
+    /// B's connection, once accepted.
+    pub hb: Option<ConnHandle>,
+    /// Bytes A read, and whether it read the end of the stream.
+    pub to_a: Vec<u8>,
+    pub a_eof: bool,
+    /// Bytes B read, and whether it read the end of the stream.
+    pub to_b: Vec<u8>,
+    pub b_eof: bool,
+}
+
+/// Connects A to B and moves `data_a` A→B and `data_b` B→A, each side
+/// shutting down after its data and reading everything. B writes as soon
+/// as it has accepted; A at once when `a_first`, otherwise only once it
+/// has read something from B (the acceptor writes first). Runs until both
+/// sides read the end of the stream, nothing is left to happen, `limit`
+/// of virtual time passed or `max_steps` steps were taken; `each_step`
+/// sees the pair after every step. Asserts nothing: the caller checks
+/// what it needs.
+pub fn two_way(
+    p: &mut Pair,
+    data_a: &[u8],
+    data_b: &[u8],
+    a_first: bool,
+    limit: Duration,
+    max_steps: usize,
+    mut each_step: impl FnMut(&mut Pair, &TwoWay),
+) -> TwoWay {
+    let mut r = TwoWay {
+        ha: p.a.connect(p.now, addr(B)).ok(),
+        ..TwoWay::default()
+    };
+    let Some(ha) = r.ha else { return r };
+    let (mut sent_a, mut sent_b) = (0, 0);
+    let mut buf = vec![0u8; 65536];
+    let deadline = p.now + limit;
+    for _ in 0..max_steps {
+        if r.hb.is_none() {
+            r.hb = p.b.accept();
+        }
+        let a_may_write = a_first || !r.to_a.is_empty();
+        for (ep, h, data, may_write, sent, got, eof) in [
+            (
+                &mut p.a,
+                Some(ha),
+                data_a,
+                a_may_write,
+                &mut sent_a,
+                &mut r.to_a,
+                &mut r.a_eof,
+            ),
+            (
+                &mut p.b,
+                r.hb,
+                data_b,
+                true,
+                &mut sent_b,
+                &mut r.to_b,
+                &mut r.b_eof,
+            ),
+        ] {
+            let Some(mut c) = h.and_then(|h| ep.conn(h)) else {
+                continue;
+            };
+            if may_write && *sent < data.len() {
+                if let Ok(n) = c.write(&data[*sent..]) {
+                    *sent += n;
+                }
+            }
+            if may_write && *sent == data.len() {
+                c.shutdown();
+            }
+            while let Ok(n) = c.read(&mut buf) {
+                if n == 0 {
+                    *eof = true;
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+            }
+        }
+        p.flush();
+        each_step(p, &r);
+        if r.a_eof && r.b_eof {
+            break;
+        }
+        let Some(next) = p.next_time() else { break };
+        if next > deadline {
+            break;
+        }
+        p.step_to(next);
+    }
+    r
+}

@@ -161,10 +161,8 @@ async fn librqbit_with_a_full_accept_queue_refuses_our_connect() {
 /// hangs; the relay shows what we sent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn our_socket_not_listening_answers_librqbit_syn_with_reset() {
-    let config = utp_tokio::DriverConfig {
-        listen: None,
-        ..Default::default()
-    };
+    let mut config = utp_tokio::DriverConfig::default();
+    config.listen = None;
     let ours = utp_tokio::UtpSocket::from_std(udp_socket(), config).unwrap();
     let relay = Relay::start(
         ours.local_addr().unwrap(),

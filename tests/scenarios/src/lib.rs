@@ -458,10 +458,9 @@ impl Transfers {
                     let seed = sim.seed() ^ u64::from(addr.port()) ^ addrs.len() as u64;
                     let mut ep = Endpoint::new(config, seed);
                     if listening {
-                        ep.listen(ListenConfig {
-                            backlog: 4096,
-                            ..ListenConfig::default()
-                        });
+                        let mut listen = ListenConfig::default();
+                        listen.backlog = 4096;
+                        ep.listen(listen);
                     }
                     sim.add_host(addr, H::from_endpoint(ep));
                     addrs.push(addr);

@@ -71,12 +71,11 @@ fn faults() -> impl Strategy<Value = Faults> {
 }
 
 fn config() -> Config {
-    Config {
-        connect_timeout: Duration::from_secs(10),
-        max_retransmissions: 5,
-        idle_timeout: Some(Duration::from_secs(60)),
-        ..Config::default()
-    }
+    let mut config = Config::default();
+    config.connect_timeout = Duration::from_secs(10);
+    config.max_retransmissions = 5;
+    config.idle_timeout = Some(Duration::from_secs(60));
+    config
 }
 
 proptest! {

@@ -165,10 +165,8 @@ fn blackholes_within_the_limits_lose_nothing() {
         "outage: none: transfer of 8 MiB each way ends at {:?}",
         control.end
     );
-    let patient = Config {
-        max_retransmissions: 6,
-        ..Config::default()
-    };
+    let mut patient = Config::default();
+    patient.max_retransmissions = 6;
     for (secs, config) in [
         (2, Config::default()),
         (10, Config::default()),

@@ -159,11 +159,9 @@ fn link_mtu_1280_converges_to_1241_in_11_probes() {
 
 #[test]
 fn link_mtu_576_every_probe_lost_keeps_working_at_548() {
-    let floor_only = Config {
-        pmtu_discovery: false,
-        packet_size_v4: 548,
-        ..Config::default()
-    };
+    let mut floor_only = Config::default();
+    floor_only.pmtu_discovery = false;
+    floor_only.packet_size_v4 = 548;
     for seed in SEEDS {
         let (run, sim) = transfer(seed, 4 * MIB, 576, &Config::default());
         let (best, _) = transfer(seed, 4 * MIB, 576, &floor_only);
@@ -194,10 +192,8 @@ fn link_mtu_576_every_probe_lost_keeps_working_at_548() {
 
 #[test]
 fn link_mtu_1500_reaches_the_ceiling_with_one_probe() {
-    let off = Config {
-        pmtu_discovery: false,
-        ..Config::default()
-    };
+    let mut off = Config::default();
+    off.pmtu_discovery = false;
     for seed in SEEDS {
         let (run, sim) = transfer(seed, 4 * MIB, 1500, &Config::default());
         let (without, _) = transfer(seed, 4 * MIB, 1500, &off);
@@ -284,10 +280,8 @@ fn a_second_connection_starts_at_the_learned_size() {
 
 #[test]
 fn reprobing_finds_a_link_mtu_raised_mid_run() {
-    let config = Config {
-        pmtu_reprobe: Duration::from_secs(2),
-        ..Config::default()
-    };
+    let mut config = Config::default();
+    config.pmtu_reprobe = Duration::from_secs(2);
     for seed in SEEDS {
         let mut sim: Sim<Endpoint> = Sim::new(seed);
         sim.set_default_link(link(1280)).unwrap();

@@ -178,10 +178,8 @@ fn pacing_a_hundred_mib_into_a_64_packet_queue_has_no_drop_storm() {
 
 #[test]
 fn max_send_rate_caps_a_connection() {
-    let config = Config {
-        max_send_rate: Some(125_000), // 1 Mbit/s, headers included
-        ..Config::default()
-    };
+    let mut config = Config::default();
+    config.max_send_rate = Some(125_000); // 1 Mbit/s, headers included
     let e = Experiment::new("capped", scenarios::bottleneck_10mbit(), secs(22))
         .with_flow(FlowSpec::until("capped", config, secs(0), secs(20)));
     let r = e.run().unwrap();

@@ -319,7 +319,7 @@ impl Experiment {
             .zip(&runs)
             .map(|(spec, run)| FlowOutcome {
                 label: spec.label.clone(),
-                congestion: spec.config.congestion,
+                congestion: spec.config.congestion.clone(),
                 start: spec.start,
                 end: spec.end,
                 connected_at: run.connected_at.map(since_zero),

@@ -27,10 +27,9 @@ pub fn ledbat() -> Config {
 /// The config of a loss-based flow: the default with
 /// [`CongestionKind::Reno`].
 pub fn loss_based() -> Config {
-    Config {
-        congestion: CongestionKind::Reno,
-        ..Config::default()
-    }
+    let mut config = Config::default();
+    config.congestion = CongestionKind::Reno;
+    config
 }
 
 /// A legend label: the role and the controller really in use, e.g.
@@ -39,6 +38,7 @@ pub fn label(role: &str, config: &Config) -> String {
     let controller = match config.congestion {
         CongestionKind::Ledbat(_) => "LEDBAT",
         CongestionKind::Reno => "Reno",
+        _ => "custom",
     };
     format!("{role} ({controller})")
 }
