@@ -158,7 +158,7 @@ fn nothing_listening_times_out_with_exit_code_4() {
     assert_eq!(done.status.code(), Some(4), "{}", done.stderr);
     assert_eq!(
         done.stderr,
-        format!("utpcat: connect to {addr}: connection timed out\n")
+        format!("utpcat: connect to {addr}: connection timed out (no answer to the SYN)\n")
     );
     assert_eq!(done.stdout, b"");
     // --connect-timeout took effect (the default is 10 s).

@@ -109,7 +109,7 @@ fn w_bounds_connecting_too_with_exit_code_4() {
     assert_eq!(done.status.code(), Some(4), "{}", done.stderr);
     assert_eq!(
         done.stderr,
-        format!("utpcat: connect to {addr}: connection timed out\n")
+        format!("utpcat: connect to {addr}: connection timed out (no answer to the SYN)\n")
     );
     // Not the default 10 s.
     assert!(elapsed < Duration::from_secs(8), "{elapsed:?}");
