@@ -73,13 +73,15 @@ mod config;
 mod driver;
 mod errqueue;
 mod socket;
+mod stats;
 
 pub use bind::{
     bind_udp, buffer_sizes, canonical, configure, is_dual_stack, may_be_deferred, pick_remote,
     remote_for, SocketOptions,
 };
 pub use config::{DriverConfig, MAX_FOREIGN_QUEUE};
-pub use driver::{Driver, DriverStats, SocketInterval, Wait};
+pub use driver::{Driver, Wait};
 pub use errqueue::{ErrorQueue, SocketError};
 pub use socket::{Batch, Clock, DatagramSocket, UdpSockRef};
+pub use stats::{DriverStats, SocketInterval};
 pub use utp_core::error::{close_error, close_reason_kind};
