@@ -10,7 +10,7 @@ use utp_core::Timestamp;
 #[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
 pub struct DriverStats {
     /// When the figures were taken: the time of the last
-    /// [`Driver::drive`].
+    /// [`Driver::drive`](crate::Driver::drive).
     pub at: Timestamp,
     /// UDP payload bytes received.
     pub bytes_received: u64,
@@ -32,7 +32,7 @@ pub struct DriverStats {
     pub foreign_dropped: u64,
     /// Errors read from the socket's error queue (ICMP port unreachable,
     /// packet too big, ...; see
-    /// [`DatagramSocket::try_recv_error`]).
+    /// [`DatagramSocket::try_recv_error`](crate::DatagramSocket::try_recv_error)).
     pub socket_errors: u64,
 }
 
