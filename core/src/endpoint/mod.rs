@@ -7,14 +7,16 @@
 //! unknown connections with RESET, limits every reply to an unproven
 //! address ([`limit`]), and multiplexes every connection's output and
 //! deadlines. What arrives for no connection is handled in `incoming.rs`;
-//! the application's borrowed [`Conn`] is in `handle.rs`; ICMP port
-//! unreachable in `icmp.rs`; the socket-wide send rate limit in `rate.rs`.
+//! the application's borrowed [`Conn`] is in `handle.rs`; timers and output
+//! in `output.rs`; ICMP port unreachable in `icmp.rs`; the socket-wide send
+//! rate limit in `rate.rs`.
 
 mod cookie;
 mod handle;
 mod icmp;
 mod incoming;
 mod limit;
+mod output;
 mod rate;
 
 use std::collections::{HashMap, VecDeque};
@@ -691,123 +693,6 @@ impl Endpoint {
                 let _ = conn.pmtu_take_update();
                 self.mark_ready(index);
             }
-        }
-    }
-
-    /// Processes expired deadlines. Call when the time from
-    /// [`poll_timeout`](Self::poll_timeout) has come (calling it earlier or
-    /// more often is harmless).
-    pub fn handle_timeout(&mut self, now: Timestamp) {
-        self.tick(now);
-        self.rate_on_timeout(now);
-        for index in 0..self.slots.len() as u32 {
-            let handle = self.handle_of(index);
-            let Some(conn) = self
-                .slots
-                .get_mut(index as usize)
-                .and_then(|s| s.conn.as_mut())
-            else {
-                continue;
-            };
-            if conn.poll_timeout().is_some_and(|t| t <= now) {
-                let mut sink = EventSink {
-                    queue: &mut self.events,
-                    handle,
-                };
-                conn.set_budget_room(self.config.memory_budget.saturating_sub(self.buffered));
-                conn.on_timeout(now, &mut sink);
-                if let Some(path) = conn.pmtu_take_update() {
-                    self.paths.record(conn.remote().ip(), path, now);
-                }
-                self.settle(index);
-                self.mark_ready(index);
-            }
-            self.maybe_release(index);
-        }
-    }
-
-    // ----- output -----
-
-    /// Writes the next datagram to send into `buf` (which should hold at
-    /// least the configured packet size; 1500 bytes is enough by default)
-    /// and says where it goes. Call until it returns `None`.
-    pub fn poll_transmit(&mut self, now: Timestamp, buf: &mut [u8]) -> Option<Transmit> {
-        self.tick(now);
-        if let Some(reply) = self.replies.pop_front() {
-            if let Some(len) = emit_reply(now, &reply, buf) {
-                if reply.packet_type == PacketType::Reset {
-                    self.stats.resets_sent += 1;
-                }
-                return Some(Transmit {
-                    destination: reply.to,
-                    len,
-                    dont_fragment: false,
-                });
-            }
-        }
-        while let Some(index) = self.ready.pop_front() {
-            let Some(slot) = self.slots.get_mut(index as usize) else {
-                continue;
-            };
-            let Some(conn) = slot.conn.as_mut() else {
-                slot.ready = false;
-                continue;
-            };
-            // The window it advertises stays within the budget.
-            conn.set_budget_room(self.config.memory_budget.saturating_sub(self.buffered));
-            // And what it sends within the socket-wide rate (`rate.rs`).
-            conn.set_total_room(self.total.room_at(now));
-            let sent = conn.poll_transmit(now, buf);
-            self.total.charge(
-                index,
-                &mut slot.rate_blocked,
-                conn.take_total_spent(),
-                conn.take_total_blocked(),
-            );
-            match sent {
-                Some(len) => {
-                    #[cfg(feature = "tracing")]
-                    if let Some(datagram) = buf.get(..len) {
-                        crate::trace::sent(now, datagram, conn);
-                    }
-                    let destination = conn.remote();
-                    let dont_fragment = conn.take_dont_fragment();
-                    // Round robin: back of the queue, it may have more.
-                    self.ready.push_back(index);
-                    return Some(Transmit {
-                        destination,
-                        len,
-                        dont_fragment,
-                    });
-                }
-                None => {
-                    slot.ready = false;
-                    self.maybe_release(index);
-                }
-            }
-        }
-        None
-    }
-
-    /// The next event for the application, if any.
-    pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
-    }
-
-    /// When to call [`handle_timeout`](Self::handle_timeout) at the latest;
-    /// `None` when no timer is running. (This includes when the
-    /// socket-wide send rate, [`Config::max_total_send_rate`], lets a
-    /// waiting connection send again.)
-    pub fn poll_timeout(&self) -> Option<Timestamp> {
-        let conns = self
-            .slots
-            .iter()
-            .filter_map(|s| s.conn.as_ref())
-            .filter_map(Connection::poll_timeout)
-            .min();
-        match (conns, self.rate_deadline()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
         }
     }
 }
