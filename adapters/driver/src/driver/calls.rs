@@ -221,11 +221,7 @@ impl Driver {
         now: Timestamp,
         h: ConnHandle,
     ) -> io::Result<()> {
-        self.check()?;
-        self.endpoint.set_now(now);
-        self.endpoint.conn(h).ok_or_else(gone)?.shutdown();
-        self.after_call(socket, now, Some(h));
-        Ok(())
+        self.conn_call(socket, now, h, |c| c.shutdown())
     }
 
     /// Closes `h` gracefully (data written is still delivered) and forgets
@@ -267,9 +263,20 @@ impl Driver {
         now: Timestamp,
         h: ConnHandle,
     ) -> io::Result<()> {
+        self.conn_call(socket, now, h, |c| c.reset())
+    }
+
+    /// `op` on connection `h` now, then what follows any call: send, wake.
+    fn conn_call<S: DatagramSocket + ?Sized>(
+        &mut self,
+        socket: &S,
+        now: Timestamp,
+        h: ConnHandle,
+        op: impl FnOnce(&mut utp_core::Conn<'_>),
+    ) -> io::Result<()> {
         self.check()?;
         self.endpoint.set_now(now);
-        self.endpoint.conn(h).ok_or_else(gone)?.reset();
+        op(&mut self.endpoint.conn(h).ok_or_else(gone)?);
         self.after_call(socket, now, Some(h));
         Ok(())
     }
