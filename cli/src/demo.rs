@@ -334,7 +334,9 @@ mod mio_demo {
                 recv_meter.received(n);
             }
             let elapsed = start.elapsed();
-            stream.shutdown().context(io_failure("receiver shutdown"))?;
+            stream
+                .shutdown(std::net::Shutdown::Write)
+                .context(io_failure("receiver shutdown"))?;
             Ok::<_, Failure>((verifier, elapsed))
         });
 
@@ -349,7 +351,9 @@ mod mio_demo {
             offset += chunk.len() as u64;
             meter.sender_stats(&mut last, || stream.stats());
         }
-        stream.shutdown().context(io_failure("sender shutdown"))?;
+        stream
+            .shutdown(std::net::Shutdown::Write)
+            .context(io_failure("sender shutdown"))?;
         let mut rest = Vec::new();
         stream
             .read_to_end(&mut rest)

@@ -28,7 +28,7 @@ pub(crate) fn serve(listener: UtpListener) -> io::Result<()> {
             // `&UtpStream` reads and writes: copy from the stream to itself
             // until the client's FIN, then send ours.
             let echoed = io::copy(&mut &stream, &mut &stream);
-            match (echoed, stream.shutdown()) {
+            match (echoed, stream.shutdown(std::net::Shutdown::Write)) {
                 (Ok(n), Ok(())) => println!("{peer}: echoed {n} bytes"),
                 (Err(e), _) | (_, Err(e)) => eprintln!("{peer}: {e}"),
             }

@@ -46,7 +46,7 @@ pub(crate) fn exchange(
             let sent = io::copy(&mut input, &mut &stream);
             // FIN even after an error, so that the server (and the reading
             // below) come to an end.
-            stream.shutdown()?;
+            stream.shutdown(std::net::Shutdown::Write)?;
             sent
         });
         let received = io::copy(&mut &stream, &mut output)?;

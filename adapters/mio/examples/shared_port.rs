@@ -32,7 +32,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     println!("ping answered by {:?}", String::from_utf8_lossy(&id));
     let mut stream = client.connect(addr)?;
     stream.write_all(b"hello over uTP")?;
-    stream.shutdown()?; // half-close: we can still read
+    stream.shutdown(std::net::Shutdown::Write)?; // half-close: we can still read
     let mut echoed = Vec::new();
     stream.read_to_end(&mut echoed)?;
     println!("echoed {:?}", String::from_utf8_lossy(&echoed));
@@ -68,7 +68,7 @@ fn echo_streams(socket: &UtpListener) -> io::Result<()> {
         let (stream, _peer) = socket.accept()?;
         thread::spawn(move || {
             io::copy(&mut &stream, &mut &stream)?;
-            stream.shutdown()
+            stream.shutdown(std::net::Shutdown::Write)
         });
     }
 }

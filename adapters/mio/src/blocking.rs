@@ -15,8 +15,8 @@
 //! [`io::ErrorKind::WouldBlock`], as std's sockets do on Unix.
 
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, ToSocketAddrs};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
@@ -440,6 +440,8 @@ struct StreamInner {
     writers: Arc<Waiters>,
     read_timeout: Mutex<Option<Duration>>,
     write_timeout: Mutex<Option<Duration>>,
+    /// `shutdown(Read)` was called: reads return `Ok(0)`.
+    read_shut: AtomicBool,
 }
 
 impl Drop for StreamInner {
@@ -489,6 +491,7 @@ impl UtpStream {
                 writers: Arc::default(),
                 read_timeout: Mutex::new(None),
                 write_timeout: Mutex::new(None),
+                read_shut: AtomicBool::new(false),
             }),
         }
     }
@@ -548,10 +551,21 @@ impl UtpStream {
         Ok(())
     }
 
-    /// Half-close: a FIN follows the data written so far; reading goes on.
-    pub fn shutdown(&self) -> io::Result<()> {
-        let h = self.inner.conn;
-        self.shared().call(|d, s, now| d.shutdown(s, now, h))
+    /// As std's `TcpStream::shutdown`: [`Shutdown::Write`] half-closes (a
+    /// FIN follows the data written so far; reading goes on, and writes
+    /// fail with `BrokenPipe`); [`Shutdown::Read`] makes every later read
+    /// return `Ok(0)` at once (what arrives is still acknowledged, and
+    /// dropped with the stream); [`Shutdown::Both`] does both. For every
+    /// handle of the connection.
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        if matches!(how, Shutdown::Read | Shutdown::Both) {
+            self.inner.read_shut.store(true, Ordering::Release);
+        }
+        if matches!(how, Shutdown::Write | Shutdown::Both) {
+            let h = self.inner.conn;
+            self.shared().call(|d, s, now| d.shutdown(s, now, h))?;
+        }
+        Ok(())
     }
 
     /// Aborts the connection: RESET to the peer, buffered data dropped.
@@ -617,7 +631,7 @@ impl UtpStream {
 
 impl Read for &UtpStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if buf.is_empty() {
+        if buf.is_empty() || self.inner.read_shut.load(Ordering::Acquire) {
             return Ok(0);
         }
         let (h, timeout) = (self.inner.conn, *lock(&self.inner.read_timeout));

@@ -46,7 +46,7 @@
 //!
 //! let mut stream = UtpStream::connect(addr)?;
 //! stream.write_all(b"hello over uTP")?;
-//! stream.shutdown()?; // FIN: the server's read returns 0
+//! stream.shutdown(std::net::Shutdown::Write)?; // FIN: the server's read returns 0
 //! let mut echoed = Vec::new();
 //! stream.read_to_end(&mut echoed)?;
 //! assert_eq!(echoed, b"hello over uTP");

@@ -36,7 +36,7 @@ fn echo_server(listener: UtpListener, connections: usize) -> thread::JoinHandle<
                     }
                     stream.write_all(&buf[..n]).unwrap();
                 }
-                stream.shutdown().unwrap();
+                stream.shutdown(std::net::Shutdown::Write).unwrap();
             }));
         }
         for w in workers {
@@ -63,7 +63,7 @@ fn echo_exact_bytes() {
         let msg = data(1, 100_000);
         stream.write_all(&msg).unwrap();
         stream.flush().unwrap();
-        stream.shutdown().unwrap();
+        stream.shutdown(std::net::Shutdown::Write).unwrap();
         let mut echoed = Vec::new();
         stream.read_to_end(&mut echoed).unwrap();
         assert_eq!(echoed, msg);
@@ -118,7 +118,7 @@ fn transfer_64_mib_checked() {
             stream.write_all(&chunk).unwrap();
             sent += chunk.len();
         }
-        stream.shutdown().unwrap();
+        stream.shutdown(std::net::Shutdown::Write).unwrap();
         let mut ack = Vec::new();
         stream.read_to_end(&mut ack).unwrap();
         let elapsed = start.elapsed();
@@ -167,7 +167,7 @@ fn hundred_connections_on_one_socket() {
                     for (id, s) in &mut streams {
                         s.write_all(&data(1000 + *id, 20_000 + *id as usize * 100))
                             .unwrap();
-                        s.shutdown().unwrap();
+                        s.shutdown(std::net::Shutdown::Write).unwrap();
                     }
                     for (id, s) in &mut streams {
                         let mut echoed = Vec::new();
@@ -257,12 +257,12 @@ fn half_close_both_directions() {
             s.read_to_end(&mut got).unwrap();
             assert!(got == a);
             s.write_all(&b).unwrap();
-            s.shutdown().unwrap();
+            s.shutdown(std::net::Shutdown::Write).unwrap();
             // Connection 2: we shut down first, then read the client's data.
             let (mut s, _) = listener.accept().unwrap();
             s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
             s.write_all(&b).unwrap();
-            s.shutdown().unwrap();
+            s.shutdown(std::net::Shutdown::Write).unwrap();
             let mut got = Vec::new();
             s.read_to_end(&mut got).unwrap();
             assert!(got == a);
@@ -271,7 +271,7 @@ fn half_close_both_directions() {
         let mut c = UtpStream::connect(addr).unwrap();
         c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
         c.write_all(&to_server).unwrap();
-        c.shutdown().unwrap();
+        c.shutdown(std::net::Shutdown::Write).unwrap();
         let err = c.write(b"late").unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);
         let mut got = Vec::new();
@@ -284,7 +284,7 @@ fn half_close_both_directions() {
         c.read_to_end(&mut got).unwrap();
         assert!(got == to_client);
         c.write_all(&to_server).unwrap();
-        c.shutdown().unwrap();
+        c.shutdown(std::net::Shutdown::Write).unwrap();
         server.join().unwrap();
     });
 }
@@ -308,7 +308,7 @@ fn ipv6_echo() {
             .unwrap();
         let msg = data(8, 50_000);
         stream.write_all(&msg).unwrap();
-        stream.shutdown().unwrap();
+        stream.shutdown(std::net::Shutdown::Write).unwrap();
         let mut echoed = Vec::new();
         stream.read_to_end(&mut echoed).unwrap();
         assert!(echoed == msg);
@@ -346,7 +346,7 @@ fn foreign_datagrams_during_transfer() {
         let client = thread::spawn(move || {
             let mut c = UtpStream::connect(addr).unwrap();
             c.write_all(&data(9, LEN)).unwrap();
-            c.shutdown().unwrap();
+            c.shutdown(std::net::Shutdown::Write).unwrap();
             c
         });
 
@@ -450,7 +450,7 @@ fn try_clone_full_duplex() {
         let writer = stream.try_clone().unwrap();
         let w = thread::spawn(move || {
             (&writer).write_all(&data(send_seed, LEN)).unwrap();
-            writer.shutdown().unwrap();
+            writer.shutdown(std::net::Shutdown::Write).unwrap();
         });
         let mut got = Vec::new();
         (&stream).read_to_end(&mut got).unwrap();
@@ -509,7 +509,7 @@ fn socket_closes_when_all_handles_are_gone() {
         let client_port = c.local_addr().unwrap().port();
         let client_addr = SocketAddr::from(([127, 0, 0, 1], client_port));
         c.write_all(b"bye").unwrap();
-        c.shutdown().unwrap();
+        c.shutdown(std::net::Shutdown::Write).unwrap();
         let mut got = Vec::new();
         c.read_to_end(&mut got).unwrap();
         assert_eq!(got, b"bye");

@@ -104,7 +104,7 @@ fn the_socket_wide_limit_holds_a_transfer_back() {
             let mut writer = stream.try_clone().unwrap();
             let w = thread::spawn(move || {
                 writer.write_all(&data(send, LEN)).unwrap();
-                writer.shutdown().unwrap();
+                writer.shutdown(std::net::Shutdown::Write).unwrap();
             });
             let mut got = Vec::new();
             (&stream).read_to_end(&mut got).unwrap();

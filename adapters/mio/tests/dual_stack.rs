@@ -27,7 +27,7 @@ fn talk(acceptor: UtpStream, mut initiator: UtpStream, seed: u64) {
     let a = thread::spawn(move || {
         let mut acceptor = acceptor;
         acceptor.write_all(&sent).unwrap();
-        acceptor.shutdown().unwrap();
+        acceptor.shutdown(std::net::Shutdown::Write).unwrap();
         let mut got = Vec::new();
         acceptor.read_to_end(&mut got).unwrap();
         assert_eq!(got, expected);
@@ -36,7 +36,7 @@ fn talk(acceptor: UtpStream, mut initiator: UtpStream, seed: u64) {
     initiator.read_to_end(&mut got).unwrap();
     assert_eq!(got, first);
     initiator.write_all(&second).unwrap();
-    initiator.shutdown().unwrap();
+    initiator.shutdown(std::net::Shutdown::Write).unwrap();
     a.join().unwrap();
 }
 

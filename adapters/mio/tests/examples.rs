@@ -74,7 +74,7 @@ fn file_client_when_the_server_writes_first() {
             stream.read_to_end(&mut got).unwrap();
             assert!(got == expected, "the server got other bytes");
             stream.write_all(b"got it").unwrap();
-            stream.shutdown().unwrap();
+            stream.shutdown(std::net::Shutdown::Write).unwrap();
         });
         let mut output = Vec::new();
         let counts = file_client::exchange(addr, &sent[..], &mut output).unwrap();
@@ -119,7 +119,7 @@ fn shared_port_serves_pings_and_streams() {
         let sent = data(5, 200_000);
         let mut stream = client.connect(addr).unwrap();
         stream.write_all(&sent).unwrap();
-        stream.shutdown().unwrap();
+        stream.shutdown(std::net::Shutdown::Write).unwrap();
         let mut echoed = Vec::new();
         stream.read_to_end(&mut echoed).unwrap();
         assert!(echoed == sent, "echo differs");

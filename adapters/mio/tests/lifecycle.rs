@@ -12,7 +12,7 @@
 mod common;
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::SocketAddr;
+use std::net::{Shutdown, SocketAddr};
 use std::thread;
 
 use common::{data, guard, RESENDS, RESEND_WAIT};
@@ -40,8 +40,8 @@ fn finished_both_ways_with_the_peers_code() {
             c.write_all(b"from the initiator").unwrap();
             let coder = if code_from_acceptor { &s } else { &c };
             coder.set_close_reason(Some(6)).unwrap();
-            c.shutdown().unwrap();
-            s.shutdown().unwrap();
+            c.shutdown(std::net::Shutdown::Write).unwrap();
+            s.shutdown(std::net::Shutdown::Write).unwrap();
             let (mut got_c, mut got_s) = (Vec::new(), Vec::new());
             c.read_to_end(&mut got_c).unwrap();
             s.read_to_end(&mut got_s).unwrap();
@@ -117,7 +117,7 @@ fn close_and_wait_idle_deliver_64_mib() {
             let read = thread::spawn(move || {
                 let mut got = Vec::with_capacity(64 << 20);
                 reader.read_to_end(&mut got).unwrap();
-                reader.shutdown().unwrap();
+                reader.shutdown(std::net::Shutdown::Write).unwrap();
                 (got, reader)
             });
             writer.write_all(&expected).unwrap();
@@ -166,6 +166,36 @@ fn several_threads_accept_at_once() {
         }
         for a in accepters {
             a.join().unwrap();
+        }
+    });
+}
+
+#[test]
+fn shutdown_as_std_has_it() {
+    guard(30, || {
+        for acceptor_shuts in [true, false] {
+            let (_server, _client, c, s) = pair();
+            let (shutter, mut other) = if acceptor_shuts { (s, c) } else { (c, s) };
+            // Read: reads end at once, while the other side still sends and
+            // this side still writes.
+            other.write_all(b"unread").unwrap();
+            shutter.shutdown(Shutdown::Read).unwrap();
+            let mut buf = [0u8; 16];
+            assert_eq!((&shutter).read(&mut buf).unwrap(), 0);
+            (&shutter).write_all(b"still writing").unwrap();
+            let mut got = [0u8; 13];
+            other.read_exact(&mut got).unwrap();
+            assert_eq!(&got, b"still writing");
+            // Both: the FIN follows; writes fail, reads stay at 0.
+            shutter.shutdown(Shutdown::Both).unwrap();
+            assert_eq!(
+                (&shutter).write(b"x").unwrap_err().kind(),
+                ErrorKind::BrokenPipe
+            );
+            assert_eq!((&shutter).read(&mut buf).unwrap(), 0);
+            let mut rest = Vec::new();
+            other.read_to_end(&mut rest).unwrap();
+            assert!(rest.is_empty(), "{rest:?}");
         }
     });
 }
