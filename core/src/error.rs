@@ -62,10 +62,12 @@ pub fn close_reason_kind(reason: CloseReason) -> io::ErrorKind {
     }
 }
 
-/// The [`io::Error`] for a connection that ended for `reason` (kind from
-/// [`close_reason_kind`]).
+/// The [`io::Error`] for a connection that ended for `reason`: kind from
+/// [`close_reason_kind`], and the reason itself inside, so that a caller
+/// can tell which timer ran out:
+/// `err.get_ref().and_then(|e| e.downcast_ref::<CloseReason>())`.
 pub fn close_error(reason: CloseReason) -> io::Error {
-    io::Error::new(close_reason_kind(reason), reason.to_string())
+    io::Error::new(close_reason_kind(reason), reason)
 }
 
 impl From<Error> for io::Error {

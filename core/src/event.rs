@@ -68,6 +68,8 @@ impl core::fmt::Display for CloseReason {
     }
 }
 
+impl std::error::Error for CloseReason {}
+
 /// How a connection ended, as far as both sides said: our
 /// [`CloseReason`], and the close-reason code the peer sent, if any
 /// (extension 3, which libtorrent puts in its FIN; the meaning of the code

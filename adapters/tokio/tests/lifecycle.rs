@@ -190,6 +190,39 @@ async fn timeouts_name_their_timer() {
             err.to_string(),
             "connection timed out (no answer to the SYN)"
         );
+        assert_eq!(reason_in(&err), Some(CloseReason::TimedOut(Timer::Connect)));
+    })
+    .await;
+}
+
+/// The typed reason inside an error of a connection that ended.
+fn reason_in(err: &std::io::Error) -> Option<CloseReason> {
+    err.get_ref()?.downcast_ref::<CloseReason>().copied()
+}
+
+#[tokio::test]
+async fn a_refused_connect_and_failed_calls_carry_the_reason() {
+    guard(30, async {
+        // A socket that refuses: its RESET ends our attempt.
+        let mut refusing = DriverConfig::default();
+        refusing.listen = None;
+        let server = UtpSocket::bind_with("127.0.0.1:0", refusing).await.unwrap();
+        let client = UtpSocket::bind("127.0.0.1:0").await.unwrap();
+        let err = client
+            .connect(server.local_addr().unwrap())
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ConnectionRefused);
+        assert_eq!(reason_in(&err), Some(CloseReason::Refused));
+        // A read on a reset stream carries Reset.
+        let (_server, _client, c, mut s) = pair().await;
+        c.abort();
+        drop(c);
+        let info = closed_after_reset(&mut s).await;
+        assert_eq!(info.reason, CloseReason::Reset);
+        let mut buf = [0u8; 4];
+        let err = s.read(&mut buf).await.unwrap_err();
+        assert_eq!(reason_in(&err), Some(CloseReason::Reset));
     })
     .await;
 }
