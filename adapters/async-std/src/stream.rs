@@ -61,8 +61,8 @@ impl StreamInner {
             .conn_stats(self.shared.now(), self.h)
     }
 
-    async fn closed(&self) -> io::Result<CloseInfo> {
-        poll_fn(|cx| self.shared.lock().driver.poll_closed(self.h, cx)).await
+    fn poll_closed(&self, cx: &mut Context<'_>) -> Poll<io::Result<CloseInfo>> {
+        self.shared.lock().driver.poll_closed(self.h, cx)
     }
 
     fn set_close_reason(&self, code: Option<u16>) -> io::Result<()> {
@@ -194,7 +194,14 @@ macro_rules! common_impls {
             ///
             /// Cancel safe: dropping the future loses nothing.
             pub async fn closed(&self) -> io::Result<CloseInfo> {
-                self.inner.closed().await
+                poll_fn(|cx| self.inner.poll_closed(cx)).await
+            }
+
+            /// [`closed`](Self::closed) as a poll function, for code that
+            /// implements its own futures: `Ready` once the connection has
+            /// ended; otherwise `cx` is woken when it does.
+            pub fn poll_closed(&self, cx: &mut Context<'_>) -> Poll<io::Result<CloseInfo>> {
+                self.inner.poll_closed(cx)
             }
 
             /// Sets the close-reason code (uTP extension 3, which

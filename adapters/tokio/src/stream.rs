@@ -57,8 +57,8 @@ impl Conn {
         self.shared.lock().conn_stats(self.shared.now(), self.h)
     }
 
-    async fn closed(&self) -> io::Result<CloseInfo> {
-        poll_fn(|cx| self.shared.lock().poll_closed(self.h, cx)).await
+    fn poll_closed(&self, cx: &mut Context<'_>) -> Poll<io::Result<CloseInfo>> {
+        self.shared.lock().poll_closed(self.h, cx)
     }
 
     fn set_close_reason(&self, code: Option<u16>) -> io::Result<()> {
@@ -198,7 +198,14 @@ macro_rules! conn_common {
             ///
             /// Cancel safe: dropping the future loses nothing.
             pub async fn closed(&self) -> io::Result<CloseInfo> {
-                self.conn.closed().await
+                poll_fn(|cx| self.conn.poll_closed(cx)).await
+            }
+
+            /// [`closed`](Self::closed) as a poll function, for code that
+            /// implements its own futures: `Ready` once the connection has
+            /// ended; otherwise `cx` is woken when it does.
+            pub fn poll_closed(&self, cx: &mut Context<'_>) -> Poll<io::Result<CloseInfo>> {
+                self.conn.poll_closed(cx)
             }
 
             /// Sets the close-reason code (uTP extension 3, which

@@ -409,33 +409,22 @@ impl Conn {
 
     /// After both directions are done: waits until the connection has
     /// finished (our FIN acknowledged), or fails as it did.
-    ///
-    /// The streams have no "closed" future, so this asks an empty write:
-    /// the core answers `BrokenPipe` while the connection is open after
-    /// our shutdown, `NotConnected` once it finished, and the error that
-    /// ended it otherwise (reset, timed out).
     async fn finished(&self, peer: SocketAddr) -> Result<(), Failure> {
-        let deadline = Instant::now() + LINGER;
-        loop {
-            let probe = std::future::poll_fn(|cx| self.with(|s| s.poll_write(cx, &[]))).await;
-            match probe {
-                Err(e) if e.kind() == io::ErrorKind::NotConnected => return Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
-                Err(e) => return Err(Failure::io(format!("close with {peer}"), e)),
-                // Not shut down? Cannot happen after `shutdown`; nothing
-                // more to learn.
-                Ok(_) => return Ok(()),
-            }
-            if Instant::now() >= deadline {
-                return Err(Failure::io(
-                    format!("close with {peer}"),
-                    io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        "the peer did not acknowledge the end of the stream",
-                    ),
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(2)).await;
+        let closed = std::future::poll_fn(|cx| self.with(|s| s.poll_closed(cx)));
+        match tokio::time::timeout(LINGER, closed).await {
+            Ok(Ok(info)) if info.reason.is_clean() => Ok(()),
+            Ok(Ok(info)) => Err(Failure::io(
+                format!("close with {peer}"),
+                utp_core::error::close_error(info.reason),
+            )),
+            Ok(Err(e)) => Err(Failure::io(format!("close with {peer}"), e)),
+            Err(_) => Err(Failure::io(
+                format!("close with {peer}"),
+                io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the peer did not acknowledge the end of the stream",
+                ),
+            )),
         }
     }
 }
