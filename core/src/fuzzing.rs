@@ -193,7 +193,9 @@ fn drain(
 
 /// Body of the `endpoint` target: one endpoint fed arbitrary times,
 /// datagrams from a few addresses (raw, or built to answer what it sent)
-/// and API calls in any order, with the SYN cookie mode and early data
+/// and API calls in any order (connection calls, reset, close reasons and
+/// rate caps; ICMP reports, winding the endpoint down, the socket-wide rate
+/// limit), with the SYN cookie mode and early data
 /// picked by the input. Checks that nothing panics, that every datagram it
 /// sends is valid, that buffers, connection and half-open counts stay within
 /// the configuration, and that it does not spin.
@@ -228,7 +230,7 @@ pub fn endpoint(data: &[u8]) -> Result<(), Violation> {
     let mut steps = 0;
     while !input.is_empty() && steps < 2_000 {
         steps += 1;
-        match input.u8() % 12 {
+        match input.u8() % 15 {
             0 => now += core::time::Duration::from_micros(u64::from(input.u16()) * 64),
             1 => {
                 let from = fuzz_addr(input.u8());
@@ -300,7 +302,7 @@ pub fn endpoint(data: &[u8]) -> Result<(), Violation> {
                     .copied();
                 let op = input.u8();
                 if let Some(mut c) = h.and_then(|h| ep.conn(h)) {
-                    match op % 6 {
+                    match op % 9 {
                         0 | 1 => {
                             let n = usize::from(input.u16()) % payload.len();
                             let _ = c.write(payload.get(..n).unwrap_or(&[]));
@@ -310,7 +312,10 @@ pub fn endpoint(data: &[u8]) -> Result<(), Violation> {
                         }
                         3 => c.shutdown(),
                         4 => c.close(),
-                        _ => c.abort(),
+                        5 => c.abort(),
+                        6 => c.reset(),
+                        7 => c.set_close_reason(Some(u16::from(op))),
+                        _ => c.set_max_send_rate(Some(u64::from(input.u16()) * 64)),
                     }
                     let stats = c.stats();
                     if stats.send_buffered > config.send_buffer
@@ -327,6 +332,13 @@ pub fn endpoint(data: &[u8]) -> Result<(), Violation> {
                 }
             }
             10 => ep.handle_timeout(now),
+            12 => ep.handle_unreachable(now, fuzz_addr(input.u8())),
+            13 => ep.handle_packet_too_big(fuzz_addr(input.u8()).ip(), usize::from(input.u16())),
+            14 => match input.u8() {
+                // Rarely: the whole endpoint winds down.
+                0 => ep.close_all(now),
+                rate => ep.set_max_total_send_rate(Some(u64::from(rate) * 4096)),
+            },
             _ => {
                 drain(&mut ep, now, &mut buf, &mut seen)?;
             }
