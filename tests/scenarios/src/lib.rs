@@ -41,6 +41,10 @@ use utp_core::{
 };
 use utp_sim::{Host, RunError, Sim};
 
+mod rng;
+
+pub use rng::Rng;
+
 /// A simulator host [`Transfers`] can drive: a uTP endpoint, or a test's
 /// own host type of which some hosts are endpoints.
 pub trait EndpointHost: Host + Sized {
