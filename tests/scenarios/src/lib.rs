@@ -41,6 +41,7 @@ use utp_core::{
 };
 use utp_sim::{Host, RunError, Sim};
 
+pub mod manager_sim;
 mod rng;
 
 pub use rng::Rng;
