@@ -6,10 +6,13 @@
 //! them is unreachable for the whole run: no host lives at their address,
 //! so every datagram to them is dropped and dials to them time out. Every
 //! churn period a share of the reachable peers that are up stops at a
-//! random instant of the period: its endpoint winds down
-//! ([`Endpoint::close_all`]: a FIN on every connection, as a client that
-//! quits does), a moment later its link to the manager goes down, and after
-//! a random downtime a fresh endpoint (no connections, listening) takes its
+//! random instant of the period. Most stops are clean: the endpoint winds
+//! down ([`Endpoint::close_all`]: a FIN on every connection, as a client
+//! that quits does) and a second later its link to the manager goes down.
+//! A share of them ([`SwarmConfig::crash_percent`]) are crashes: the link
+//! goes down at once and nothing is sent, so the manager's side learns
+//! only from its own timers or from the peer's next incarnation. After a
+//! random downtime a fresh endpoint (no connections, listening) takes the
 //! address.
 //!
 //! The manager host runs the loop the [`manager`](utp_core::manager)
@@ -31,14 +34,18 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
 use utp_core::manager::{DialFailure, Manager, ManagerConfig, Output, PeerId};
-use utp_core::{CloseReason, Config, ConnHandle, Endpoint, Event, ListenConfig, Timestamp};
+use utp_core::{CloseReason, Config, ConnHandle, Endpoint, Event, ListenConfig, Timer, Timestamp};
 use utp_sim::{LinkConfig, RunError, Sim};
 
 use crate::Rng;
 
+mod report;
+
+pub use report::Report;
+
 /// What the manager writes on each connection once it is established; the
 /// peer echoes it.
-pub const HELLO: &[u8] = b"hello from the manager, 68 bytes like a BitTorrent handshake......";
+pub const HELLO: &[u8] = b"hello from the manager, 68 bytes like a BitTorrent handshake........";
 
 /// The swarm and the policy under test.
 #[derive(Clone, Debug)]
@@ -55,6 +62,9 @@ pub struct SwarmConfig {
     pub churn_percent: u64,
     /// The churn period.
     pub churn_period: Duration,
+    /// Percent of the stops that are crashes (no FIN; the link goes down
+    /// at once).
+    pub crash_percent: u64,
     /// A stopped peer comes back after a downtime drawn in this range.
     pub downtime: (Duration, Duration),
     /// One-way latency between the manager and a peer, drawn per peer in
@@ -75,8 +85,8 @@ pub struct SwarmConfig {
 }
 
 impl Default for SwarmConfig {
-    /// 1,000 peers, 20 % unreachable, 10 % stopping every minute for 10 to
-    /// 60 s, 10 to 100 ms one way, 30 minutes, sampled every 100 ms, the
+    /// 1,000 peers, 20 % unreachable, 10 % stopping (cleanly) every minute
+    /// for 10 to 60 s, 10 to 100 ms one way, 30 minutes, sampled every 100 ms, the
     /// default policy and endpoint.
     fn default() -> Self {
         SwarmConfig {
@@ -85,6 +95,7 @@ impl Default for SwarmConfig {
             unreachable_percent: 20,
             churn_percent: 10,
             churn_period: Duration::from_secs(60),
+            crash_percent: 0,
             downtime: (Duration::from_secs(10), Duration::from_secs(60)),
             latency: (Duration::from_millis(10), Duration::from_millis(100)),
             duration: Duration::from_secs(30 * 60),
@@ -93,80 +104,6 @@ impl Default for SwarmConfig {
             manager: ManagerConfig::default(),
             endpoint: Config::default(),
         }
-    }
-}
-
-/// What a run measured and the rules it checked.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Report {
-    /// Samples taken (one per tick).
-    pub samples: u64,
-    /// Samples at which the manager had `target_outbound` established
-    /// outbound connections.
-    pub samples_at_target: u64,
-    /// Samples at which `target_outbound` connections were established
-    /// *and* each of their peers was up (not stopped since it connected).
-    pub samples_at_target_live: u64,
-    /// Time-weighted: the share of simulated time at the target (exact,
-    /// from the instants the count changed).
-    pub time_at_target: Duration,
-    /// Dials started in each churn period.
-    pub dials_per_period: Vec<u64>,
-    /// Established outbound connections that ended in each churn period.
-    pub disconnects_per_period: Vec<u64>,
-    /// Dials that failed in each churn period.
-    pub failures_per_period: Vec<u64>,
-    /// Most dials in flight at once (counted by the host).
-    pub max_dials_in_flight: usize,
-    /// Most outbound connections (dialing or established) at once.
-    pub max_outbound: usize,
-    /// Dials of an address within `redial_interval` of its previous dial
-    /// (the policy says none).
-    pub redial_violations: u64,
-    /// Connections established for at least two seconds whose hello did
-    /// not come back whole (the transport says none).
-    pub missing_echoes: u64,
-    /// Hello bytes echoed back to the manager.
-    pub echoed_bytes: u64,
-    /// Peers stopped by churn.
-    pub stops: u64,
-    /// Dial failures by reason.
-    pub failure_reasons: BTreeMap<String, u64>,
-    /// The manager's counters at the end.
-    pub manager: utp_core::manager::ManagerStats,
-    /// Simulator events processed.
-    pub events: u64,
-}
-
-impl Report {
-    /// Share of samples at the target.
-    pub fn fraction_at_target(&self) -> f64 {
-        ratio(self.samples_at_target, self.samples)
-    }
-
-    /// Share of samples at the target with every peer up.
-    pub fn fraction_at_target_live(&self) -> f64 {
-        ratio(self.samples_at_target_live, self.samples)
-    }
-
-    /// Most dials in one churn period.
-    pub fn max_dials_per_period(&self) -> u64 {
-        self.dials_per_period.iter().copied().max().unwrap_or(0)
-    }
-
-    /// Mean dials per churn period.
-    pub fn mean_dials_per_period(&self) -> f64 {
-        let total: u64 = self.dials_per_period.iter().sum();
-        ratio(total, self.dials_per_period.len() as u64)
-    }
-}
-
-#[allow(clippy::cast_precision_loss)] // Counts far below 2^52.
-fn ratio(a: u64, b: u64) -> f64 {
-    if b == 0 {
-        0.0
-    } else {
-        a as f64 / b as f64
     }
 }
 
@@ -343,6 +280,7 @@ impl World {
                     .entry(format!("connect: {e:?}"))
                     .or_insert(0) += 1;
                 Self::bump(&mut self.report.failures_per_period, period);
+                Self::bump(&mut self.report.fast_failures_per_period, period);
                 self.manager
                     .on_dial_failed(now, id, DialFailure::Connect(e));
             }
@@ -409,6 +347,13 @@ impl World {
         match c.connected_at {
             Some(at) => {
                 Self::bump(&mut self.report.disconnects_per_period, period);
+                let stop = self.stopped_at.get(c.peer).copied().flatten();
+                if let Some(stop) = stop.filter(|s| *s >= at) {
+                    let late = now.saturating_duration_since(stop);
+                    self.report.detected += 1;
+                    self.report.detection_total += late;
+                    self.report.detection_max = self.report.detection_max.max(late);
+                }
                 if now.saturating_duration_since(at) >= Duration::from_secs(2)
                     && c.echoed < HELLO.len()
                 {
@@ -418,6 +363,9 @@ impl World {
             }
             None => {
                 Self::bump(&mut self.report.failures_per_period, period);
+                if reason != CloseReason::TimedOut(Timer::Connect) {
+                    Self::bump(&mut self.report.fast_failures_per_period, period);
+                }
                 *self
                     .report
                     .failure_reasons
@@ -511,10 +459,15 @@ impl World {
                 if let Some(s) = self.stopped_at.get_mut(peer) {
                     *s = Some(now);
                 }
-                sim.host_mut(addr).close_all(now);
                 let down = draw(&mut self.rng, self.cfg.downtime);
-                // The FINs leave; then the host is off the network.
-                let grace = Duration::from_secs(1).min(down);
+                let grace = if self.rng.below(100) < self.cfg.crash_percent {
+                    self.report.crashes += 1;
+                    Duration::ZERO
+                } else {
+                    // The FINs leave; then the host is off the network.
+                    sim.host_mut(addr).close_all(now);
+                    Duration::from_secs(1).min(down)
+                };
                 sim.partition_both(addr, manager_addr(), now + grace, now + down);
                 self.schedule(now + down, Churn::Start(peer));
             }
@@ -682,6 +635,7 @@ pub fn run(cfg: &SwarmConfig) -> Result<Report, RunError> {
         &mut world.report.dials_per_period,
         &mut world.report.disconnects_per_period,
         &mut world.report.failures_per_period,
+        &mut world.report.fast_failures_per_period,
     ] {
         list.resize(periods, 0);
     }
