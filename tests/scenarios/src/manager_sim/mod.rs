@@ -630,6 +630,8 @@ pub fn run(cfg: &SwarmConfig) -> Result<Report, RunError> {
     if let Some(since) = world.at_target_since {
         world.report.time_at_target += end.saturating_duration_since(since);
     }
+    // Every period of the run has its entry (an event at `end` exactly
+    // opens one more).
     let periods = world.period_of(end).max(1);
     for list in [
         &mut world.report.dials_per_period,
@@ -637,7 +639,9 @@ pub fn run(cfg: &SwarmConfig) -> Result<Report, RunError> {
         &mut world.report.failures_per_period,
         &mut world.report.fast_failures_per_period,
     ] {
-        list.resize(periods, 0);
+        if list.len() < periods {
+            list.resize(periods, 0);
+        }
     }
     world.report.manager = world.manager.stats();
     world.report.events = sim.stats().events;
