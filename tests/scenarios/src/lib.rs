@@ -41,6 +41,11 @@ use utp_core::{
 };
 use utp_sim::{Host, RunError, Sim};
 
+pub mod manager_sim;
+mod rng;
+
+pub use rng::Rng;
+
 /// A simulator host [`Transfers`] can drive: a uTP endpoint, or a test's
 /// own host type of which some hosts are endpoints.
 pub trait EndpointHost: Host + Sized {

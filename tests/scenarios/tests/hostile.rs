@@ -27,33 +27,12 @@ use utp_core::wire::{PacketRepr, PacketType, SelectiveAck};
 use utp_core::{
     CloseReason, Config, ConnStats, Endpoint, EndpointStats, ListenConfig, SeqNr, Timestamp,
 };
-use utp_scenarios::{endpoint, endpoint_ref, EndpointHost, Flow, Transfers};
+use utp_scenarios::{endpoint, endpoint_ref, EndpointHost, Flow, Rng, Transfers};
 use utp_sim::{Host, LinkConfig, Sim, Transmit};
 
 const MIB: u64 = 1 << 20;
 
 // ---------------------------------------------------------------- hosts --
-
-/// splitmix64: the tests' own seeded randomness.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn u16(&mut self) -> u16 {
-        self.next() as u16
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// Builds one forged datagram into the buffer: `(claimed source, destination, length)`.
 type Forge = Box<dyn FnMut(&mut Rng, Timestamp, &mut [u8]) -> (SocketAddr, SocketAddr, usize)>;
@@ -284,7 +263,7 @@ fn syn_flood_from_spoofed_sources_while_100_clients_transfer() {
     // Spoofed sources in 10.128.0.0/9, where no host lives.
     let flooder = v4(10, 66, 0, 1, 1);
     let forge: Forge = Box::new(move |rng, now, buf| {
-        let x = rng.next();
+        let x = rng.next_u64();
         let source = v4(
             10,
             128 | (x >> 16) as u8 & 0x7f,
@@ -484,7 +463,7 @@ fn off_path_run(forged: u64) -> Outcome {
         let mut payload = [0u8; 64];
         let mut mask = [0u8; 4];
         for b in payload.iter_mut().chain(mask.iter_mut()) {
-            *b = rng.next() as u8;
+            *b = rng.next_u64() as u8;
         }
         let (ty, ack) = match rng.below(4) {
             // Half the RESETs carry ack_nr 0, which utp-rs sends and the
@@ -500,7 +479,7 @@ fn off_path_run(forged: u64) -> Outcome {
         let window = if rng.below(4) == 0 {
             0
         } else {
-            rng.next() as u32
+            rng.next_u64() as u32
         };
         let sack = (rng.below(2) == 0).then_some(&mask[..]);
         let body = if ty == PacketType::Data {
