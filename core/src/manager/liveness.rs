@@ -29,7 +29,8 @@ impl Manager {
 
     /// As [`Manager::on_disconnected`], with what the peer said:
     /// `info.peer_code` (its close-reason code, if it sent one) is counted
-    /// in [`ManagerStats::peer_reasons`](super::ManagerStats::peer_reasons).
+    /// in [`ManagerStats::peer_reasons`](super::ManagerStats::peer_reasons)
+    /// (for an id the manager still tracks; others are ignored as there).
     /// The typed reason is [`DisconnectReason::from_wire_code`] of it.
     pub fn on_disconnected_with(&mut self, now: Timestamp, id: PeerId, info: CloseInfo) {
         if self.peers.contains_key(&id) {

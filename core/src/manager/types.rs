@@ -30,7 +30,9 @@ pub enum Output {
         addr: SocketAddr,
     },
     /// Close connection `id` (dialing or established). The manager has
-    /// forgotten it already; later reports about it are ignored.
+    /// forgotten it already; later reports about it are ignored. Why:
+    /// [`Manager::disconnect_reason`] (send it with
+    /// `conn.set_close_reason(Some(reason.wire_code()))` before closing).
     Disconnect {
         /// The connection to close.
         id: PeerId,
@@ -104,7 +106,8 @@ pub struct ManagerStats {
     pub dial_failures: u64,
     /// Dials reported connected.
     pub connected: u64,
-    /// Established connections reported ended (both directions).
+    /// Established connections reported ended (both directions); the
+    /// ones the manager dropped itself are counted in `stalled`.
     pub disconnected: u64,
     /// Inbound connections accepted.
     pub inbound_accepted: u64,
