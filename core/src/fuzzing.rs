@@ -86,16 +86,16 @@ pub fn wire(data: &[u8]) -> Result<(), Violation> {
 }
 
 /// Reads fuzzer bytes as a stream of small decisions; runs dry as zeros.
-struct Input<'a> {
-    data: &'a [u8],
+pub(crate) struct Input<'a> {
+    pub(crate) data: &'a [u8],
 }
 
 impl Input<'_> {
-    fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.data.is_empty()
     }
 
-    fn u8(&mut self) -> u8 {
+    pub(crate) fn u8(&mut self) -> u8 {
         match self.data.split_first() {
             Some((&b, rest)) => {
                 self.data = rest;
@@ -105,7 +105,7 @@ impl Input<'_> {
         }
     }
 
-    fn u16(&mut self) -> u16 {
+    pub(crate) fn u16(&mut self) -> u16 {
         u16::from_be_bytes([self.u8(), self.u8()])
     }
 
@@ -674,4 +674,20 @@ pub fn pair(data: &[u8]) -> Result<(), Violation> {
     Err(Violation(format!(
         "no end after 200000 rounds at {now:?}:\n  A {sa:?}\n  B {sb:?}"
     )))
+}
+
+/// Body of the `manager` target: the bytes pick a small
+/// [`ManagerConfig`](crate::manager::ManagerConfig) and then a sequence of
+/// calls (candidates, permanent peers, dial outcomes, inbound connections,
+/// progress reports, disconnects with and without a peer code, time jumps,
+/// timeouts, reports about unknown ids), run twice to check the outputs are
+/// the same. After every call: no cap exceeded (dials in flight, automatic
+/// outbound over the target, inbound total, per IP, per subnet, candidates,
+/// permanent peers, history, output queue), no automatic dial of an address
+/// within its redial window, no permanent dial within its backoff, no
+/// established connection kept at or past its stall deadline and none
+/// dropped before it, a reason for every disconnect, the counters equal to
+/// the tables, `poll` ends.
+pub fn manager(data: &[u8]) -> Result<(), Violation> {
+    crate::manager::fuzz::run(data)
 }

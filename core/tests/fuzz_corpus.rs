@@ -42,3 +42,8 @@ fn endpoint_corpus() {
 fn pair_corpus() {
     replay("pair", utp_core::fuzzing::pair);
 }
+
+#[test]
+fn manager_corpus() {
+    replay("manager", utp_core::fuzzing::manager);
+}

@@ -10,48 +10,13 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 use utp_core::manager::{
-    CandidateOutcome, DialFailure, InboundDecision, InboundRefusal, Manager, ManagerConfig, Output,
-    PeerId,
+    CandidateOutcome, DisconnectReason, InboundDecision, InboundRefusal, Manager, ManagerConfig,
+    Output, PeerId,
 };
 use utp_core::{CloseReason, Timestamp};
 
-fn addr(s: &str) -> SocketAddr {
-    s.parse().unwrap()
-}
-
-fn ms(ms: u64) -> Timestamp {
-    Timestamp::from_millis(ms)
-}
-
-fn secs(s: u64) -> Timestamp {
-    Timestamp::from_secs(s)
-}
-
-fn drain(m: &mut Manager) -> Vec<Output> {
-    std::iter::from_fn(|| m.poll()).collect()
-}
-
-const FAIL: DialFailure = DialFailure::Closed(CloseReason::TimedOut(utp_core::Timer::Connect));
-
-fn config(target: usize) -> ManagerConfig {
-    ManagerConfig {
-        target_outbound: target,
-        ..ManagerConfig::default()
-    }
-}
-
-/// The one dial in `out`.
-fn one_dial(out: &[Output]) -> (PeerId, SocketAddr) {
-    let dials: Vec<_> = out
-        .iter()
-        .filter_map(|o| match o {
-            Output::Dial { id, addr } => Some((*id, *addr)),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(dials.len(), 1, "{out:?}");
-    dials[0]
-}
+mod manager_common;
+use manager_common::{addr, config, drain, ms, one_dial, secs, FAIL};
 
 #[test]
 fn defaults_are_btcd_and_go_ethereum() {
@@ -298,7 +263,11 @@ fn inbound_limits_total_per_ip_and_per_subnet() {
 
 #[test]
 fn target_maintained_disconnect_asks_for_a_new_candidate() {
-    let mut m = Manager::new(config(2));
+    // Without the stall timer, so that idle connections leave no deadline.
+    let mut m = Manager::new(ManagerConfig {
+        stall_timeout: None,
+        ..config(2)
+    });
     m.handle_timeout(secs(0));
     assert_eq!(drain(&mut m), [Output::WantCandidate { count: 2 }]);
     let (a, b) = (addr("192.0.2.1:1"), addr("192.0.2.2:1"));
@@ -364,6 +333,8 @@ const ADDRS: [&str; 8] = [
 #[derive(Clone, Debug)]
 enum Op {
     Step(u64),
+    /// A jump of whole seconds, past stall deadlines and backoffs.
+    Jump(u64),
     Candidate(usize),
     AddPermanent(usize),
     RemovePermanent(usize),
@@ -371,12 +342,15 @@ enum Op {
     Fail(usize),
     Disconnect(usize),
     Inbound(usize),
+    /// Progress on a connection: the counter grows by this much (0: no growth).
+    Progress(usize, u64),
     Timeout,
 }
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         (0u64..40_000).prop_map(Op::Step),
+        (0u64..400).prop_map(Op::Jump),
         (0..ADDRS.len()).prop_map(Op::Candidate),
         (0..ADDRS.len()).prop_map(Op::AddPermanent),
         (0..ADDRS.len()).prop_map(Op::RemovePermanent),
@@ -384,6 +358,7 @@ fn op() -> impl Strategy<Value = Op> {
         (0usize..16).prop_map(Op::Fail),
         (0usize..16).prop_map(Op::Disconnect),
         (0..ADDRS.len()).prop_map(Op::Inbound),
+        (0usize..16, 0u64..3).prop_map(|(i, n)| Op::Progress(i, n)),
         Just(Op::Timeout),
     ]
 }
@@ -397,12 +372,51 @@ struct Model {
     last: BTreeMap<SocketAddr, Timestamp>,
     /// Permanent peers: (failures since success, time of the last one).
     perm: BTreeMap<SocketAddr, (u32, Timestamp)>,
+    /// Established ids: (progress counter, when it last grew or the
+    /// connection was established).
+    progress: BTreeMap<PeerId, (u64, Timestamp)>,
 }
+
+impl Model {
+    /// `id` failed or ended at `now`.
+    fn ended(&mut self, id: PeerId, now: Timestamp) {
+        if let Some((a, _, connected)) = self.out.remove(&id) {
+            if !connected {
+                self.last.insert(a, now);
+            }
+            if let Some(p) = self.perm.get_mut(&a) {
+                p.0 += 1;
+                p.1 = now;
+            }
+        }
+        self.inbound.remove(&id);
+        self.progress.remove(&id);
+    }
+
+    /// The connections stalled by `now` (the manager drops them before it
+    /// looks at a call made at `now`), taken out of the model.
+    fn stall(&mut self, now: Timestamp, timeout: Duration) -> Vec<PeerId> {
+        let due: Vec<PeerId> = self
+            .progress
+            .iter()
+            .filter(|(_, (_, at))| *at + timeout <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &due {
+            self.ended(*id, now);
+        }
+        due
+    }
+}
+
+const STALL: Duration = Duration::from_secs(60);
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
     #[test]
-    fn never_exceeds_limits_or_dials_in_backoff(ops in prop::collection::vec(op(), 1..200)) {
+    fn never_exceeds_limits_dials_in_backoff_or_keeps_a_stalled_connection(
+        ops in prop::collection::vec(op(), 1..200)
+    ) {
         let cfg = ManagerConfig {
             target_outbound: 3,
             max_dials_in_flight: 2,
@@ -413,16 +427,28 @@ proptest! {
             max_candidates: 4,
             max_history: 5,
             max_consecutive_failures: 3,
+            stall_timeout: Some(STALL),
             ..ManagerConfig::default()
         };
         let mut m = Manager::new(cfg.clone());
         let mut md = Model::default();
         let mut now = Timestamp::ZERO;
+        let mut stalled_total = 0u64;
         for op in ops {
             let ids: Vec<PeerId> = md.out.keys().chain(md.inbound.keys()).copied().collect();
             let pick = |i: usize| ids[i % ids.len()];
+            if let Op::Timeout = op {
+                if let Some(t) = m.poll_timeout() { now = now.max(t); }
+            }
+            let calls = match op {
+                Op::Step(_) | Op::Jump(_) => false,
+                Op::Connect(_) | Op::Fail(_) | Op::Disconnect(_) | Op::Progress(..) => !ids.is_empty(),
+                _ => true,
+            };
+            let stalled = if calls { md.stall(now, STALL) } else { Vec::new() };
             match op {
                 Op::Step(ms) => now += Duration::from_millis(ms),
+                Op::Jump(s) => now += Duration::from_secs(s),
                 Op::Candidate(i) => { m.add_candidate(now, addr(ADDRS[i])); }
                 Op::AddPermanent(i) => {
                     let a = addr(ADDRS[i]);
@@ -445,6 +471,7 @@ proptest! {
                     if let Some(v) = md.out.get_mut(&id) {
                         if !v.2 {
                             v.2 = true;
+                            md.progress.insert(id, (0, now));
                             if let Some(p) = md.perm.get_mut(&v.0) { p.0 = 0; }
                         }
                     }
@@ -457,22 +484,25 @@ proptest! {
                     } else {
                         m.on_disconnected(now, id, CloseReason::Reset);
                     }
-                    if let Some((a, _, connected)) = md.out.remove(&id) {
-                        if !connected { md.last.insert(a, now); }
-                        if let Some(p) = md.perm.get_mut(&a) { p.0 += 1; p.1 = now; }
-                    }
-                    md.inbound.remove(&id);
+                    md.ended(id, now);
                 }
                 Op::Inbound(i) => {
                     let a = addr(ADDRS[i]);
                     if let InboundDecision::Accept(id) = m.on_inbound(now, a) {
                         md.inbound.insert(id, a);
+                        md.progress.insert(id, (0, now));
                     }
                 }
-                Op::Timeout => {
-                    if let Some(t) = m.poll_timeout() { now = now.max(t); }
-                    m.handle_timeout(now);
+                Op::Progress(i, grow) => {
+                    if ids.is_empty() { continue; }
+                    let id = pick(i);
+                    let value = md.progress.get(&id).map_or(0, |p| p.0) + grow;
+                    m.on_progress(now, id, value);
+                    if let Some(p) = md.progress.get_mut(&id) {
+                        if value > p.0 { *p = (value, now); }
+                    }
                 }
+                Op::Timeout => m.handle_timeout(now),
             }
             while let Some(o) = m.poll() {
                 match o {
@@ -490,7 +520,14 @@ proptest! {
                         md.out.insert(id, (a, permanent, false));
                     }
                     Output::Disconnect { id } => {
-                        prop_assert!(md.out.remove(&id).is_some() || md.inbound.remove(&id).is_some());
+                        let reason = m.disconnect_reason(id);
+                        if stalled.contains(&id) {
+                            prop_assert_eq!(reason, Some(DisconnectReason::Stalled));
+                        } else {
+                            prop_assert_eq!(reason, Some(DisconnectReason::Requested));
+                            prop_assert!(md.out.remove(&id).is_some());
+                            md.progress.remove(&id);
+                        }
                     }
                     Output::WantCandidate { count } => {
                         prop_assert!(count >= 1 && count <= cfg.target_outbound);
@@ -498,10 +535,22 @@ proptest! {
                     }
                 }
             }
+            // Liveness: nothing established is past its deadline by the
+            // manager's clock, and the manager wakes up by the earliest one.
+            let earliest = md.progress.values().map(|(_, at)| *at + STALL).min();
+            if calls {
+                prop_assert!(earliest.is_none_or(|t| t > now), "stalled connection kept");
+            }
+            if let Some(t) = earliest {
+                prop_assert!(m.poll_timeout().is_some_and(|p| p <= t), "no wake-up by {t:?}");
+            }
+            stalled_total += stalled.len() as u64;
+            prop_assert_eq!(m.stats().stalled, stalled_total);
             // Limits, from the model's own bookkeeping.
             let dialing = md.out.values().filter(|v| !v.2).count();
             prop_assert!(dialing <= cfg.max_dials_in_flight);
             prop_assert_eq!(dialing, m.dialing());
+            prop_assert_eq!(md.out.values().filter(|v| v.2).count(), m.outbound());
             let automatic = md.out.values().filter(|v| !v.1).count();
             prop_assert!(automatic <= cfg.target_outbound);
             prop_assert!(md.inbound.len() <= cfg.max_inbound);
@@ -529,6 +578,15 @@ proptest! {
             prop_assert!(per_subnet.values().all(|n| *n <= cfg.max_inbound_per_subnet));
             prop_assert!(m.queued_candidates() <= cfg.max_candidates);
             prop_assert!(md.perm.len() <= cfg.max_permanent);
+        }
+    }
+
+    /// The fuzz target's body on arbitrary bytes: the same invariants,
+    /// checked against the manager's internals.
+    #[test]
+    fn fuzz_body_holds_on_arbitrary_bytes(data in prop::collection::vec(any::<u8>(), 0..600)) {
+        if let Err(v) = utp_core::fuzzing::manager(&data) {
+            prop_assert!(false, "{}", v);
         }
     }
 }

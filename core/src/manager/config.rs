@@ -45,6 +45,16 @@ pub struct ManagerConfig {
     /// until the oldest expires, so the redial rule always holds.
     /// Default 4096.
     pub max_history: usize,
+    /// An established connection (either direction) whose progress counter
+    /// ([`Manager::on_progress`](super::Manager::on_progress)) has not grown
+    /// for this long is dropped with
+    /// [`DisconnectReason::Stalled`](super::DisconnectReason::Stalled) and,
+    /// if outbound, replaced. `None` keeps connections however quiet they
+    /// are. Default 120 s: BitTorrent's keepalive interval (a peer sends at
+    /// least a keepalive every 2 minutes, so a connection that moved no byte
+    /// for that long has no live peer behind it). The application must then
+    /// report progress at least that often on healthy connections.
+    pub stall_timeout: Option<Duration>,
 }
 
 impl Default for ManagerConfig {
@@ -62,6 +72,7 @@ impl Default for ManagerConfig {
             max_permanent: 64,
             max_candidates: 1024,
             max_history: 4096,
+            stall_timeout: Some(Duration::from_secs(120)),
         }
     }
 }

@@ -13,6 +13,8 @@
 //! | a [`Output::Dial`] connected           | [`Manager::on_connected`]           |
 //! | it failed (refused, timed out, error)  | [`Manager::on_dial_failed`]         |
 //! | an established connection ended        | [`Manager::on_disconnected`]        |
+//! | ... with the peer's close-reason code  | [`Manager::on_disconnected_with`]   |
+//! | a connection moved bytes (a counter)   | [`Manager::on_progress`]            |
 //! | a connection came in (before accepting)| [`Manager::on_inbound`]             |
 //! | an address to try                      | [`Manager::add_candidate`]          |
 //! | a peer to keep forever                 | [`Manager::add_permanent`]          |
@@ -44,136 +46,68 @@
 //!   permanent peers go first.
 //! - **Inbound limits** on the total, per IP and per /24 (IPv4) or /64
 //!   (IPv6), so one host or one network cannot take every slot.
+//! - **Liveness.** An established connection (either direction) whose
+//!   progress counter has not grown for `stall_timeout` (120 s,
+//!   BitTorrent's keepalive interval) is dropped at exactly that deadline
+//!   ([`Output::Disconnect`], counted in [`ManagerStats::stalled`]) and
+//!   replaced as after any disconnect: an automatic one by the next
+//!   candidate, a permanent one on its retry schedule. Deadlines sit in an
+//!   ordered set; a connection due is dropped before the call that reaches
+//!   its deadline is looked at, so a late progress report does not save it.
+//!   The application reports progress often enough, or sets
+//!   `stall_timeout: None`.
+//! - **Disconnect reasons.** Every [`Output::Disconnect`] has a
+//!   [`DisconnectReason`] ([`Manager::disconnect_reason`]): `Stalled` or
+//!   `Requested` ([`Manager::remove_permanent`]); an inbound refusal has
+//!   [`InboundRefusal::reason`]. The adapter sends it in the close-reason
+//!   extension (3, as libtorrent does) with
+//!   `conn.set_close_reason(Some(reason.wire_code()))` before closing; the
+//!   codes are libtorrent's `close_reason_t` where one fits (see
+//!   [`DisconnectReason`]). What the peer sent is
+//!   [`DisconnectReason::from_wire_code`] of
+//!   [`CloseInfo::peer_code`](crate::CloseInfo::peer_code), counted per
+//!   reason by [`Manager::on_disconnected_with`].
 //!
 //! ## Memory
 //!
 //! Every table is bounded: connections by the caps above (dials in flight +
 //! target + permanent + inbound), candidates by `max_candidates`, the dial
 //! history by `max_history` (full of live entries, dials wait until the
-//! oldest expires), the output queue by one entry per tracked connection
-//! plus one candidate request.
+//! oldest expires; an address still being dialed keeps its entry), the
+//! stall deadlines by the established connections, the reasons by the
+//! queued disconnects, the output queue by one entry per tracked
+//! connection plus one candidate request. The `manager` fuzz target checks
+//! these bounds and the policy against a model after every call.
 //!
 //! ## Not built yet (issue 13)
 //!
-//! Disconnect reasons carried on the wire (the close-reason extension 3
-//! that libtorrent uses) and surfaced on both sides; dropping and replacing
-//! a connection that stops making progress (liveness); go-ethereum's
-//! "no inbound from the same IP within 30 s" rate rule; the adapter runners
-//! (`utp_tokio::Manager` and friends); the examples, the 1,000-peer
-//! simulation and the fuzz target.
+//! The manager does not itself drop connections over the target or
+//! duplicates (`TooManyPeers` and `Duplicate` are reasons for the
+//! application to send); go-ethereum's "no inbound from the same IP within
+//! 30 s" rate rule; the adapter runners (`utp_tokio::Manager` and friends),
+//! which would report progress from the connections' stats and send the
+//! reasons; the examples; the 1,000-peer simulation (written apart, in
+//! `tests/scenarios`); the interop check of what libtorrent does with
+//! the codes we send.
 
 mod config;
+#[cfg(feature = "fuzzing")]
+pub(crate) mod fuzz;
+mod liveness;
+mod reason;
 mod subnet;
+mod types;
 
 pub use config::ManagerConfig;
+pub use reason::{DisconnectReason, PeerReasonCounts};
+pub use types::{
+    CandidateOutcome, DialFailure, InboundDecision, InboundRefusal, ManagerStats, Output, PeerId,
+};
 
-use crate::{CloseReason, ConnectError, Timestamp};
+use crate::{CloseReason, Timestamp};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use subnet::{ip_key, subnet_key};
-
-/// The manager's name for one connection (dialed or inbound). Unique for the
-/// life of a [`Manager`]; never reused.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
-pub struct PeerId(u64);
-
-impl PeerId {
-    /// The number behind the id (for logs and maps).
-    pub const fn as_u64(self) -> u64 {
-        self.0
-    }
-}
-
-/// Something the manager wants done; see [`Manager::poll`].
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Output {
-    /// Connect to `addr` and report the outcome under `id`
-    /// ([`Manager::on_connected`] or [`Manager::on_dial_failed`]).
-    Dial {
-        /// Name of the connection in later reports.
-        id: PeerId,
-        /// Where to connect.
-        addr: SocketAddr,
-    },
-    /// Close connection `id` (dialing or established). The manager has
-    /// forgotten it already; later reports about it are ignored.
-    Disconnect {
-        /// The connection to close.
-        id: PeerId,
-    },
-    /// The manager is short of outbound connections and has no candidate
-    /// queued: give it up to `count` addresses with
-    /// [`Manager::add_candidate`] (or none, if you have none; it asks again).
-    WantCandidate {
-        /// How many more outbound connections it needs.
-        count: usize,
-    },
-}
-
-/// Why a dial failed; see [`Manager::on_dial_failed`].
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum DialFailure {
-    /// The connection closed before it was established.
-    Closed(CloseReason),
-    /// [`Endpoint::connect`](crate::Endpoint::connect) refused to start it.
-    Connect(ConnectError),
-}
-
-/// Answer to [`Manager::on_inbound`].
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum InboundDecision {
-    /// Accept it; report its end under this id.
-    Accept(PeerId),
-    /// Refuse it (close it at once).
-    Refuse(InboundRefusal),
-}
-
-/// Which inbound limit refused a connection.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum InboundRefusal {
-    /// `max_inbound` connections are in already.
-    Total,
-    /// `max_inbound_per_ip` connections come from this IP already.
-    PerIp,
-    /// `max_inbound_per_subnet` connections come from this /24 or /64.
-    PerSubnet,
-}
-
-/// Answer to [`Manager::add_candidate`].
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum CandidateOutcome {
-    /// Queued; it is dialed when a slot is free.
-    Queued,
-    /// Already queued, dialed, connected or a permanent peer.
-    Known,
-    /// Dialed or failed within `redial_interval`: skipped.
-    RecentlyDialed,
-    /// `max_candidates` are queued: refused.
-    Full,
-}
-
-/// Counters since the manager was made.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
-pub struct ManagerStats {
-    /// Dials requested.
-    pub dials: u64,
-    /// Dials reported failed.
-    pub dial_failures: u64,
-    /// Dials reported connected.
-    pub connected: u64,
-    /// Established connections reported ended (both directions).
-    pub disconnected: u64,
-    /// Inbound connections accepted.
-    pub inbound_accepted: u64,
-    /// Inbound connections refused.
-    pub inbound_refused: u64,
-    /// Candidates skipped (at [`Manager::add_candidate`] or when dequeued).
-    pub candidates_skipped: u64,
-    /// Times a failure paused automatic dialling (the throttle).
-    pub throttled: u64,
-    /// Reports about unknown or forgotten ids, ignored.
-    pub ignored_reports: u64,
-}
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Kind {
@@ -187,6 +121,10 @@ struct Peer {
     addr: SocketAddr,
     kind: Kind,
     connected: bool,
+    /// The last progress counter reported, and when it would stall
+    /// (established connections with a `stall_timeout` only).
+    progress: u64,
+    stall_at: Option<Timestamp>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -226,6 +164,12 @@ pub struct Manager {
     throttle_until: Timestamp,
     next_ask: Timestamp,
     outputs: VecDeque<Output>,
+    /// Stall deadlines of established connections, earliest first.
+    stalls: BTreeSet<(Timestamp, PeerId)>,
+    /// Reasons of the queued [`Output::Disconnect`]s, and of the one
+    /// [`Manager::poll`] returned last.
+    reasons: BTreeMap<PeerId, DisconnectReason>,
+    last_reason: Option<(PeerId, DisconnectReason)>,
     stats: ManagerStats,
 }
 
@@ -252,6 +196,9 @@ impl Manager {
             throttle_until: Timestamp::ZERO,
             next_ask: Timestamp::ZERO,
             outputs: VecDeque::new(),
+            stalls: BTreeSet::new(),
+            reasons: BTreeMap::new(),
+            last_reason: None,
             stats: ManagerStats::default(),
         }
     }
@@ -291,9 +238,16 @@ impl Manager {
         now.max(self.now) < self.throttle_until
     }
 
-    /// The next thing the manager wants done, oldest first.
+    /// The next thing the manager wants done, oldest first. For an
+    /// [`Output::Disconnect`], [`Manager::disconnect_reason`] says why until
+    /// the next call of `poll`.
     pub fn poll(&mut self) -> Option<Output> {
-        self.outputs.pop_front()
+        let out = self.outputs.pop_front();
+        self.last_reason = match out {
+            Some(Output::Disconnect { id }) => self.reasons.remove(&id).map(|r| (id, r)),
+            _ => None,
+        };
+        out
     }
 
     /// When [`Manager::handle_timeout`] should be called next, if ever
@@ -306,6 +260,9 @@ impl Manager {
                 next = Some(next.map_or(t, |n| n.min(t)));
             }
         };
+        if let Some(&(at, _)) = self.stalls.first() {
+            consider(at);
+        }
         let dial_slot = self.dialing < self.config.max_dials_in_flight;
         let history_wait = self.history_free_at();
         for p in self.permanent.values() {
@@ -327,7 +284,8 @@ impl Manager {
         next
     }
 
-    /// Time passed: start the dials that became due.
+    /// Time passed: drop the connections that stalled, start the dials
+    /// that became due.
     pub fn handle_timeout(&mut self, now: Timestamp) {
         self.pump(now);
     }
@@ -395,7 +353,7 @@ impl Manager {
                     self.outputs
                         .retain(|o| !matches!(o, Output::Dial { id: d, .. } if *d == id));
                     if self.outputs.len() == before {
-                        self.outputs.push_back(Output::Disconnect { id });
+                        self.push_disconnect(id, DisconnectReason::Requested);
                     }
                 }
                 true
@@ -412,13 +370,16 @@ impl Manager {
         match self.peers.get_mut(&id) {
             Some(peer) if !peer.connected && peer.kind != Kind::Inbound => {
                 peer.connected = true;
+                let kind = peer.kind;
+                let addr = peer.addr;
+                self.arm_stall(id);
                 self.dialing = self.dialing.saturating_sub(1);
                 self.outbound_connected += 1;
                 self.stats.connected += 1;
-                match peer.kind {
+                match kind {
                     Kind::Automatic => self.consecutive_failures = 0,
                     Kind::Permanent => {
-                        if let Some(p) = self.permanent.get_mut(&peer.addr) {
+                        if let Some(p) = self.permanent.get_mut(&addr) {
                             p.failures = 0;
                         }
                     }
@@ -472,8 +433,11 @@ impl Manager {
                     addr: peer,
                     kind: Kind::Inbound,
                     connected: true,
+                    progress: 0,
+                    stall_at: None,
                 },
             );
+            self.arm_stall(id);
             self.inbound += 1;
             *self.inbound_per_ip.entry(ip).or_insert(0) += 1;
             *self.inbound_per_subnet.entry(subnet).or_insert(0) += 1;
@@ -487,8 +451,11 @@ impl Manager {
         decision
     }
 
+    /// Moves the clock to `now` and drops the connections that stalled by
+    /// then, before the call that brought `now` is looked at.
     fn advance(&mut self, now: Timestamp) {
         self.now = self.now.max(now);
+        self.drop_stalled();
     }
 
     fn new_id(&mut self) -> PeerId {
@@ -510,13 +477,31 @@ impl Manager {
             .is_some_and(|t| self.now < *t + self.config.redial_interval)
     }
 
+    /// Forgets the dials and failures older than `redial_interval`, except
+    /// for addresses still being dialed: their entry is renewed at now, so
+    /// that the failure that may come is recorded in place and the history
+    /// never grows past `max_history` (found by the `manager` fuzz target).
     fn expire_history(&mut self) {
+        let mut renew = Vec::new();
         while let Some(&(t, addr)) = self.history_order.first() {
             if self.now < t + self.config.redial_interval {
                 break;
             }
             self.history_order.remove(&(t, addr));
-            self.history.remove(&addr);
+            let dialing = self
+                .outbound_by_addr
+                .get(&addr)
+                .and_then(|id| self.peers.get(id))
+                .is_some_and(|p| !p.connected);
+            if dialing {
+                renew.push(addr);
+            } else {
+                self.history.remove(&addr);
+            }
+        }
+        for addr in renew {
+            self.history.insert(addr, self.now);
+            self.history_order.insert((self.now, addr));
         }
     }
 
@@ -547,6 +532,9 @@ impl Manager {
     /// Drop `id` from the tables (no outputs, no policy).
     fn forget(&mut self, id: PeerId) -> Option<Peer> {
         let peer = self.peers.remove(&id)?;
+        if let Some(at) = peer.stall_at {
+            self.stalls.remove(&(at, id));
+        }
         match peer.kind {
             Kind::Inbound => {
                 self.inbound = self.inbound.saturating_sub(1);
@@ -577,9 +565,14 @@ impl Manager {
             self.stats.disconnected += 1;
         } else {
             self.stats.dial_failures += 1;
-            if peer.kind != Kind::Inbound {
-                self.record(peer.addr);
-            }
+        }
+        self.after_end(peer);
+    }
+
+    /// The policy after `peer` (forgotten already) failed or ended.
+    fn after_end(&mut self, peer: Peer) {
+        if !peer.connected && peer.kind != Kind::Inbound {
+            self.record(peer.addr);
         }
         match peer.kind {
             Kind::Inbound => {}
@@ -615,6 +608,8 @@ impl Manager {
                 addr,
                 kind,
                 connected: false,
+                progress: 0,
+                stall_at: None,
             },
         );
         self.outbound_by_addr.insert(addr, id);
