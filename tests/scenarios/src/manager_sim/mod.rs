@@ -490,6 +490,23 @@ impl World {
         }
     }
 
+    /// Tells the manager how far each established connection got: the
+    /// packets it received (keepalive answers count, so an idle connection
+    /// to a live peer makes progress and one to a dead peer does not).
+    fn report_progress(&mut self, sim: &mut Sim<Endpoint>, now: Timestamp) {
+        let ep = sim.host_mut(manager_addr());
+        for (h, c) in &self.conns {
+            if c.connected_at.is_none() {
+                continue;
+            }
+            if let Some(conn) = ep.conn(*h) {
+                let stats = conn.stats();
+                self.manager
+                    .on_progress(now, c.id, stats.packets_received + stats.bytes_received);
+            }
+        }
+    }
+
     fn sample(&mut self) {
         self.report.samples += 1;
         if !self.target_reached() {
@@ -598,6 +615,8 @@ pub fn run(cfg: &SwarmConfig) -> Result<Report, RunError> {
         if now >= next_tick {
             world.run_peers(&mut sim, now);
             world.pump(&mut sim);
+            world.report_progress(&mut sim, now);
+            world.drain_manager(&mut sim, now);
             if now < end {
                 world.sample();
             }
