@@ -86,9 +86,9 @@
 //! application to send); go-ethereum's "no inbound from the same IP within
 //! 30 s" rate rule; the adapter runners (`utp_tokio::Manager` and friends),
 //! which would report progress from the connections' stats and send the
-//! reasons; the examples; the 1,000-peer simulation (written apart, in
-//! `tests/scenarios`); the interop check of what libtorrent does with
-//! the codes we send.
+//! reasons; the examples; the interop check of what libtorrent does with
+//! the codes we send. The 1,000-peer simulation drives this manager by hand
+//! (`tests/scenarios/src/manager_sim`), as a runner would.
 
 mod config;
 #[cfg(feature = "fuzzing")]
