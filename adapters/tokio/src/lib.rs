@@ -41,6 +41,16 @@
 //! writes carry the matching `io::ErrorKind` (`ConnectionReset`,
 //! `ConnectionRefused`, `TimedOut`, ...).
 //!
+//! ## Staying connected to N peers
+//!
+//! [`Manager::spawn`] runs utp-core's connection manager on a socket: it
+//! keeps [`ManagerConfig::target_outbound`] outbound connections among the
+//! candidates you give it ([`Manager::add_candidate`], answering
+//! [`ManagerEvent::WantCandidates`]), redials permanent peers with backoff,
+//! limits inbound connections per IP and subnet, drops connections that
+//! make no progress, and hands each connection it keeps to you as
+//! [`ManagerEvent::Connected`].
+//!
 //! ## Cancellation
 //!
 //! `accept`, `recv_foreign`, `send_foreign`, `closed` and `wait_idle` are
@@ -145,9 +155,12 @@ use tokio::net::UdpSocket;
 use tokio::time::Sleep;
 use utp_driver::{Clock, DatagramSocket, Driver};
 
+mod manager;
 mod stream;
 
+pub use manager::{Manager, ManagerEvent};
 pub use stream::{OwnedReadHalf, OwnedWriteHalf, ReuniteError, UtpStream};
+pub use utp_core::manager::{DisconnectReason, ManagerConfig, ManagerStats, PeerId};
 // Everything needed to configure a socket, and to write a congestion
 // controller, without depending on utp-core (the same list in every adapter).
 pub use utp_core::congestion::{

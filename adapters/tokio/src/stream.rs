@@ -134,6 +134,16 @@ impl UtpStream {
         Ok(UtpStream { conn: read.conn })
     }
 
+    /// What the manager watches the connection by.
+    pub(crate) fn watch(&self) -> (Arc<Shared>, ConnHandle) {
+        (self.conn.shared.clone(), self.conn.h)
+    }
+
+    /// The peer's address, as the stream was made with.
+    pub(crate) fn conn_peer(&self) -> SocketAddr {
+        self.conn.peer
+    }
+
     /// Aborts the connection: the peer gets a RESET (its calls fail with
     /// `ConnectionReset`), unsent data is dropped. From then on this
     /// stream's reads and writes fail with `ConnectionAborted`, and

@@ -1,0 +1,161 @@
+//! The connection manager on a real socket: it keeps its target of
+//! outbound connections among local listeners while some of them reset
+//! their connections and go away, and replaces what they took.
+#![allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
+mod common;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::guard;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use utp_tokio::{CloseReason, Manager, ManagerConfig, ManagerEvent, PeerId, UtpSocket, UtpStream};
+
+/// A listener that keeps every connection (after echoing one byte) until
+/// it is stopped: then it resets them all and its socket goes away.
+struct Listener {
+    addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+    stop: tokio::sync::watch::Sender<bool>,
+}
+
+fn listen(socket: UtpSocket) -> Listener {
+    let addr = socket.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut accept_stop = stopped.clone();
+    let task = tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                accepted = socket.accept() => {
+                    let (mut s, _) = accepted.unwrap();
+                    let mut stopped = stopped.clone();
+                    tokio::spawn(async move {
+                        let mut b = [0u8; 1];
+                        if s.read_exact(&mut b).await.is_ok() {
+                            let _ = s.write_all(&b).await;
+                        }
+                        let _ = stopped.changed().await;
+                        s.abort();
+                    });
+                }
+                _ = accept_stop.changed() => break,
+            }
+        }
+    });
+    Listener { addr, task, stop }
+}
+
+/// Reads manager events until `want` outbound connections are up; keeps
+/// the streams, answers requests for candidates with `pool`.
+async fn until_connected(
+    manager: &mut Manager,
+    pool: &[SocketAddr],
+    streams: &mut HashMap<PeerId, (SocketAddr, UtpStream)>,
+    want: usize,
+) {
+    while streams.len() < want {
+        match manager.next().await.unwrap() {
+            ManagerEvent::Connected {
+                id,
+                peer,
+                outbound,
+                mut stream,
+            } => {
+                assert!(outbound);
+                stream.write_all(&[7]).await.unwrap();
+                let mut echo = [0u8; 1];
+                stream.read_exact(&mut echo).await.unwrap();
+                assert_eq!(echo, [7]);
+                streams.insert(id, (peer, stream));
+            }
+            ManagerEvent::Disconnected { id, .. } => {
+                streams.remove(&id);
+            }
+            ManagerEvent::WantCandidates { .. } => {
+                for &a in pool {
+                    manager.add_candidate(a);
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keeps_its_target_while_listeners_go_away() {
+    guard(60, async {
+        let mut listeners = Vec::new();
+        for _ in 0..12 {
+            listeners.push(listen(UtpSocket::bind("127.0.0.1:0").await.unwrap()));
+        }
+        let pool: Vec<SocketAddr> = listeners.iter().map(|l| l.addr).collect();
+        let config = ManagerConfig {
+            target_outbound: 8,
+            redial_interval: Duration::from_millis(500),
+            retry_duration: Duration::from_millis(200),
+            ..ManagerConfig::default()
+        };
+        let client = UtpSocket::bind("127.0.0.1:0").await.unwrap();
+        let mut manager = Manager::spawn(client, config);
+        let mut streams = HashMap::new();
+        until_connected(&mut manager, &pool, &mut streams, 8).await;
+        assert_eq!(streams.len(), 8);
+
+        // Three listeners the manager is connected to go away, resetting
+        // their connections.
+        let connected: Vec<SocketAddr> = streams.values().map(|(a, _)| *a).collect();
+        let mut gone = Vec::new();
+        for l in std::mem::take(&mut listeners) {
+            if gone.len() < 3 && connected.contains(&l.addr) {
+                l.stop.send(true).unwrap();
+                l.task.await.unwrap();
+                gone.push(l.addr);
+            } else {
+                listeners.push(l);
+            }
+        }
+        assert_eq!(gone.len(), 3);
+        // Our streams to them end; the manager reports it and replaces them
+        // from the listeners left.
+        let mut lost = 0;
+        while lost < 3 {
+            match manager.next().await.unwrap() {
+                ManagerEvent::Disconnected { id, info } => {
+                    let (peer, _) = streams.remove(&id).unwrap();
+                    assert!(gone.contains(&peer), "{peer}");
+                    let reason = info.map(|i| i.reason);
+                    assert!(
+                        matches!(
+                            reason,
+                            Some(CloseReason::Reset | CloseReason::Finished) | None
+                        ),
+                        "{reason:?}"
+                    );
+                    lost += 1;
+                }
+                ManagerEvent::Connected {
+                    id, peer, stream, ..
+                } => {
+                    streams.insert(id, (peer, stream));
+                }
+                ManagerEvent::WantCandidates { .. } => {
+                    for &a in &pool {
+                        manager.add_candidate(a);
+                    }
+                }
+            }
+        }
+        until_connected(&mut manager, &pool, &mut streams, 8).await;
+        assert_eq!(streams.len(), 8);
+        assert!(streams.values().all(|(a, _)| !gone.contains(a)));
+        let stats = manager.stats().await.unwrap();
+        assert!(stats.dials >= 11, "{stats:?}");
+    })
+    .await;
+}
