@@ -1,0 +1,144 @@
+//! Stay connected to 8 peers: a [`Manager`] keeps 8 outbound connections
+//! among 12 local listeners while, round after round, 3 of the listeners
+//! it is connected to stop (resetting their connections) and come back on
+//! new ports.
+//!
+//! ```sh
+//! cargo run -p utp-tokio --example manager -- --rounds 5
+//! ```
+
+use std::collections::HashMap;
+use std::error::Error;
+use std::io;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+use utp_tokio::{Manager, ManagerConfig, ManagerEvent, PeerId, UtpSocket, UtpStream};
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn Error>> {
+    let mut rounds = 5;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match (arg.as_str(), args.next()) {
+            ("--rounds", Some(n)) => rounds = n.parse()?,
+            _ => return Err("usage: manager [--rounds N]".into()),
+        }
+    }
+    for (round, took) in run(rounds).await?.iter().enumerate() {
+        println!("round {round}: 3 listeners stopped, 8 connections again after {took:?}");
+    }
+    Ok(())
+}
+
+/// A listener holding the connections it accepts until it stops; then it
+/// resets them.
+pub(crate) struct Listener {
+    pub(crate) addr: SocketAddr,
+    stop: watch::Sender<bool>,
+}
+
+pub(crate) async fn listener() -> io::Result<Listener> {
+    let socket = UtpSocket::bind("127.0.0.1:0").await?;
+    let addr = socket.local_addr()?;
+    let (stop, stopped) = watch::channel(false);
+    tokio::spawn(async move {
+        let mut stop_accepting = stopped.clone();
+        loop {
+            tokio::select! {
+                accepted = socket.accept() => {
+                    let Ok((stream, _)) = accepted else { return };
+                    let mut stopped = stopped.clone();
+                    tokio::spawn(async move {
+                        let _ = stopped.changed().await;
+                        stream.abort();
+                    });
+                }
+                _ = stop_accepting.changed() => return,
+            }
+        }
+    });
+    Ok(Listener { addr, stop })
+}
+
+/// `rounds` rounds of stopping 3 connected listeners (and starting 3 new
+/// ones); how long the manager took each time to hold 8 connections again.
+pub(crate) async fn run(rounds: usize) -> io::Result<Vec<Duration>> {
+    let mut listeners = Vec::new();
+    for _ in 0..12 {
+        listeners.push(listener().await?);
+    }
+    let config = ManagerConfig {
+        target_outbound: 8,
+        redial_interval: Duration::from_millis(500),
+        retry_duration: Duration::from_millis(200),
+        ..ManagerConfig::default()
+    };
+    let mut manager = Manager::spawn(UtpSocket::bind("127.0.0.1:0").await?, config);
+    let mut held: HashMap<PeerId, (SocketAddr, UtpStream)> = HashMap::new();
+    hold(&mut manager, &listeners, &mut held, 8).await?;
+    let mut took = Vec::new();
+    for _ in 0..rounds {
+        let connected: Vec<SocketAddr> = held.values().map(|(a, _)| *a).collect();
+        let mut stopped = Vec::new();
+        let mut kept = Vec::new();
+        for l in listeners {
+            if stopped.len() < 3 && connected.contains(&l.addr) {
+                let _ = l.stop.send(true);
+                stopped.push(l.addr);
+            } else {
+                kept.push(l);
+            }
+        }
+        listeners = kept;
+        for _ in 0..stopped.len() {
+            listeners.push(listener().await?);
+        }
+        let start = Instant::now();
+        // The stopped ones' connections end; the manager fills their places.
+        while held.values().any(|(a, _)| stopped.contains(a)) {
+            event(&mut manager, &listeners, &mut held).await?;
+        }
+        hold(&mut manager, &listeners, &mut held, 8).await?;
+        took.push(start.elapsed());
+    }
+    Ok(took)
+}
+
+/// Handles events until `want` connections are held.
+async fn hold(
+    manager: &mut Manager,
+    listeners: &[Listener],
+    held: &mut HashMap<PeerId, (SocketAddr, UtpStream)>,
+    want: usize,
+) -> io::Result<()> {
+    while held.len() < want {
+        event(manager, listeners, held).await?;
+    }
+    Ok(())
+}
+
+async fn event(
+    manager: &mut Manager,
+    listeners: &[Listener],
+    held: &mut HashMap<PeerId, (SocketAddr, UtpStream)>,
+) -> io::Result<()> {
+    let gone = || io::Error::new(io::ErrorKind::NotConnected, "the manager stopped");
+    match manager.next().await.ok_or_else(gone)? {
+        ManagerEvent::Connected {
+            id, peer, stream, ..
+        } => {
+            held.insert(id, (peer, stream));
+        }
+        ManagerEvent::Disconnected { id, .. } => {
+            held.remove(&id);
+        }
+        ManagerEvent::WantCandidates { .. } => {
+            for l in listeners {
+                manager.add_candidate(l.addr);
+            }
+        }
+    }
+    Ok(())
+}
