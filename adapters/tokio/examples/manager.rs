@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
-use utp_tokio::{Manager, ManagerConfig, ManagerEvent, PeerId, UtpSocket, UtpStream};
+use utp_tokio::{DriverConfig, Manager, ManagerConfig, ManagerEvent, PeerId, UtpSocket, UtpStream};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error>> {
@@ -75,7 +75,14 @@ pub(crate) async fn run(rounds: usize) -> io::Result<Vec<Duration>> {
         retry_duration: Duration::from_millis(200),
         ..ManagerConfig::default()
     };
-    let mut manager = Manager::spawn(UtpSocket::bind("127.0.0.1:0").await?, config);
+    // A listener that stops resets its connections; should that RESET be
+    // lost, a keepalive every 500 ms and a 2 s idle timeout notice the gone
+    // peer soon (the defaults, 29 s and 180 s, suit the Internet better).
+    let mut socket_config = DriverConfig::default();
+    socket_config.config.keepalive = Some(Duration::from_millis(500));
+    socket_config.config.idle_timeout = Some(Duration::from_secs(2));
+    let socket = UtpSocket::bind_with("127.0.0.1:0", socket_config).await?;
+    let mut manager = Manager::spawn(socket, config);
     let mut held: HashMap<PeerId, (SocketAddr, UtpStream)> = HashMap::new();
     hold(&mut manager, &listeners, &mut held, 8).await?;
     let mut took = Vec::new();

@@ -88,6 +88,7 @@ impl Manager {
             events: event_tx,
             conns: HashMap::new(),
             dials: JoinSet::new(),
+            cancelled: std::collections::HashSet::new(),
         };
         let task = tokio::spawn(runner.run(command_rx));
         Manager {
@@ -140,6 +141,9 @@ struct Runner {
     events: mpsc::UnboundedSender<ManagerEvent>,
     conns: HashMap<PeerId, Watched>,
     dials: JoinSet<(PeerId, std::io::Result<UtpStream>)>,
+    /// Dials the policy dropped while they were in flight: their streams,
+    /// should they connect, are closed at once.
+    cancelled: std::collections::HashSet<PeerId>,
 }
 
 impl Runner {
@@ -218,7 +222,12 @@ impl Runner {
                         .policy
                         .disconnect_reason(id)
                         .unwrap_or(DisconnectReason::Requested);
-                    if let Some(w) = self.conns.remove(&id) {
+                    let Some(w) = self.conns.remove(&id) else {
+                        // Still dialing.
+                        self.cancelled.insert(id);
+                        continue;
+                    };
+                    {
                         let mut d = w.shared.lock();
                         let _ = d.set_close_reason(w.h, Some(reason.wire_code()));
                         let _ = d.reset(&w.shared.socket, w.shared.now(), w.h);
@@ -238,6 +247,10 @@ impl Runner {
     }
 
     fn dialed(&mut self, id: PeerId, result: std::io::Result<UtpStream>) {
+        if self.cancelled.remove(&id) {
+            // Dropping the stream closes it.
+            return;
+        }
         let now = self.now();
         match result {
             Ok(stream) => {
