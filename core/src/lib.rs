@@ -112,8 +112,10 @@
 //!
 //! let mut now = Timestamp::ZERO;
 //! let conn_a = a.connect(now, b_addr)?;
-//! a.conn(conn_a).unwrap().write(b"hello over uTP")?; // buffered until connected
-//! a.conn(conn_a).unwrap().shutdown();                 // FIN after the data
+//! let mut c = a.conn(conn_a).ok_or("no such connection")?;
+//! c.write(b"hello over uTP")?; // buffered until connected
+//! c.shutdown();                // FIN after the data
+//! drop(c);
 //!
 //! let mut wire: VecDeque<(SocketAddr, SocketAddr, Vec<u8>)> = VecDeque::new();
 //! let mut buf = [0u8; 1500];
@@ -128,11 +130,12 @@
 //!         while let Some(event) = ep.poll_event() {
 //!             match event {
 //!                 Event::Incoming => {
-//!                     let conn_b = ep.accept().unwrap();
-//!                     assert_eq!(ep.conn(conn_b).unwrap().peer_addr(), Some(a_addr));
+//!                     let conn_b = ep.accept().ok_or("nothing to accept")?;
+//!                     let c = ep.conn(conn_b).ok_or("no such connection")?;
+//!                     assert_eq!(c.peer_addr(), Some(a_addr));
 //!                 }
 //!                 Event::Readable(h) | Event::Eof(h) => {
-//!                     let mut c = ep.conn(h).unwrap();
+//!                     let Some(mut c) = ep.conn(h) else { continue };
 //!                     let mut chunk = [0u8; 4096];
 //!                     while let Ok(n) = c.read(&mut chunk) {
 //!                         if n == 0 {
@@ -144,7 +147,9 @@
 //!                 }
 //!                 Event::Closed(h, reason) => {
 //!                     assert_eq!(reason, CloseReason::Finished);
-//!                     ep.conn(h).unwrap().close(); // release it
+//!                     if let Some(mut c) = ep.conn(h) {
+//!                         c.close(); // release it
+//!                     }
 //!                     done |= from == a_addr;
 //!                 }
 //!                 _ => {}

@@ -56,7 +56,8 @@
 //! assert_eq!(len, 26);
 //! let back = PacketRepr::parse(&buf[..len])?;
 //! assert_eq!(back, repr);
-//! let acked: Vec<u16> = back.selective_ack.unwrap().acked(back.ack_nr).map(|s| s.get()).collect();
+//! let sack = back.selective_ack.ok_or("the SACK went missing")?;
+//! let acked: Vec<u16> = sack.acked(back.ack_nr).map(|s| s.get()).collect();
 //! assert_eq!(acked, [1, 3]); // wraps past 65535
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
