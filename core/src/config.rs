@@ -24,7 +24,7 @@
 mod validate;
 
 use core::time::Duration;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 use crate::congestion::CongestionKind;
 
@@ -274,16 +274,13 @@ impl Default for Config {
 }
 
 impl Config {
-    /// Largest UDP payload for `remote`.
-    pub(crate) fn packet_size(&self, remote: SocketAddr) -> usize {
-        // A v4-mapped IPv6 address (an IPv4 peer of a dual-stack socket)
-        // travels over IPv4.
-        let size = match remote.ip().to_canonical() {
-            IpAddr::V4(_) => self.packet_size_v4,
-            IpAddr::V6(_) => self.packet_size_v6,
-        };
-        // Room for a header, a full SACK and some payload, whatever is set.
-        size.clamp(MIN_PACKET_SIZE, MAX_PACKET_SIZE)
+    /// The largest packet sent to `peer` before path MTU discovery has
+    /// found more: [`packet_size_v4`](Self::packet_size_v4) or
+    /// [`packet_size_v6`](Self::packet_size_v6) by its address family
+    /// (IPv4's for a peer not reached over IP), within
+    /// [`Peer::max_packet_size`](crate::Peer::max_packet_size).
+    pub fn packet_size_for<P: crate::Peer>(&self, peer: &P) -> usize {
+        crate::peer::PeerInfo::of(peer).packet_size(self)
     }
 
     /// `reorder_window` within its documented bound.
@@ -326,15 +323,18 @@ pub enum AcceptDecision {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[non_exhaustive]
-pub struct ListenConfig {
+pub struct ListenConfig<P = SocketAddr> {
     /// Connections accepted by the protocol but not yet taken by
     /// [`Endpoint::accept`](crate::Endpoint::accept). A SYN beyond it is
     /// treated as over `max_connections`. Not zero (nothing could be
     /// accepted; taken as 1). Default 128.
     pub backlog: usize,
-    /// The "firewall": called once per new SYN with the peer's address.
-    /// Default: accept everything.
-    pub filter: Box<dyn FnMut(SocketAddr) -> AcceptDecision + Send>,
+    /// The "firewall": called once per new SYN with the peer and the
+    /// SYN's connection id ([`ListenConfig::with_filter`] builds one from
+    /// a function of the peer alone). Not called for a SYN that an
+    /// expected connection ([`Endpoint::accept_with_id`](crate::Endpoint::accept_with_id))
+    /// takes. Default: accept everything.
+    pub filter: AcceptFilter<P>,
     /// Let an accepted connection send its first DATA packet before the
     /// initiator has proved it receives our packets. Off (the default), an
     /// acceptor that writes first holds its data until the initiator's
@@ -349,7 +349,7 @@ pub struct ListenConfig {
     pub early_data: bool,
 }
 
-impl Default for ListenConfig {
+impl<P> Default for ListenConfig<P> {
     fn default() -> Self {
         ListenConfig {
             backlog: 128,
@@ -360,11 +360,24 @@ impl Default for ListenConfig {
 }
 
 impl ListenConfig {
-    /// The default settings with `filter` as the "firewall" (see
-    /// [`ListenConfig::filter`]).
+    /// The default settings with `filter`, a function of the peer's
+    /// address, as the "firewall" (see [`ListenConfig::filter`]).
     pub fn with_filter(
-        filter: impl FnMut(SocketAddr) -> AcceptDecision + Send + 'static,
+        mut filter: impl FnMut(SocketAddr) -> AcceptDecision + Send + 'static,
     ) -> ListenConfig {
+        ListenConfig {
+            filter: Box::new(move |syn: &SynInfo<'_, SocketAddr>| filter(*syn.peer)),
+            ..ListenConfig::default()
+        }
+    }
+}
+
+impl<P> ListenConfig<P> {
+    /// The default settings with `filter`, told the peer and the SYN's
+    /// connection id, as the "firewall".
+    pub fn with_syn_filter(
+        filter: impl FnMut(&SynInfo<'_, P>) -> AcceptDecision + Send + 'static,
+    ) -> ListenConfig<P> {
         ListenConfig {
             filter: Box::new(filter),
             ..ListenConfig::default()
@@ -372,7 +385,21 @@ impl ListenConfig {
     }
 }
 
-impl core::fmt::Debug for ListenConfig {
+/// The accept filter's type ([`ListenConfig::filter`]).
+pub type AcceptFilter<P = SocketAddr> = Box<dyn FnMut(&SynInfo<'_, P>) -> AcceptDecision + Send>;
+
+/// What the accept filter ([`ListenConfig::filter`]) is told of a SYN.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct SynInfo<'a, P> {
+    /// Who sent it.
+    pub peer: &'a P,
+    /// Its connection id: the initiator's receive id (ours will be one
+    /// more), the id a peer that agreed on one out of band uses.
+    pub connection_id: u16,
+}
+
+impl<P> core::fmt::Debug for ListenConfig<P> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("ListenConfig")
             .field("backlog", &self.backlog)

@@ -38,6 +38,9 @@ pub enum ConnectError {
     TooManyConnections,
     /// No connection id is free for this peer (all 65536 in use).
     NoConnectionId,
+    /// The connection id asked for (`connect_with_id`, `accept_with_id`)
+    /// is in use with this peer, or next to one that is.
+    IdInUse,
 }
 
 impl fmt::Display for ConnectError {
@@ -45,6 +48,7 @@ impl fmt::Display for ConnectError {
         match self {
             ConnectError::TooManyConnections => f.write_str("connection limit reached"),
             ConnectError::NoConnectionId => f.write_str("no free connection id for this peer"),
+            ConnectError::IdInUse => f.write_str("connection id in use with this peer"),
         }
     }
 }

@@ -176,7 +176,7 @@ fn drain(
                 "endpoint sent an invalid packet ({e}): {bytes:02x?}"
             ))
         })?;
-        if t.len > ep.config().packet_size(t.destination) {
+        if t.len > ep.config().packet_size_for(&t.destination) {
             return Err(Violation(format!("datagram of {} bytes", t.len)));
         }
         if seen.len() < 64 {
@@ -610,7 +610,7 @@ pub fn pair(data: &[u8]) -> Result<(), Violation> {
                 if PacketRepr::parse(bytes).is_err() {
                     return Err(Violation(format!("invalid datagram {bytes:02x?}")));
                 }
-                if t.len > ep.config().packet_size(t.destination) {
+                if t.len > ep.config().packet_size_for(&t.destination) {
                     return Err(Violation(format!("datagram of {} bytes", t.len)));
                 }
                 let fate = input.u8();

@@ -240,6 +240,7 @@ pub mod event;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod manager;
+pub mod peer;
 mod rng;
 pub mod seq;
 pub mod stats;
@@ -247,11 +248,14 @@ pub mod time;
 pub mod trace;
 pub mod wire;
 
-pub use config::{AcceptDecision, Config, ConfigError, ListenConfig, SynCookies};
+pub use config::{
+    AcceptDecision, AcceptFilter, Config, ConfigError, ListenConfig, SynCookies, SynInfo,
+};
 pub use conn::ConnState;
 pub use endpoint::{Conn, ConnHandle, Endpoint, Handled, Transmit};
 pub use error::{ConnectError, Error};
 pub use event::{CloseInfo, CloseReason, Event, Timer};
+pub use peer::Peer;
 pub use seq::SeqNr;
 pub use stats::{ConnStats, EndpointStats, IntervalStats};
 pub use time::Timestamp;

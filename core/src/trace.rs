@@ -59,8 +59,8 @@ mod on {
     use crate::wire::{Packet, PacketRepr, PacketType};
 
     /// The span of a new connection.
-    pub(crate) fn conn_span(local_id: u16, peer: std::net::SocketAddr) -> tracing::Span {
-        tracing::debug_span!(target: "utp::conn", "utp_conn", local_id, peer = %peer)
+    pub(crate) fn conn_span(local_id: u16, peer: &dyn core::fmt::Debug) -> tracing::Span {
+        tracing::debug_span!(target: "utp::conn", "utp_conn", local_id, peer = ?peer)
     }
 
     fn kind(ty: PacketType) -> &'static str {

@@ -186,7 +186,7 @@ fn every_rule_names_its_field() {
     );
     assert_eq!(ledbat(|l| l.slowdown_interval = None), Ok(()));
 
-    let mut listen = ListenConfig::default();
+    let mut listen = ListenConfig::<std::net::SocketAddr>::default();
     assert_eq!(listen.validate(), Ok(()));
     listen.backlog = 0;
     assert_eq!(listen.validate(), zero("ListenConfig::backlog"));
@@ -479,7 +479,7 @@ const MAX_STEPS: usize = 20_000;
 /// for sanity only: nothing is required to arrive.
 fn exchange(a: Config, b: Config, backlog: usize, early_data: bool) -> TwoWay {
     let mut p = Pair::new(a, b);
-    let mut listen = ListenConfig::default();
+    let mut listen = ListenConfig::<std::net::SocketAddr>::default();
     listen.backlog = backlog;
     listen.early_data = early_data;
     p.b.listen(listen);

@@ -111,8 +111,8 @@ fn a_fixed_window_controller_drives_a_two_way_transfer() {
     let cx_b = cx_b.lock().unwrap();
     assert_eq!(cx_a.len(), 1);
     assert_eq!(cx_b.len(), 1);
-    assert_eq!(cx_a[0].remote, addr(B));
-    assert_eq!(cx_b[0].remote, addr(A));
+    assert_eq!(cx_a[0].remote, Some(addr(B)));
+    assert_eq!(cx_b[0].remote, Some(addr(A)));
     assert_eq!((cx_a[0].packet_size, cx_b[0].packet_size), (1402, 1402));
 
     // Its window is the connection's, and nothing exceeds it.

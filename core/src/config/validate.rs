@@ -304,7 +304,7 @@ impl LedbatConfig {
     }
 }
 
-impl ListenConfig {
+impl<P> ListenConfig<P> {
     /// Checks the fields against their rules (the filter can be anything).
     pub fn validate(&self) -> Result<(), ConfigError> {
         nonzero("ListenConfig::backlog", self.backlog)
@@ -318,7 +318,10 @@ mod tests {
     #[test]
     fn defaults_are_valid_and_normal() {
         assert_eq!(Config::default().validate(), Ok(()));
-        assert_eq!(ListenConfig::default().validate(), Ok(()));
+        assert_eq!(
+            ListenConfig::<std::net::SocketAddr>::default().validate(),
+            Ok(())
+        );
         assert_eq!(
             format!("{:?}", Config::default().normalized()),
             format!("{:?}", Config::default())

@@ -109,8 +109,9 @@ pub trait Controller: Send + fmt::Debug {
 #[derive(Clone, Copy, Debug)]
 #[non_exhaustive]
 pub struct ControllerContext {
-    /// The peer.
-    pub remote: SocketAddr,
+    /// The peer's UDP address (`None` for a peer of another carrier, see
+    /// [`Peer::socket_addr`](crate::Peer::socket_addr)).
+    pub remote: Option<SocketAddr>,
     /// The configured packet size for this peer, the unit the shipped
     /// controllers count their initial window in. (The size packets really
     /// have may change with path MTU discovery:

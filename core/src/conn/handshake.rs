@@ -66,6 +66,9 @@ pub(super) struct Handshake {
     syn_rushed: bool,
     /// When an unverifiable RESET (ack_nr 0) was challenged.
     pub(super) reset_challenge: Option<Timestamp>,
+    /// Expected acceptor (`on_expected_syn`): nothing came after the SYN
+    /// yet, so a repeated SYN means our STATE was lost.
+    pub(super) expected_unheard: bool,
     /// Initiator: when to send the third packet again, the interval, and
     /// when to stop.
     pub(super) third_again: Option<(Timestamp, Duration, Timestamp)>,
@@ -81,6 +84,7 @@ impl Handshake {
             held: None,
             syn_rushed: false,
             reset_challenge: None,
+            expected_unheard: false,
             third_again: None,
         }
     }
@@ -104,9 +108,42 @@ impl Connection {
         self.stats.duplicates += 1;
         match self.phase {
             Phase::HalfOpen => self.hs.syn_ack_pending = true,
+            Phase::Established if self.hs.expected_unheard => self.hs.syn_ack_pending = true,
             Phase::Established => self.ack_pending = true,
             _ => {}
         }
+    }
+
+    /// A packet for a connection expected with an agreed id: only the
+    /// initiator's SYN, which makes it an established acceptor at once
+    /// (the id, agreed out of band, stands for the proof a half-open
+    /// acceptor waits for), answered with STATE(S) like any acceptor's.
+    /// Until the initiator is heard again, a repeated SYN gets that STATE
+    /// again (`on_duplicate_syn`).
+    pub(super) fn on_expected_syn(
+        &mut self,
+        now: Timestamp,
+        p: &PacketRepr<'_>,
+        events: &mut EventSink<'_>,
+    ) {
+        if p.packet_type != PacketType::Syn {
+            self.stats.dropped_invalid += 1;
+            return;
+        }
+        self.initial_peer_seq = p.seq_nr;
+        self.recv.set_ack_nr(p.seq_nr);
+        self.phase = Phase::Established;
+        self.connect_deadline = None;
+        self.hs.syn_ack_pending = true;
+        self.hs.expected_unheard = true;
+        // As `accept`: room for a packet until the peer's first real
+        // advertisement (libtorrent and librqbit-utp advertise 0 in a SYN).
+        self.peer_window = p.window_size.max(self.packet_size as u32);
+        self.reply_delay = now.to_wire().difference_since(p.timestamp);
+        self.stats.packets_received += 1;
+        self.last_recv = now;
+        crate::trace::conn_event!(self, "handshake complete: the expected SYN arrived");
+        events.push(Event::Connected(events.handle));
     }
 
     /// A non-SYN packet while we wait for the acceptor's STATE. Returns

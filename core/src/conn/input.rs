@@ -52,6 +52,9 @@ impl Connection {
             }
             return;
         }
+        if self.phase == Phase::Expecting {
+            return self.on_expected_syn(now, p, events);
+        }
         match p.packet_type {
             PacketType::Reset => return self.on_reset(now, p, events),
             PacketType::Syn => return self.on_duplicate_syn(p),
@@ -72,6 +75,7 @@ impl Connection {
         // Only a packet from the peer itself gets this far: a pending
         // RESET challenge is answered (see `handshake.rs`).
         self.hs.reset_challenge = None;
+        self.hs.expected_unheard = false;
         self.note_close_code(p);
         self.on_peer_progress(p);
         self.stats.packets_received += 1;

@@ -29,12 +29,13 @@ mod timers;
 
 use core::time::Duration;
 use std::collections::VecDeque;
-use std::net::SocketAddr;
+use std::net::IpAddr;
 
 use crate::config::Config;
 use crate::congestion::{Controller, ControllerContext};
 use crate::error::Error;
 use crate::event::{CloseReason, Event};
+use crate::peer::{Peer, PeerInfo};
 use crate::seq::SeqNr;
 use crate::stats::ConnStats;
 use crate::time::{Timestamp, TimestampDiff};
@@ -73,6 +74,9 @@ impl EventSink<'_> {
 /// The connection's phase. Half-closes are flags on `Established`.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Phase {
+    /// We wait for a SYN with a connection id agreed out of band
+    /// (`Endpoint::accept_with_id`); nothing is sent.
+    Expecting,
     /// We sent a SYN and wait for the acceptor's STATE.
     SynSent,
     /// We answered a SYN and wait for a packet from the initiator that
@@ -108,7 +112,8 @@ struct AckSnapshot {
 
 #[derive(Debug)]
 pub(crate) struct Connection {
-    remote: SocketAddr,
+    /// What the stack needs of the peer (the endpoint keeps who it is).
+    peer: PeerInfo,
     recv_id: u16,
     send_id: u16,
     phase: Phase,
@@ -213,19 +218,20 @@ pub(crate) struct Connection {
 }
 
 impl Connection {
-    fn new(
+    fn new<P: Peer>(
         config: &Config,
-        remote: SocketAddr,
+        remote: &P,
         recv_id: u16,
         send_id: u16,
         seq_nr: SeqNr,
         ack_nr: SeqNr,
         now: Timestamp,
     ) -> Self {
-        let pmtu = Pmtu::new(config, remote);
+        let peer = PeerInfo::of(remote);
+        let pmtu = Pmtu::new(config, peer);
         let packet_size = pmtu.current();
         Connection {
-            remote,
+            peer,
             recv_id,
             send_id,
             phase: Phase::SynSent,
@@ -244,8 +250,8 @@ impl Connection {
             rtt: RttEstimator::new(config.initial_rto, config.min_rto, config.max_rto),
             // The initial window, in bytes, does not depend on the path MTU.
             cc: config.congestion.build(&ControllerContext {
-                remote,
-                packet_size: config.packet_size(remote),
+                remote: peer.addr,
+                packet_size: peer.packet_size(config),
                 now,
             }),
             packet_size,
@@ -304,10 +310,10 @@ impl Connection {
 
     /// An outgoing connection: receives on `recv_id`, sends on
     /// `recv_id + 1`, opens with a SYN of sequence number `isn`.
-    pub(crate) fn connect(
+    pub(crate) fn connect<P: Peer>(
         config: &Config,
         now: Timestamp,
-        remote: SocketAddr,
+        remote: &P,
         recv_id: u16,
         isn: SeqNr,
     ) -> Self {
@@ -348,10 +354,10 @@ impl Connection {
     /// (one packet with `early_data`) and no keepalives until the initiator
     /// proves it received our STATE, and dies after
     /// [`Config::half_open_timeout`] otherwise.
-    pub(crate) fn accept(
+    pub(crate) fn accept<P: Peer>(
         config: &Config,
         now: Timestamp,
-        remote: SocketAddr,
+        remote: &P,
         syn: &PacketRepr<'_>,
         our_seq: SeqNr,
         early_data: bool,
@@ -377,15 +383,42 @@ impl Connection {
         c
     }
 
+    /// A connection expected from `remote` with the connection id `id`
+    /// agreed out of band: the initiator's SYN will carry `id` (its receive
+    /// id); we receive on `id + 1` and send on `id`. It sends nothing until
+    /// that SYN arrives (`on_expected_syn`), and gives up with
+    /// `TimedOut(Connect)` after `timeout`.
+    pub(crate) fn expect<P: Peer>(
+        config: &Config,
+        now: Timestamp,
+        remote: &P,
+        id: u16,
+        our_seq: SeqNr,
+        timeout: Duration,
+    ) -> Self {
+        let mut c = Connection::new(
+            config,
+            remote,
+            id.wrapping_add(1),
+            id,
+            our_seq,
+            SeqNr::new(0),
+            now,
+        );
+        c.phase = Phase::Expecting;
+        c.connect_deadline = Some(now + timeout);
+        c
+    }
+
     /// A connection built from a packet that proved a SYN cookie: the
     /// initiator sent its SYN with `p.connection_id - 1` and sequence
     /// number `p.seq_nr - 1`, and acknowledges our cookie `our_seq` (its
     /// ack_nr is `our_seq - 1`). Established at once; the caller then
     /// delivers `p` to it.
-    pub(crate) fn from_cookie(
+    pub(crate) fn from_cookie<P: Peer>(
         config: &Config,
         now: Timestamp,
-        remote: SocketAddr,
+        remote: &P,
         p: &PacketRepr<'_>,
         our_seq: SeqNr,
     ) -> Self {
@@ -403,8 +436,9 @@ impl Connection {
         c
     }
 
-    pub(crate) fn remote(&self) -> SocketAddr {
-        self.remote
+    /// The peer's IP address, if it is reached over IP.
+    pub(crate) fn remote_ip(&self) -> Option<IpAddr> {
+        self.peer.ip()
     }
 
     pub(crate) fn recv_id(&self) -> u16 {
@@ -426,7 +460,7 @@ impl Connection {
 
     pub(crate) fn state(&self) -> ConnState {
         match self.phase {
-            Phase::SynSent | Phase::HalfOpen => ConnState::Connecting,
+            Phase::Expecting | Phase::SynSent | Phase::HalfOpen => ConnState::Connecting,
             Phase::Established => ConnState::Established {
                 write_closed: self.write_closed,
                 read_closed: self.recv.is_eof(),
@@ -564,7 +598,7 @@ impl Connection {
         self.recv.set_discard();
         if !self.is_closed() {
             self.write_closed = true;
-            if self.phase == Phase::SynSent
+            if matches!(self.phase, Phase::SynSent | Phase::Expecting)
                 || (self.phase == Phase::HalfOpen && !self.hs.sent_early_data(self.seq_nr))
             {
                 // Nothing was ever exchanged: just stop.
@@ -582,7 +616,8 @@ impl Connection {
         if self.is_closed() {
             return;
         }
-        self.reset_pending = true;
+        // An expected connection whose SYN never came has nobody to tell.
+        self.reset_pending = self.phase != Phase::Expecting;
         self.finish(now, CloseReason::Aborted, events);
         self.drain_until = None;
     }

@@ -49,7 +49,7 @@ impl Connection {
                 return self.retransmit(now, index, p, buf);
             }
         }
-        if self.phase == Phase::SynSent {
+        if matches!(self.phase, Phase::SynSent | Phase::Expecting) {
             return None;
         }
         if !self.in_flight.has_lost() && self.may_send_data() {

@@ -47,6 +47,7 @@ use super::output::MAX_PACKETS_IN_FLIGHT;
 use super::send::ProbeOutcome;
 use super::{Connection, ACK_SNAPSHOTS};
 use crate::config::Config;
+use crate::peer::PeerInfo;
 use crate::seq::SeqNr;
 use crate::time::Timestamp;
 use crate::wire::{PacketType, HEADER_LEN, MAX_EXTENSIONS};
@@ -77,12 +78,14 @@ const MAX_PROBE_STEP: usize = MAX_PADDING - 256;
 /// Remote addresses the endpoint remembers.
 pub(crate) const PATH_MEMORY_ENTRIES: usize = 256;
 
-/// The floor and ceiling for a peer at `ip`.
-fn bounds(config: &Config, ip: IpAddr) -> (usize, usize) {
-    let ceiling = config.packet_size(SocketAddr::new(ip, 0));
-    let floor = match ip.to_canonical() {
-        IpAddr::V4(_) => IPV4_FLOOR,
-        IpAddr::V6(_) => IPV6_FLOOR,
+/// The floor and ceiling for `peer`: equal (no search) for a peer not
+/// reached over IP, whose carrier sets the size.
+fn bounds(config: &Config, peer: PeerInfo) -> (usize, usize) {
+    let ceiling = peer.packet_size(config);
+    let floor = match peer.ip().map(|ip| ip.to_canonical()) {
+        Some(IpAddr::V4(_)) => IPV4_FLOOR,
+        Some(IpAddr::V6(_)) => IPV6_FLOOR,
+        None => ceiling,
     };
     (floor.min(ceiling), ceiling)
 }
@@ -122,8 +125,8 @@ pub(crate) struct Pmtu {
 }
 
 impl Pmtu {
-    pub(crate) fn new(config: &Config, remote: SocketAddr) -> Self {
-        let (floor, ceiling) = bounds(config, remote.ip());
+    pub(crate) fn new(config: &Config, peer: PeerInfo) -> Self {
+        let (floor, ceiling) = bounds(config, peer);
         let enabled = config.pmtu_discovery && floor < ceiling;
         Pmtu {
             enabled,
@@ -322,7 +325,7 @@ impl PathMemory {
 
     /// An ICMP "too big" for `ip`: nothing above `limit` passes.
     pub(crate) fn too_big(&mut self, config: &Config, ip: IpAddr, limit: usize, now: Timestamp) {
-        let (floor, ceiling) = bounds(config, ip);
+        let (floor, ceiling) = bounds(config, PeerInfo::udp(SocketAddr::new(ip, 0)));
         if !config.pmtu_discovery || floor >= ceiling {
             return;
         }
@@ -502,7 +505,7 @@ mod tests {
     /// Runs the search against a path that carries sizes up to `path`
     /// (every probe above it lost); returns (final size, probes).
     fn search(config: &Config, path: usize) -> (usize, u64) {
-        let mut p = Pmtu::new(config, v4());
+        let mut p = Pmtu::new(config, PeerInfo::udp(v4()));
         let now = Timestamp::ZERO;
         while let Some(size) = p.next_probe(now) {
             p.on_probe_sent(size);
@@ -535,7 +538,7 @@ mod tests {
 
     #[test]
     fn one_loss_does_not_lower_the_bound() {
-        let mut p = Pmtu::new(&Config::default(), v4());
+        let mut p = Pmtu::new(&Config::default(), PeerInfo::udp(v4()));
         let now = Timestamp::ZERO;
         assert_eq!(p.next_probe(now), Some(1402));
         p.on_probe_sent(1402);
@@ -554,7 +557,7 @@ mod tests {
 
     #[test]
     fn at_most_one_probe_in_flight() {
-        let mut p = Pmtu::new(&Config::default(), v4());
+        let mut p = Pmtu::new(&Config::default(), PeerInfo::udp(v4()));
         let now = Timestamp::ZERO;
         let size = p.next_probe(now).unwrap_or(0);
         p.on_probe_sent(size);
@@ -567,13 +570,13 @@ mod tests {
             pmtu_discovery: false,
             ..Config::default()
         };
-        let mut p = Pmtu::new(&config, v4());
+        let mut p = Pmtu::new(&config, PeerInfo::udp(v4()));
         assert_eq!(p.current(), 1402);
         assert_eq!(p.next_probe(Timestamp::ZERO), None);
         // IPv6 defaults: floor == ceiling, nothing to search.
         let mut p6 = Pmtu::new(
             &Config::default(),
-            "[2001:db8::1]:1".parse().unwrap_or(v4()),
+            PeerInfo::udp("[2001:db8::1]:1".parse().unwrap_or(v4())),
         );
         assert_eq!(p6.current(), 1232);
         assert_eq!(p6.next_probe(Timestamp::ZERO), None);
@@ -582,7 +585,7 @@ mod tests {
     #[test]
     fn failure_is_forgotten_after_the_reprobe_time() {
         let config = Config::default();
-        let mut p = Pmtu::new(&config, v4());
+        let mut p = Pmtu::new(&config, PeerInfo::udp(v4()));
         let t0 = Timestamp::from_secs(1);
         for _ in 0..2 {
             p.on_probe_sent(1402);
@@ -599,7 +602,7 @@ mod tests {
 
     #[test]
     fn too_big_lowers_the_size_and_bounds_the_search() {
-        let mut p = Pmtu::new(&Config::default(), v4());
+        let mut p = Pmtu::new(&Config::default(), PeerInfo::udp(v4()));
         let now = Timestamp::ZERO;
         p.on_probe_sent(1402);
         p.on_probe_acked(1402);
@@ -614,7 +617,7 @@ mod tests {
     #[test]
     fn resume_from_memory() {
         let config = Config::default();
-        let mut p = Pmtu::new(&config, v4());
+        let mut p = Pmtu::new(&config, PeerInfo::udp(v4()));
         let now = Timestamp::from_secs(5);
         p.resume(
             PathState {
@@ -626,7 +629,7 @@ mod tests {
         assert_eq!(p.current(), 1241);
         assert_eq!(p.next_probe(now), None, "nothing left to search");
         // A memory older than the reprobe time: the failure is forgotten.
-        let mut q = Pmtu::new(&config, v4());
+        let mut q = Pmtu::new(&config, PeerInfo::udp(v4()));
         q.resume(
             PathState {
                 confirmed: 1241,

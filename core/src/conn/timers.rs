@@ -30,7 +30,9 @@ impl Connection {
         if self.phase == Phase::Established {
             consider(self.keepalive.map(|k| self.last_send + k));
         }
-        consider(self.idle_timeout.map(|i| self.last_recv + i));
+        if self.phase != Phase::Expecting {
+            consider(self.idle_timeout.map(|i| self.last_recv + i));
+        }
         deadline
     }
 
@@ -48,7 +50,7 @@ impl Connection {
         if self.hs.half_open_until.is_some_and(|t| now >= t) {
             return self.finish(now, CloseReason::TimedOut(Timer::HalfOpen), events);
         }
-        if let Some(idle) = self.idle_timeout {
+        if let Some(idle) = self.idle_timeout.filter(|_| self.phase != Phase::Expecting) {
             if now >= self.last_recv + idle {
                 return self.finish(now, CloseReason::TimedOut(Timer::Idle), events);
             }

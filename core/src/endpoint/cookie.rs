@@ -10,9 +10,10 @@
 //! effect every [`BUCKET`]; a cookie of the current or the previous bucket
 //! is accepted, so a cookie lives between one and two buckets.
 
-use core::hash::Hasher;
+use core::hash::{Hash, Hasher};
 use core::time::Duration;
-use std::net::{IpAddr, SocketAddr};
+#[cfg(test)]
+use std::net::SocketAddr;
 
 use siphasher::sip::SipHasher13;
 
@@ -37,13 +38,9 @@ impl CookieKey {
         now.as_micros() / BUCKET.as_micros() as u64
     }
 
-    fn hash(&self, peer: SocketAddr, syn_id: u16, syn_seq: SeqNr, bucket: u64) -> SeqNr {
+    fn hash<P: Hash>(&self, peer: &P, syn_id: u16, syn_seq: SeqNr, bucket: u64) -> SeqNr {
         let mut h = SipHasher13::new_with_keys(self.k0, self.k1);
-        match peer.ip() {
-            IpAddr::V4(ip) => h.write(&ip.octets()),
-            IpAddr::V6(ip) => h.write(&ip.octets()),
-        }
-        h.write_u16(peer.port());
+        peer.hash(&mut h);
         h.write_u16(syn_id);
         h.write_u16(syn_seq.get());
         h.write_u64(bucket);
@@ -51,10 +48,10 @@ impl CookieKey {
     }
 
     /// The cookie for a SYN received at `now`.
-    pub(crate) fn make(
+    pub(crate) fn make<P: Hash>(
         &self,
         now: Timestamp,
-        peer: SocketAddr,
+        peer: &P,
         syn_id: u16,
         syn_seq: SeqNr,
     ) -> SeqNr {
@@ -63,10 +60,10 @@ impl CookieKey {
 
     /// Whether `cookie` was made for this SYN in the current or the
     /// previous bucket.
-    pub(crate) fn verify(
+    pub(crate) fn verify<P: Hash>(
         &self,
         now: Timestamp,
-        peer: SocketAddr,
+        peer: &P,
         syn_id: u16,
         syn_seq: SeqNr,
         cookie: SeqNr,
@@ -89,16 +86,16 @@ mod tests {
             .parse()
             .unwrap_or(SocketAddr::from(([0; 4], 0)));
         let t = Timestamp::from_secs(100);
-        let c = key.make(t, peer, 7, SeqNr::new(9));
-        assert!(key.verify(t, peer, 7, SeqNr::new(9), c));
-        assert!(key.verify(t + BUCKET, peer, 7, SeqNr::new(9), c));
-        assert!(!key.verify(t + BUCKET * 2, peer, 7, SeqNr::new(9), c));
+        let c = key.make(t, &peer, 7, SeqNr::new(9));
+        assert!(key.verify(t, &peer, 7, SeqNr::new(9), c));
+        assert!(key.verify(t + BUCKET, &peer, 7, SeqNr::new(9), c));
+        assert!(!key.verify(t + BUCKET * 2, &peer, 7, SeqNr::new(9), c));
         // Another SYN, another peer or another key: another cookie (these
         // inputs happen not to collide in 16 bits).
-        assert_ne!(key.make(t, peer, 8, SeqNr::new(9)), c);
-        assert_ne!(key.make(t, peer, 7, SeqNr::new(10)), c);
+        assert_ne!(key.make(t, &peer, 8, SeqNr::new(9)), c);
+        assert_ne!(key.make(t, &peer, 7, SeqNr::new(10)), c);
         let other: SocketAddr = "192.0.2.2:6881".parse().unwrap_or(peer);
-        assert_ne!(key.make(t, other, 7, SeqNr::new(9)), c);
-        assert_ne!(CookieKey::new(1, 3).make(t, peer, 7, SeqNr::new(9)), c);
+        assert_ne!(key.make(t, &other, 7, SeqNr::new(9)), c);
+        assert_ne!(CookieKey::new(1, 3).make(t, &peer, 7, SeqNr::new(9)), c);
     }
 }

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use super::{ConnHandle, Endpoint};
 use crate::conn::{ConnState, Connection, EventSink};
 use crate::error::Error;
+use crate::peer::Peer;
 use crate::stats::ConnStats;
 use crate::time::Timestamp;
 
@@ -13,12 +14,12 @@ use crate::time::Timestamp;
 ///
 /// After any call that may produce output (`write`, `read`, `shutdown`,
 /// `close`, `abort`), drain the endpoint's `poll_transmit`.
-pub struct Conn<'a> {
-    pub(super) ep: &'a mut Endpoint,
+pub struct Conn<'a, P: Peer = SocketAddr> {
+    pub(super) ep: &'a mut Endpoint<P>,
     pub(super) handle: ConnHandle,
 }
 
-impl Conn<'_> {
+impl<P: Peer> Conn<'_, P> {
     fn with<R>(
         &mut self,
         f: impl FnOnce(&mut Connection, &mut EventSink<'_>, Timestamp) -> R,
@@ -148,9 +149,16 @@ impl Conn<'_> {
         )
     }
 
-    /// The peer's address.
+    /// The peer's UDP address ([`Peer::socket_addr`]; for a
+    /// `SocketAddr` peer, the peer).
     pub fn peer_addr(&self) -> Option<SocketAddr> {
-        self.get().map(Connection::remote)
+        self.peer().and_then(Peer::socket_addr)
+    }
+
+    /// The peer.
+    pub fn peer(&self) -> Option<&P> {
+        self.get()?;
+        self.ep.slots.get(self.handle.index as usize)?.peer.as_ref()
     }
 
     /// This connection's next deadline (part of what
@@ -169,7 +177,7 @@ impl Conn<'_> {
     }
 }
 
-impl Drop for Conn<'_> {
+impl<P: Peer> Drop for Conn<'_, P> {
     fn drop(&mut self) {
         // A read or close may have been the last thing keeping a closed
         // connection alive.

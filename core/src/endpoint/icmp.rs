@@ -6,9 +6,10 @@ use std::net::SocketAddr;
 
 use super::Endpoint;
 use crate::conn::EventSink;
+use crate::peer::Peer;
 use crate::time::Timestamp;
 
-impl Endpoint {
+impl<P: Peer> Endpoint<P> {
     /// An ICMP "port unreachable" for a datagram sent to `remote`, when
     /// the adapter can read those: nothing listens there.
     ///
@@ -31,8 +32,8 @@ impl Endpoint {
             let Some(conn) = self
                 .slots
                 .get_mut(index as usize)
+                .filter(|s| s.peer.as_ref().and_then(Peer::socket_addr) == Some(remote))
                 .and_then(|s| s.conn.as_mut())
-                .filter(|c| c.remote() == remote)
             else {
                 continue;
             };

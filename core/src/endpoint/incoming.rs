@@ -4,30 +4,24 @@
 //! (RESET); and the replies sent without a connection, within the limits
 //! on replies to unproven addresses ([`limit`](super::limit)).
 
-use std::net::SocketAddr;
-
 use super::{cookie, Endpoint, Owner, PendingReply, MAX_PENDING_REPLIES, PRESSURE_HOLD};
-use crate::config::{AcceptDecision, SynCookies};
+use crate::config::{AcceptDecision, SynCookies, SynInfo};
 use crate::conn::Connection;
 use crate::event::Event;
+use crate::peer::Peer;
 use crate::seq::SeqNr;
 use crate::time::Timestamp;
 use crate::wire::{PacketRepr, PacketType};
 
-impl Endpoint {
+impl<P: Peer> Endpoint<P> {
     /// A RESET may name our send id rather than our receive id (libutp
     /// answers with the id it received).
-    pub(super) fn on_unknown_reset(
-        &mut self,
-        now: Timestamp,
-        from: SocketAddr,
-        packet: &PacketRepr<'_>,
-    ) {
+    pub(super) fn on_unknown_reset(&mut self, now: Timestamp, from: P, packet: &PacketRepr<'_>) {
         for recv_id in [
             packet.connection_id.wrapping_sub(1),
             packet.connection_id.wrapping_add(1),
         ] {
-            if let Some(&index) = self.routes.get(&(from, recv_id)) {
+            if let Some(&index) = self.routes.get(&(from.clone(), recv_id)) {
                 let matches = self
                     .slots
                     .get(index as usize)
@@ -42,11 +36,11 @@ impl Endpoint {
         self.stats.unknown_connection += 1;
     }
 
-    pub(super) fn on_unknown(&mut self, now: Timestamp, from: SocketAddr, packet: &PacketRepr<'_>) {
+    pub(super) fn on_unknown(&mut self, now: Timestamp, from: P, packet: &PacketRepr<'_>) {
         self.stats.unknown_connection += 1;
         if now < self.cookies_until {
             // It may be the initiator's first packet after a cookie.
-            if self.try_cookie(now, from, packet) {
+            if self.try_cookie(now, &from, packet) {
                 self.stats.unknown_connection -= 1;
                 return;
             }
@@ -68,16 +62,20 @@ impl Endpoint {
 
     /// Whether the reply limits let one more datagram go to `to` (which
     /// has not proved it receives what we send); counts it if so.
-    pub(super) fn may_reply(&mut self, now: Timestamp, to: SocketAddr) -> bool {
-        if self.limiter.allow(now, to.ip()) {
+    pub(super) fn may_reply(&mut self, now: Timestamp, to: &P) -> bool {
+        let allowed = match to.socket_addr() {
+            Some(addr) => self.limiter.allow(now, &addr.ip()),
+            None => self.limiter.allow(now, to),
+        };
+        if allowed {
             return true;
         }
         self.stats.replies_suppressed += 1;
         false
     }
 
-    pub(super) fn queue_reply(&mut self, now: Timestamp, reply: PendingReply) -> bool {
-        if self.replies.len() >= MAX_PENDING_REPLIES || !self.may_reply(now, reply.to) {
+    pub(super) fn queue_reply(&mut self, now: Timestamp, reply: PendingReply<P>) -> bool {
+        if self.replies.len() >= MAX_PENDING_REPLIES || !self.may_reply(now, &reply.to) {
             if self.replies.len() >= MAX_PENDING_REPLIES {
                 self.stats.replies_suppressed += 1;
             }
@@ -93,7 +91,7 @@ impl Endpoint {
     pub(super) fn queue_reset(
         &mut self,
         now: Timestamp,
-        to: SocketAddr,
+        to: P,
         connection_id: u16,
         ack_nr: SeqNr,
         seq_nr: SeqNr,
@@ -112,23 +110,26 @@ impl Endpoint {
         );
     }
 
-    pub(super) fn refuse_syn(&mut self, now: Timestamp, from: SocketAddr, syn: &PacketRepr<'_>) {
+    pub(super) fn refuse_syn(&mut self, now: Timestamp, from: P, syn: &PacketRepr<'_>) {
         self.stats.syns_refused += 1;
         self.queue_reset(now, from, syn.connection_id, syn.seq_nr, syn.ack_nr);
     }
 
-    pub(super) fn on_syn(&mut self, now: Timestamp, from: SocketAddr, syn: &PacketRepr<'_>) {
+    pub(super) fn on_syn(&mut self, now: Timestamp, from: P, syn: &PacketRepr<'_>) {
         // The acceptor receives on id + 1: a retransmitted SYN finds the
-        // connection it created there.
-        let recv_id = syn.connection_id.wrapping_add(1);
-        if let Some(&index) = self.routes.get(&(from, recv_id)) {
+        // connection it created there, and a first one the connection
+        // expected with that id (`accept_with_id`).
+        let key = (from, syn.connection_id.wrapping_add(1));
+        if let Some(&index) = self.routes.get(&key) {
+            let (from, _) = key;
             // While half-open, its answer goes to an unproven address.
             let half_open = self.slots.get(index as usize).is_some_and(|s| s.half_open);
-            if !half_open || self.may_reply(now, from) {
+            if !half_open || self.may_reply(now, &from) {
                 self.deliver(now, index, syn);
             }
             return;
         }
+        let (from, _) = key;
         let Some(listener) = self.listener.as_mut() else {
             // Nobody listens: refuse, as libutp does for unknown ids.
             if self.config.reset_unknown {
@@ -138,7 +139,10 @@ impl Endpoint {
             }
             return;
         };
-        let decision = (listener.filter)(from);
+        let decision = (listener.filter)(&SynInfo {
+            peer: &from,
+            connection_id: syn.connection_id,
+        });
         let early_data = listener.early_data;
         // Half-open connections count here too: each may become one. Under
         // pressure they no longer grow, and only established ones count.
@@ -180,20 +184,17 @@ impl Endpoint {
             self.stats.syns_ignored += 1;
             return;
         }
-        if !self.may_reply(now, from) {
+        if !self.may_reply(now, &from) {
             return;
         }
         let our_seq = SeqNr::new(self.rng.next_u16());
-        let mut conn = Connection::accept(&self.config, now, from, syn, our_seq, early_data);
-        if let Some(path) = self.paths.get(from.ip()) {
-            conn.pmtu_resume(path, now);
-        }
+        let conn = Connection::accept(&self.config, now, &from, syn, our_seq, early_data);
         let owner = if early_data {
             Owner::Queued
         } else {
             Owner::Endpoint
         };
-        let handle = self.insert(conn, owner);
+        let handle = self.insert(from, conn, owner);
         self.stats.accepted += 1;
         if self.half_open >= self.config.syn_cookie_threshold {
             self.pressure_until = now + PRESSURE_HOLD;
@@ -207,10 +208,10 @@ impl Endpoint {
     }
 
     /// Answers `syn` with a cookie STATE and keeps nothing.
-    pub(super) fn send_cookie(&mut self, now: Timestamp, from: SocketAddr, syn: &PacketRepr<'_>) {
+    pub(super) fn send_cookie(&mut self, now: Timestamp, from: P, syn: &PacketRepr<'_>) {
         let cookie = self
             .cookie_key
-            .make(now, from, syn.connection_id, syn.seq_nr);
+            .make(now, &from, syn.connection_id, syn.seq_nr);
         let sent = self.queue_reply(
             now,
             PendingReply {
@@ -232,12 +233,7 @@ impl Endpoint {
     /// Builds the connection a valid cookie stands for, from the
     /// initiator's first packet after it (its seq_nr is the SYN's + 1 and
     /// it acknowledges the cookie - 1); returns whether `p` was that.
-    pub(super) fn try_cookie(
-        &mut self,
-        now: Timestamp,
-        from: SocketAddr,
-        p: &PacketRepr<'_>,
-    ) -> bool {
+    pub(super) fn try_cookie(&mut self, now: Timestamp, from: &P, p: &PacketRepr<'_>) -> bool {
         if p.packet_type == PacketType::Reset {
             return false;
         }
@@ -256,18 +252,15 @@ impl Endpoint {
             self.stats.syns_refused += 1;
             self.queue_reset(
                 now,
-                from,
+                from.clone(),
                 p.connection_id.wrapping_sub(1),
                 p.seq_nr,
                 p.ack_nr,
             );
             return true;
         }
-        let mut conn = Connection::from_cookie(&self.config, now, from, p, cookie);
-        if let Some(path) = self.paths.get(from.ip()) {
-            conn.pmtu_resume(path, now);
-        }
-        let handle = self.insert(conn, Owner::Queued);
+        let conn = Connection::from_cookie(&self.config, now, from, p, cookie);
+        let handle = self.insert(from.clone(), conn, Owner::Queued);
         self.stats.accepted += 1;
         self.stats.cookies_accepted += 1;
         if let Some(listener) = self.listener.as_mut() {
@@ -279,7 +272,11 @@ impl Endpoint {
     }
 }
 
-pub(super) fn emit_reply(now: Timestamp, reply: &PendingReply, buf: &mut [u8]) -> Option<usize> {
+pub(super) fn emit_reply<P>(
+    now: Timestamp,
+    reply: &PendingReply<P>,
+    buf: &mut [u8],
+) -> Option<usize> {
     let repr = PacketRepr {
         packet_type: reply.packet_type,
         connection_id: reply.connection_id,

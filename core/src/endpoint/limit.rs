@@ -15,8 +15,7 @@
 //! makes the limit stricter), so the limiter allocates once and holds no
 //! per-address state.
 
-use core::hash::Hasher;
-use std::net::IpAddr;
+use core::hash::{Hash, Hasher};
 
 use siphasher::sip::SipHasher13;
 
@@ -88,17 +87,15 @@ impl ReplyLimiter {
         }
     }
 
-    fn cell(&self, ip: IpAddr) -> usize {
+    fn cell<K: Hash>(&self, source: &K) -> usize {
         let mut h = SipHasher13::new_with_keys(self.k0, self.k1);
-        match ip {
-            IpAddr::V4(ip) => h.write(&ip.octets()),
-            IpAddr::V6(ip) => h.write(&ip.octets()),
-        }
+        source.hash(&mut h);
         (h.finish() % SOURCES as u64) as usize
     }
 
-    /// Whether one more reply to `to` may go at `now`; counts it if so.
-    pub(crate) fn allow(&mut self, now: Timestamp, to: IpAddr) -> bool {
+    /// Whether one more reply to `to` (an IP address, or a peer that has
+    /// none) may go at `now`; counts it if so.
+    pub(crate) fn allow<K: Hash>(&mut self, now: Timestamp, to: &K) -> bool {
         let now = now.as_micros();
         if !self.total.take(now, self.per_second) {
             return false;
@@ -120,6 +117,7 @@ impl ReplyLimiter {
 mod tests {
     use super::*;
     use core::time::Duration;
+    use std::net::IpAddr;
 
     #[test]
     fn limits_per_source_and_in_total_with_a_second_of_burst() {
@@ -127,18 +125,18 @@ mod tests {
         let mut l = ReplyLimiter::new(5, 2, 1, 2);
         let t = Timestamp::from_secs(10);
         let a: IpAddr = [192, 0, 2, 1].into();
-        assert!(l.allow(t, a));
-        assert!(l.allow(t, a));
-        assert!(!l.allow(t, a), "third reply to one source at once");
+        assert!(l.allow(t, &a));
+        assert!(l.allow(t, &a));
+        assert!(!l.allow(t, &a), "third reply to one source at once");
         let others: Vec<IpAddr> = (2..40u8).map(|i| [192, 0, 2, i].into()).collect();
-        let allowed = others.iter().filter(|&&ip| l.allow(t, ip)).count();
+        let allowed = others.iter().filter(|&&ip| l.allow(t, &ip)).count();
         assert_eq!(allowed, 3, "five in total at once");
         // Then one token every 500 ms for that source, spread evenly.
-        assert!(!l.allow(t + Duration::from_millis(400), a));
-        assert!(l.allow(t + Duration::from_millis(500), a));
+        assert!(!l.allow(t + Duration::from_millis(400), &a));
+        assert!(l.allow(t + Duration::from_millis(500), &a));
         let mut sent = 0;
         for ms in 0..10_000u64 {
-            if l.allow(Timestamp::from_secs(20) + Duration::from_millis(ms), a) {
+            if l.allow(Timestamp::from_secs(20) + Duration::from_millis(ms), &a) {
                 sent += 1;
             }
         }

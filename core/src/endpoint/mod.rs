@@ -22,7 +22,9 @@ mod rate;
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 
-use crate::config::{AcceptDecision, Config, ListenConfig};
+use crate::peer::Peer;
+
+use crate::config::{AcceptFilter, Config, ListenConfig};
 use crate::conn::pmtu::{ip_udp_overhead, PathMemory};
 use crate::conn::{Connection, EventSink};
 use crate::error::ConnectError;
@@ -61,9 +63,9 @@ pub enum Handled {
 /// A datagram to send, written by [`Endpoint::poll_transmit`] into the
 /// caller's buffer.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-pub struct Transmit {
+pub struct Transmit<P = SocketAddr> {
     /// Where to send it.
-    pub destination: SocketAddr,
+    pub destination: P,
     /// Its length at the start of the buffer.
     pub len: usize,
     /// A path MTU probe: send it with the IPv4 don't-fragment bit (for
@@ -94,9 +96,11 @@ enum Owner {
     App,
 }
 
-struct Slot {
+struct Slot<P> {
     generation: u32,
     conn: Option<Connection>,
+    /// The peer of `conn` (set while `conn` is).
+    peer: Option<P>,
     /// In the `ready` queue (may have output).
     ready: bool,
     /// Counted in `Endpoint::half_open`.
@@ -110,18 +114,18 @@ struct Slot {
     rate_blocked: bool,
 }
 
-struct Listener {
+struct Listener<P> {
     backlog: usize,
-    filter: Box<dyn FnMut(SocketAddr) -> AcceptDecision + Send>,
+    filter: AcceptFilter<P>,
     early_data: bool,
     queue: VecDeque<ConnHandle>,
 }
 
 /// A reply sent without a connection: a RESET for an unknown connection or
 /// a SYN cookie.
-#[derive(Clone, Copy, Debug)]
-struct PendingReply {
-    to: SocketAddr,
+#[derive(Clone, Debug)]
+struct PendingReply<P> {
+    to: P,
     packet_type: PacketType,
     connection_id: u16,
     seq_nr: SeqNr,
@@ -143,17 +147,17 @@ struct PendingReply {
 /// - connections: [`connect`](Self::connect), [`listen`](Self::listen),
 ///   [`accept`](Self::accept), [`conn`](Self::conn);
 /// - getters: [`stats`](Self::stats), [`connection_count`](Self::connection_count).
-pub struct Endpoint {
+pub struct Endpoint<P: Peer = SocketAddr> {
     config: Config,
     rng: Rng,
-    slots: Vec<Slot>,
+    slots: Vec<Slot<P>>,
     free: Vec<u32>,
-    routes: HashMap<(SocketAddr, u16), u32>,
+    routes: HashMap<(P, u16), u32>,
     live: usize,
-    listener: Option<Listener>,
+    listener: Option<Listener<P>>,
     events: VecDeque<Event>,
     ready: VecDeque<u32>,
-    replies: VecDeque<PendingReply>,
+    replies: VecDeque<PendingReply<P>>,
     limiter: ReplyLimiter,
     cookie_key: CookieKey,
     /// Half-open connections now.
@@ -176,7 +180,7 @@ pub struct Endpoint {
     total: TotalRate,
 }
 
-impl core::fmt::Debug for Endpoint {
+impl<P: Peer> core::fmt::Debug for Endpoint<P> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Endpoint")
             .field("connections", &self.live)
@@ -187,14 +191,26 @@ impl core::fmt::Debug for Endpoint {
 }
 
 impl Endpoint {
-    /// A new endpoint. `seed` drives every random choice (connection ids,
-    /// sequence numbers), so the same seed and inputs give the same outputs.
+    /// A new endpoint for UDP peers. `seed` drives every random choice
+    /// (connection ids, sequence numbers), so the same seed and inputs
+    /// give the same outputs.
     ///
     /// It never fails nor panics, whatever `config` holds: an invalid value
     /// (see [`Config::validate`]) is taken as the nearest valid one, as
     /// each field's documentation says, and [`config`](Self::config)
     /// returns what is used. Call `validate` first to hear of a mistake.
+    /// (An endpoint whose peers are of another type, [`Peer`], is made
+    /// with [`with_peer_type`](Self::with_peer_type).)
     pub fn new(config: Config, seed: u64) -> Self {
+        Endpoint::with_peer_type(config, seed)
+    }
+}
+
+impl<P: Peer> Endpoint<P> {
+    /// A new endpoint whose peers are `P`s
+    /// (`Endpoint::<NodeId>::with_peer_type(config, seed)`); otherwise as
+    /// [`Endpoint::new`].
+    pub fn with_peer_type(config: Config, seed: u64) -> Self {
         let config = config.normalized();
         let mut rng = Rng::new(seed);
         // Keys first, then ids and sequence numbers: none of what we send
@@ -276,7 +292,7 @@ impl Endpoint {
     /// [`ListenConfig::early_data`] it joins at once and may send one
     /// packet before that. A backlog of 0 (invalid, see
     /// [`ListenConfig::validate`]) is taken as 1.
-    pub fn listen(&mut self, config: ListenConfig) {
+    pub fn listen(&mut self, config: ListenConfig<P>) {
         self.listener = Some(Listener {
             backlog: config.backlog.max(1),
             filter: config.filter,
@@ -343,24 +359,82 @@ impl Endpoint {
     /// [`poll_transmit`](Self::poll_transmit). A
     /// [`Connected`](Event::Connected) or [`Closed`](Event::Closed) event
     /// follows. Data written before the handshake completes is sent after it.
-    pub fn connect(
-        &mut self,
-        now: Timestamp,
-        remote: SocketAddr,
-    ) -> Result<ConnHandle, ConnectError> {
+    pub fn connect(&mut self, now: Timestamp, remote: P) -> Result<ConnHandle, ConnectError> {
         self.tick(now);
         if self.established() >= self.config.max_connections {
             return Err(ConnectError::TooManyConnections);
         }
         let recv_id = self
-            .free_connection_id(remote)
+            .free_connection_id(&remote)
             .ok_or(ConnectError::NoConnectionId)?;
-        let isn = SeqNr::new(self.rng.next_u16());
-        let mut conn = Connection::connect(&self.config, now, remote, recv_id, isn);
-        if let Some(path) = self.paths.get(remote.ip()) {
-            conn.pmtu_resume(path, now);
+        Ok(self.start_connect(now, remote, recv_id))
+    }
+
+    /// Starts a connection to `remote` whose connection id was agreed out
+    /// of band (the Portal Network's CONTENT and ACCEPT messages): the SYN
+    /// carries `id`, we receive on `id` and send on `id + 1`, as BEP 29
+    /// has any initiator do with the id it picked. The other side expects
+    /// it with [`accept_with_id`](Self::accept_with_id)`(us, id)` (or
+    /// accepts it as any SYN). Otherwise as [`connect`](Self::connect);
+    /// [`ConnectError::IdInUse`] if `id`, `id - 1` or `id + 1` is routed
+    /// for `remote` already.
+    pub fn connect_with_id(
+        &mut self,
+        now: Timestamp,
+        remote: P,
+        id: u16,
+    ) -> Result<ConnHandle, ConnectError> {
+        self.tick(now);
+        if self.established() >= self.config.max_connections {
+            return Err(ConnectError::TooManyConnections);
         }
-        Ok(self.insert(conn, Owner::App))
+        if !self.id_free(&remote, id) {
+            return Err(ConnectError::IdInUse);
+        }
+        Ok(self.start_connect(now, remote, id))
+    }
+
+    /// Expects a connection from `remote` with the connection id `id`
+    /// agreed out of band: the handle is the application's at once (no
+    /// `accept`), data written to it waits for the peer, and its
+    /// [`Connected`](Event::Connected) comes when `remote`'s SYN carrying
+    /// `id` arrives (what [`connect_with_id`](Self::connect_with_id)`(us,
+    /// id)` sends), or [`Closed`](Event::Closed) with
+    /// `TimedOut(Timer::Connect)` after `timeout` without it.
+    ///
+    /// That SYN is taken before the listener and its filter see it, and
+    /// whether or not the endpoint listens. The connection is established
+    /// with it and may send at once, in full, before the initiator's next
+    /// packet (the agreed id stands for the proof a half-open acceptor
+    /// waits for: use ids that are random and secret, as the Portal
+    /// Network's are). [`ConnectError::IdInUse`] if we already receive on
+    /// `id + 1` from `remote`.
+    pub fn accept_with_id(
+        &mut self,
+        now: Timestamp,
+        remote: P,
+        id: u16,
+        timeout: core::time::Duration,
+    ) -> Result<ConnHandle, ConnectError> {
+        self.tick(now);
+        if self.established() >= self.config.max_connections {
+            return Err(ConnectError::TooManyConnections);
+        }
+        if self
+            .routes
+            .contains_key(&(remote.clone(), id.wrapping_add(1)))
+        {
+            return Err(ConnectError::IdInUse);
+        }
+        let our_seq = SeqNr::new(self.rng.next_u16());
+        let conn = Connection::expect(&self.config, now, &remote, id, our_seq, timeout);
+        Ok(self.insert(remote, conn, Owner::App))
+    }
+
+    fn start_connect(&mut self, now: Timestamp, remote: P, recv_id: u16) -> ConnHandle {
+        let isn = SeqNr::new(self.rng.next_u16());
+        let conn = Connection::connect(&self.config, now, &remote, recv_id, isn);
+        self.insert(remote, conn, Owner::App)
     }
 
     /// Connections that are not half-open (what `max_connections` limits).
@@ -375,23 +449,29 @@ impl Endpoint {
     /// `id - 1`, `id` and `id + 1` must all be unrouted. (With `id - 1`
     /// routed, the new SYN, carrying `id`, would reach the peer's side of
     /// that older connection and be dropped there.)
-    fn free_connection_id(&mut self, remote: SocketAddr) -> Option<u16> {
-        let free = |routes: &HashMap<(SocketAddr, u16), u32>, id: u16| {
-            !routes.contains_key(&(remote, id.wrapping_sub(1)))
-                && !routes.contains_key(&(remote, id))
-                && !routes.contains_key(&(remote, id.wrapping_add(1)))
-        };
+    fn free_connection_id(&mut self, remote: &P) -> Option<u16> {
         for _ in 0..64 {
             let id = self.rng.next_u16();
-            if free(&self.routes, id) {
+            if self.id_free(remote, id) {
                 return Some(id);
             }
         }
-        (0..=u16::MAX).find(|&id| free(&self.routes, id))
+        (0..=u16::MAX).find(|&id| self.id_free(remote, id))
     }
 
-    fn insert(&mut self, conn: Connection, owner: Owner) -> ConnHandle {
-        let key = (conn.remote(), conn.recv_id());
+    /// Whether `id` and its neighbours are unrouted for `remote` (see
+    /// [`free_connection_id`](Self::free_connection_id)).
+    fn id_free(&self, remote: &P, id: u16) -> bool {
+        [id.wrapping_sub(1), id, id.wrapping_add(1)]
+            .into_iter()
+            .all(|id| !self.routes.contains_key(&(remote.clone(), id)))
+    }
+
+    fn insert(&mut self, peer: P, mut conn: Connection, owner: Owner) -> ConnHandle {
+        if let Some(path) = conn.remote_ip().and_then(|ip| self.paths.get(ip)) {
+            conn.pmtu_resume(path, self.now);
+        }
+        let key = (peer.clone(), conn.recv_id());
         let half_open = conn.is_half_open();
         let index = match self.free.pop() {
             Some(index) => index,
@@ -399,6 +479,7 @@ impl Endpoint {
                 self.slots.push(Slot {
                     generation: 0,
                     conn: None,
+                    peer: None,
                     ready: false,
                     half_open: false,
                     owner,
@@ -415,6 +496,7 @@ impl Endpoint {
         let handle = match self.slots.get_mut(index as usize) {
             Some(slot) => {
                 slot.conn = Some(conn);
+                slot.peer = Some(peer);
                 slot.half_open = half_open;
                 slot.owner = owner;
                 ConnHandle {
@@ -464,8 +546,8 @@ impl Endpoint {
         if !finished {
             return;
         }
-        if let Some(conn) = slot.conn.take() {
-            let key = (conn.remote(), conn.recv_id());
+        if let (Some(conn), Some(peer)) = (slot.conn.take(), slot.peer.take()) {
+            let key = (peer, conn.recv_id());
             if self.routes.get(&key) == Some(&index) {
                 self.routes.remove(&key);
             }
@@ -543,7 +625,7 @@ impl Endpoint {
     }
 
     /// A borrowed handle to connection `h`; `None` once it is gone.
-    pub fn conn(&mut self, h: ConnHandle) -> Option<Conn<'_>> {
+    pub fn conn(&mut self, h: ConnHandle) -> Option<Conn<'_, P>> {
         self.slot_conn(h)?;
         Some(Conn {
             ep: self,
@@ -555,12 +637,7 @@ impl Endpoint {
 
     /// Feeds one received datagram. Returns [`Handled::NotUtp`] for a
     /// datagram of another protocol, which the endpoint leaves untouched.
-    pub fn handle_datagram(
-        &mut self,
-        now: Timestamp,
-        from: SocketAddr,
-        datagram: &[u8],
-    ) -> Handled {
+    pub fn handle_datagram(&mut self, now: Timestamp, from: P, datagram: &[u8]) -> Handled {
         self.tick(now);
         if classify(datagram) == DatagramKind::Foreign {
             self.stats.foreign += 1;
@@ -570,10 +647,12 @@ impl Endpoint {
             self.stats.malformed += 1;
             return Handled::Utp;
         };
-        if let Some(&index) = self.routes.get(&(from, packet.connection_id)) {
+        let key = (from, packet.connection_id);
+        if let Some(&index) = self.routes.get(&key) {
             self.deliver(now, index, &packet);
             return Handled::Utp;
         }
+        let (from, _) = key;
         match packet.packet_type {
             PacketType::Syn => self.on_syn(now, from, &packet),
             PacketType::Reset => self.on_unknown_reset(now, from, &packet),
@@ -595,8 +674,8 @@ impl Endpoint {
             };
             conn.set_budget_room(self.config.memory_budget.saturating_sub(self.buffered));
             conn.on_packet(now, packet, &mut sink);
-            if let Some(path) = conn.pmtu_take_update() {
-                self.paths.record(conn.remote().ip(), path, now);
+            if let (Some(path), Some(ip)) = (conn.pmtu_take_update(), conn.remote_ip()) {
+                self.paths.record(ip, path, now);
             }
         }
         self.settle(index);
@@ -687,7 +766,7 @@ impl Endpoint {
             else {
                 continue;
             };
-            if conn.remote().ip() == remote {
+            if conn.remote_ip() == Some(remote) {
                 conn.on_packet_too_big(limit, now);
                 // The memory already has the new bound.
                 let _ = conn.pmtu_take_update();

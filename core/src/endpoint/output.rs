@@ -4,7 +4,7 @@
 
 use super::*;
 
-impl Endpoint {
+impl<P: Peer> Endpoint<P> {
     /// Processes expired deadlines. Call when the time from
     /// [`poll_timeout`](Self::poll_timeout) has come (calling it earlier or
     /// more often is harmless).
@@ -27,8 +27,8 @@ impl Endpoint {
                 };
                 conn.set_budget_room(self.config.memory_budget.saturating_sub(self.buffered));
                 conn.on_timeout(now, &mut sink);
-                if let Some(path) = conn.pmtu_take_update() {
-                    self.paths.record(conn.remote().ip(), path, now);
+                if let (Some(path), Some(ip)) = (conn.pmtu_take_update(), conn.remote_ip()) {
+                    self.paths.record(ip, path, now);
                 }
                 self.settle(index);
                 self.mark_ready(index);
@@ -42,7 +42,7 @@ impl Endpoint {
     /// Writes the next datagram to send into `buf` (which should hold at
     /// least the configured packet size; 1500 bytes is enough by default)
     /// and says where it goes. Call until it returns `None`.
-    pub fn poll_transmit(&mut self, now: Timestamp, buf: &mut [u8]) -> Option<Transmit> {
+    pub fn poll_transmit(&mut self, now: Timestamp, buf: &mut [u8]) -> Option<Transmit<P>> {
         self.tick(now);
         if let Some(reply) = self.replies.pop_front() {
             if let Some(len) = emit_reply(now, &reply, buf) {
@@ -81,7 +81,9 @@ impl Endpoint {
                     if let Some(datagram) = buf.get(..len) {
                         crate::trace::sent(now, datagram, conn);
                     }
-                    let destination = conn.remote();
+                    let Some(destination) = slot.peer.clone() else {
+                        continue;
+                    };
                     let dont_fragment = conn.take_dont_fragment();
                     // Round robin: back of the queue, it may have more.
                     self.ready.push_back(index);

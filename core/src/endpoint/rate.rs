@@ -141,7 +141,7 @@ impl TotalRate {
     }
 }
 
-impl Endpoint {
+impl<P: crate::peer::Peer> Endpoint<P> {
     /// Changes [`Config::max_total_send_rate`] from now on: the most bytes
     /// per second all connections together send (`None` or `Some(0)`: no
     /// limit). Connections waiting for the old limit are let go at once,

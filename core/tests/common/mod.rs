@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use utp_core::wire::{PacketRepr, PacketType};
-use utp_core::{Config, ConnHandle, Endpoint, Event, ListenConfig, Timestamp};
+use utp_core::{Config, ConnHandle, Endpoint, Event, ListenConfig, Peer, Timestamp};
 
 pub const A: &str = "10.0.0.1:1000";
 pub const B: &str = "10.0.0.2:2000";
@@ -22,14 +22,14 @@ pub fn addr(s: &str) -> SocketAddr {
 
 /// A datagram on the wire, as recorded.
 #[derive(Clone, Debug)]
-pub struct Wire {
+pub struct Wire<P = SocketAddr> {
     pub sent_at: Timestamp,
-    pub from: SocketAddr,
-    pub to: SocketAddr,
+    pub from: P,
+    pub to: P,
     pub bytes: Vec<u8>,
 }
 
-impl Wire {
+impl<P> Wire<P> {
     pub fn packet(&self) -> PacketRepr<'_> {
         PacketRepr::parse(&self.bytes).unwrap()
     }
@@ -48,26 +48,51 @@ pub enum Fate {
     Rewrite(Vec<u8>),
 }
 
-pub struct Pair {
-    pub a: Endpoint,
-    pub b: Endpoint,
+/// Decides each datagram's fate.
+pub type WireFilter<P> = Box<dyn FnMut(&Wire<P>) -> Fate>;
+
+/// Two endpoints, A (which connects) and B (which listens), whose peers
+/// are `P`s: `SocketAddr`s [`A`] and [`B`] unless made with
+/// [`Pair::with_peers`].
+pub struct Pair<P: Peer = SocketAddr> {
+    pub a: Endpoint<P>,
+    pub b: Endpoint<P>,
+    /// What each is to the other.
+    pub peer_a: P,
+    pub peer_b: P,
     pub now: Timestamp,
     pub latency: Duration,
-    pub log: Vec<Wire>,
+    pub log: Vec<Wire<P>>,
     pub events_a: Vec<Event>,
     pub events_b: Vec<Event>,
-    in_transit: VecDeque<(Timestamp, Wire)>,
-    pub filter: Box<dyn FnMut(&Wire) -> Fate>,
+    in_transit: VecDeque<(Timestamp, Wire<P>)>,
+    pub filter: WireFilter<P>,
     buf: Vec<u8>,
 }
 
 impl Pair {
     pub fn new(config_a: Config, config_b: Config) -> Self {
-        let mut b = Endpoint::new(config_b, 2);
+        Pair::with_peers(config_a, config_b, addr(A), addr(B))
+    }
+
+    pub fn default_pair() -> Self {
+        Pair::new(Config::default(), Config::default())
+    }
+
+    pub fn wire_from(&self, from: &str) -> Vec<&Wire> {
+        self.log.iter().filter(|w| w.from == addr(from)).collect()
+    }
+}
+
+impl<P: Peer> Pair<P> {
+    pub fn with_peers(config_a: Config, config_b: Config, peer_a: P, peer_b: P) -> Self {
+        let mut b = Endpoint::with_peer_type(config_b, 2);
         b.listen(ListenConfig::default());
         Pair {
-            a: Endpoint::new(config_a, 1),
+            a: Endpoint::with_peer_type(config_a, 1),
             b,
+            peer_a,
+            peer_b,
             now: Timestamp::from_secs(1),
             latency: Duration::from_millis(25),
             log: Vec::new(),
@@ -79,10 +104,6 @@ impl Pair {
         }
     }
 
-    pub fn default_pair() -> Self {
-        Pair::new(Config::default(), Config::default())
-    }
-
     /// Drains output of both endpoints into the network and their events
     /// into the logs.
     pub fn flush(&mut self) {
@@ -90,16 +111,16 @@ impl Pair {
             let mut any = false;
             for side in [0, 1] {
                 let (ep, from, to) = if side == 0 {
-                    (&mut self.a, addr(A), addr(B))
+                    (&mut self.a, &self.peer_a, &self.peer_b)
                 } else {
-                    (&mut self.b, addr(B), addr(A))
+                    (&mut self.b, &self.peer_b, &self.peer_a)
                 };
                 while let Some(t) = ep.poll_transmit(self.now, &mut self.buf) {
-                    assert_eq!(t.destination, to);
+                    assert_eq!(&t.destination, to);
                     let wire = Wire {
                         sent_at: self.now,
-                        from,
-                        to,
+                        from: from.clone(),
+                        to: to.clone(),
                         bytes: self.buf[..t.len].to_vec(),
                     };
                     self.log.push(wire.clone());
@@ -162,7 +183,7 @@ impl Pair {
                 break;
             }
             let (_, w) = self.in_transit.pop_front().unwrap();
-            let ep = if w.to == addr(A) {
+            let ep = if w.to == self.peer_a {
                 &mut self.a
             } else {
                 &mut self.b
@@ -179,7 +200,7 @@ impl Pair {
     }
 
     /// Runs until `done` says so, with a bound on virtual time.
-    pub fn run_while(&mut self, limit: Duration, mut keep_going: impl FnMut(&mut Pair) -> bool) {
+    pub fn run_while(&mut self, limit: Duration, mut keep_going: impl FnMut(&mut Pair<P>) -> bool) {
         let deadline = self.now + limit;
         self.flush();
         while keep_going(self) {
@@ -194,7 +215,7 @@ impl Pair {
     /// Connects A to B and accepts on B (once A's third handshake packet
     /// reached B and B's connection joined its backlog).
     pub fn connect(&mut self) -> (ConnHandle, ConnHandle) {
-        let ha = self.a.connect(self.now, addr(B)).unwrap();
+        let ha = self.a.connect(self.now, self.peer_b.clone()).unwrap();
         let incoming = self
             .events_b
             .iter()
@@ -207,10 +228,6 @@ impl Pair {
         let hb = self.b.accept().expect("B accepted");
         (ha, hb)
     }
-
-    pub fn wire_from(&self, from: &str) -> Vec<&Wire> {
-        self.log.iter().filter(|w| w.from == addr(from)).collect()
-    }
 }
 
 /// Deterministic payload.
@@ -222,8 +239,8 @@ pub fn pattern(len: usize, seed: u8) -> Vec<u8> {
 
 /// Moves `data` from `from` to `to` (A→B when `a_to_b`), reading
 /// everything; returns the bytes received once the writer's FIN arrived.
-pub fn transfer(
-    pair: &mut Pair,
+pub fn transfer<P: Peer>(
+    pair: &mut Pair<P>,
     ha: ConnHandle,
     hb: ConnHandle,
     data: &[u8],
@@ -278,17 +295,44 @@ pub struct TwoWay {
 /// of virtual time passed or `max_steps` steps were taken; `each_step`
 /// sees the pair after every step. Asserts nothing: the caller checks
 /// what it needs.
-pub fn two_way(
-    p: &mut Pair,
+pub fn two_way<P: Peer>(
+    p: &mut Pair<P>,
     data_a: &[u8],
     data_b: &[u8],
     a_first: bool,
     limit: Duration,
     max_steps: usize,
-    mut each_step: impl FnMut(&mut Pair, &TwoWay),
+    each_step: impl FnMut(&mut Pair<P>, &TwoWay),
+) -> TwoWay {
+    let ha = p.a.connect(p.now, p.peer_b.clone()).ok();
+    two_way_with(
+        p,
+        (ha, None),
+        data_a,
+        data_b,
+        a_first,
+        limit,
+        max_steps,
+        each_step,
+    )
+}
+
+/// [`two_way`] on connections already opened: A's `ha` (`None`: refused)
+/// and B's `hb` (`None`: B takes it from `accept`).
+#[allow(clippy::too_many_arguments)]
+pub fn two_way_with<P: Peer>(
+    p: &mut Pair<P>,
+    (ha, hb): (Option<ConnHandle>, Option<ConnHandle>),
+    data_a: &[u8],
+    data_b: &[u8],
+    a_first: bool,
+    limit: Duration,
+    max_steps: usize,
+    mut each_step: impl FnMut(&mut Pair<P>, &TwoWay),
 ) -> TwoWay {
     let mut r = TwoWay {
-        ha: p.a.connect(p.now, addr(B)).ok(),
+        ha,
+        hb,
         ..TwoWay::default()
     };
     let Some(ha) = r.ha else { return r };
