@@ -14,11 +14,20 @@ usage:
       passed its SHA-1 check). Then prints 'complete SECONDS', 'verified yes' (or 'no': the saved
       file compared with DATAFILE), 'done', and exits 0 (1 if not verified). After TIMEOUT_S
       without completing it prints 'timeout progress P' and exits 2.
+  lt_peer.py close WORKDIR DATAFILE PIECE_LEN PEER_PORT TIMEOUT_S
+      Like download (it prints 'torrent', 'info_hash' and 'port' and connects to PEER_PORT),
+      but for the tests where our side closes the connection: for every peer_disconnected_alert
+      it prints 'disconnected endpoint=IP:PORT reason=N error=CATEGORY:VALUE op=NAME
+      socket_type=N', for every peer_ban or peer_blocked alert 'banned ...'. It reconnects
+      to a peer one second after a disconnect (min_reconnect_time 1). When its standard input
+      closes (or TIMEOUT_S pass) it prints 'peers N' (the size of the torrent's peer list) and
+      'done', and exits 0.
 
 Every line on standard output is 'key value'; alerts about peers go to standard error.
 Requires the Debian interpreter and package: /usr/bin/python3, python3-libtorrent (2.0.8).
 """
 import os
+import re
 import select
 import sys
 import time
@@ -30,9 +39,9 @@ def out(key, value=''):
     print(('%s %s' % (key, value)).strip(), flush=True)
 
 
-def session():
+def session(extra=None):
     # uTP only, loopback only, nothing that reaches beyond this machine.
-    return lt.session({
+    settings = {
         'listen_interfaces': '127.0.0.1:0',
         'outgoing_interfaces': '127.0.0.1',
         'enable_outgoing_tcp': False, 'enable_incoming_tcp': False,
@@ -43,9 +52,12 @@ def session():
         # the encrypted (MSE) handshake, which the tests' minimal peer does not speak.
         'out_enc_policy': int(lt.enc_policy.disabled), 'in_enc_policy': int(lt.enc_policy.disabled),
         'alert_mask': lt.alert.category_t.error_notification | lt.alert.category_t.peer_notification
-                      | lt.alert.category_t.status_notification | lt.alert.category_t.connect_notification,
+                      | lt.alert.category_t.status_notification | lt.alert.category_t.connect_notification
+                      | lt.alert.category_t.ip_block_notification,
         'user_agent': 'utp-interop',
-    })
+    }
+    settings.update(extra or {})
+    return lt.session(settings)
 
 
 def wait_listening(ses):
@@ -71,13 +83,18 @@ def make_torrent(workdir, datafile, piece_len):
 
 
 def drain(ses):
-    """Prints the pending alerts; returns their names."""
-    names = []
-    for a in ses.pop_alerts():
+    """Prints the pending alerts; returns them."""
+    alerts = ses.pop_alerts()
+    for a in alerts:
         sys.stderr.write('libtorrent: %s: %s\n' % (a.what(), a.message()))
-        names.append(a.what())
     sys.stderr.flush()
-    return names
+    return alerts
+
+
+def stdin_closed(wait_s):
+    """Waits up to WAIT_S for standard input; whether it has closed."""
+    r, _, _ = select.select([sys.stdin], [], [], wait_s)
+    return bool(r) and not sys.stdin.buffer.read1(4096)
 
 
 def seed(workdir, datafile, piece_len, timeout):
@@ -97,14 +114,11 @@ def seed(workdir, datafile, piece_len, timeout):
     checked = False
     while not checked and time.time() < end:
         time.sleep(0.02)
-        checked = 'torrent_checked' in drain(ses)
+        checked = any(a.what() == 'torrent_checked' for a in drain(ses))
     out('ready')
     end = time.time() + timeout
-    while time.time() < end:
-        r, _, _ = select.select([sys.stdin], [], [], 0.1)
+    while time.time() < end and not stdin_closed(0.1):
         drain(ses)
-        if r and not sys.stdin.buffer.read1(4096):
-            break
     out('uploaded', h.status().total_payload_upload)
     drain(ses)
     out('done')
@@ -146,12 +160,47 @@ def download(workdir, datafile, piece_len, peer_port, timeout):
     sys.exit(0 if same else 1)
 
 
+def close(workdir, datafile, piece_len, peer_port, timeout):
+    path, ti = make_torrent(workdir, datafile, piece_len)
+    out('torrent', path)
+    out('info_hash', str(ti.info_hashes().v1))
+    # min_reconnect_time: retry a peer one second after it disconnected (default 60 s), to
+    # see whether the reason changes that. peer_timeout 10 s (default 120 s): libtorrent
+    # sends a keepalive after 5 s without sending, which our aborted connection answers with
+    # another RESET should the first have been lost.
+    ses = session({'min_reconnect_time': 1, 'peer_timeout': 10})
+    out('port', wait_listening(ses))
+    dl = os.path.join(workdir, 'dl')
+    os.makedirs(dl, exist_ok=True)
+    h = ses.add_torrent({'ti': ti, 'save_path': dl})
+    h.connect_peer(('127.0.0.1', peer_port))
+    end = time.time() + timeout
+    while time.time() < end and not stdin_closed(0.05):
+        for a in drain(ses):
+            if isinstance(a, lt.peer_disconnected_alert):
+                # The 2.0.8 bindings list 'reason' but cannot convert its type
+                # (close_reason_t: "No to_python converter"); the message ends
+                # with "(reason: N)". socket_type as a number: the bindings name
+                # 3 (utp) by its deprecated alias 'udp'.
+                reason = re.search(r'\(reason: (\d+)\)$', a.message())
+                out('disconnected', 'endpoint=%s:%d reason=%s error=%s:%d op=%s socket_type=%d' % (
+                    a.endpoint[0], a.endpoint[1], reason.group(1) if reason else '?',
+                    a.error.category().name(), a.error.value(), lt.operation_name(a.op),
+                    int(a.socket_type)))
+            elif isinstance(a, (lt.peer_ban_alert, lt.peer_blocked_alert)):
+                out('banned', '%s: %s' % (a.what(), a.message()))
+    out('peers', h.status().list_peers)
+    out('done')
+
+
 def main():
     mode = sys.argv[1] if len(sys.argv) > 1 else ''
     if mode == 'seed' and len(sys.argv) == 6:
         seed(sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5]))
     elif mode == 'download' and len(sys.argv) == 7:
         download(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6]))
+    elif mode == 'close' and len(sys.argv) == 7:
+        close(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6]))
     else:
         sys.stderr.write(__doc__)
         sys.exit(64)

@@ -581,19 +581,16 @@ pub struct Served {
     pub end: SeedEnd,
 }
 
-/// Serves `data` (the torrent's file) to a downloader at the other end of
-/// `stream` until it closes: reads its handshake (wrong info-hash is an
-/// error), answers with ours, a full bitfield and an unchoke, then a piece
-/// message for every valid request.
-pub async fn seed<S: AsyncRead + AsyncWrite + Unpin>(
+/// A seeder's greeting to the downloader at the other end of `stream`:
+/// reads its handshake (wrong info-hash is an error) and answers with ours,
+/// a full bitfield and an unchoke. Returns the downloader's handshake.
+pub async fn greet_downloader<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     meta: &Metainfo,
-    data: &[u8],
     our_id: [u8; 20],
-) -> io::Result<Served> {
-    let mut s = BufReader::with_capacity(64 * 1024, stream);
+) -> io::Result<Handshake> {
     let mut hs = [0u8; HANDSHAKE_LEN];
-    s.read_exact(&mut hs).await?;
+    stream.read_exact(&mut hs).await?;
     let remote = Handshake::parse(&hs)?;
     if remote.info_hash != meta.info_hash {
         return Err(invalid("the downloader asked for another info-hash"));
@@ -606,7 +603,21 @@ pub async fn seed<S: AsyncRead + AsyncWrite + Unpin>(
     let mut hello = ours.to_bytes().to_vec();
     hello.extend_from_slice(&Message::Bitfield(bitfield_all(meta.pieces.len())).encode());
     hello.extend_from_slice(&Message::Unchoke.encode());
-    s.write_all(&hello).await?;
+    stream.write_all(&hello).await?;
+    Ok(remote)
+}
+
+/// Serves `data` (the torrent's file) to a downloader at the other end of
+/// `stream` until it closes: [`greet_downloader`], then a piece message for
+/// every valid request.
+pub async fn seed<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    meta: &Metainfo,
+    data: &[u8],
+    our_id: [u8; 20],
+) -> io::Result<Served> {
+    let mut s = BufReader::with_capacity(64 * 1024, stream);
+    let remote = greet_downloader(&mut s, meta, our_id).await?;
     let mut served = Served {
         remote,
         blocks: 0,
