@@ -85,7 +85,12 @@ impl From<Error> for io::Error {
 }
 
 impl From<ConnectError> for io::Error {
+    /// `AddrInUse` for [`ConnectError::IdInUse`], `Other` otherwise; the
+    /// `ConnectError` is the source.
     fn from(e: ConnectError) -> io::Error {
-        io::Error::other(e)
+        match e {
+            ConnectError::IdInUse => io::Error::new(io::ErrorKind::AddrInUse, e),
+            e => io::Error::other(e),
+        }
     }
 }

@@ -1,5 +1,7 @@
 //! [`DriverConfig`]: the settings of a [`Driver`](crate::Driver).
 
+use std::net::SocketAddr;
+
 use utp_core::{Config, ConfigError, ListenConfig};
 
 /// Largest valid [`DriverConfig::foreign_queue`].
@@ -7,9 +9,11 @@ pub const MAX_FOREIGN_QUEUE: usize = 1 << 16;
 
 use crate::SocketOptions;
 
-/// Settings of a [`Driver`](crate::Driver).
+/// Settings of a [`Driver`](crate::Driver) whose peers are `P`s
+/// (`SocketAddr`s over UDP, the default).
 ///
-/// Start from `Default` and change fields (the struct is
+/// Start from `Default` (for another peer type,
+/// [`DriverConfig::with_peer_type`]) and change fields (the struct is
 /// `#[non_exhaustive]`, so fields can be added without breaking you):
 ///
 /// ```
@@ -23,11 +27,11 @@ use crate::SocketOptions;
 /// # Ok::<(), utp_core::ConfigError>(())
 /// ```
 #[non_exhaustive]
-pub struct DriverConfig {
+pub struct DriverConfig<P = SocketAddr> {
     /// The endpoint's configuration.
     pub config: Config,
     /// Accept incoming connections (`Some`, the default) or refuse them.
-    pub listen: Option<ListenConfig>,
+    pub listen: Option<ListenConfig<P>>,
     /// The endpoint's seed. `None` (the default) draws one from the
     /// operating system's random source; set it for reproducible
     /// connection ids and sequence numbers.
@@ -61,6 +65,14 @@ pub struct DriverConfig {
 
 impl Default for DriverConfig {
     fn default() -> Self {
+        DriverConfig::with_peer_type()
+    }
+}
+
+impl<P> DriverConfig<P> {
+    /// The default settings, for a driver whose peers are `P`s
+    /// (`DriverConfig::<NodeId>::with_peer_type()`; `Default` for UDP).
+    pub fn with_peer_type() -> Self {
         DriverConfig {
             config: Config::default(),
             listen: Some(ListenConfig::default()),
@@ -73,7 +85,7 @@ impl Default for DriverConfig {
     }
 }
 
-impl DriverConfig {
+impl<P> DriverConfig<P> {
     /// Checks [`config`](Self::config) ([`Config::validate`]), `listen`
     /// ([`ListenConfig::validate`]) and this struct's own fields against
     /// the rules their documentation states; returns the first one broken.
@@ -99,7 +111,7 @@ impl DriverConfig {
     /// A copy for a socket that only connects out: every setting, but
     /// `listen` is `None` and `keep_events` is off (the listener's filter
     /// cannot be copied, and nobody would drain the events).
-    pub fn outgoing_only(&self) -> DriverConfig {
+    pub fn outgoing_only(&self) -> DriverConfig<P> {
         // No `..`: a new field must be thought about here.
         DriverConfig {
             config: self.config.clone(),
@@ -113,7 +125,7 @@ impl DriverConfig {
     }
 }
 
-impl core::fmt::Debug for DriverConfig {
+impl<P> core::fmt::Debug for DriverConfig<P> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("DriverConfig")
             .field("config", &self.config)

@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::task::{Context, Poll, Waker};
 
 use utp_core::error::close_error;
+use utp_core::Peer;
 use utp_core::{
     CloseInfo, ConnHandle, ConnState, ConnStats, Endpoint, EndpointStats, Error, Event, Handled,
     Timestamp,
@@ -84,32 +85,46 @@ fn wake_all(list: &mut Vec<Waker>) {
 /// The outgoing datagrams not yet handed to the socket: a batch of equal
 /// segments to one destination in `buf[start..end]`, and possibly one more
 /// datagram after it that did not fit the batch.
-struct Outbox {
+struct Outbox<P> {
     buf: Vec<u8>,
     /// Room for one datagram.
     slot: usize,
     start: usize,
     end: usize,
     segment: usize,
-    to: Option<SocketAddr>,
+    to: Option<P>,
     /// A datagram at `buf[end..end + len]` for another batch.
-    spill: Option<(SocketAddr, usize)>,
+    spill: Option<(P, usize)>,
 }
 
 fn gone() -> io::Error {
     io::Error::new(io::ErrorKind::NotConnected, "connection is gone")
 }
 
+/// What differs between UDP peers and others: UDP's dual-stack sockets
+/// know IPv4 peers by v4-mapped addresses, reported to the application
+/// unmapped ([`canonical`]), and refuse a remote of the other family.
+struct PeerRules<P> {
+    /// The form the application sees of a peer.
+    shown: fn(P) -> P,
+    /// The form the endpoint knows a remote the application names by, on
+    /// a socket of this local address and dual-stack setting.
+    route: fn(io::Result<SocketAddr>, bool, P) -> io::Result<P>,
+}
+
 /// The shared I/O loop and connection table of an adapter; see the
-/// [crate docs](crate).
-pub struct Driver {
-    endpoint: Endpoint,
+/// [crate docs](crate). Its peers are `P`s: `SocketAddr`s over UDP (the
+/// default, [`Driver::new`]), or those of another carrier
+/// ([`Driver::with_peer_type`]).
+pub struct Driver<P: Peer = SocketAddr> {
+    endpoint: Endpoint<P>,
+    rules: PeerRules<P>,
     rx: Vec<u8>,
-    out: Outbox,
+    out: Outbox<P>,
     max_segments: usize,
     wakers: HashMap<ConnHandle, Wakers>,
     accept_wakers: Vec<Waker>,
-    foreign: VecDeque<(SocketAddr, Vec<u8>)>,
+    foreign: VecDeque<(P, Vec<u8>)>,
     foreign_cap: usize,
     foreign_wakers: Vec<Waker>,
     /// Tasks waiting for the endpoint to have no connection left.
@@ -126,7 +141,7 @@ pub struct Driver {
     stats: DriverStats,
 }
 
-impl core::fmt::Debug for Driver {
+impl<P: Peer> core::fmt::Debug for Driver<P> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Driver")
             .field("endpoint", &self.endpoint)
@@ -136,11 +151,34 @@ impl core::fmt::Debug for Driver {
 }
 
 impl Driver {
-    /// A driver around a new endpoint. `max_send_segments` is the
-    /// socket's [`DatagramSocket::max_send_segments`].
+    /// A driver around a new endpoint whose peers are UDP addresses.
+    /// `max_send_segments` is the socket's
+    /// [`DatagramSocket::max_send_segments`].
     pub fn new(config: DriverConfig, max_send_segments: usize) -> Self {
+        let rules = PeerRules {
+            shown: canonical,
+            route: |local, dual_stack, remote| remote_for(local?, dual_stack, remote),
+        };
+        Driver::build(config, max_send_segments, rules)
+    }
+}
+
+impl<P: Peer> Driver<P> {
+    /// A driver around a new endpoint whose peers are `P`s, on a socket
+    /// that carries datagrams to them (`max_send_segments` as for
+    /// [`Driver::new`]). Peers are used as they are: no address family
+    /// rules.
+    pub fn with_peer_type(config: DriverConfig<P>, max_send_segments: usize) -> Self {
+        let rules = PeerRules {
+            shown: |p| p,
+            route: |_, _, remote| Ok(remote),
+        };
+        Driver::build(config, max_send_segments, rules)
+    }
+
+    fn build(config: DriverConfig<P>, max_send_segments: usize, rules: PeerRules<P>) -> Self {
         let seed = config.seed.unwrap_or_else(random_seed);
-        let mut endpoint = Endpoint::new(config.config, seed);
+        let mut endpoint = Endpoint::with_peer_type(config.config, seed);
         // From the endpoint's configuration: packet sizes within bounds.
         let slot = endpoint
             .config()
@@ -153,6 +191,7 @@ impl Driver {
         }
         Driver {
             endpoint,
+            rules,
             rx: vec![0; RECV_BUF],
             out: Outbox {
                 buf: vec![0; slot * (max_segments + 1)],
@@ -181,7 +220,7 @@ impl Driver {
 
     /// The endpoint, for what the driver does not wrap (after changing
     /// anything, the loop should run: call [`wake_driver`](Self::wake_driver)).
-    pub fn endpoint(&mut self) -> &mut Endpoint {
+    pub fn endpoint(&mut self) -> &mut Endpoint<P> {
         &mut self.endpoint
     }
 
@@ -201,14 +240,21 @@ impl Driver {
         self.endpoint.conn(h).map(|c| c.stats()).unwrap_or_default()
     }
 
-    /// Connection `h`'s peer (an IPv4 peer of a dual-stack socket as its
-    /// IPv4 address: see [`canonical`]).
+    /// Connection `h`'s UDP peer address (an IPv4 peer of a dual-stack
+    /// socket as its IPv4 address: see [`canonical`]).
     pub fn peer_addr(&mut self, h: ConnHandle) -> io::Result<SocketAddr> {
         self.endpoint
             .conn(h)
             .and_then(|c| c.peer_addr())
             .map(canonical)
             .ok_or_else(gone)
+    }
+
+    /// Connection `h`'s peer, as the application sees it (for UDP, as
+    /// [`peer_addr`](Self::peer_addr)).
+    pub fn peer(&mut self, h: ConnHandle) -> io::Result<P> {
+        let peer = self.endpoint.conn(h).and_then(|c| c.peer().cloned());
+        peer.map(self.rules.shown).ok_or_else(gone)
     }
 
     // ----- the loop -----
@@ -237,7 +283,7 @@ impl Driver {
     /// One turn of the loop: receive until the socket would block (or the
     /// budget runs out), feed the endpoint, run due timers, send, wake
     /// waiters. Returns what to wait for.
-    pub fn drive<S: DatagramSocket + ?Sized>(&mut self, socket: &S, now: Timestamp) -> Wait {
+    pub fn drive<S: DatagramSocket<P> + ?Sized>(&mut self, socket: &S, now: Timestamp) -> Wait {
         self.stats.at = self.stats.at.max(now);
         let mut received = 0;
         let mut again = false;
@@ -255,10 +301,12 @@ impl Driver {
                         for datagram in data.chunks(stride.max(1)) {
                             received += 1;
                             self.stats.datagrams_received += 1;
-                            if self.endpoint.handle_datagram(now, from, datagram) == Handled::NotUtp
-                            {
+                            let handled =
+                                self.endpoint.handle_datagram(now, from.clone(), datagram);
+                            if handled == Handled::NotUtp {
                                 if self.foreign.len() < self.foreign_cap {
-                                    self.foreign.push_back((canonical(from), datagram.to_vec()));
+                                    let from = (self.rules.shown)(from.clone());
+                                    self.foreign.push_back((from, datagram.to_vec()));
                                     wake_all(&mut self.foreign_wakers);
                                 } else {
                                     self.stats.foreign_dropped += 1;
@@ -305,7 +353,11 @@ impl Driver {
     /// Reads the errors the socket queued and hands them to the endpoint
     /// (port unreachable ends connection attempts to that address, packet
     /// too big lowers the packet size to it); how many there were.
-    fn socket_errors<S: DatagramSocket + ?Sized>(&mut self, socket: &S, now: Timestamp) -> usize {
+    fn socket_errors<S: DatagramSocket<P> + ?Sized>(
+        &mut self,
+        socket: &S,
+        now: Timestamp,
+    ) -> usize {
         let mut read = 0;
         while read < ERROR_BUDGET {
             let Ok(Some(error)) = socket.try_recv_error() else {
@@ -335,7 +387,7 @@ impl Driver {
     /// Sends what the endpoint has to send, batching equal-sized datagrams
     /// to one destination, until it has nothing more or the socket would
     /// block (then the rest stays pending).
-    fn flush<S: DatagramSocket + ?Sized>(&mut self, socket: &S, now: Timestamp) {
+    fn flush<S: DatagramSocket<P> + ?Sized>(&mut self, socket: &S, now: Timestamp) {
         self.stats.at = self.stats.at.max(now);
         loop {
             // Send what is pending first.
@@ -367,13 +419,13 @@ impl Driver {
                 let Some(t) = self.endpoint.poll_transmit(now, room) else {
                     break;
                 };
-                match self.out.to {
+                match &self.out.to {
                     None => {
                         self.out.to = Some(t.destination);
                         self.out.segment = t.len;
                         self.out.end = t.len;
                     }
-                    Some(to) if to == t.destination && t.len <= self.out.segment => {
+                    Some(to) if *to == t.destination && t.len <= self.out.segment => {
                         self.out.end += t.len;
                     }
                     Some(_) => {
@@ -395,10 +447,10 @@ impl Driver {
     }
 
     /// Sends the pending batch; `false` when the socket would block.
-    fn send_batch<S: DatagramSocket + ?Sized>(&mut self, socket: &S, now: Timestamp) -> bool {
+    fn send_batch<S: DatagramSocket<P> + ?Sized>(&mut self, socket: &S, now: Timestamp) -> bool {
         let mut retried = false;
         loop {
-            let Some(to) = self.out.to else {
+            let Some(to) = self.out.to.clone() else {
                 self.out.start = self.out.end;
                 return true;
             };
@@ -409,9 +461,9 @@ impl Driver {
             };
             let len = data.len();
             let result = if len <= segment {
-                socket.try_send_to(data, to)
+                socket.try_send_to(data, to.clone())
             } else {
-                socket.try_send_segments(data, segment, to)
+                socket.try_send_segments(data, segment, to.clone())
             };
             match result {
                 Ok(sent) => {
@@ -436,7 +488,7 @@ impl Driver {
                     // No route, message too long: the network dropped it;
                     // retransmission or timeouts follow.
                     #[cfg(feature = "tracing")]
-                    tracing::debug!(target: "utp::socket", error = %e, %to, "send failed");
+                    tracing::debug!(target: "utp::socket", error = %e, ?to, "send failed");
                     self.stats.send_errors += 1;
                     self.out.start += segment.min(len);
                     return true;
@@ -478,7 +530,7 @@ impl Driver {
 
     /// After an application call on connection `h`: send, wake, and wake
     /// the loop if its wait must change.
-    fn after_call<S: DatagramSocket + ?Sized>(
+    fn after_call<S: DatagramSocket<P> + ?Sized>(
         &mut self,
         socket: &S,
         now: Timestamp,

@@ -5,26 +5,31 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use utp_core::Timestamp;
+use utp_core::{Peer, Timestamp};
 
 use crate::SocketError;
 
-/// A non-blocking UDP socket, as tokio's `UdpSocket`, async-io's
-/// `Async<UdpSocket>` and mio's `UdpSocket` provide. Every call must return
+/// A non-blocking datagram socket whose peers are `P`s: a UDP socket
+/// (`P` = `SocketAddr`, the default), as tokio's `UdpSocket`, async-io's
+/// `Async<UdpSocket>` and mio's `UdpSocket` provide, or any other carrier
+/// of datagrams to peers of a [`Peer`] type. Every call must return
 /// [`io::ErrorKind::WouldBlock`] instead of waiting.
 ///
 /// The segment methods let a socket batch (GSO/GRO, sendmmsg/recvmmsg);
 /// their defaults move one datagram per call.
-pub trait DatagramSocket {
+pub trait DatagramSocket<P: Peer = SocketAddr> {
     /// Receives one datagram into `buf`: its length and sender.
-    fn try_recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)>;
+    fn try_recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, P)>;
 
     /// Sends `buf` as one datagram to `to`.
-    fn try_send_to(&self, buf: &[u8], to: SocketAddr) -> io::Result<usize>;
+    fn try_send_to(&self, buf: &[u8], to: P) -> io::Result<usize>;
 
-    /// The socket's local address (used to refuse a remote of the other
-    /// address family at once rather than time out).
-    fn local_addr(&self) -> io::Result<SocketAddr>;
+    /// The socket's local UDP address (used to refuse a remote of the
+    /// other address family at once rather than time out). Default
+    /// `Unsupported`: not a UDP socket.
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
 
     /// Most datagrams [`try_send_segments`](Self::try_send_segments) takes
     /// in one call. Default 1: no batching.
@@ -36,15 +41,10 @@ pub trait DatagramSocket {
     /// (the last may be shorter). Returns how many bytes were sent, always
     /// whole datagrams; `WouldBlock` only when none was. The default sends
     /// them one by one.
-    fn try_send_segments(
-        &self,
-        buf: &[u8],
-        segment_size: usize,
-        to: SocketAddr,
-    ) -> io::Result<usize> {
+    fn try_send_segments(&self, buf: &[u8], segment_size: usize, to: P) -> io::Result<usize> {
         let mut sent = 0;
         for datagram in buf.chunks(segment_size.max(1)) {
-            match self.try_send_to(datagram, to) {
+            match self.try_send_to(datagram, to.clone()) {
                 Ok(_) => sent += datagram.len(),
                 Err(e) if sent > 0 && e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) => return Err(e),
@@ -56,7 +56,7 @@ pub trait DatagramSocket {
     /// Receives one datagram, or several from one sender coalesced (GRO):
     /// returns the bytes written, the size of each datagram but the last
     /// (the stride) and the sender. The default receives one datagram.
-    fn try_recv_segments(&self, buf: &mut [u8]) -> io::Result<(usize, usize, SocketAddr)> {
+    fn try_recv_segments(&self, buf: &mut [u8]) -> io::Result<(usize, usize, P)> {
         let (len, from) = self.try_recv_from(buf)?;
         Ok((len, len, from))
     }

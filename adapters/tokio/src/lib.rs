@@ -139,6 +139,7 @@
 #![forbid(unsafe_code)]
 
 mod socket;
+mod transport;
 
 use std::future::{poll_fn, Future};
 use std::io;
@@ -153,13 +154,17 @@ use socket::Socket;
 use tokio::io::{Interest, Ready};
 use tokio::net::UdpSocket;
 use tokio::time::Sleep;
+use transport::{Carrier, TransportSocket};
 use utp_driver::{Clock, DatagramSocket, Driver};
 
 mod manager;
+mod memory;
 mod stream;
 
 pub use manager::{Manager, ManagerEvent};
+pub use memory::{MemoryNetwork, MemoryTransport};
 pub use stream::{OwnedReadHalf, OwnedWriteHalf, ReuniteError, UtpStream};
+pub use transport::Transport;
 pub use utp_core::manager::{DisconnectReason, ManagerConfig, ManagerStats, PeerId};
 // Everything needed to configure a socket, and to write a congestion
 // controller, without depending on utp-core (the same list in every adapter).
@@ -168,7 +173,7 @@ pub use utp_core::congestion::{
 };
 pub use utp_core::{
     AcceptDecision, CloseInfo, CloseReason, Config, ConfigError, ConnStats, EndpointStats,
-    IntervalStats, ListenConfig, SynCookies, Timer, Timestamp,
+    IntervalStats, ListenConfig, Peer, SynCookies, SynInfo, Timer, Timestamp,
 };
 pub use utp_driver::{DriverConfig, DriverStats, SocketInterval, SocketOptions};
 
@@ -179,17 +184,17 @@ const CLOSE_GRACE: Duration = Duration::from_secs(30);
 const TURNS_PER_POLL: usize = 16;
 
 /// What the driver task, socket handles and streams share.
-struct Shared {
-    driver: Mutex<Driver>,
-    socket: Socket,
+struct Shared<P: Peer = SocketAddr> {
+    driver: Mutex<Driver<P>>,
+    socket: Box<dyn Carrier<P>>,
     clock: Clock,
     /// Live socket handles (all clones of one [`UtpSocket`] count once)
     /// and streams.
     handles: AtomicUsize,
 }
 
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, Driver> {
+impl<P: Peer> Shared<P> {
+    fn lock(&self) -> MutexGuard<'_, Driver<P>> {
         self.driver.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -211,8 +216,8 @@ impl Shared {
 }
 
 /// The driver task's future: the loop of [`utp_driver`].
-struct DriverTask {
-    shared: Arc<Shared>,
+struct DriverTask<P: Peer> {
+    shared: Arc<Shared<P>>,
     sleep: Pin<Box<Sleep>>,
     /// Waits for error readiness (a queued ICMP error, Linux), which
     /// tokio's receive readiness does not include.
@@ -221,21 +226,22 @@ struct DriverTask {
     orphaned: Option<Instant>,
 }
 
-impl Future for DriverTask {
+impl<P: Peer + Send + 'static> Future for DriverTask<P> {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
+        this.shared.socket.set_task_waker(cx.waker());
         for _ in 0..TURNS_PER_POLL {
             let now = Instant::now();
             let (wait, orphaned) = {
                 let mut d = this.shared.lock();
-                let wait = d.drive(&this.shared.socket, this.shared.clock.timestamp(now));
+                let wait = d.drive(&*this.shared.socket, this.shared.clock.timestamp(now));
                 d.set_driver_waker(cx.waker());
                 let orphaned = this.shared.handles.load(Ordering::Acquire) == 0;
                 if orphaned && this.orphaned.is_none() {
                     // Nobody will accept: close the backlog, refuse new SYNs.
-                    d.close_all(&this.shared.socket, this.shared.clock.timestamp(now));
+                    d.close_all(&*this.shared.socket, this.shared.clock.timestamp(now));
                 }
                 (wait, orphaned.then(|| d.endpoint().connection_count()))
             };
@@ -255,28 +261,32 @@ impl Future for DriverTask {
                 return Poll::Pending;
             }
             let mut ready = false;
-            let socket = &this.shared.socket.io;
-            match socket.poll_recv_ready(cx) {
-                Poll::Ready(Ok(())) => ready = true,
-                Poll::Ready(Err(e)) => return fail(&this.shared, e),
-                Poll::Pending => {}
-            }
-            if this.shared.socket.errors.is_on() {
-                let shared = &this.shared;
-                let errors = this.errors.get_or_insert_with(|| error_wait(shared));
-                if let Poll::Ready(result) = errors.as_mut().poll(cx) {
-                    this.errors = None;
-                    match result {
-                        Ok(_) => ready = true,
-                        Err(e) => return fail(&this.shared, e),
-                    }
-                }
-            }
-            if wait.writable {
-                match socket.poll_send_ready(cx) {
+            // A transport registered this task's waker in the calls that
+            // found nothing to do; a UDP socket is polled for readiness.
+            if let Some(udp) = this.shared.socket.udp() {
+                let socket = &udp.io;
+                match socket.poll_recv_ready(cx) {
                     Poll::Ready(Ok(())) => ready = true,
                     Poll::Ready(Err(e)) => return fail(&this.shared, e),
                     Poll::Pending => {}
+                }
+                if udp.errors.is_on() {
+                    let shared = &this.shared;
+                    let errors = this.errors.get_or_insert_with(|| error_wait(shared));
+                    if let Poll::Ready(result) = errors.as_mut().poll(cx) {
+                        this.errors = None;
+                        match result {
+                            Ok(_) => ready = true,
+                            Err(e) => return fail(&this.shared, e),
+                        }
+                    }
+                }
+                if wait.writable {
+                    match socket.poll_send_ready(cx) {
+                        Poll::Ready(Ok(())) => ready = true,
+                        Poll::Ready(Err(e)) => return fail(&this.shared, e),
+                        Poll::Pending => {}
+                    }
                 }
             }
             if let Some(at) = deadline {
@@ -298,18 +308,23 @@ impl Future for DriverTask {
 /// A wait for the socket's error readiness.
 type ErrorWait = Pin<Box<dyn Future<Output = io::Result<Ready>> + Send>>;
 
-fn error_wait(shared: &Arc<Shared>) -> ErrorWait {
+fn error_wait<P: Peer + Send + 'static>(shared: &Arc<Shared<P>>) -> ErrorWait {
     let shared = Arc::clone(shared);
-    Box::pin(async move { shared.socket.io.ready(Interest::ERROR).await })
+    Box::pin(async move {
+        match shared.socket.udp() {
+            Some(udp) => udp.io.ready(Interest::ERROR).await,
+            None => std::future::pending().await,
+        }
+    })
 }
 
 /// The socket failed: the loop ends.
-fn fail(shared: &Shared, e: io::Error) -> Poll<()> {
+fn fail<P: Peer>(shared: &Shared<P>, e: io::Error) -> Poll<()> {
     shared.lock().terminate(e.kind());
     Poll::Ready(())
 }
 
-impl Drop for DriverTask {
+impl<P: Peer> Drop for DriverTask<P> {
     /// The loop ended (or the runtime shut down): every waiter is woken and
     /// every later call fails.
     fn drop(&mut self) {
@@ -319,9 +334,9 @@ impl Drop for DriverTask {
 
 /// One handle's share of the socket (all clones of a [`UtpSocket`] hold
 /// one).
-struct SocketRef(Arc<Shared>);
+struct SocketRef<P: Peer>(Arc<Shared<P>>);
 
-impl Drop for SocketRef {
+impl<P: Peer> Drop for SocketRef<P> {
     fn drop(&mut self) {
         self.0.release();
     }
@@ -330,15 +345,36 @@ impl Drop for SocketRef {
 /// A UDP socket carrying uTP connections: connect from it, accept on it,
 /// and exchange other protocols' datagrams on it. Cloning is cheap; every
 /// clone is the same socket.
-#[derive(Clone)]
-pub struct UtpSocket {
-    inner: Arc<SocketRef>,
+///
+/// Its peers are `P`s: `SocketAddr`s for a UDP socket (the default), or
+/// those of a [`Transport`] ([`UtpSocket::with_transport`]).
+pub struct UtpSocket<P: Peer = SocketAddr> {
+    inner: Arc<SocketRef<P>>,
 }
 
-impl std::fmt::Debug for UtpSocket {
+impl<P: Peer> Clone for UtpSocket<P> {
+    fn clone(&self) -> Self {
+        UtpSocket {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<P: Peer> UtpSocket<P> {
+    fn shared(&self) -> &Arc<Shared<P>> {
+        &self.inner.0
+    }
+}
+
+impl<P: Peer> std::fmt::Debug for UtpSocket<P> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let local = self
+            .shared()
+            .socket
+            .udp()
+            .and_then(|u| u.io.local_addr().ok());
         f.debug_struct("UtpSocket")
-            .field("local_addr", &self.local_addr().ok())
+            .field("local_addr", &local)
             .finish_non_exhaustive()
     }
 }
@@ -392,28 +428,9 @@ impl UtpSocket {
 
     fn start(socket: UdpSocket, config: DriverConfig) -> io::Result<UtpSocket> {
         config.validate()?;
-        let runtime = runtime()?;
         let socket = Socket::new(socket, config.batching);
         let driver = Driver::new(config, socket.max_send_segments());
-        let shared = Arc::new(Shared {
-            driver: Mutex::new(driver),
-            socket,
-            clock: Clock::new(Instant::now()),
-            handles: AtomicUsize::new(1),
-        });
-        runtime.spawn(DriverTask {
-            shared: shared.clone(),
-            sleep: Box::pin(tokio::time::sleep(Duration::ZERO)),
-            errors: None,
-            orphaned: None,
-        });
-        Ok(UtpSocket {
-            inner: Arc::new(SocketRef(shared)),
-        })
-    }
-
-    fn shared(&self) -> &Arc<Shared> {
-        &self.inner.0
+        UtpSocket::spawn(driver, Box::new(socket))
     }
 
     /// Connects to `remote`: resolves once the handshake completed, or
@@ -428,44 +445,29 @@ impl UtpSocket {
     /// Not cancel safe in the sense that dropping the future abandons the
     /// attempt (the half-made connection is closed); nothing else is lost.
     pub async fn connect(&self, remote: impl tokio::net::ToSocketAddrs) -> io::Result<UtpStream> {
-        let shared = self.shared();
         let candidates = tokio::net::lookup_host(remote).await?;
-        let local = shared.socket.io.local_addr()?;
-        let remote = utp_driver::pick_remote(local, shared.socket.dual_stack, candidates)?;
-        let h = {
-            let mut d = shared.lock();
-            d.connect(&shared.socket, shared.now(), remote)?
-        };
-        // Made first so that a dropped future closes the connection.
-        let stream = UtpStream::new(shared.clone(), h, utp_driver::canonical(remote));
-        poll_fn(|cx| shared.lock().poll_connect(h, cx)).await?;
+        let udp = self.udp();
+        let local = udp.io.local_addr()?;
+        let remote = utp_driver::pick_remote(local, udp.dual_stack, candidates)?;
+        let stream = self
+            .open(utp_driver::canonical(remote), |d, socket, now| {
+                d.connect(socket, now, remote)
+            })
+            .await?;
         Ok(stream)
     }
 
-    /// The next incoming connection and its peer. Several tasks may wait
-    /// at once (on clones of the socket); each connection goes to one of
-    /// them.
-    ///
-    /// Cancel safe: a connection is taken from the backlog only when the
-    /// future completes.
-    pub async fn accept(&self) -> io::Result<(UtpStream, SocketAddr)> {
-        let shared = self.shared();
-        let (h, peer) = poll_fn(|cx| shared.lock().poll_accept(cx)).await?;
-        Ok((UtpStream::new(shared.clone(), h, peer), peer))
+    /// The UDP socket (a `UtpSocket<SocketAddr>` is made only on one).
+    fn udp(&self) -> &Socket {
+        match self.shared().socket.udp() {
+            Some(udp) => udp,
+            None => unreachable_udp(),
+        }
     }
 
     /// The socket's local address.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.shared().socket.io.local_addr()
-    }
-
-    /// The next datagram received that was not uTP (DHT, tracker, ...),
-    /// copied into `buf` (truncated if longer): its length and sender.
-    /// Several tasks may wait at once; each datagram goes to one of them.
-    ///
-    /// Cancel safe: a datagram is taken only when the future completes.
-    pub async fn recv_foreign(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        poll_fn(|cx| self.shared().lock().poll_recv_foreign(cx, buf)).await
+        self.udp().io.local_addr()
     }
 
     /// Sends a datagram of another protocol from this socket (to an IPv4
@@ -473,7 +475,7 @@ impl UtpSocket {
     ///
     /// Cancel safe: the datagram was sent or not, never half.
     pub async fn send_foreign(&self, buf: &[u8], to: SocketAddr) -> io::Result<usize> {
-        let socket = &self.shared().socket;
+        let socket = self.udp();
         let to = match socket.dual_stack {
             true => utp_driver::remote_for(socket.io.local_addr()?, true, to)?,
             false => to,
@@ -491,12 +493,143 @@ impl UtpSocket {
     /// The socket's receive buffer size as the system reports it (Linux:
     /// twice the bytes granted); see [`SocketOptions::recv_buffer`].
     pub fn recv_buffer_size(&self) -> io::Result<usize> {
-        utp_driver::buffer_sizes(&self.shared().socket.io).map(|(recv, _)| recv)
+        utp_driver::buffer_sizes(&self.udp().io).map(|(recv, _)| recv)
     }
 
     /// The socket's send buffer size as the system reports it.
     pub fn send_buffer_size(&self) -> io::Result<usize> {
-        utp_driver::buffer_sizes(&self.shared().socket.io).map(|(_, send)| send)
+        utp_driver::buffer_sizes(&self.udp().io).map(|(_, send)| send)
+    }
+}
+
+/// A `UtpSocket<SocketAddr>` without its UDP socket cannot be made: only
+/// [`UtpSocket::start`] makes one, with a UDP socket.
+#[cold]
+fn unreachable_udp() -> ! {
+    #[allow(clippy::panic)]
+    {
+        panic!("a UtpSocket<SocketAddr> always has a UDP socket")
+    }
+}
+
+impl<P: Peer + Send + 'static> UtpSocket<P> {
+    /// uTP over `transport`, a carrier of datagrams to peers of type `P`
+    /// that is not a UDP socket (see [`Transport`]): a driver task is
+    /// spawned on the current tokio runtime, as for a UDP socket, and
+    /// everything else works the same. `config` is made with
+    /// [`DriverConfig::with_peer_type`] (its [`DriverConfig::socket`]
+    /// and [`DriverConfig::batching`] do not apply). An invalid `config`
+    /// is refused as by [`bind_with`](UtpSocket::bind_with).
+    pub fn with_transport(
+        transport: impl Transport<P>,
+        config: DriverConfig<P>,
+    ) -> io::Result<UtpSocket<P>> {
+        config.validate()?;
+        let driver = Driver::with_peer_type(config, 1);
+        UtpSocket::spawn(driver, Box::new(TransportSocket::new(transport)))
+    }
+
+    fn spawn(driver: Driver<P>, socket: Box<dyn Carrier<P>>) -> io::Result<UtpSocket<P>> {
+        let runtime = runtime()?;
+        let shared = Arc::new(Shared {
+            driver: Mutex::new(driver),
+            socket,
+            clock: Clock::new(Instant::now()),
+            handles: AtomicUsize::new(1),
+        });
+        runtime.spawn(DriverTask {
+            shared: shared.clone(),
+            sleep: Box::pin(tokio::time::sleep(Duration::ZERO)),
+            errors: None,
+            orphaned: None,
+        });
+        Ok(UtpSocket {
+            inner: Arc::new(SocketRef(shared)),
+        })
+    }
+
+    /// Starts a connection with `open` and waits for its handshake.
+    async fn open(
+        &self,
+        peer: P,
+        open: impl FnOnce(
+            &mut Driver<P>,
+            &dyn Carrier<P>,
+            Timestamp,
+        ) -> io::Result<utp_core::ConnHandle>,
+    ) -> io::Result<UtpStream<P>> {
+        let shared = self.shared();
+        let h = open(&mut shared.lock(), &*shared.socket, shared.now())?;
+        // Made first so that a dropped future closes the connection.
+        let stream = UtpStream::new(shared.clone(), h, peer);
+        poll_fn(|cx| shared.lock().poll_connect(h, cx)).await?;
+        Ok(stream)
+    }
+
+    /// Connects to `peer` (for a UDP socket, [`connect`](UtpSocket::connect)
+    /// takes names and picks the address): resolves once the handshake
+    /// completed, or fails as `connect` does.
+    pub async fn connect_peer(&self, peer: P) -> io::Result<UtpStream<P>> {
+        let remote = peer.clone();
+        self.open(peer, |d, socket, now| d.connect(socket, now, remote))
+            .await
+    }
+
+    /// Connects to `peer` with the connection id `id` agreed out of band
+    /// (the Portal Network's CONTENT and ACCEPT messages): the SYN carries
+    /// `id`; the other side expects it with
+    /// [`accept_with_id`](Self::accept_with_id). `AddrInUse` if the id is
+    /// in use with `peer`. Otherwise as [`connect_peer`](Self::connect_peer).
+    pub async fn connect_with_id(&self, peer: P, id: u16) -> io::Result<UtpStream<P>> {
+        let remote = peer.clone();
+        self.open(peer, |d, socket, now| {
+            d.connect_with_id(socket, now, remote, id)
+        })
+        .await
+    }
+
+    /// Expects a connection from `peer` with the connection id `id` agreed
+    /// out of band: resolves with its stream once `peer`'s SYN with `id`
+    /// came (before the listener and its filter see it), or with
+    /// `TimedOut` after `timeout`. The stream may write at once: its data
+    /// goes before the initiator's next packet, as the Portal Network's
+    /// acceptors send content first. Register before telling the peer the
+    /// id. `AddrInUse` if the id is in use with `peer`.
+    ///
+    /// Not cancel safe in the sense that dropping the future gives up the
+    /// expected connection.
+    pub async fn accept_with_id(
+        &self,
+        peer: P,
+        id: u16,
+        timeout: Duration,
+    ) -> io::Result<UtpStream<P>> {
+        let remote = peer.clone();
+        self.open(peer, |d, socket, now| {
+            d.accept_with_id(socket, now, remote, id, timeout)
+        })
+        .await
+    }
+
+    /// The next incoming connection and its peer. Several tasks may wait
+    /// at once (on clones of the socket); each connection goes to one of
+    /// them.
+    ///
+    /// Cancel safe: a connection is taken from the backlog only when the
+    /// future completes.
+    pub async fn accept(&self) -> io::Result<(UtpStream<P>, P)> {
+        let shared = self.shared();
+        let (h, peer) = poll_fn(|cx| shared.lock().poll_accept(cx)).await?;
+        Ok((UtpStream::new(shared.clone(), h, peer.clone()), peer))
+    }
+
+    /// The next datagram received that was not uTP (DHT, tracker, ...),
+    /// copied into `buf` (truncated if longer): its length and sender.
+    /// Several tasks may wait at once; each datagram goes to one of them.
+    ///
+    /// Cancel safe: a datagram is taken only when the future completes.
+    pub async fn recv_foreign(&self, buf: &mut [u8]) -> io::Result<(usize, P)> {
+        poll_fn(|cx| self.shared().lock().poll_recv_foreign(cx, buf)).await
     }
 
     /// Winds the whole socket down gracefully: no more connections are
@@ -507,7 +640,7 @@ impl UtpSocket {
     /// before exiting for that delivery to complete.
     pub fn close(&self) {
         let shared = self.shared();
-        shared.lock().close_all(&shared.socket, shared.now());
+        shared.lock().close_all(&*shared.socket, shared.now());
     }
 
     /// Resolves once no connection is left on the socket: each finished

@@ -230,7 +230,7 @@ impl Runner {
                     {
                         let mut d = w.shared.lock();
                         let _ = d.set_close_reason(w.h, Some(reason.wire_code()));
-                        let _ = d.reset(&w.shared.socket, w.shared.now(), w.h);
+                        let _ = d.reset(&*w.shared.socket, w.shared.now(), w.h);
                         drop(d);
                         let info = Some(CloseInfo {
                             reason: CloseReason::Aborted,

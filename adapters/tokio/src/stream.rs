@@ -9,25 +9,25 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use utp_core::{CloseInfo, ConnHandle, ConnStats};
+use utp_core::{CloseInfo, ConnHandle, ConnStats, Peer};
 
 use crate::Shared;
 
 /// One connection, shared by a stream or its two halves; closes it when
 /// the last goes away.
-struct Conn {
-    shared: Arc<Shared>,
+struct Conn<P: Peer> {
+    shared: Arc<Shared<P>>,
     h: ConnHandle,
-    peer: SocketAddr,
+    peer: P,
 }
 
-impl Conn {
+impl<P: Peer> Conn<P> {
     fn poll_read(&self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let shared = &self.shared;
         let out = buf.initialize_unfilled();
         let n = match shared
             .lock()
-            .poll_read(&shared.socket, shared.now(), self.h, cx, out)
+            .poll_read(&*shared.socket, shared.now(), self.h, cx, out)
         {
             Poll::Ready(Ok(n)) => n,
             Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
@@ -41,16 +41,27 @@ impl Conn {
         let shared = &self.shared;
         shared
             .lock()
-            .poll_write(&shared.socket, shared.now(), self.h, cx, buf)
+            .poll_write(&*shared.socket, shared.now(), self.h, cx, buf)
     }
 
     fn shutdown(&self) -> io::Result<()> {
         let shared = &self.shared;
-        shared.lock().shutdown(&shared.socket, shared.now(), self.h)
+        shared
+            .lock()
+            .shutdown(&*shared.socket, shared.now(), self.h)
     }
 
     fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.shared.socket.io.local_addr()
+        match self.shared.socket.udp() {
+            Some(udp) => udp.io.local_addr(),
+            None => Err(io::ErrorKind::Unsupported.into()),
+        }
+    }
+
+    fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.peer
+            .socket_addr()
+            .ok_or_else(|| io::ErrorKind::Unsupported.into())
     }
 
     fn stats(&self) -> ConnStats {
@@ -72,10 +83,10 @@ impl Conn {
     }
 }
 
-impl Drop for Conn {
+impl<P: Peer> Drop for Conn<P> {
     fn drop(&mut self) {
         let shared = &self.shared;
-        shared.lock().close(&shared.socket, shared.now(), self.h);
+        shared.lock().close(&*shared.socket, shared.now(), self.h);
         self.shared.release();
     }
 }
@@ -93,12 +104,27 @@ impl Drop for Conn {
 /// Reads return `Ok(0)` once the peer's FIN and everything before it were
 /// read; a RESET that arrives after that is still reported
 /// (`ConnectionReset`) by the next read.
-pub struct UtpStream {
-    conn: Arc<Conn>,
+///
+/// Its peer is a `P`: a `SocketAddr` over UDP (the default), or the peer
+/// type of the socket's [`Transport`](crate::Transport).
+pub struct UtpStream<P: Peer = SocketAddr> {
+    conn: Arc<Conn<P>>,
 }
 
 impl UtpStream {
-    pub(crate) fn new(shared: Arc<Shared>, h: ConnHandle, peer: SocketAddr) -> UtpStream {
+    /// What the manager watches the connection by.
+    pub(crate) fn watch(&self) -> (Arc<Shared>, ConnHandle) {
+        (self.conn.shared.clone(), self.conn.h)
+    }
+
+    /// The peer's address, as the stream was made with.
+    pub(crate) fn conn_peer(&self) -> SocketAddr {
+        self.conn.peer
+    }
+}
+
+impl<P: Peer> UtpStream<P> {
+    pub(crate) fn new(shared: Arc<Shared<P>>, h: ConnHandle, peer: P) -> UtpStream<P> {
         shared.acquire();
         UtpStream {
             conn: Arc::new(Conn { shared, h, peer }),
@@ -108,7 +134,7 @@ impl UtpStream {
     /// Splits the stream into halves that can be used from two tasks at
     /// once. The connection closes when both are dropped;
     /// [`reunite`](Self::reunite) puts them back together.
-    pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
+    pub fn into_split(self) -> (OwnedReadHalf<P>, OwnedWriteHalf<P>) {
         (
             OwnedReadHalf {
                 conn: self.conn.clone(),
@@ -123,9 +149,9 @@ impl UtpStream {
     /// The stream again from its two halves, or both back in the error
     /// when they are not from the same stream.
     pub fn reunite(
-        read: OwnedReadHalf,
-        mut write: OwnedWriteHalf,
-    ) -> Result<UtpStream, ReuniteError> {
+        read: OwnedReadHalf<P>,
+        mut write: OwnedWriteHalf<P>,
+    ) -> Result<UtpStream<P>, ReuniteError<P>> {
         if !Arc::ptr_eq(&read.conn, &write.conn) {
             return Err(ReuniteError(read, write));
         }
@@ -134,62 +160,62 @@ impl UtpStream {
         Ok(UtpStream { conn: read.conn })
     }
 
-    /// What the manager watches the connection by.
-    pub(crate) fn watch(&self) -> (Arc<Shared>, ConnHandle) {
-        (self.conn.shared.clone(), self.conn.h)
-    }
-
-    /// The peer's address, as the stream was made with.
-    pub(crate) fn conn_peer(&self) -> SocketAddr {
-        self.conn.peer
-    }
-
     /// Aborts the connection: the peer gets a RESET (its calls fail with
     /// `ConnectionReset`), unsent data is dropped. From then on this
     /// stream's reads and writes fail with `ConnectionAborted`, and
     /// [`closed`](Self::closed) reports [`CloseReason::Aborted`](crate::CloseReason::Aborted).
     pub fn abort(&self) {
         let c = &self.conn;
-        let _ = c.shared.lock().reset(&c.shared.socket, c.shared.now(), c.h);
+        let _ = c
+            .shared
+            .lock()
+            .reset(&*c.shared.socket, c.shared.now(), c.h);
     }
 }
 
 /// [`UtpStream::reunite`] was given halves of two different streams; here
 /// they are back.
 #[derive(Debug)]
-pub struct ReuniteError(pub OwnedReadHalf, pub OwnedWriteHalf);
+pub struct ReuniteError<P: Peer = SocketAddr>(pub OwnedReadHalf<P>, pub OwnedWriteHalf<P>);
 
-impl std::fmt::Display for ReuniteError {
+impl<P: Peer> std::fmt::Display for ReuniteError<P> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("tried to reunite halves of different streams")
     }
 }
 
-impl std::error::Error for ReuniteError {}
+impl<P: Peer> std::error::Error for ReuniteError<P> {}
 
 /// The reading half of a [`UtpStream`], from
 /// [`into_split`](UtpStream::into_split).
-pub struct OwnedReadHalf {
-    conn: Arc<Conn>,
+pub struct OwnedReadHalf<P: Peer = SocketAddr> {
+    conn: Arc<Conn<P>>,
 }
 
 /// The writing half of a [`UtpStream`], from
 /// [`into_split`](UtpStream::into_split). `poll_shutdown` sends a FIN, as
 /// dropping this half does.
-pub struct OwnedWriteHalf {
-    conn: Arc<Conn>,
+pub struct OwnedWriteHalf<P: Peer = SocketAddr> {
+    conn: Arc<Conn<P>>,
     shutdown_on_drop: bool,
 }
 
 macro_rules! conn_common {
     ($t:ident) => {
-        impl $t {
-            /// The peer's address.
+        impl<P: Peer> $t<P> {
+            /// The peer's UDP address ([`Peer::socket_addr`];
+            /// `Unsupported` for a peer that has none).
             pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-                Ok(self.conn.peer)
+                self.conn.peer_addr()
             }
 
-            /// The local socket's address.
+            /// The peer.
+            pub fn peer(&self) -> &P {
+                &self.conn.peer
+            }
+
+            /// The local UDP socket's address (`Unsupported` over a
+            /// [`Transport`](crate::Transport)).
             pub fn local_addr(&self) -> io::Result<SocketAddr> {
                 self.conn.local_addr()
             }
@@ -235,10 +261,10 @@ macro_rules! conn_common {
             }
         }
 
-        impl std::fmt::Debug for $t {
+        impl<P: Peer> std::fmt::Debug for $t<P> {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.debug_struct(stringify!($t))
-                    .field("peer_addr", &self.conn.peer)
+                    .field("peer", &self.conn.peer)
                     .finish_non_exhaustive()
             }
         }
@@ -250,7 +276,7 @@ conn_common!(OwnedWriteHalf);
 
 macro_rules! read_impls {
     ($($t:ident),*) => {$(
-        impl AsyncRead for $t {
+        impl<P: Peer> AsyncRead for $t<P> {
             fn poll_read(
                 self: Pin<&mut Self>,
                 cx: &mut Context<'_>,
@@ -265,7 +291,7 @@ read_impls!(UtpStream, OwnedReadHalf);
 
 macro_rules! write_impls {
     ($($t:ident),*) => {$(
-        impl AsyncWrite for $t {
+        impl<P: Peer> AsyncWrite for $t<P> {
             fn poll_write(
                 self: Pin<&mut Self>,
                 cx: &mut Context<'_>,
@@ -286,7 +312,7 @@ macro_rules! write_impls {
 }
 write_impls!(UtpStream, OwnedWriteHalf);
 
-impl Drop for OwnedWriteHalf {
+impl<P: Peer> Drop for OwnedWriteHalf<P> {
     /// As with tokio's `TcpStream` halves: no more writes, the peer reads
     /// to the end.
     fn drop(&mut self) {

@@ -3,14 +3,15 @@
 //! socket down, and the datagrams of other protocols.
 
 use super::*;
+use utp_core::ConnectError;
 
-impl Driver {
+impl<P: Peer> Driver<P> {
     /// Winds the socket down gracefully ([`Endpoint::close_all`]): no more
     /// connections are accepted or made (`poll_accept` and `connect` fail
     /// with `NotConnected`), and every connection is closed as a dropped
     /// stream is: data written is still delivered, nothing more is read.
     /// [`poll_idle`](Self::poll_idle) tells when they are all gone.
-    pub fn close_all<S: DatagramSocket + ?Sized>(&mut self, socket: &S, now: Timestamp) {
+    pub fn close_all<S: DatagramSocket<P> + ?Sized>(&mut self, socket: &S, now: Timestamp) {
         if self.closing || self.terminated.is_some() {
             return;
         }
@@ -51,11 +52,55 @@ impl Driver {
     /// [`poll_connect`](Self::poll_connect)): an address of the socket's
     /// family, or an IPv4 one from a dual-stack socket
     /// ([`DatagramSocket::dual_stack`]); `InvalidInput` otherwise.
-    pub fn connect<S: DatagramSocket + ?Sized>(
+    pub fn connect<S: DatagramSocket<P> + ?Sized>(
         &mut self,
         socket: &S,
         now: Timestamp,
-        remote: SocketAddr,
+        remote: P,
+    ) -> io::Result<ConnHandle> {
+        self.open(socket, now, remote, |ep, remote| ep.connect(now, remote))
+    }
+
+    /// Starts a connection to `remote` with a connection id agreed out of
+    /// band ([`Endpoint::connect_with_id`](utp_core::Endpoint::connect_with_id));
+    /// otherwise as [`connect`](Self::connect). `AddrInUse` when the id is
+    /// taken.
+    pub fn connect_with_id<S: DatagramSocket<P> + ?Sized>(
+        &mut self,
+        socket: &S,
+        now: Timestamp,
+        remote: P,
+        id: u16,
+    ) -> io::Result<ConnHandle> {
+        self.open(socket, now, remote, |ep, remote| {
+            ep.connect_with_id(now, remote, id)
+        })
+    }
+
+    /// Expects a connection from `remote` with a connection id agreed out
+    /// of band ([`Endpoint::accept_with_id`](utp_core::Endpoint::accept_with_id)):
+    /// the handle at once, to be completed with
+    /// [`poll_connect`](Self::poll_connect) (ready when the SYN came;
+    /// `TimedOut` after `timeout`). `AddrInUse` when the id is taken.
+    pub fn accept_with_id<S: DatagramSocket<P> + ?Sized>(
+        &mut self,
+        socket: &S,
+        now: Timestamp,
+        remote: P,
+        id: u16,
+        timeout: core::time::Duration,
+    ) -> io::Result<ConnHandle> {
+        self.open(socket, now, remote, |ep, remote| {
+            ep.accept_with_id(now, remote, id, timeout)
+        })
+    }
+
+    fn open<S: DatagramSocket<P> + ?Sized>(
+        &mut self,
+        socket: &S,
+        now: Timestamp,
+        remote: P,
+        open: impl FnOnce(&mut utp_core::Endpoint<P>, P) -> Result<ConnHandle, ConnectError>,
     ) -> io::Result<ConnHandle> {
         self.check()?;
         if self.closing {
@@ -65,8 +110,8 @@ impl Driver {
         // timed out, but for an IPv4 remote of a dual-stack socket, which
         // the endpoint knows by its v4-mapped address (the form the socket
         // reports its datagrams in).
-        let remote = remote_for(socket.local_addr()?, socket.dual_stack(), remote)?;
-        let h = self.endpoint.connect(now, remote)?;
+        let remote = (self.rules.route)(socket.local_addr(), socket.dual_stack(), remote)?;
+        let h = open(&mut self.endpoint, remote)?;
         self.wakers.insert(h, Wakers::default());
         self.after_call(socket, now, Some(h));
         Ok(h)
@@ -90,18 +135,15 @@ impl Driver {
     }
 
     /// The next incoming connection and its peer.
-    pub fn poll_accept(
-        &mut self,
-        cx: &mut Context<'_>,
-    ) -> Poll<io::Result<(ConnHandle, SocketAddr)>> {
+    pub fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<(ConnHandle, P)>> {
         self.check()?;
         if self.closing {
             return Poll::Ready(Err(Self::closing_error()));
         }
         while let Some(h) = self.endpoint.accept() {
-            if let Some(peer) = self.endpoint.conn(h).and_then(|c| c.peer_addr()) {
+            if let Some(peer) = self.endpoint.conn(h).and_then(|c| c.peer().cloned()) {
                 self.wakers.insert(h, Wakers::default());
-                return Poll::Ready(Ok((h, canonical(peer))));
+                return Poll::Ready(Ok((h, (self.rules.shown)(peer))));
             }
         }
         register_many(&mut self.accept_wakers, cx);
@@ -110,7 +152,7 @@ impl Driver {
 
     /// Reads received bytes of `h` into `buf`: `Ok(0)` at the peer's FIN
     /// (or for an empty `buf`), `Pending` until data arrives.
-    pub fn poll_read<S: DatagramSocket + ?Sized>(
+    pub fn poll_read<S: DatagramSocket<P> + ?Sized>(
         &mut self,
         socket: &S,
         now: Timestamp,
@@ -125,7 +167,7 @@ impl Driver {
     /// Writes as much of `buf` as the send buffer takes; `Pending` while it
     /// is full. Before the handshake completes, data is buffered and sent
     /// after it.
-    pub fn poll_write<S: DatagramSocket + ?Sized>(
+    pub fn poll_write<S: DatagramSocket<P> + ?Sized>(
         &mut self,
         socket: &S,
         now: Timestamp,
@@ -138,14 +180,14 @@ impl Driver {
 
     /// `op` on connection `h`: on success, send what it produced; on
     /// `WouldBlock`, register `cx` in the waker slot `side` picks.
-    fn poll_io<S: DatagramSocket + ?Sized>(
+    fn poll_io<S: DatagramSocket<P> + ?Sized>(
         &mut self,
         socket: &S,
         now: Timestamp,
         h: ConnHandle,
         cx: &mut Context<'_>,
         side: fn(&mut Wakers) -> &mut Option<Waker>,
-        op: impl FnOnce(&mut utp_core::Conn<'_>) -> Result<usize, Error>,
+        op: impl FnOnce(&mut utp_core::Conn<'_, P>) -> Result<usize, Error>,
     ) -> Poll<io::Result<usize>> {
         self.check()?;
         self.endpoint.set_now(now);
@@ -215,7 +257,7 @@ impl Driver {
     }
 
     /// Half-close: a FIN follows the data written so far.
-    pub fn shutdown<S: DatagramSocket + ?Sized>(
+    pub fn shutdown<S: DatagramSocket<P> + ?Sized>(
         &mut self,
         socket: &S,
         now: Timestamp,
@@ -226,7 +268,12 @@ impl Driver {
 
     /// Closes `h` gracefully (data written is still delivered) and forgets
     /// its waiters; the handle is invalid afterwards. For a dropped stream.
-    pub fn close<S: DatagramSocket + ?Sized>(&mut self, socket: &S, now: Timestamp, h: ConnHandle) {
+    pub fn close<S: DatagramSocket<P> + ?Sized>(
+        &mut self,
+        socket: &S,
+        now: Timestamp,
+        h: ConnHandle,
+    ) {
         self.wakers.remove(&h);
         if self.terminated.is_some() {
             return;
@@ -240,7 +287,12 @@ impl Driver {
 
     /// Aborts `h`: RESET to the peer, everything dropped; the handle is
     /// invalid afterwards.
-    pub fn abort<S: DatagramSocket + ?Sized>(&mut self, socket: &S, now: Timestamp, h: ConnHandle) {
+    pub fn abort<S: DatagramSocket<P> + ?Sized>(
+        &mut self,
+        socket: &S,
+        now: Timestamp,
+        h: ConnHandle,
+    ) {
         self.wakers.remove(&h);
         if self.terminated.is_some() {
             return;
@@ -257,7 +309,7 @@ impl Driver {
     /// [`poll_closed`](Self::poll_closed) reports
     /// [`CloseReason::Aborted`](utp_core::CloseReason::Aborted) until
     /// [`close`](Self::close) releases it. For a stream's `abort`.
-    pub fn reset<S: DatagramSocket + ?Sized>(
+    pub fn reset<S: DatagramSocket<P> + ?Sized>(
         &mut self,
         socket: &S,
         now: Timestamp,
@@ -267,12 +319,12 @@ impl Driver {
     }
 
     /// `op` on connection `h` now, then what follows any call: send, wake.
-    fn conn_call<S: DatagramSocket + ?Sized>(
+    fn conn_call<S: DatagramSocket<P> + ?Sized>(
         &mut self,
         socket: &S,
         now: Timestamp,
         h: ConnHandle,
-        op: impl FnOnce(&mut utp_core::Conn<'_>),
+        op: impl FnOnce(&mut utp_core::Conn<'_, P>),
     ) -> io::Result<()> {
         self.check()?;
         self.endpoint.set_now(now);
@@ -289,7 +341,7 @@ impl Driver {
         &mut self,
         cx: &mut Context<'_>,
         buf: &mut [u8],
-    ) -> Poll<io::Result<(usize, SocketAddr)>> {
+    ) -> Poll<io::Result<(usize, P)>> {
         self.check()?;
         match self.foreign.pop_front() {
             Some((from, datagram)) => {
