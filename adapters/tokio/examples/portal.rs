@@ -193,7 +193,10 @@ async fn main() -> Result<(), Box<dyn Error>> {
     assert!(alice_got == bob.content, "alice got bob's content intact");
     assert!(bob_got == alice.content, "bob got alice's content intact");
     assert!(offered_to_alice.is_empty());
-    assert!(offered_to_bob == [offered.clone()], "bob got alice's offer intact");
+    assert!(
+        offered_to_bob == [offered.clone()],
+        "bob got alice's offer intact"
+    );
     println!(
         "alice fetched {} bytes from bob (bob writing first), bob {} from alice \
          (alice writing first), alice offered {} to bob; 1% of messages lost \

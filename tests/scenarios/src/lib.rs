@@ -1,6 +1,7 @@
 //! Shared machinery for the simulated scenarios (`flow.rs`: what to run and
 //! what came of it; `stream.rs`: the checked byte streams; `transfers.rs`:
-//! the driver; `manager_sim/`: the connection manager among 1,000 peers):
+//! the driver; `manager_sim/`: the connection manager among 1,000 peers;
+//! `portal.rs`: content moved the Portal Network's way among node ids):
 //! transfers in both
 //! directions between uTP endpoints in a [`utp_sim::Sim`], verified byte for
 //! byte.
@@ -42,6 +43,7 @@ use utp_sim::{Host, Sim};
 
 mod flow;
 pub mod manager_sim;
+pub mod portal;
 mod rng;
 mod stream;
 mod transfers;

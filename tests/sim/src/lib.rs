@@ -285,6 +285,7 @@
 pub mod experiment;
 mod link;
 mod nat;
+pub mod overlay;
 pub mod pcap;
 mod sim;
 mod trace;
