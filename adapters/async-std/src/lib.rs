@@ -105,10 +105,13 @@ use futures_lite::future::poll_fn;
 use utp_core::Timestamp;
 use utp_driver::{Batch, Clock, DatagramSocket, Driver, ErrorQueue, SocketError};
 
+mod manager;
 mod stream;
 
+pub use manager::{Manager, ManagerEvent};
 use stream::StreamInner;
 pub use stream::{OwnedReadHalf, OwnedWriteHalf, ReuniteError, UtpStream};
+pub use utp_core::manager::{DisconnectReason, ManagerConfig, ManagerStats, PeerId};
 // Everything needed to configure a socket, and to write a congestion
 // controller, without depending on utp-core (the same list in every adapter).
 pub use utp_core::congestion::{

@@ -134,14 +134,9 @@ impl UtpStream {
         Ok(UtpStream { conn: read.conn })
     }
 
-    /// What the manager watches the connection by.
-    pub(crate) fn watch(&self) -> (Arc<Shared>, ConnHandle) {
-        (self.conn.shared.clone(), self.conn.h)
-    }
-
-    /// The peer's address, as the stream was made with.
-    pub(crate) fn conn_peer(&self) -> SocketAddr {
-        self.conn.peer
+    /// The connection behind the stream (for the manager).
+    pub(crate) fn conn_handle(&self) -> ConnHandle {
+        self.conn.h
     }
 
     /// Aborts the connection: the peer gets a RESET (its calls fail with
