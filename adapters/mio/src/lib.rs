@@ -10,7 +10,9 @@
 //!   call is non-blocking.
 //! - [`blocking`] is a `std::net`-like API: [`UtpListener`] and
 //!   [`UtpStream`] (`std::io::Read + Write`). One background thread per UDP
-//!   socket runs the protocol; the calling threads block.
+//!   socket runs the protocol; the calling threads block. [`Manager`]
+//!   runs utp-core's connection manager on a [`UtpListener`] (see
+//!   "Staying connected to N peers" below).
 //!
 //! Both run the loop of [`utp_driver::Driver`]; datagrams that are not
 //! uTP (DHT, trackers) sharing the socket are handed back by
@@ -80,9 +82,12 @@ use utp_driver::{Batch, DatagramSocket, ErrorQueue, SocketError};
 
 pub mod blocking;
 pub mod evented;
+mod manager;
 
 pub use blocking::{UtpListener, UtpStream};
 pub use evented::UtpMio;
+pub use manager::{Manager, ManagerEvent};
+pub use utp_core::manager::{DisconnectReason, ManagerConfig, ManagerStats, PeerId};
 // Everything needed to configure a socket, and to write a congestion
 // controller, without depending on utp-core (the same list in every adapter).
 pub use utp_core::congestion::{
