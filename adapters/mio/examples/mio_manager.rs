@@ -16,9 +16,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use utp_mio::{
-    DriverConfig, Manager, ManagerConfig, ManagerEvent, PeerId, UtpListener, UtpStream,
-};
+use utp_mio::{DriverConfig, Manager, ManagerConfig, ManagerEvent, PeerId, UtpListener, UtpStream};
 
 fn main() -> Result<(), Box<dyn Error>> {
     let mut rounds = 5;

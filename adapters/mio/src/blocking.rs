@@ -319,9 +319,7 @@ impl UtpListener {
 
     fn accept_within(&self, timeout: Option<Duration>) -> io::Result<(UtpStream, SocketAddr)> {
         let shared = &self.handle.0;
-        let (h, peer) = shared.wait(&shared.accepters, timeout, |d, _, _, cx| {
-            d.poll_accept(cx)
-        })?;
+        let (h, peer) = shared.wait(&shared.accepters, timeout, |d, _, _, cx| d.poll_accept(cx))?;
         Ok((UtpStream::new(Handle::new(shared), h), peer))
     }
 

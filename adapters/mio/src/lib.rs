@@ -12,7 +12,7 @@
 //!   [`UtpStream`] (`std::io::Read + Write`). One background thread per UDP
 //!   socket runs the protocol; the calling threads block. [`Manager`]
 //!   runs utp-core's connection manager on a [`UtpListener`] (see
-//!   "Staying connected to N peers" below).
+//!   [below](#staying-connected-to-n-peers)).
 //!
 //! Both run the loop of [`utp_driver::Driver`]; datagrams that are not
 //! uTP (DHT, trackers) sharing the socket are handed back by
@@ -55,6 +55,19 @@
 //! server.join().unwrap()?;
 //! # Ok::<(), std::io::Error>(())
 //! ```
+//!
+//! ## Staying connected to N peers
+//!
+//! [`Manager::spawn`] runs utp-core's connection manager on a
+//! [`UtpListener`], on threads of its own: it keeps
+//! [`ManagerConfig::target_outbound`] outbound connections among the
+//! candidates you give it ([`Manager::add_candidate`], answering
+//! [`ManagerEvent::WantCandidates`](utp_driver::ManagerEvent::WantCandidates)),
+//! redials permanent peers with backoff, limits inbound connections per IP
+//! and subnet, drops connections that make no progress, and hands each
+//! connection it keeps to you as
+//! [`ManagerEvent::Connected`](utp_driver::ManagerEvent::Connected), which
+//! [`Manager::next`] blocks for (with a timeout if you like).
 //!
 //! ## Configuration
 //!

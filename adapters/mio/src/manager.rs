@@ -199,7 +199,9 @@ fn run(
                 }
             }
         }
-        let wait = core.poll_timeout().saturating_duration_since(Instant::now());
+        let wait = core
+            .poll_timeout()
+            .saturating_duration_since(Instant::now());
         match inbox.recv_timeout(wait) {
             Ok(Msg::Candidate(addr)) => core.add_candidate(Instant::now(), addr),
             Ok(Msg::Permanent(addr)) => core.add_permanent(Instant::now(), addr),
