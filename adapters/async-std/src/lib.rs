@@ -34,6 +34,18 @@
 //! [`UtpSocket::wait_idle`] end the whole socket once every byte written was
 //! delivered.
 //!
+//! ## Staying connected to N peers
+//!
+//! [`Manager::spawn`] runs utp-core's connection manager on a socket, on a
+//! `utp-manager` thread: it keeps [`ManagerConfig::target_outbound`]
+//! outbound connections among the candidates you give it
+//! ([`Manager::add_candidate`], answering
+//! [`ManagerEvent::WantCandidates`](utp_driver::ManagerEvent::WantCandidates)),
+//! redials permanent peers with backoff, limits inbound connections per IP
+//! and subnet, drops connections that make no progress, and hands each
+//! connection it keeps to you as
+//! [`ManagerEvent::Connected`](utp_driver::ManagerEvent::Connected).
+//!
 //! Cancellation: `accept`, `recv_foreign`, `send_foreign`, `closed` and
 //! `wait_idle` are cancel safe; dropping a `connect` future abandons that
 //! connection; reads and writes are poll-based (a write that returned
@@ -105,10 +117,13 @@ use futures_lite::future::poll_fn;
 use utp_core::Timestamp;
 use utp_driver::{Batch, Clock, DatagramSocket, Driver, ErrorQueue, SocketError};
 
+mod manager;
 mod stream;
 
+pub use manager::{Manager, ManagerEvent};
 use stream::StreamInner;
 pub use stream::{OwnedReadHalf, OwnedWriteHalf, ReuniteError, UtpStream};
+pub use utp_core::manager::{DisconnectReason, ManagerConfig, ManagerStats, PeerId};
 // Everything needed to configure a socket, and to write a congestion
 // controller, without depending on utp-core (the same list in every adapter).
 pub use utp_core::congestion::{

@@ -27,6 +27,11 @@ impl StreamInner {
         StreamInner { shared, h }
     }
 
+    /// The connection (for the manager).
+    pub(crate) fn conn_handle(&self) -> ConnHandle {
+        self.h
+    }
+
     fn poll_read(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
         let s = &self.shared;
         s.lock()

@@ -27,6 +27,9 @@ mod echo_server;
 #[path = "../examples/file_client.rs"]
 mod file_client;
 #[allow(dead_code)]
+#[path = "../examples/async_std_manager.rs"]
+mod manager;
+#[allow(dead_code)]
 #[path = "../examples/shared_port.rs"]
 mod shared_port;
 
@@ -133,4 +136,15 @@ async fn shared_port_serves_pings_and_streams(rt: Rt) {
         future::poll_once(serving).await.is_none(),
         "the node stopped"
     );
+}
+
+/// async_std_manager (on async-std, which its listeners spawn on): three
+/// rounds of 3 connected listeners stopping; each time the manager holds
+/// 8 connections again.
+#[test]
+fn manager_holds_8_while_listeners_stop_and_start() {
+    Rt::AsyncStd.run(60, |_| async {
+        let took = manager::run(3).await.unwrap();
+        assert_eq!(took.len(), 3);
+    });
 }

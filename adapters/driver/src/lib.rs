@@ -34,6 +34,9 @@
 //! [`DatagramSocket`] trait an adapter implements for its runtime's socket,
 //! and the glue every adapter shares: [`Batch`] (GSO/GRO through
 //! quinn-udp), [`ErrorQueue`] (ICMP errors), and the making of the socket.
+//! [`ManagerDriver`] (module [`manager`]) is the runtime-free half of the
+//! adapters' connection-manager runners: utp-core's manager policy on a
+//! driver's connections.
 //!
 //! ## The socket
 //!
@@ -72,6 +75,7 @@ mod bind;
 mod config;
 mod driver;
 mod errqueue;
+pub mod manager;
 mod socket;
 mod stats;
 
@@ -82,6 +86,7 @@ pub use bind::{
 pub use config::{DriverConfig, MAX_FOREIGN_QUEUE};
 pub use driver::{Driver, Wait};
 pub use errqueue::{ErrorQueue, SocketError};
+pub use manager::{ManagedSocket, ManagerDriver, ManagerEvent, ManagerOutput, MANAGER_TICK};
 pub use socket::{Batch, Clock, DatagramSocket, UdpSockRef};
 pub use stats::{DriverStats, SocketInterval};
 pub use utp_core::error::{close_error, close_reason_kind};

@@ -305,8 +305,21 @@ impl UtpListener {
     /// Waits for the next incoming connection. Several threads may wait at
     /// once; each connection goes to one of them.
     pub fn accept(&self) -> io::Result<(UtpStream, SocketAddr)> {
+        self.accept_within(None)
+    }
+
+    /// [`accept`](Self::accept), waiting at most `timeout`:
+    /// [`io::ErrorKind::WouldBlock`] if no connection came in by then (a
+    /// zero `timeout` is refused with `InvalidInput`, as std's
+    /// `set_read_timeout` refuses it). For a thread that accepts and must
+    /// also notice when to stop.
+    pub fn accept_timeout(&self, timeout: Duration) -> io::Result<(UtpStream, SocketAddr)> {
+        self.accept_within(check_timeout(Some(timeout))?)
+    }
+
+    fn accept_within(&self, timeout: Option<Duration>) -> io::Result<(UtpStream, SocketAddr)> {
         let shared = &self.handle.0;
-        let (h, peer) = shared.wait(&shared.accepters, None, |d, _, _, cx| d.poll_accept(cx))?;
+        let (h, peer) = shared.wait(&shared.accepters, timeout, |d, _, _, cx| d.poll_accept(cx))?;
         Ok((UtpStream::new(Handle::new(shared), h), peer))
     }
 
@@ -326,6 +339,11 @@ impl UtpListener {
     /// The socket's local address.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.handle.0.lock().socket.local_addr()
+    }
+
+    /// Runs `f` on the socket's driver now (for the manager).
+    pub(crate) fn call<T>(&self, f: impl FnOnce(&mut Driver, &Sock, Timestamp) -> T) -> T {
+        self.handle.0.call(f)
     }
 
     /// Waits for a datagram of another protocol (not uTP) received on the
@@ -626,6 +644,11 @@ impl UtpStream {
 
     fn shared(&self) -> &Shared {
         &self.inner.handle.0
+    }
+
+    /// The connection (for the manager).
+    pub(crate) fn conn_handle(&self) -> ConnHandle {
+        self.inner.conn
     }
 }
 

@@ -10,7 +10,9 @@
 //!   call is non-blocking.
 //! - [`blocking`] is a `std::net`-like API: [`UtpListener`] and
 //!   [`UtpStream`] (`std::io::Read + Write`). One background thread per UDP
-//!   socket runs the protocol; the calling threads block.
+//!   socket runs the protocol; the calling threads block. [`Manager`]
+//!   runs utp-core's connection manager on a [`UtpListener`] (see
+//!   [below](#staying-connected-to-n-peers)).
 //!
 //! Both run the loop of [`utp_driver::Driver`]; datagrams that are not
 //! uTP (DHT, trackers) sharing the socket are handed back by
@@ -54,6 +56,19 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
+//! ## Staying connected to N peers
+//!
+//! [`Manager::spawn`] runs utp-core's connection manager on a
+//! [`UtpListener`], on threads of its own: it keeps
+//! [`ManagerConfig::target_outbound`] outbound connections among the
+//! candidates you give it ([`Manager::add_candidate`], answering
+//! [`ManagerEvent::WantCandidates`](utp_driver::ManagerEvent::WantCandidates)),
+//! redials permanent peers with backoff, limits inbound connections per IP
+//! and subnet, drops connections that make no progress, and hands each
+//! connection it keeps to you as
+//! [`ManagerEvent::Connected`](utp_driver::ManagerEvent::Connected), which
+//! [`Manager::next`] blocks for (with a timeout if you like).
+//!
 //! ## Configuration
 //!
 //! [`UtpListener::bind_with`], [`UtpStream::connect_with`] and
@@ -80,9 +95,12 @@ use utp_driver::{Batch, DatagramSocket, ErrorQueue, SocketError};
 
 pub mod blocking;
 pub mod evented;
+mod manager;
 
 pub use blocking::{UtpListener, UtpStream};
 pub use evented::UtpMio;
+pub use manager::{Manager, ManagerEvent};
+pub use utp_core::manager::{DisconnectReason, ManagerConfig, ManagerStats, PeerId};
 // Everything needed to configure a socket, and to write a congestion
 // controller, without depending on utp-core (the same list in every adapter).
 pub use utp_core::congestion::{

@@ -525,3 +525,44 @@ fn socket_closes_when_all_handles_are_gone() {
         port_freed(server_addr, Duration::from_secs(15));
     });
 }
+
+/// `accept_timeout`: `WouldBlock` when nothing came in time (a zero
+/// timeout refused), the connection once one comes, with its bytes.
+#[test]
+fn accept_timeout_gives_up_then_accepts() {
+    guard(30, || {
+        let listener = UtpListener::bind(localhost()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let zero = listener.accept_timeout(Duration::ZERO).unwrap_err();
+        assert_eq!(zero.kind(), io::ErrorKind::InvalidInput);
+        let started = Instant::now();
+        let idle = listener
+            .accept_timeout(Duration::from_millis(50))
+            .unwrap_err();
+        assert_eq!(idle.kind(), io::ErrorKind::WouldBlock);
+        assert!(started.elapsed() >= Duration::from_millis(50));
+        let client = thread::spawn(move || {
+            let mut stream = UtpStream::connect(addr).unwrap();
+            let mut hello = [0u8; 5];
+            stream.read_exact(&mut hello).unwrap();
+            assert_eq!(&hello, b"hello");
+            stream.write_all(b"hi").unwrap();
+            stream.shutdown(std::net::Shutdown::Write).unwrap();
+            let mut rest = Vec::new();
+            stream.read_to_end(&mut rest).unwrap();
+            assert!(rest.is_empty());
+        });
+        let (mut stream, _) = loop {
+            match listener.accept_timeout(Duration::from_millis(100)) {
+                Ok(accepted) => break accepted,
+                Err(e) => assert_eq!(e.kind(), io::ErrorKind::WouldBlock),
+            }
+        };
+        stream.write_all(b"hello").unwrap();
+        let mut got = Vec::new();
+        stream.read_to_end(&mut got).unwrap();
+        assert_eq!(got, b"hi");
+        stream.shutdown(std::net::Shutdown::Write).unwrap();
+        client.join().unwrap();
+    });
+}

@@ -26,6 +26,9 @@ mod echo_server;
 #[path = "../examples/file_client.rs"]
 mod file_client;
 #[allow(dead_code)]
+#[path = "../examples/mio_manager.rs"]
+mod manager;
+#[allow(dead_code)]
 #[path = "../examples/shared_port.rs"]
 mod shared_port;
 
@@ -125,4 +128,12 @@ fn shared_port_serves_pings_and_streams() {
         assert!(echoed == sent, "echo differs");
         assert!(!serving.is_finished(), "the node stopped");
     });
+}
+
+/// mio_manager: three rounds of 3 connected listeners stopping; each time
+/// the manager holds 8 connections again.
+#[test]
+fn manager_holds_8_while_listeners_stop_and_start() {
+    let took = guard(60, || manager::run(3).unwrap());
+    assert_eq!(took.len(), 3);
 }

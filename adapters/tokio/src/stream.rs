@@ -112,14 +112,9 @@ pub struct UtpStream<P: Peer = SocketAddr> {
 }
 
 impl UtpStream {
-    /// What the manager watches the connection by.
-    pub(crate) fn watch(&self) -> (Arc<Shared>, ConnHandle) {
-        (self.conn.shared.clone(), self.conn.h)
-    }
-
-    /// The peer's address, as the stream was made with.
-    pub(crate) fn conn_peer(&self) -> SocketAddr {
-        self.conn.peer
+    /// The connection behind the stream (for the manager).
+    pub(crate) fn conn_handle(&self) -> ConnHandle {
+        self.conn.h
     }
 }
 

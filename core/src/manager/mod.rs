@@ -84,11 +84,13 @@
 //! The manager does not itself drop connections over the target or
 //! duplicates (`TooManyPeers` and `Duplicate` are reasons for the
 //! application to send); go-ethereum's "no inbound from the same IP within
-//! 30 s" rate rule; the adapter runners (`utp_tokio::Manager` and friends),
-//! which would report progress from the connections' stats and send the
-//! reasons; the examples; the interop check of what libtorrent does with
-//! the codes we send. The 1,000-peer simulation drives this manager by hand
-//! (`tests/scenarios/src/manager_sim`), as a runner would.
+//! 30 s" rate rule; the interop check of what libtorrent does with the
+//! codes we send. The adapters' runners (`utp_tokio::Manager`,
+//! `utp_async_std::Manager`, `utp_mio::Manager`) drive it through
+//! `utp_driver::ManagerDriver`, which reports progress from the
+//! connections' stats and sends the reasons; the 1,000-peer simulation
+//! drives it by hand (`tests/scenarios/src/manager_sim`), as a runner
+//! would.
 
 mod config;
 #[cfg(feature = "fuzzing")]
