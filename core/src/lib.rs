@@ -188,6 +188,11 @@
 //! - [`congestion`]: the [`congestion::Controller`] trait, LEDBAT (the
 //!   default, delay-based), Reno (loss-based) and your own
 //!   ([`congestion::CongestionKind::Custom`]).
+//! - [`peer`]: who a connection is with. Every type is generic over a
+//!   [`Peer`] type, `SocketAddr` (UDP) by default: a carrier that is not
+//!   UDP (the Portal Network's discv5 messages, keyed by node id) brings its
+//!   own, with the largest packet it takes. Connection ids agreed out of
+//!   band: [`Endpoint::connect_with_id`], [`Endpoint::accept_with_id`].
 //! - [`config`], [`event`], [`error`], [`stats`]: the rest of the API.
 //! - [`trace`]: the spans and events the `tracing` feature reports (a span
 //!   per connection; handshakes, closes with their reason, timeouts,

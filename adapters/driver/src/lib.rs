@@ -26,6 +26,11 @@
 //! wait has to change (an earlier deadline, or a datagram left pending
 //! because the socket would block).
 //!
+//! The socket need not be UDP: a `Driver<P>` and a [`DatagramSocket<P>`]
+//! work with any peer type `P` ([`utp_core::Peer`]; `SocketAddr`, the
+//! default, is UDP's, with its dual-stack and address-family rules, made
+//! by [`Driver::new`]; [`Driver::with_peer_type`] makes the others).
+//!
 //! No clock is read here: `now` is always an argument; [`Clock`] converts
 //! between [`Instant`](std::time::Instant)s and [`Timestamp`](utp_core::Timestamp)s for adapters.
 //!

@@ -41,6 +41,19 @@
 //! writes carry the matching `io::ErrorKind` (`ConnectionReset`,
 //! `ConnectionRefused`, `TimedOut`, ...).
 //!
+//! ## Other carriers: the Portal Network
+//!
+//! A [`UtpSocket<P>`](UtpSocket) runs over any [`Transport`] of datagrams
+//! to peers of a [`Peer`] type (node ids, for uTP inside the Portal
+//! Network's discv5 messages): [`UtpSocket::with_transport`], then
+//! [`connect_peer`](UtpSocket::connect_peer), [`accept`](UtpSocket::accept),
+//! and, with connection ids agreed out of band,
+//! [`connect_with_id`](UtpSocket::connect_with_id) and
+//! [`accept_with_id`](UtpSocket::accept_with_id) (whose stream may write
+//! first). Packets never exceed the peer's [`Peer::max_packet_size`].
+//! [`MemoryNetwork`] is such a transport in memory, for tests;
+//! `examples/portal.rs` moves content both ways between two node ids.
+//!
 //! ## Staying connected to N peers
 //!
 //! [`Manager::spawn`] runs utp-core's connection manager on a socket: it
