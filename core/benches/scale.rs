@@ -12,7 +12,12 @@
 //! cargo bench -p utp-core --bench scale              # 10^3, 10^4, 10^5
 //! cargo bench -p utp-core --bench scale -- --max 10000
 //! ```
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 #![allow(unsafe_code)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -43,7 +48,10 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);
+        LIVE.fetch_add(
+            new_size as isize - layout.size() as isize,
+            Ordering::Relaxed,
+        );
         // SAFETY: as for `alloc` and `dealloc`.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -213,7 +221,12 @@ fn row(n: usize) {
     let exchanges = 500;
     let t = Instant::now();
     for _ in 0..exchanges {
-        p.clients[client].1.conn(ha).unwrap().write(&[1; 100]).unwrap();
+        p.clients[client]
+            .1
+            .conn(ha)
+            .unwrap()
+            .write(&[1; 100])
+            .unwrap();
         p.turn(Duration::from_micros(100));
         while p.server.conn(hb).unwrap().read(&mut out).is_ok() {}
         p.server.conn(hb).unwrap().write(&[2; 100]).unwrap();

@@ -18,6 +18,7 @@ mod incoming;
 mod limit;
 mod output;
 mod rate;
+mod timers;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -40,6 +41,7 @@ pub use handle::Conn;
 use incoming::emit_reply;
 use limit::ReplyLimiter;
 use rate::TotalRate;
+use timers::Timers;
 
 /// Identifies a connection of an [`Endpoint`]. Stale handles (of a
 /// connection that is gone) are recognised and refused, never confused with
@@ -112,6 +114,8 @@ struct Slot<P> {
     budget_blocked: bool,
     /// Waiting for the socket-wide send rate (`rate.rs`).
     rate_blocked: bool,
+    /// The time of this slot's live entry in the timer heap (`timers.rs`).
+    armed: Option<Timestamp>,
 }
 
 struct Listener<P> {
@@ -178,6 +182,8 @@ pub struct Endpoint<P: Peer = SocketAddr> {
     paths: PathMemory,
     /// The socket-wide send rate limit.
     total: TotalRate,
+    /// Every connection's deadline (`timers.rs`).
+    timers: Timers,
 }
 
 impl<P: Peer> core::fmt::Debug for Endpoint<P> {
@@ -244,6 +250,7 @@ impl<P: Peer> Endpoint<P> {
             now: Timestamp::ZERO,
             stats: EndpointStats::default(),
             paths: PathMemory::default(),
+            timers: Timers::default(),
         }
     }
 
@@ -486,6 +493,7 @@ impl<P: Peer> Endpoint<P> {
                     buffered: 0,
                     budget_blocked: false,
                     rate_blocked: false,
+                    armed: None,
                 });
                 (self.slots.len() - 1) as u32
             }
@@ -497,6 +505,7 @@ impl<P: Peer> Endpoint<P> {
             Some(slot) => {
                 slot.conn = Some(conn);
                 slot.peer = Some(peer);
+                slot.armed = None;
                 slot.half_open = half_open;
                 slot.owner = owner;
                 ConnHandle {
@@ -515,6 +524,9 @@ impl<P: Peer> Endpoint<P> {
         handle
     }
 
+    /// Queues connection `index` for `poll_transmit` and arms its
+    /// deadline: called after anything that may have given it output or
+    /// changed its timers.
     fn mark_ready(&mut self, index: u32) {
         if let Some(slot) = self.slots.get_mut(index as usize) {
             if !slot.ready && slot.conn.is_some() {
@@ -522,6 +534,7 @@ impl<P: Peer> Endpoint<P> {
                 self.ready.push_back(index);
             }
         }
+        self.arm(index);
     }
 
     fn slot_conn(&self, h: ConnHandle) -> Option<&Connection> {
@@ -555,8 +568,10 @@ impl<P: Peer> Endpoint<P> {
         self.buffered -= core::mem::take(&mut slot.buffered);
         slot.budget_blocked = false;
         slot.generation = slot.generation.wrapping_add(1);
+        slot.armed = None;
         self.free.push(index);
         self.live -= 1;
+        self.prune();
     }
 
     /// Updates the memory count after connection `index` may have changed

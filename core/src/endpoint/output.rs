@@ -11,7 +11,9 @@ impl<P: Peer> Endpoint<P> {
     pub fn handle_timeout(&mut self, now: Timestamp) {
         self.tick(now);
         self.rate_on_timeout(now);
-        for index in 0..self.slots.len() as u32 {
+        // Only the connections whose deadline may have come (`timers.rs`).
+        let due = self.take_due(now);
+        for &index in &due {
             let handle = self.handle_of(index);
             let Some(conn) = self
                 .slots
@@ -31,10 +33,12 @@ impl<P: Peer> Endpoint<P> {
                     self.paths.record(ip, path, now);
                 }
                 self.settle(index);
-                self.mark_ready(index);
             }
+            // Armed again (if it has a deadline still): its entry was taken.
+            self.mark_ready(index);
             self.maybe_release(index);
         }
+        self.return_due(due);
     }
 
     // ----- output -----
@@ -81,12 +85,15 @@ impl<P: Peer> Endpoint<P> {
                     if let Some(datagram) = buf.get(..len) {
                         crate::trace::sent(now, datagram, conn);
                     }
+                    let dont_fragment = conn.take_dont_fragment();
                     let Some(destination) = slot.peer.clone() else {
                         continue;
                     };
-                    let dont_fragment = conn.take_dont_fragment();
                     // Round robin: back of the queue, it may have more.
                     self.ready.push_back(index);
+                    // Sending may have armed its retransmission or pacing
+                    // timer.
+                    self.arm(index);
                     return Some(Transmit {
                         destination,
                         len,
@@ -95,6 +102,7 @@ impl<P: Peer> Endpoint<P> {
                 }
                 None => {
                     slot.ready = false;
+                    self.arm(index);
                     self.maybe_release(index);
                 }
             }
@@ -112,12 +120,7 @@ impl<P: Peer> Endpoint<P> {
     /// socket-wide send rate, [`Config::max_total_send_rate`], lets a
     /// waiting connection send again.)
     pub fn poll_timeout(&self) -> Option<Timestamp> {
-        let conns = self
-            .slots
-            .iter()
-            .filter_map(|s| s.conn.as_ref())
-            .filter_map(Connection::poll_timeout)
-            .min();
+        let conns = self.timers.next();
         match (conns, self.rate_deadline()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
