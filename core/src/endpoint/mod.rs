@@ -524,17 +524,22 @@ impl<P: Peer> Endpoint<P> {
         handle
     }
 
-    /// Queues connection `index` for `poll_transmit` and arms its
-    /// deadline: called after anything that may have given it output or
-    /// changed its timers.
+    /// Queues connection `index` for `poll_transmit`: called after
+    /// anything that may have given it output or changed its timers. Its
+    /// deadline is armed when `poll_transmit` finds it has nothing more to
+    /// send (`timers.rs`), and here only if it has none armed.
     fn mark_ready(&mut self, index: u32) {
+        let mut unarmed = false;
         if let Some(slot) = self.slots.get_mut(index as usize) {
             if !slot.ready && slot.conn.is_some() {
                 slot.ready = true;
                 self.ready.push_back(index);
             }
+            unarmed = slot.armed.is_none();
         }
-        self.arm(index);
+        if unarmed {
+            self.arm(index);
+        }
     }
 
     fn slot_conn(&self, h: ConnHandle) -> Option<&Connection> {

@@ -89,11 +89,9 @@ impl<P: Peer> Endpoint<P> {
                     let Some(destination) = slot.peer.clone() else {
                         continue;
                     };
-                    // Round robin: back of the queue, it may have more.
+                    // Round robin: back of the queue, it may have more
+                    // (its timers are armed once it has nothing more).
                     self.ready.push_back(index);
-                    // Sending may have armed its retransmission or pacing
-                    // timer.
-                    self.arm(index);
                     return Some(Transmit {
                         destination,
                         len,
@@ -102,6 +100,9 @@ impl<P: Peer> Endpoint<P> {
                 }
                 None => {
                     slot.ready = false;
+                    // Done sending for now: what it did since it was
+                    // queued (a packet in, a call, packets out) set the
+                    // deadline `poll_timeout` needs.
                     self.arm(index);
                     self.maybe_release(index);
                 }
@@ -116,7 +117,12 @@ impl<P: Peer> Endpoint<P> {
     }
 
     /// When to call [`handle_timeout`](Self::handle_timeout) at the latest;
-    /// `None` when no timer is running. (This includes when the
+    /// `None` when no timer is running. Ask after draining
+    /// [`poll_transmit`](Self::poll_transmit) (as the loop of the crate
+    /// docs does): a connection's new deadline is taken when it has nothing
+    /// more to send. It may be a little early (a timer that moved later is
+    /// found not due and armed again); calling `handle_timeout` early is
+    /// harmless. (This includes when the
     /// socket-wide send rate, [`Config::max_total_send_rate`], lets a
     /// waiting connection send again.)
     pub fn poll_timeout(&self) -> Option<Timestamp> {

@@ -1,10 +1,12 @@
 //! The endpoint's deadlines, without a scan of every connection: a
 //! min-heap of (deadline, slot, generation) entries.
 //!
-//! An entry is never later than its connection's real deadline: after
-//! anything that may change a connection's deadline (a packet, a call, a
-//! timer, a transmit) [`Endpoint::arm`] pushes a new entry only when the
-//! deadline moved earlier than the one armed; when it moved later (an ack
+//! An entry is never later than its connection's real deadline once
+//! `poll_transmit` has been drained: anything that may change a
+//! connection's deadline (a packet, a call, a timer) queues it for
+//! `poll_transmit`, and when that finds it has nothing more to send,
+//! [`Endpoint::arm`] pushes a new entry if the deadline moved earlier than
+//! the one armed (one computation per burst, not per packet); when it moved later (an ack
 //! pushed the retransmission timer back), the armed entry fires early,
 //! finds nothing due, and arms the real deadline then. An entry is live
 //! while its slot's generation and armed time match it; others are
