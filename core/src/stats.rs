@@ -29,6 +29,9 @@ pub struct ConnStats {
     pub retransmits: u64,
     /// Retransmission timeouts that fired.
     pub timeouts: u64,
+    /// Tail loss probes sent (the newest packet again, when no ack came
+    /// for two round trips).
+    pub tail_probes: u64,
     /// Packets received that we already had.
     pub duplicates: u64,
     /// Packets dropped as invalid for this connection (bad ack range,

@@ -779,9 +779,12 @@ fn gives_up_after_max_retransmissions() {
         .filter(|w| w.sent_at >= t0 && w.ty() == PacketType::Data)
         .map(|w| w.sent_at - t0)
         .collect();
-    // RTO 500 ms (the floor: 50 ms RTT), doubling: sent at 0, then resent
-    // at 0.5, 1.5, 3.5 s; the fourth timeout at 7.5 s gives up.
-    assert_eq!(sends, [0, 500, 1500, 3500].map(ms).to_vec());
+    // A tail loss probe two round trips (and 25 ms for a lone packet)
+    // after the send, at 125 ms; then the RTO, 500 ms (the floor: 50 ms
+    // RTT), doubling: resent at 0.5, 1.5, 3.5 s; the fourth timeout at
+    // 7.5 s gives up.
+    assert_eq!(sends, [0, 125, 500, 1500, 3500].map(ms).to_vec());
+    assert_eq!(p.a.conn(ha).map(|c| c.stats().tail_probes), Some(1));
     assert_eq!(
         p.events_a.last(),
         Some(&Event::Closed(

@@ -36,10 +36,23 @@ impl Connection {
         #[cfg(feature = "tracing")]
         crate::trace::received(now, p, self);
         if let Phase::Closed(_) = self.phase {
-            // Acknowledge a retransmitted FIN (our ack was lost).
-            if p.packet_type == PacketType::Fin && Some(p.seq_nr) == self.recv.fin_seq() {
+            // Acknowledge a retransmitted FIN, or DATA before it (our ack
+            // was lost: its retransmission timeout sends the oldest packet
+            // first, perhaps only that one, and without our ack it would
+            // go on until we are gone and answer RESET).
+            let fin = self.recv.fin_seq();
+            let ours_again = match p.packet_type {
+                PacketType::Fin => Some(p.seq_nr) == fin,
+                PacketType::Data => fin.is_some_and(|f| p.seq_nr.is_before(f)),
+                _ => false,
+            };
+            // (Reset by the application, DATA gets a RESET instead, below.)
+            let aborted = self.phase == Phase::Closed(CloseReason::Aborted);
+            if ours_again && (p.packet_type == PacketType::Fin || !aborted) {
                 self.ack_pending = true;
-                self.note_close_code(p);
+                if p.packet_type == PacketType::Fin {
+                    self.note_close_code(p);
+                }
             }
             // Reset by the application but not yet released (`Conn::reset`):
             // a peer that still sends lost our RESET; it gets another, one
@@ -195,6 +208,9 @@ impl Connection {
             } else {
                 Some(now + self.rtt.rto())
             };
+        }
+        if new_ack || bytes_acked > 0 {
+            self.on_ack_progress(now);
         } else if p.ack_nr == self.last_ack
             && p.packet_type == PacketType::State
             && p.selective_ack.is_none()

@@ -26,6 +26,7 @@ pub(crate) mod recv;
 pub(crate) mod rtt;
 pub(crate) mod send;
 mod timers;
+mod tlp;
 
 use core::time::Duration;
 use std::collections::VecDeque;
@@ -174,6 +175,10 @@ pub(crate) struct Connection {
     total: pacing::TotalShare,
 
     rto_deadline: Option<Timestamp>,
+    /// When to send a tail loss probe (`tlp.rs`).
+    tlp_deadline: Option<Timestamp>,
+    /// A probe went since the last ack that acknowledged something new.
+    tlp_probed: bool,
     /// When the retransmission timer last fired: packets sent before it
     /// give no RTT sample (their ack may answer a retransmission of another
     /// packet, long after their own ack was lost).
@@ -276,6 +281,8 @@ impl Connection {
             pace_deadline: None,
             total: pacing::TotalShare::default(),
             rto_deadline: None,
+            tlp_deadline: None,
+            tlp_probed: false,
             last_rto_at: Timestamp::ZERO,
             consecutive_timeouts: 0,
             connect_deadline: None,
@@ -628,6 +635,7 @@ impl Connection {
         }
         self.phase = Phase::Closed(reason);
         self.rto_deadline = None;
+        self.tlp_deadline = None;
         self.probe_deadline = None;
         self.connect_deadline = None;
         self.linger_deadline = None;

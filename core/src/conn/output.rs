@@ -217,6 +217,7 @@ impl Connection {
         if self.rto_deadline.is_none() {
             self.rto_deadline = Some(now + self.rtt.rto());
         }
+        self.arm_tail_probe(now);
         Some(wire_len)
     }
 

@@ -397,6 +397,26 @@ impl InFlight {
         }
     }
 
+    /// A tail loss probe: the newest packet still counted in flight is to
+    /// be sent again. Whether there was one.
+    pub(crate) fn mark_last_lost(&mut self) -> bool {
+        let Some(index) = self.packets.iter().rposition(|p| p.counts_in_flight()) else {
+            return false;
+        };
+        let Some(p) = self.packets.get_mut(index) else {
+            return false;
+        };
+        // A path MTU probe's fate is the search's to judge (its own
+        // timeout), not a tail probe's.
+        if p.probe {
+            return false;
+        }
+        p.lost = true;
+        self.bytes -= p.wire_len as usize;
+        self.lost += 1;
+        true
+    }
+
     /// Retransmission timeout: everything not SACKed is to be sent again.
     pub(crate) fn mark_all_lost(&mut self) {
         for p in self.packets.iter_mut() {

@@ -20,6 +20,7 @@ impl Connection {
             return deadline;
         }
         consider(self.rto_deadline);
+        consider(self.tlp_deadline);
         consider(self.connect_deadline);
         consider(self.probe_deadline);
         consider(self.linger_deadline);
@@ -88,7 +89,10 @@ impl Connection {
             self.in_flight.mark_all_lost_forget_sacks();
             self.recovery_until = Some(self.seq_nr);
             self.rto_deadline = Some(now + self.rtt.rto());
+            self.tlp_deadline = None;
+            self.tlp_probed = false;
         }
+        self.on_tail_probe_timer(now);
         self.on_third_timer(now);
         if self.idle_release_at().is_some_and(|t| now >= t) {
             self.release_idle_memory();
