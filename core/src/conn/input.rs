@@ -4,6 +4,7 @@
 //! received data.
 
 use super::recv::RecvOutcome;
+use super::send::Reorder;
 use super::{AckSnapshot, Connection, EventSink, Phase, SACK_BUF};
 use crate::congestion::AckSample;
 use crate::event::{CloseReason, Event};
@@ -186,7 +187,8 @@ impl Connection {
         self.pmtu_outcome(now);
         if let Some(sack) = p.selective_ack {
             let (newly, sample, lost) =
-                self.in_flight.apply_sack(p.ack_nr, &sack, self.last_rto_at);
+                self.in_flight
+                    .apply_sack(p.ack_nr, &sack, self.last_rto_at, self.reorder(now));
             bytes_acked += newly;
             if rtt_from.is_none() {
                 rtt_from = sample;
@@ -258,6 +260,18 @@ impl Connection {
             self.probe_deadline = None;
             self.probe_interval = self.rtt.rto();
         }
+    }
+
+    /// RACK's rule for SACKed holes (RFC 8985): a packet is lost once a
+    /// round trip and the reordering window (a quarter of the least RTT)
+    /// have passed since it was sent; without an RTT sample, at once.
+    fn reorder(&self, now: Timestamp) -> Reorder {
+        let threshold = if self.rtt.has_sample() {
+            self.rtt.srtt() + self.rtt.min() / 4
+        } else {
+            core::time::Duration::ZERO
+        };
+        Reorder { now, threshold }
     }
 
     pub(super) fn on_loss_detected(&mut self, now: Timestamp) {

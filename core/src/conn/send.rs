@@ -195,6 +195,23 @@ pub(crate) struct InFlight {
 /// (libutp's duplicate-ack threshold).
 pub(crate) const SACK_LOSS_THRESHOLD: usize = 3;
 
+/// When a packet with later ones SACKed counts as lost: once `threshold`
+/// (a round trip and the reordering window) has passed since it was sent.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Reorder {
+    pub(crate) now: Timestamp,
+    pub(crate) threshold: core::time::Duration,
+}
+
+impl Reorder {
+    /// No time condition: the SACK count alone decides.
+    #[cfg(test)]
+    pub(crate) const NONE: Reorder = Reorder {
+        now: Timestamp::ZERO,
+        threshold: core::time::Duration::ZERO,
+    };
+}
+
 impl InFlight {
     pub(crate) fn new() -> Self {
         InFlight {
@@ -317,6 +334,7 @@ impl InFlight {
         ack_nr: SeqNr,
         sack: &SelectiveAck<'_>,
         sample_after: Timestamp,
+        reorder: Reorder,
     ) -> (usize, Option<Timestamp>, usize) {
         let Some(first) = self.first_seq() else {
             return (0, None, 0);
@@ -347,9 +365,12 @@ impl InFlight {
             self.probe_done(index, false);
         }
         // Loss: a packet sent once with SACK_LOSS_THRESHOLD SACKed packets
-        // after it; a retransmitted one when SACK_LOSS_THRESHOLD packets
-        // sent after its retransmission are SACKed (it was lost again:
-        // without this, only the retransmission timer would find out).
+        // after it, sent longer ago than a round trip and the reordering
+        // window (RACK, RFC 8985: a packet only late, reordered, is not
+        // taken for lost, nor resent, nor counted as congestion); a
+        // retransmitted one when SACK_LOSS_THRESHOLD packets sent after its
+        // retransmission are SACKed (it was lost again: without this, only
+        // the retransmission timer would find out).
         let mut sacked_after = 0;
         // The latest send times of the SACKed packets seen so far, latest
         // first.
@@ -365,7 +386,12 @@ impl InFlight {
                     }
                 }
             } else if !p.lost {
-                let first_loss = p.transmissions == 1 && sacked_after >= SACK_LOSS_THRESHOLD;
+                // (A path MTU probe is judged at once, as before RACK: the
+                // search waits on it, and a probe above the path's MTU is
+                // not late but gone.)
+                let first_loss = p.transmissions == 1
+                    && sacked_after >= SACK_LOSS_THRESHOLD
+                    && (p.probe || reorder.now >= p.last_sent + reorder.threshold);
                 let lost_again =
                     p.transmissions > 1 && latest.last().is_some_and(|&third| third > p.last_sent);
                 if first_loss || lost_again {
@@ -528,6 +554,41 @@ mod tests {
     }
 
     #[test]
+    fn a_hole_is_lost_only_after_a_round_trip_and_the_reordering_window() {
+        let mut f = InFlight::new();
+        for s in 10..16 {
+            f.push(sent(s));
+        }
+        // 11, 12, 13 SACKed: 10 has three after it, sent at 0.
+        let mask = [0b0000_0111];
+        let rtt = core::time::Duration::from_millis(60);
+        let early = Reorder {
+            now: Timestamp::from_micros(59_999),
+            threshold: rtt,
+        };
+        let (_, _, lost) = f.apply_sack(
+            SeqNr::new(9),
+            &SelectiveAck::new(&mask).unwrap(),
+            Timestamp::ZERO,
+            early,
+        );
+        assert_eq!(lost, 0, "perhaps only late: not lost yet");
+        assert!(!f.has_lost());
+        let later = Reorder {
+            now: Timestamp::from_micros(60_000),
+            ..early
+        };
+        let (_, _, lost) = f.apply_sack(
+            SeqNr::new(9),
+            &SelectiveAck::new(&mask).unwrap(),
+            Timestamp::ZERO,
+            later,
+        );
+        assert_eq!(lost, 1);
+        assert_eq!(f.first_lost().map(|(_, p)| p.seq.get()), Some(10));
+    }
+
+    #[test]
     fn sack_marks_and_detects_loss() {
         let mut f = InFlight::new();
         for s in 10..16 {
@@ -540,6 +601,7 @@ mod tests {
             SeqNr::new(9),
             &SelectiveAck::new(&mask).unwrap(),
             Timestamp::ZERO,
+            Reorder::NONE,
         );
         assert_eq!(newly, 90);
         assert_eq!(lost, 2);
@@ -574,6 +636,7 @@ mod tests {
             SeqNr::new(9),
             &SelectiveAck::new(&mask).unwrap(),
             Timestamp::ZERO,
+            Reorder::NONE,
         );
         assert_eq!(lost, 1);
         // 10 is sent again at 1 s, then 14..17 after it.
@@ -589,6 +652,7 @@ mod tests {
             SeqNr::new(9),
             &SelectiveAck::new(&mask).unwrap(),
             Timestamp::ZERO,
+            Reorder::NONE,
         );
         assert_eq!(
             lost, 0,
@@ -600,6 +664,7 @@ mod tests {
             SeqNr::new(9),
             &SelectiveAck::new(&mask).unwrap(),
             Timestamp::ZERO,
+            Reorder::NONE,
         );
         assert_eq!(lost, 1);
         assert_eq!(
