@@ -29,6 +29,12 @@ mod file_client;
 #[path = "../examples/manager.rs"]
 mod manager;
 #[allow(dead_code)]
+#[path = "../examples/many_connections.rs"]
+mod many_connections;
+#[allow(dead_code)]
+#[path = "../examples/portal.rs"]
+mod portal;
+#[allow(dead_code)]
 #[path = "../examples/shared_port.rs"]
 mod shared_port;
 
@@ -143,4 +149,29 @@ async fn shared_port_serves_pings_and_streams() {
 async fn manager_holds_8_while_listeners_stop_and_start() {
     let took = guard(60, manager::run(3)).await.unwrap();
     assert_eq!(took.len(), 3);
+}
+
+/// The Portal example: content both ways between two node ids with ids
+/// agreed out of band, the holder writing first, over a lossy in-memory
+/// transport; every byte checked by the example.
+#[tokio::test]
+async fn portal_moves_content_both_ways() {
+    guard(60, async {
+        let summary = portal::run(20_000).await.unwrap();
+        assert!(summary.contains("all intact"), "{summary}");
+    })
+    .await;
+}
+
+/// The many-connections example, small: 300 connections on one socket
+/// pair, 1 MiB on one of them, checked by the example.
+#[tokio::test]
+async fn many_connections_on_one_socket() {
+    guard(60, async {
+        let summary = many_connections::run(300, 1, std::time::Duration::from_millis(200))
+            .await
+            .unwrap();
+        assert!(summary.starts_with("300 connections"), "{summary}");
+    })
+    .await;
 }
