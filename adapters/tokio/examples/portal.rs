@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
-use utp_tokio::{DriverConfig, MemoryNetwork, Peer, UtpSocket};
+use utp_tokio::{DriverConfig, MemoryNetwork, Peer, UtpSocket, UtpStream};
 
 /// A node id. Its carrier's messages hold 1,024 bytes of uTP.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -92,22 +92,31 @@ impl Node {
     }
 }
 
+/// Sends a request made by `make` to `to`'s server, waits for the
+/// connection id it answers with, and connects with it.
+async fn request(
+    me: &Node,
+    to: NodeId,
+    requests: &mpsc::Sender<Request>,
+    make: impl FnOnce(NodeId, oneshot::Sender<u16>) -> Request,
+) -> io::Result<UtpStream<NodeId>> {
+    let (answer, id) = oneshot::channel();
+    requests
+        .send(make(me.id, answer))
+        .await
+        .map_err(|_| io::ErrorKind::BrokenPipe)?;
+    let id = id.await.map_err(|_| io::ErrorKind::BrokenPipe)?;
+    me.socket.connect_with_id(to, id).await
+}
+
 /// Asks `to` for its content: FINDCONTENT, then uTP with the id it gave.
 async fn find_content(
     me: &Node,
     to: NodeId,
     requests: &mpsc::Sender<Request>,
 ) -> io::Result<Vec<u8>> {
-    let (answer, id) = oneshot::channel();
-    requests
-        .send(Request::FindContent {
-            from: me.id,
-            answer,
-        })
-        .await
-        .map_err(|_| io::ErrorKind::BrokenPipe)?;
-    let id = id.await.map_err(|_| io::ErrorKind::BrokenPipe)?;
-    let mut stream = me.socket.connect_with_id(to, id).await?;
+    let make = |from, answer| Request::FindContent { from, answer };
+    let mut stream = request(me, to, requests, make).await?;
     let mut content = Vec::new();
     stream.read_to_end(&mut content).await?;
     stream.shutdown().await?;
@@ -122,16 +131,8 @@ async fn offer(
     requests: &mpsc::Sender<Request>,
     content: &[u8],
 ) -> io::Result<()> {
-    let (answer, id) = oneshot::channel();
-    requests
-        .send(Request::Offer {
-            from: me.id,
-            answer,
-        })
-        .await
-        .map_err(|_| io::ErrorKind::BrokenPipe)?;
-    let id = id.await.map_err(|_| io::ErrorKind::BrokenPipe)?;
-    let mut stream = me.socket.connect_with_id(to, id).await?;
+    let make = |from, answer| Request::Offer { from, answer };
+    let mut stream = request(me, to, requests, make).await?;
     stream.write_all(content).await?;
     stream.shutdown().await?;
     let mut rest = Vec::new();

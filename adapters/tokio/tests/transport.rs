@@ -17,6 +17,10 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use utp_tokio::{DriverConfig, MemoryNetwork, MemoryTransport, Peer, Transport, UtpSocket};
 
+mod common;
+
+use common::data;
+
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 struct Node(u32);
 
@@ -51,12 +55,6 @@ fn socket(net: &MemoryNetwork<Node>, me: Node, largest: &Arc<AtomicUsize>) -> Ut
     UtpSocket::with_transport(transport, DriverConfig::with_peer_type()).unwrap()
 }
 
-fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ (i >> 8) as u8)
-        .collect()
-}
-
 /// B expects A with an agreed id and A connects with it; both write and
 /// read to the end, the acceptor first unless `initiator_first`.
 async fn exchange(initiator_first: bool, loss_ppm: u32) {
@@ -64,7 +62,7 @@ async fn exchange(initiator_first: bool, loss_ppm: u32) {
     let largest = Arc::new(AtomicUsize::new(0));
     let a = socket(&net, Node(1), &largest);
     let b = socket(&net, Node(2), &largest);
-    let (to_b, to_a) = (pattern(300_000, 1), pattern(500_000, 2));
+    let (to_b, to_a) = (data(1, 300_000), data(2, 500_000));
     let id = 0xbeef;
     let expected = b.accept_with_id(Node(1), id, Duration::from_secs(10));
     let acceptor = {
