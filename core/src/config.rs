@@ -101,6 +101,15 @@ pub struct Config {
     /// [`CloseReason::TimedOut`](crate::CloseReason::TimedOut). Not zero
     /// (taken as 1 µs). Default 10 s.
     pub connect_timeout: Duration,
+    /// How long [`Endpoint::connect_rendezvous`](crate::Endpoint::connect_rendezvous)
+    /// tries before `TimedOut(Connect)`. Not zero (taken as 1 µs). Default
+    /// 30 s.
+    pub rendezvous_timeout: Duration,
+    /// How often a rendezvous connect sends its SYN again (hole punching
+    /// wants a steady rate, not a backoff; UDT and SRT use 250 ms), plus up
+    /// to a fifth of it of jitter per connection. Not zero (taken as 1 µs).
+    /// Default 250 ms.
+    pub rendezvous_interval: Duration,
     /// First SYN retransmission timeout; doubles at each retransmission.
     /// Not zero (SYNs would repeat without time passing; taken as 1 µs).
     /// Default 1 s (SYNs at 0, 1, 3, 7 s within the default connect
@@ -249,6 +258,8 @@ impl Default for Config {
             reorder_window: 1024,
             nagle: false,
             connect_timeout: Duration::from_secs(10),
+            rendezvous_timeout: Duration::from_secs(30),
+            rendezvous_interval: Duration::from_millis(250),
             syn_rto: Duration::from_secs(1),
             initial_rto: Duration::from_secs(1),
             min_rto: Duration::from_millis(500),

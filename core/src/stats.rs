@@ -139,6 +139,12 @@ pub struct EndpointStats {
     pub unknown_connection: u64,
     /// RESETs sent for unknown connections.
     pub resets_sent: u64,
+    /// Rendezvous contests our SYN won (we initiated; the peer's SYN was
+    /// dropped).
+    pub rendezvous_won: u64,
+    /// Rendezvous contests the peer's SYN won (our connection became its
+    /// acceptor).
+    pub rendezvous_lost: u64,
     /// Replies to unproven addresses (RESETs, SYN answers) not sent because
     /// of [`Config::replies_per_second`](crate::Config::replies_per_second)
     /// or [`Config::replies_per_source`](crate::Config::replies_per_source).

@@ -201,6 +201,8 @@ impl Config {
             usize::from(MAX_REORDER_WINDOW),
         )?;
         nonzero("Config::connect_timeout", self.connect_timeout)?;
+        nonzero("Config::rendezvous_timeout", self.rendezvous_timeout)?;
+        nonzero("Config::rendezvous_interval", self.rendezvous_interval)?;
         nonzero("Config::syn_rto", self.syn_rto)?;
         nonzero("Config::initial_rto", self.initial_rto)?;
         nonzero("Config::min_rto", self.min_rto)?;
@@ -247,6 +249,8 @@ impl Config {
         self.pmtu_probe_attempts = self.pmtu_probe_attempts.max(1);
         self.reorder_window = self.reorder_window.clamp(1, MAX_REORDER_WINDOW);
         self.connect_timeout = duration(self.connect_timeout, true);
+        self.rendezvous_timeout = duration(self.rendezvous_timeout, true);
+        self.rendezvous_interval = duration(self.rendezvous_interval, true);
         self.syn_rto = duration(self.syn_rto, true);
         self.initial_rto = duration(self.initial_rto, true);
         self.min_rto = duration(self.min_rto, true);

@@ -68,7 +68,7 @@ pub(super) struct Handshake {
     pub(super) reset_challenge: Option<Timestamp>,
     /// Expected acceptor (`on_expected_syn`): nothing came after the SYN
     /// yet, so a repeated SYN means our STATE was lost.
-    pub(super) expected_unheard: bool,
+    pub(crate) expected_unheard: bool,
     /// Initiator: when to send the third packet again, the interval, and
     /// when to stop.
     pub(super) third_again: Option<(Timestamp, Duration, Timestamp)>,

@@ -23,6 +23,7 @@ mod output;
 mod pacing;
 pub(crate) mod pmtu;
 pub(crate) mod recv;
+mod rendezvous;
 pub(crate) mod rtt;
 pub(crate) mod send;
 mod timers;
@@ -175,6 +176,8 @@ pub(crate) struct Connection {
     total: pacing::TotalShare,
 
     rto_deadline: Option<Timestamp>,
+    /// A rendezvous connect's SYN interval (`rendezvous.rs`).
+    rendezvous: Option<Duration>,
     /// When to send a tail loss probe (`tlp.rs`).
     tlp_deadline: Option<Timestamp>,
     /// A probe went since the last ack that acknowledged something new.
@@ -281,6 +284,7 @@ impl Connection {
             pace_deadline: None,
             total: pacing::TotalShare::default(),
             rto_deadline: None,
+            rendezvous: None,
             tlp_deadline: None,
             tlp_probed: false,
             last_rto_at: Timestamp::ZERO,

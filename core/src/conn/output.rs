@@ -248,7 +248,7 @@ impl Connection {
         self.in_flight.resent(index, now, wire_len as u32);
         self.charge(wire_len);
         if self.rto_deadline.is_none() {
-            self.rto_deadline = Some(now + self.rtt.rto());
+            self.rto_deadline = Some(now + self.syn_wait());
         }
         Some(wire_len)
     }

@@ -59,7 +59,9 @@ impl Connection {
         if self.linger_deadline.is_some_and(|t| now >= t) {
             return self.finish(now, CloseReason::LocalClose, events);
         }
-        if self.rto_deadline.is_some_and(|t| now >= t) && !self.pmtu_probe_timeout(now) {
+        if self.on_rendezvous_timer(now) {
+            // The SYN goes again; no backoff, no timeout counted.
+        } else if self.rto_deadline.is_some_and(|t| now >= t) && !self.pmtu_probe_timeout(now) {
             self.stats.timeouts += 1;
             self.last_rto_at = now;
             crate::trace::conn_event!(

@@ -130,6 +130,10 @@ impl<P: Peer> Endpoint<P> {
             return;
         }
         let (from, _) = key;
+        // Crossing a rendezvous connect of ours: the contest decides.
+        if self.on_rendezvous_syn(now, &from, syn) {
+            return;
+        }
         let Some(listener) = self.listener.as_mut() else {
             // Nobody listens: refuse, as libutp does for unknown ids.
             if self.config.reset_unknown {

@@ -18,6 +18,7 @@ mod incoming;
 mod limit;
 mod output;
 mod rate;
+mod rendezvous;
 mod timers;
 
 use std::collections::{HashMap, VecDeque};
@@ -184,6 +185,8 @@ pub struct Endpoint<P: Peer = SocketAddr> {
     total: TotalRate,
     /// Every connection's deadline (`timers.rs`).
     timers: Timers,
+    /// Rendezvous connects waiting for their peer's SYN (`rendezvous.rs`).
+    rendezvous: HashMap<P, ConnHandle>,
 }
 
 impl<P: Peer> core::fmt::Debug for Endpoint<P> {
@@ -251,6 +254,7 @@ impl<P: Peer> Endpoint<P> {
             stats: EndpointStats::default(),
             paths: PathMemory::default(),
             timers: Timers::default(),
+            rendezvous: HashMap::new(),
         }
     }
 
@@ -669,6 +673,12 @@ impl<P: Peer> Endpoint<P> {
         };
         let key = (from, packet.connection_id);
         if let Some(&index) = self.routes.get(&key) {
+            // A SYN carrying the id of our own rendezvous SYN: the peer
+            // drew the same id (`rendezvous.rs`).
+            if packet.packet_type == PacketType::Syn && self.on_rendezvous_syn(now, &key.0, &packet)
+            {
+                return Handled::Utp;
+            }
             self.deliver(now, index, &packet);
             return Handled::Utp;
         }

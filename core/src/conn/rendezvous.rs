@@ -1,0 +1,100 @@
+//! A connection's side of a rendezvous (`Endpoint::connect_rendezvous`):
+//! both peers connect to each other at once, as hole punching through
+//! NATs needs. Each sends plain BEP 29 SYNs at a steady rate (no backoff)
+//! until the other's arrives; the endpoint then holds a contest both sides
+//! compute alike (the lower SYN, by connection id then sequence number,
+//! initiates), and the loser's connection becomes the acceptor of the
+//! winner's SYN (`Endpoint::rendezvous_syn`). The connection keeps its
+//! handle through that, and what the application wrote meanwhile.
+
+use core::time::Duration;
+
+use super::{Connection, EventSink, Phase};
+use crate::config::Config;
+use crate::event::Event;
+use crate::peer::Peer;
+use crate::seq::SeqNr;
+use crate::time::Timestamp;
+
+impl Connection {
+    /// An outgoing rendezvous connection: as `connect`, its SYN sent again
+    /// every `interval` until `Config::rendezvous_timeout`.
+    pub(crate) fn connect_rendezvous<P: Peer>(
+        config: &Config,
+        now: Timestamp,
+        remote: &P,
+        recv_id: u16,
+        isn: SeqNr,
+        interval: Duration,
+    ) -> Self {
+        let mut c = Connection::connect(config, now, remote, recv_id, isn);
+        c.rendezvous = Some(interval);
+        c.connect_deadline = Some(now + config.rendezvous_timeout);
+        c
+    }
+
+    /// While a rendezvous SYN is unanswered: its connection id and
+    /// sequence number, what the contest compares.
+    pub(crate) fn rendezvous_syn(&self) -> Option<(u16, SeqNr)> {
+        if self.rendezvous.is_none() || self.phase != Phase::SynSent {
+            return None;
+        }
+        Some((self.recv_id, self.syn_seq?))
+    }
+
+    /// When the SYN goes again: the rendezvous interval while connecting
+    /// by rendezvous, the retransmission timeout otherwise.
+    pub(super) fn syn_wait(&self) -> Duration {
+        match (self.rendezvous, self.phase) {
+            (Some(interval), Phase::SynSent) => interval,
+            _ => self.rtt.rto(),
+        }
+    }
+
+    /// The rendezvous resend timer: due, the SYN goes again, without
+    /// backoff. Whether it was due.
+    pub(super) fn on_rendezvous_timer(&mut self, now: Timestamp) -> bool {
+        let Some(interval) = self.rendezvous else {
+            return false;
+        };
+        if self.phase != Phase::SynSent || self.rto_deadline.is_none_or(|t| now < t) {
+            return false;
+        }
+        self.in_flight.mark_all_lost();
+        self.rto_deadline = Some(now + interval);
+        true
+    }
+
+    /// An acceptor's connection from the peer an application now connects
+    /// to by rendezvous (its SYN came before the call): the application
+    /// asked for this peer, which stands for the proof a half-open acceptor
+    /// waits for; it is established (if it was not) and says `Connected`.
+    /// Whether it could be taken (an acceptor, not closed).
+    pub(crate) fn adopt_for_rendezvous(&mut self, events: &mut EventSink<'_>) -> bool {
+        if self.syn_seq.is_some() || self.is_closed() || self.phase == Phase::Expecting {
+            return false;
+        }
+        if self.phase == Phase::HalfOpen {
+            self.phase = Phase::Established;
+            self.hs.half_open_until = None;
+            self.hs.expected_unheard = true;
+        }
+        events.push(Event::Connected(events.handle));
+        true
+    }
+
+    /// Takes over what the application gave `old` (a rendezvous connection
+    /// this one replaces): unsent data, a half-close, the close-reason
+    /// code, the rate cap, a waiting writer, and, while still connecting,
+    /// the deadline.
+    pub(crate) fn adopt(&mut self, old: Connection) {
+        self.send = old.send;
+        self.write_closed = old.write_closed;
+        self.close_code = old.close_code;
+        self.max_send_rate = old.max_send_rate;
+        self.writable_wanted = old.writable_wanted;
+        if self.phase == Phase::SynSent {
+            self.connect_deadline = old.connect_deadline;
+        }
+    }
+}

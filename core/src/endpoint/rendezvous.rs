@@ -1,0 +1,206 @@
+//! Rendezvous connects: [`Endpoint::connect_rendezvous`], and the contest
+//! that makes two crossing SYNs one connection (spec section 9).
+//!
+//! Both peers connect to each other at once. A SYN from a peer we are
+//! connecting to by rendezvous (and whose id routes to nothing) is not
+//! the listener's: it is compared with ours, as (connection id, sequence
+//! number), the lower winning. The winner's connection goes on as the
+//! initiator and the loser's SYN is dropped; the loser's connection
+//! becomes, under the same handle and with what the application wrote, the
+//! acceptor of the winner's SYN, established at once (as an expected
+//! connection is: the application asked for this peer) and answering it
+//! with STATE. Both sides compute the same outcome from the same two SYNs;
+//! a draw (the same id and sequence number, one chance in 2^32) has our
+//! side start again with a new id and sequence number. Nothing on the wire
+//! is new: a BEP 29 peer sees SYNs and STATEs.
+
+use super::{ConnHandle, Endpoint, Owner};
+use crate::conn::{Connection, EventSink};
+use crate::error::ConnectError;
+use crate::peer::Peer;
+use crate::seq::SeqNr;
+use crate::time::Timestamp;
+use crate::wire::PacketRepr;
+
+impl<P: Peer> Endpoint<P> {
+    /// Connects to `remote` while `remote` connects to us (hole punching
+    /// through NATs: each side's SYN opens its NAT for the other's). SYNs
+    /// go every [`Config::rendezvous_interval`](crate::Config::rendezvous_interval)
+    /// (250 ms, with up to a fifth of it of jitter) until the other's SYN
+    /// or STATE arrives, for at most
+    /// [`Config::rendezvous_timeout`](crate::Config::rendezvous_timeout) (30 s:
+    /// then `TimedOut(Connect)`). With both sides ours, the two SYNs make
+    /// one connection (see the module docs); with a BEP 29 peer that
+    /// connects at the same time, ours and its own may both live: each
+    /// side has its handle and events, and the application keeps one. The
+    /// endpoint need not listen. `IdInUse` if a rendezvous with `remote` is
+    /// already under way.
+    pub fn connect_rendezvous(
+        &mut self,
+        now: Timestamp,
+        remote: P,
+    ) -> Result<ConnHandle, ConnectError> {
+        self.tick(now);
+        if self.rendezvous_index(&remote).is_some() {
+            return Err(ConnectError::IdInUse);
+        }
+        // The peer's SYN came first and the listener took it: that is the
+        // connection.
+        if let Some(handle) = self.adopt_accepted(&remote) {
+            return Ok(handle);
+        }
+        if self.established() >= self.config.max_connections {
+            return Err(ConnectError::TooManyConnections);
+        }
+        let recv_id = self
+            .free_connection_id(&remote)
+            .ok_or(ConnectError::NoConnectionId)?;
+        let isn = SeqNr::new(self.rng.next_u16());
+        let conn = self.rendezvous_conn(now, &remote, recv_id, isn);
+        let handle = self.insert(remote.clone(), conn, Owner::App);
+        self.rendezvous.insert(remote, handle);
+        Ok(handle)
+    }
+
+    /// A connection the listener made from `remote` that the application
+    /// has not taken, handed to it as the rendezvous (out of the backlog).
+    fn adopt_accepted(&mut self, remote: &P) -> Option<ConnHandle> {
+        let index = self.slots.iter().position(|s| {
+            s.owner != Owner::App
+                && s.peer.as_ref() == Some(remote)
+                && s.conn.as_ref().is_some_and(|c| !c.is_closed())
+        })? as u32;
+        let handle = self.handle_of(index);
+        let slot = self.slots.get_mut(index as usize)?;
+        let conn = slot.conn.as_mut()?;
+        let mut sink = EventSink {
+            queue: &mut self.events,
+            handle,
+        };
+        if !conn.adopt_for_rendezvous(&mut sink) {
+            return None;
+        }
+        if slot.owner == Owner::Queued {
+            if let Some(l) = self.listener.as_mut() {
+                l.queue.retain(|h| h.index != index);
+            }
+        }
+        slot.owner = Owner::App;
+        if slot.half_open {
+            slot.half_open = false;
+            self.half_open -= 1;
+        }
+        self.stats.rendezvous_lost += 1;
+        self.mark_ready(index);
+        Some(handle)
+    }
+
+    fn rendezvous_conn(
+        &mut self,
+        now: Timestamp,
+        remote: &P,
+        recv_id: u16,
+        isn: SeqNr,
+    ) -> Connection {
+        let base = self.config.rendezvous_interval;
+        let jitter_span = u64::try_from(base.as_micros() / 5).unwrap_or(u64::MAX);
+        let jitter = self
+            .rng
+            .next_u64()
+            .checked_rem(jitter_span + 1)
+            .unwrap_or(0);
+        let interval = base + core::time::Duration::from_micros(jitter);
+        Connection::connect_rendezvous(&self.config, now, remote, recv_id, isn, interval)
+    }
+
+    /// The slot of the rendezvous with `remote` still waiting for an
+    /// answer, if any (entries that are done are forgotten here).
+    fn rendezvous_index(&mut self, remote: &P) -> Option<u32> {
+        let h = *self.rendezvous.get(remote)?;
+        let waiting = self
+            .slot_conn(h)
+            .is_some_and(|c| c.rendezvous_syn().is_some());
+        if waiting {
+            return Some(h.index);
+        }
+        self.rendezvous.remove(remote);
+        None
+    }
+
+    /// A SYN from `from` that no route took. Whether it was a rendezvous
+    /// SYN (taken here).
+    pub(super) fn on_rendezvous_syn(
+        &mut self,
+        now: Timestamp,
+        from: &P,
+        syn: &PacketRepr<'_>,
+    ) -> bool {
+        let Some(index) = self.rendezvous_index(from) else {
+            return false;
+        };
+        let Some((our_id, our_seq)) = self
+            .slots
+            .get(index as usize)
+            .and_then(|s| s.conn.as_ref())
+            .and_then(Connection::rendezvous_syn)
+        else {
+            return false;
+        };
+        let ours = (our_id, our_seq.get());
+        let theirs = (syn.connection_id, syn.seq_nr.get());
+        match theirs.cmp(&ours) {
+            // We initiate: the peer becomes the acceptor of our SYN.
+            core::cmp::Ordering::Greater => self.stats.rendezvous_won += 1,
+            core::cmp::Ordering::Less => self.rendezvous_accept(now, index, from, syn),
+            core::cmp::Ordering::Equal => self.rendezvous_draw(now, index, from),
+        }
+        true
+    }
+
+    /// Our connection becomes the acceptor of the winner's `syn`.
+    fn rendezvous_accept(&mut self, now: Timestamp, index: u32, from: &P, syn: &PacketRepr<'_>) {
+        let key = (from.clone(), syn.connection_id.wrapping_add(1));
+        if self.routes.contains_key(&key) {
+            // Taken by another connection with this peer: leave it to our
+            // own SYN.
+            return;
+        }
+        let our_seq = SeqNr::new(self.rng.next_u16());
+        let timeout = self.config.rendezvous_timeout;
+        let conn = Connection::expect(&self.config, now, from, syn.connection_id, our_seq, timeout);
+        self.replace(index, from, conn, key);
+        self.rendezvous.remove(from);
+        self.stats.rendezvous_lost += 1;
+        self.deliver(now, index, syn);
+    }
+
+    /// Both SYNs the same: ours starts again with a new id and sequence
+    /// number.
+    fn rendezvous_draw(&mut self, now: Timestamp, index: u32, from: &P) {
+        let Some(recv_id) = self.free_connection_id(from) else {
+            return;
+        };
+        let isn = SeqNr::new(self.rng.next_u16());
+        let conn = self.rendezvous_conn(now, from, recv_id, isn);
+        self.replace(index, from, conn, (from.clone(), recv_id));
+        self.mark_ready(index);
+    }
+
+    /// Puts `conn` in slot `index` in place of the connection there (which
+    /// it adopts), routed by `key`.
+    fn replace(&mut self, index: u32, from: &P, mut conn: Connection, key: (P, u16)) {
+        let Some(slot) = self.slots.get_mut(index as usize) else {
+            return;
+        };
+        let Some(old) = slot.conn.take() else {
+            return;
+        };
+        let old_key = (from.clone(), old.recv_id());
+        conn.adopt(old);
+        slot.conn = Some(conn);
+        if self.routes.get(&old_key) == Some(&index) {
+            self.routes.remove(&old_key);
+        }
+        self.routes.insert(key, index);
+    }
+}

@@ -1,0 +1,185 @@
+//! Rendezvous connects: both sides connect to each other at once, and the
+//! crossing SYNs make one connection, whatever is lost or crosses.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{addr, pattern, two_way_with, Fate, Pair, A, B};
+use utp_core::wire::PacketType;
+use utp_core::{CloseReason, ConnHandle, ConnectError, Event, Timer};
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// A and B connect by rendezvous, B `b_later` after A; `drop` decides
+/// which datagrams are lost (by sender and by how many SYNs that sender
+/// sent before). Then data both ways, B writing first. Checks one
+/// connection on each side, no accept, exact bytes.
+fn rendezvous(b_later: Duration, drop_syns: (usize, usize)) -> Pair {
+    let mut p = Pair::default_pair();
+    let (mut syns_a, mut syns_b) = (0, 0);
+    p.filter = Box::new(move |w| {
+        if w.ty() == PacketType::Syn {
+            let (seen, limit) = if w.from == addr(A) {
+                (&mut syns_a, drop_syns.0)
+            } else {
+                (&mut syns_b, drop_syns.1)
+            };
+            *seen += 1;
+            if *seen <= limit {
+                return Fate::Drop;
+            }
+        }
+        Fate::Deliver
+    });
+    let ha = p.a.connect_rendezvous(p.now, addr(B)).unwrap();
+    p.run_until(p.now + b_later);
+    let hb = p.b.connect_rendezvous(p.now, addr(A)).unwrap();
+    let (data_a, data_b) = (pattern(100_000, 1), pattern(150_000, 2));
+    let r = two_way_with(
+        &mut p,
+        (Some(ha), Some(hb)),
+        &data_a,
+        &data_b,
+        false,
+        Duration::from_secs(60),
+        1_000_000,
+        |_, _| {},
+    );
+    assert!(r.a_eof && r.b_eof, "both read to the end");
+    assert!(
+        r.to_b == data_a && r.to_a == data_b,
+        "bytes intact both ways"
+    );
+    for (events, h) in [(&p.events_a, ha), (&p.events_b, hb)] {
+        let connected = events.iter().filter(|e| **e == Event::Connected(h)).count();
+        assert_eq!(connected, 1, "{events:?}");
+    }
+    assert_eq!((p.a.accept(), p.b.accept()), (None, None), "nothing else");
+    assert_eq!((p.a.connection_count(), p.b.connection_count()), (1, 1));
+    // One side's connection became the acceptor of the other's SYN (the
+    // winner may never have seen the loser's SYN).
+    let (sa, sb) = (p.a.stats(), p.b.stats());
+    assert_eq!(sa.rendezvous_lost + sb.rendezvous_lost, 1, "{sa:?} {sb:?}");
+    assert!(sa.rendezvous_won + sb.rendezvous_won <= 1, "{sa:?} {sb:?}");
+    p
+}
+
+#[test]
+fn crossing_syns_make_one_connection() {
+    let p = rendezvous(Duration::ZERO, (0, 0));
+    let syns = p.log.iter().filter(|w| w.ty() == PacketType::Syn).count();
+    assert_eq!(syns, 2, "one each, crossing");
+}
+
+#[test]
+fn first_syn_of_either_side_lost() {
+    rendezvous(Duration::ZERO, (1, 0));
+    rendezvous(Duration::ZERO, (0, 1));
+}
+
+#[test]
+fn first_syns_of_both_sides_lost() {
+    rendezvous(Duration::ZERO, (1, 1));
+    rendezvous(ms(100), (2, 3));
+}
+
+#[test]
+fn a_syn_crossing_a_state() {
+    // A's SYN takes 25 ms. B's leaves 1 ms before it arrives: B answers
+    // A's SYN (or wins) while its own SYN crosses that answer.
+    let p = rendezvous(ms(24), (0, 0));
+    let b_syns = p
+        .wire_from(B)
+        .iter()
+        .filter(|w| w.ty() == PacketType::Syn)
+        .count();
+    assert_eq!(b_syns, 1, "B sent its SYN");
+}
+
+#[test]
+fn a_peer_that_calls_late_takes_the_connection_its_listener_made() {
+    // B calls after A's SYN arrived: B's listener made a connection from
+    // it (still half-open at 26 ms, proven and in the backlog at 51 ms),
+    // and connect_rendezvous hands B that one; B sends no SYN.
+    for later in [ms(26), ms(51)] {
+        let p = rendezvous(later, (0, 0));
+        let b_syns = p
+            .wire_from(B)
+            .iter()
+            .filter(|w| w.ty() == PacketType::Syn)
+            .count();
+        assert_eq!(b_syns, 0);
+    }
+}
+
+#[test]
+fn a_draw_starts_again_with_a_new_id() {
+    let mut p = Pair::default_pair();
+    let ha = p.a.connect_rendezvous(p.now, addr(B)).unwrap();
+    p.filter = Box::new(|_| Fate::Drop);
+    p.flush();
+    let ours = p
+        .log
+        .iter()
+        .find(|w| w.ty() == PacketType::Syn)
+        .unwrap()
+        .clone();
+    // The same SYN from B: a draw.
+    let now = p.now;
+    p.a.handle_datagram(now, addr(B), &ours.bytes);
+    p.flush();
+    let syns: Vec<_> = p
+        .log
+        .iter()
+        .filter(|w| w.ty() == PacketType::Syn)
+        .map(|w| (w.packet().connection_id, w.packet().seq_nr))
+        .collect();
+    assert_eq!(syns.len(), 2, "a new SYN at once: {syns:?}");
+    assert_ne!(syns[1].0, syns[0].0, "with a new id");
+    // Then B does connect: one connection, under A's first handle.
+    p.filter = Box::new(|_| Fate::Deliver);
+    let hb = p.b.connect_rendezvous(p.now, addr(A)).unwrap();
+    p.run_until(p.now + Duration::from_secs(2));
+    assert!(p.events_a.contains(&Event::Connected(ha)));
+    assert!(p.events_b.contains(&Event::Connected(hb)));
+    assert_eq!((p.a.connection_count(), p.b.connection_count()), (1, 1));
+}
+
+#[test]
+fn syns_go_at_a_steady_rate_until_the_timeout() {
+    let mut p = Pair::default_pair();
+    p.filter = Box::new(|_| Fate::Drop);
+    let t0 = p.now;
+    let ha: ConnHandle = p.a.connect_rendezvous(t0, addr(B)).unwrap();
+    assert_eq!(
+        p.a.connect_rendezvous(t0, addr(B)),
+        Err(ConnectError::IdInUse)
+    );
+    p.run_until(t0 + Duration::from_secs(31));
+    let sends: Vec<Duration> = p
+        .wire_from(A)
+        .iter()
+        .filter(|w| w.ty() == PacketType::Syn)
+        .map(|w| w.sent_at - t0)
+        .collect();
+    // Every 250 ms plus this connection's jitter (up to 50 ms), no
+    // backoff, for 30 s.
+    let gaps: Vec<Duration> = sends.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(gaps.windows(2).all(|g| g[0] == g[1]), "steady: {gaps:?}");
+    assert!(gaps[0] >= ms(250) && gaps[0] <= ms(300), "{:?}", gaps[0]);
+    assert!(sends.last().unwrap() < &Duration::from_secs(30));
+    assert!(sends.len() >= 100, "{} SYNs", sends.len());
+    assert_eq!(
+        p.events_a,
+        vec![Event::Closed(ha, CloseReason::TimedOut(Timer::Connect))]
+    );
+}
