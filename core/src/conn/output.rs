@@ -327,12 +327,12 @@ impl Connection {
     /// A STATE that acknowledges the peer's FIN after our own FIN is sent
     /// twice, numbered our FIN + 1 and then our FIN, because the two
     /// reference stacks disagree on what such a STATE carries
-    /// (spec/interop.md, finding 6): libutp (and every stack we know) puts
-    /// the next sequence number, one past its FIN, and drops a STATE whose
-    /// `seq_nr` is not past the last packet it took (so our FIN's number,
-    /// once it has our FIN); libtorrent's FIN takes no sequence number, its
-    /// STATEs after its FIN carry the FIN's, and it drops every packet
-    /// numbered past a FIN it received, so it would never see our
+    /// (spec/interop.md, finding 6): libutp (like librqbit-utp and utp-rs)
+    /// puts the next sequence number, one past its FIN, and drops a STATE
+    /// whose `seq_nr` is not past the last packet it took (so our FIN's
+    /// number, once it has our FIN); libtorrent's FIN takes no sequence
+    /// number, its STATEs after its FIN carry the FIN's, and it drops every
+    /// packet numbered past a FIN it received, so it would never see our
     /// acknowledgement of its FIN. Each drops the copy it does not expect.
     pub(super) fn emit_control(
         &mut self,
