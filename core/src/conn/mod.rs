@@ -205,6 +205,9 @@ pub(crate) struct Connection {
     /// Window we last advertised, to decide on window updates after reads.
     advertised_window: usize,
     reset_pending: bool,
+    /// After our FIN, the STATE that acknowledged the peer's FIN goes out
+    /// once more, numbered as our FIN (`output.rs`, `emit_control`).
+    fin_ack_again: bool,
     /// The close-reason code (extension 3) our FIN and RESET carry, when
     /// the application gave one.
     close_code: Option<u16>,
@@ -304,6 +307,7 @@ impl Connection {
             snapshots: [None; ACK_SNAPSHOTS],
             advertised_window: config.recv_buffer,
             reset_pending: false,
+            fin_ack_again: false,
             close_code: None,
             peer_close_code: None,
             write_closed: false,
@@ -509,6 +513,7 @@ impl Connection {
             && self.close_called
             && self.drain_until.is_none_or(|t| now >= t)
             && !self.reset_pending
+            && !self.fin_ack_again
     }
 
     /// Sets the close-reason code our FIN and RESET will carry.

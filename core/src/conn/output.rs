@@ -28,6 +28,11 @@ impl Connection {
             self.reset_pending = false;
             return self.emit_control(now, PacketType::Reset, buf);
         }
+        if core::mem::take(&mut self.fin_ack_again) {
+            if let Some(fin) = self.fin_seq {
+                return self.emit_numbered(now, PacketType::State, fin, buf);
+            }
+        }
         if core::mem::take(&mut self.hs.syn_ack_pending) && !self.is_closed() {
             return self.emit_syn_ack(now, buf);
         }
@@ -317,10 +322,42 @@ impl Connection {
         self.finish_emit(now, &repr, buf)
     }
 
+    /// A STATE or RESET with our next sequence number, the current ack and
+    /// SACK (a RESET: the close code instead of the SACK).
+    ///
+    /// A STATE that acknowledges the peer's FIN after our own FIN is sent
+    /// twice, numbered our FIN + 1 and then our FIN, because the two
+    /// reference stacks disagree on what such a STATE carries
+    /// (spec/interop.md, finding 6): libutp (like librqbit-utp and utp-rs)
+    /// puts the next sequence number, one past its FIN, and drops a STATE
+    /// whose `seq_nr` is not past the last packet it took (so our FIN's
+    /// number, once it has our FIN); libtorrent's FIN takes no sequence
+    /// number, its STATEs after its FIN carry the FIN's, and it drops every
+    /// packet numbered past a FIN it received, so it would never see our
+    /// acknowledgement of its FIN. Each drops the copy it does not expect.
     pub(super) fn emit_control(
         &mut self,
         now: Timestamp,
         ty: PacketType,
+        buf: &mut [u8],
+    ) -> Option<usize> {
+        let len = self.emit_numbered(now, ty, self.seq_nr, buf);
+        if len.is_some()
+            && ty == PacketType::State
+            && self.fin_seq.is_some()
+            && self.recv.fin_seq() == Some(self.recv.ack_nr())
+        {
+            self.fin_ack_again = true;
+        }
+        len
+    }
+
+    /// [`emit_control`](Self::emit_control) with `seq_nr` = `seq`.
+    fn emit_numbered(
+        &mut self,
+        now: Timestamp,
+        ty: PacketType,
+        seq: SeqNr,
         buf: &mut [u8],
     ) -> Option<usize> {
         let mut scratch = [0u8; SACK_BUF];
@@ -330,7 +367,7 @@ impl Connection {
             .and_then(|len| scratch.get(..len))
             .and_then(SelectiveAck::new);
         let ack_nr = self.recv.ack_nr();
-        let mut repr = self.header(now, ty, self.seq_nr, ack_nr, sack);
+        let mut repr = self.header(now, ty, seq, ack_nr, sack);
         if ty == PacketType::Reset {
             repr.selective_ack = None;
             self.add_close_code(&mut repr);
