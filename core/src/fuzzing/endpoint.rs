@@ -78,7 +78,9 @@ fn drain(
 /// datagrams from a few addresses (raw, or built to answer what it sent)
 /// and API calls in any order (connection calls, reset, close reasons and
 /// rate caps; ICMP reports, winding the endpoint down, the socket-wide rate
-/// limit), with the SYN cookie mode and early data
+/// limit; with the first byte in 0xc8..=0xcf, connections with agreed
+/// ids, SYNs carrying them, listening again with a SYN filter and not
+/// listening, see `with_id_op`), with the SYN cookie mode and early data
 /// picked by the input. Checks that nothing panics, that every datagram it
 /// sends is valid, that buffers, connection and half-open counts stay within
 /// the configuration, and that it does not spin.
@@ -88,6 +90,10 @@ pub fn endpoint(data: &[u8]) -> Result<(), Violation> {
 
     let mut input = Input { data };
     let seed = input.u32();
+    // A first byte of 0xc8..=0xcf (which no input in the corpus had before
+    // these calls existed, so theirs keep their meaning) turns operation 11
+    // from nothing into the calls with agreed ids.
+    let with_ids = seed >> 27 == 0xc8 >> 3;
     // The seed also picks the SYN cookie mode and early data.
     let config = crate::Config {
         syn_cookies: match seed % 3 {
@@ -106,6 +112,7 @@ pub fn endpoint(data: &[u8]) -> Result<(), Violation> {
     let mut now = Timestamp::from_secs(1);
     let mut handles: Vec<ConnHandle> = Vec::new();
     let mut seen: Vec<Seen> = Vec::new();
+    let mut agreed: Vec<(u8, u16)> = Vec::new();
     let mut buf = vec![0u8; 2048];
     let mut packet_buf = vec![0u8; 2048];
     let mut read_buf = vec![0u8; 4096];
@@ -222,9 +229,10 @@ pub fn endpoint(data: &[u8]) -> Result<(), Violation> {
                 0 => ep.close_all(now),
                 rate => ep.set_max_total_send_rate(Some(u64::from(rate) * 4096)),
             },
-            _ => {
-                drain(&mut ep, now, &mut buf, &mut seen)?;
+            11 if with_ids => {
+                with_id_op(&mut input, &mut ep, now, &seen, &mut agreed, &mut handles)?
             }
+            _ => {}
         }
         drain(&mut ep, now, &mut buf, &mut seen)?;
         // Half-open connections have their own cap.
@@ -256,4 +264,158 @@ pub fn endpoint(data: &[u8]) -> Result<(), Violation> {
         }
     }
     Ok(())
+}
+
+/// Operation 11 of the `endpoint` target when the input's first byte is
+/// 0xc8..=0xcf (otherwise a no-op, as before these calls existed): the next
+/// byte picks one
+/// of the calls below by its low four bits; codes not yet used do nothing,
+/// so new ones go there without renumbering. Ids are fresh, reused from an
+/// earlier agreed id (for the same peer or another), next to an id the
+/// endpoint sent with (its routes), or edge values; timeouts run from zero
+/// to `Duration::MAX`. Checks that an agreed id that was just taken is
+/// refused when asked for again.
+///
+/// - 0: `connect_with_id`;
+/// - 1: `accept_with_id`;
+/// - 2: a SYN carrying an agreed id, as `connect_with_id` sends it;
+/// - 3: `listen` again with `ListenConfig::with_syn_filter`, deciding by
+///   the SYN's id;
+/// - 4: `unlisten`.
+fn with_id_op(
+    input: &mut Input<'_>,
+    ep: &mut crate::Endpoint,
+    now: crate::Timestamp,
+    seen: &[Seen],
+    agreed: &mut Vec<(u8, u16)>,
+    handles: &mut Vec<crate::ConnHandle>,
+) -> Result<(), Violation> {
+    use crate::wire::PacketType;
+    use crate::{AcceptDecision, ListenConfig, SeqNr};
+
+    match input.u8() % 16 {
+        0 => {
+            let (peer, id) = pick_agreed(input, seen, agreed);
+            if let Ok(h) = ep.connect_with_id(now, fuzz_addr(peer), id) {
+                remember(agreed, handles, (peer, id), h);
+                if ep.connect_with_id(now, fuzz_addr(peer), id).is_ok() {
+                    return Err(Violation(format!(
+                        "connect_with_id({}, {id}) taken twice",
+                        fuzz_addr(peer)
+                    )));
+                }
+            }
+        }
+        1 => {
+            let (peer, id) = pick_agreed(input, seen, agreed);
+            let timeout = fuzz_timeout(input);
+            if let Ok(h) = ep.accept_with_id(now, fuzz_addr(peer), id, timeout) {
+                remember(agreed, handles, (peer, id), h);
+                if ep.accept_with_id(now, fuzz_addr(peer), id, timeout).is_ok() {
+                    return Err(Violation(format!(
+                        "accept_with_id({}, {id}) taken twice",
+                        fuzz_addr(peer)
+                    )));
+                }
+            }
+        }
+        2 => {
+            let (peer, id) = pick_agreed(input, seen, agreed);
+            let repr = PacketRepr {
+                packet_type: PacketType::Syn,
+                connection_id: id,
+                timestamp: crate::time::WireTimestamp(input.u32()),
+                timestamp_difference: crate::time::TimestampDiff(0),
+                window_size: u32::from(input.u16()) << (input.u8() % 16),
+                seq_nr: SeqNr::new(input.u16()),
+                ack_nr: SeqNr::new(0),
+                selective_ack: None,
+                close_reason: None,
+                payload: &[],
+            };
+            let mut packet = [0u8; 64];
+            if let Ok(len) = repr.emit(&mut packet) {
+                let _ = ep.handle_datagram(now, fuzz_addr(peer), packet.get(..len).unwrap_or(&[]));
+            }
+        }
+        3 => {
+            let salt = input.u16();
+            let mut listen =
+                ListenConfig::with_syn_filter(move |syn| match (syn.connection_id ^ salt) % 3 {
+                    0 => AcceptDecision::Accept,
+                    1 => AcceptDecision::Refuse,
+                    _ => AcceptDecision::Ignore,
+                });
+            let flags = input.u8();
+            // Zero is invalid and taken as 1.
+            listen.backlog = usize::from(flags % 8);
+            listen.early_data = flags & 0x80 != 0;
+            ep.listen(listen);
+        }
+        4 => ep.unlisten(),
+        _ => {}
+    }
+    Ok(())
+}
+
+/// A peer (an index for [`fuzz_addr`]) and a connection id for the calls
+/// with agreed ids, picked to collide with routes often.
+fn pick_agreed(input: &mut Input<'_>, seen: &[Seen], agreed: &[(u8, u16)]) -> (u8, u16) {
+    let how = input.u8();
+    let peer = input.u8();
+    // -2..=2 around an id in use: the neighbours `connect_with_id` checks.
+    let delta = u16::from(how >> 2 & 0x07).wrapping_sub(2);
+    match how % 4 {
+        0 => (peer, input.u16()),
+        1 => match agreed.get(usize::from(peer) % agreed.len().max(1)) {
+            // The same peer, or (every other time) another one.
+            Some(&(p, id)) => (
+                if how & 0x80 == 0 { p } else { peer },
+                id.wrapping_add(delta),
+            ),
+            None => (peer, input.u16()),
+        },
+        2 => {
+            let base = seen
+                .get(usize::from(input.u8()) % seen.len().max(1))
+                .map_or(0, |s| s.conn_id);
+            (peer, base.wrapping_add(delta))
+        }
+        _ => {
+            let edges = [0, 1, 0x7fff, 0xfffe, 0xffff];
+            let id = edges.get(usize::from(how >> 2) % edges.len()).copied();
+            (peer, id.unwrap_or(0))
+        }
+    }
+}
+
+/// A timeout for `accept_with_id`: zero, tiny, ordinary or huge.
+pub(super) fn fuzz_timeout(input: &mut Input<'_>) -> core::time::Duration {
+    use core::time::Duration;
+    match input.u8() % 8 {
+        0 => Duration::ZERO,
+        1 => Duration::from_micros(1),
+        2 => Duration::from_millis(u64::from(input.u16())),
+        3 => Duration::from_secs(u64::from(input.u16())),
+        4 => Duration::MAX,
+        5 => Duration::from_secs(u64::MAX),
+        6 => Duration::from_micros(u64::MAX),
+        _ => Duration::from_secs(10),
+    }
+}
+
+/// Keeps a new handle and its agreed id (both lists bounded).
+fn remember(
+    agreed: &mut Vec<(u8, u16)>,
+    handles: &mut Vec<crate::ConnHandle>,
+    id: (u8, u16),
+    h: crate::ConnHandle,
+) {
+    if agreed.len() >= 16 {
+        agreed.remove(0);
+    }
+    agreed.push(id);
+    if handles.len() < 16 {
+        handles.push(h);
+    }
 }
