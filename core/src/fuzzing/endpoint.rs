@@ -274,7 +274,8 @@ pub fn endpoint(data: &[u8]) -> Result<(), Violation> {
 /// earlier agreed id (for the same peer or another), next to an id the
 /// endpoint sent with (its routes), or edge values; timeouts run from zero
 /// to `Duration::MAX`. Checks that an agreed id that was just taken is
-/// refused when asked for again.
+/// refused when asked for again, and that an expected connection whose
+/// SYN comes at once (by the input) is connected by it.
 ///
 /// - 0: `connect_with_id`;
 /// - 1: `accept_with_id`;
@@ -290,8 +291,7 @@ fn with_id_op(
     agreed: &mut Vec<(u8, u16)>,
     handles: &mut Vec<crate::ConnHandle>,
 ) -> Result<(), Violation> {
-    use crate::wire::PacketType;
-    use crate::{AcceptDecision, ListenConfig, SeqNr};
+    use crate::{AcceptDecision, ListenConfig};
 
     match input.u8() % 16 {
         0 => {
@@ -317,26 +317,25 @@ fn with_id_op(
                         fuzz_addr(peer)
                     )));
                 }
+                // Half the time its SYN comes at once: it must connect it.
+                if input.u8() & 1 == 1 {
+                    expected_syn(input, ep, now, peer, id);
+                    let mut connected = false;
+                    while let Some(e) = ep.poll_event() {
+                        connected |= e == crate::Event::Connected(h);
+                    }
+                    if !connected {
+                        return Err(Violation(format!(
+                            "the SYN from {} with the id {id} just expected did not connect it",
+                            fuzz_addr(peer)
+                        )));
+                    }
+                }
             }
         }
         2 => {
             let (peer, id) = pick_agreed(input, seen, agreed);
-            let repr = PacketRepr {
-                packet_type: PacketType::Syn,
-                connection_id: id,
-                timestamp: crate::time::WireTimestamp(input.u32()),
-                timestamp_difference: crate::time::TimestampDiff(0),
-                window_size: u32::from(input.u16()) << (input.u8() % 16),
-                seq_nr: SeqNr::new(input.u16()),
-                ack_nr: SeqNr::new(0),
-                selective_ack: None,
-                close_reason: None,
-                payload: &[],
-            };
-            let mut packet = [0u8; 64];
-            if let Ok(len) = repr.emit(&mut packet) {
-                let _ = ep.handle_datagram(now, fuzz_addr(peer), packet.get(..len).unwrap_or(&[]));
-            }
+            expected_syn(input, ep, now, peer, id);
         }
         3 => {
             let salt = input.u16();
@@ -356,6 +355,33 @@ fn with_id_op(
         _ => {}
     }
     Ok(())
+}
+
+/// Feeds the SYN `connect_with_id(us, id)` on `peer` sends, its other
+/// fields from the input.
+fn expected_syn(
+    input: &mut Input<'_>,
+    ep: &mut crate::Endpoint,
+    now: crate::Timestamp,
+    peer: u8,
+    id: u16,
+) {
+    let repr = PacketRepr {
+        packet_type: crate::wire::PacketType::Syn,
+        connection_id: id,
+        timestamp: crate::time::WireTimestamp(input.u32()),
+        timestamp_difference: crate::time::TimestampDiff(0),
+        window_size: u32::from(input.u16()) << (input.u8() % 16),
+        seq_nr: crate::SeqNr::new(input.u16()),
+        ack_nr: crate::SeqNr::new(0),
+        selective_ack: None,
+        close_reason: None,
+        payload: &[],
+    };
+    let mut packet = [0u8; 64];
+    if let Ok(len) = repr.emit(&mut packet) {
+        let _ = ep.handle_datagram(now, fuzz_addr(peer), packet.get(..len).unwrap_or(&[]));
+    }
 }
 
 /// A peer (an index for [`fuzz_addr`]) and a connection id for the calls
