@@ -216,7 +216,7 @@ pub fn pair(data: &[u8]) -> Result<(), Violation> {
 /// A peer of the `pair` target over a carrier that is not UDP: a node id
 /// and the largest packet its carrier takes.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
-pub(crate) struct Node {
+struct Node {
     id: u8,
     max_packet: Option<usize>,
 }
