@@ -216,3 +216,26 @@ fn udp_peers_keep_their_sizes() {
     assert_eq!(c.packet_size_for(&v6), c.packet_size_v6);
     assert_eq!(c.packet_size_for(&Node(1)), 1024);
 }
+
+/// Regression (found building the `endpoint` fuzz target's calls with
+/// agreed ids): B connects to A with id X, so B receives on X; B then
+/// expects A with the same X. A's SYN carries X and is routed to B's own
+/// initiator before the expected connection (which receives on X + 1)
+/// is looked at, so the expected connection could never connect:
+/// `accept_with_id` refuses it.
+#[test]
+fn an_expected_id_that_an_existing_connection_receives_on_is_refused() {
+    let mut p = pair();
+    let now = p.now;
+    p.b.connect_with_id(now, Node(1), 500).unwrap();
+    assert_eq!(
+        p.b.accept_with_id(now, Node(1), 500, Duration::from_secs(1)),
+        Err(ConnectError::IdInUse)
+    );
+    // 498 (ours 499, its SYN's 498) is free, and so is 500 with another
+    // peer.
+    p.b.accept_with_id(now, Node(1), 498, Duration::from_secs(1))
+        .unwrap();
+    p.b.accept_with_id(now, Node(3), 500, Duration::from_secs(1))
+        .unwrap();
+}

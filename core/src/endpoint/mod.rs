@@ -419,7 +419,8 @@ impl<P: Peer> Endpoint<P> {
     /// packet (the agreed id stands for the proof a half-open acceptor
     /// waits for: use ids that are random and secret, as the Portal
     /// Network's are). [`ConnectError::IdInUse`] if we already receive on
-    /// `id + 1` from `remote`.
+    /// `id + 1` from `remote`, or on `id` (that connection would take the
+    /// SYN: packets are routed by the id they carry first).
     pub fn accept_with_id(
         &mut self,
         now: Timestamp,
@@ -431,9 +432,11 @@ impl<P: Peer> Endpoint<P> {
         if self.established() >= self.config.max_connections {
             return Err(ConnectError::TooManyConnections);
         }
-        if self
-            .routes
-            .contains_key(&(remote.clone(), id.wrapping_add(1)))
+        // Ours is `id + 1`; the SYN carries `id`, and `handle_datagram`
+        // looks that up before ours (`on_syn`).
+        if [id, id.wrapping_add(1)]
+            .into_iter()
+            .any(|r| self.routes.contains_key(&(remote.clone(), r)))
         {
             return Err(ConnectError::IdInUse);
         }
