@@ -601,6 +601,21 @@ impl<P: Peer + Send + 'static> UtpSocket<P> {
         .await
     }
 
+    /// Connects to `peer` while `peer` connects to us, as hole punching
+    /// through NATs needs (both learn each other's public address from a
+    /// third party first): SYNs every 250 ms (+ jitter) until the other's
+    /// arrives, for at most [`Config::rendezvous_timeout`] (30 s, then
+    /// `TimedOut`). When both sides are ours, the crossing SYNs make one
+    /// connection. The socket need not listen. `AddrInUse` while another
+    /// rendezvous with `peer` waits.
+    pub async fn connect_rendezvous(&self, peer: P) -> io::Result<UtpStream<P>> {
+        let remote = peer.clone();
+        self.open(peer, |d, socket, now| {
+            d.connect_rendezvous(socket, now, remote)
+        })
+        .await
+    }
+
     /// Expects a connection from `peer` with the connection id `id` agreed
     /// out of band: resolves with its stream once `peer`'s SYN with `id`
     /// came (before the listener and its filter see it), or with

@@ -51,13 +51,21 @@ impl<P: Peer> Endpoint<P> {
         let Some(deadline) = slot.conn.as_ref().and_then(|c| c.poll_timeout()) else {
             return;
         };
-        if slot.armed.is_some_and(|armed| armed <= deadline) {
+        // The armed entry will do if it is not later than the deadline and
+        // not already due (a due one, left armed, would have
+        // `poll_timeout` report the past after the timers ran).
+        if slot
+            .armed
+            .is_some_and(|armed| armed <= deadline && armed > self.now)
+        {
             return;
         }
         slot.armed = Some(deadline);
         self.timers
             .heap
             .push(Reverse((deadline, index, slot.generation)));
+        // The entry it replaces may have been the top.
+        self.prune();
         // Rebuild when stale entries pile up (deadlines that kept moving
         // earlier): the live ones are at most one per connection.
         if self.timers.heap.len() > 4 * self.live + 64 {

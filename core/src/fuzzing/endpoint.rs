@@ -282,7 +282,11 @@ pub fn endpoint(data: &[u8]) -> Result<(), Violation> {
 /// - 2: a SYN carrying an agreed id, as `connect_with_id` sends it;
 /// - 3: `listen` again with `ListenConfig::with_syn_filter`, deciding by
 ///   the SYN's id;
-/// - 4: `unlisten`.
+/// - 4: `unlisten`;
+/// - 5: `connect_rendezvous` (twice: the second must be refused while the
+///   first waits);
+/// - 6: a SYN from a peer with a fuzzed id and sequence number (crossing a
+///   rendezvous SYN, if one waits for that peer: a win, a loss or a draw).
 fn with_id_op(
     input: &mut Input<'_>,
     ep: &mut crate::Endpoint,
@@ -352,6 +356,40 @@ fn with_id_op(
             ep.listen(listen);
         }
         4 => ep.unlisten(),
+        5 => {
+            let (peer, _) = pick_agreed(input, seen, agreed);
+            if let Ok(h) = ep.connect_rendezvous(now, fuzz_addr(peer)) {
+                handles.push(h);
+                let waiting = ep
+                    .conn(h)
+                    .is_some_and(|c| c.state() == crate::ConnState::Connecting);
+                if waiting && ep.connect_rendezvous(now, fuzz_addr(peer)).is_ok() {
+                    return Err(Violation(format!(
+                        "two rendezvous with {} at once",
+                        fuzz_addr(peer)
+                    )));
+                }
+            }
+        }
+        6 => {
+            let (peer, id) = pick_agreed(input, seen, agreed);
+            let syn = crate::wire::PacketRepr {
+                packet_type: crate::wire::PacketType::Syn,
+                connection_id: id,
+                timestamp: crate::time::WireTimestamp(input.u32()),
+                timestamp_difference: crate::time::TimestampDiff(0),
+                window_size: input.u32(),
+                seq_nr: crate::SeqNr::new(input.u16()),
+                ack_nr: crate::SeqNr::new(0),
+                selective_ack: None,
+                close_reason: None,
+                payload: &[],
+            };
+            let mut buf = [0u8; 64];
+            if let Ok(len) = syn.emit(&mut buf) {
+                let _ = ep.handle_datagram(now, fuzz_addr(peer), buf.get(..len).unwrap_or(&[]));
+            }
+        }
         _ => {}
     }
     Ok(())

@@ -95,6 +95,21 @@ impl<P: Peer> Driver<P> {
         })
     }
 
+    /// Starts a rendezvous connect to `remote`, which connects to us at
+    /// the same time ([`Endpoint::connect_rendezvous`](utp_core::Endpoint::connect_rendezvous):
+    /// hole punching); complete it with [`poll_connect`](Self::poll_connect).
+    /// `AddrInUse` while another rendezvous with `remote` waits.
+    pub fn connect_rendezvous<S: DatagramSocket<P> + ?Sized>(
+        &mut self,
+        socket: &S,
+        now: Timestamp,
+        remote: P,
+    ) -> io::Result<ConnHandle> {
+        self.open(socket, now, remote, |ep, remote| {
+            ep.connect_rendezvous(now, remote)
+        })
+    }
+
     fn open<S: DatagramSocket<P> + ?Sized>(
         &mut self,
         socket: &S,
