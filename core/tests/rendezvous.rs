@@ -76,8 +76,16 @@ fn rendezvous(b_later: Duration, drop_syns: (usize, usize)) -> Pair {
 #[test]
 fn crossing_syns_make_one_connection() {
     let p = rendezvous(Duration::ZERO, (0, 0));
-    let syns = p.log.iter().filter(|w| w.ty() == PacketType::Syn).count();
-    assert_eq!(syns, 2, "one each, crossing");
+    // One each, crossing; the winner sends its own once more on seeing the
+    // loser's (the loser may not have seen it), and nothing else.
+    let syns = |from| {
+        p.wire_from(from)
+            .iter()
+            .filter(|w| w.ty() == PacketType::Syn)
+            .count()
+    };
+    let (a, b) = (syns(A), syns(B));
+    assert!((a, b) == (2, 1) || (a, b) == (1, 2), "{a} and {b} SYNs");
 }
 
 #[test]
@@ -102,7 +110,8 @@ fn a_syn_crossing_a_state() {
         .iter()
         .filter(|w| w.ty() == PacketType::Syn)
         .count();
-    assert_eq!(b_syns, 1, "B sent its SYN");
+    // Once, and once more if it won (on seeing A's SYN).
+    assert!((1..=2).contains(&b_syns), "B sent its SYN ({b_syns})");
 }
 
 #[test]

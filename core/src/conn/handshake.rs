@@ -69,6 +69,8 @@ pub(super) struct Handshake {
     /// Expected acceptor (`on_expected_syn`): nothing came after the SYN
     /// yet, so a repeated SYN means our STATE was lost.
     pub(crate) expected_unheard: bool,
+    /// A rendezvous acceptor: half-open until proven, and `Connected` then.
+    pub(crate) prove_first: bool,
     /// Initiator: when to send the third packet again, the interval, and
     /// when to stop.
     pub(super) third_again: Option<(Timestamp, Duration, Timestamp)>,
@@ -85,6 +87,7 @@ impl Handshake {
             syn_rushed: false,
             reset_challenge: None,
             expected_unheard: false,
+            prove_first: false,
             third_again: None,
         }
     }
@@ -132,9 +135,20 @@ impl Connection {
         }
         self.initial_peer_seq = p.seq_nr;
         self.recv.set_ack_nr(p.seq_nr);
+        self.hs.syn_ack_pending = true;
+        if self.hs.prove_first {
+            // A rendezvous acceptor waits for the initiator's next packet,
+            // which shows the path works both ways (through both NATs),
+            // before it is connected; its deadline stays.
+            self.phase = Phase::HalfOpen;
+            self.peer_window = p.window_size.max(self.packet_size as u32);
+            self.reply_delay = now.to_wire().difference_since(p.timestamp);
+            self.stats.packets_received += 1;
+            self.last_recv = now;
+            return;
+        }
         self.phase = Phase::Established;
         self.connect_deadline = None;
-        self.hs.syn_ack_pending = true;
         self.hs.expected_unheard = true;
         // As `accept`: room for a packet until the peer's first real
         // advertisement (libtorrent and librqbit-utp advertise 0 in a SYN).
@@ -198,7 +212,7 @@ impl Connection {
     /// A non-SYN packet on a half-open connection: it proves the initiator
     /// received our STATE (or our early packet) if it acknowledges S - 1 or
     /// later. Returns whether to go on processing it.
-    pub(super) fn on_proof(&mut self, p: &PacketRepr<'_>) -> bool {
+    pub(super) fn on_proof(&mut self, p: &PacketRepr<'_>, events: &mut EventSink<'_>) -> bool {
         let before_first = self.hs.initial_seq - 1;
         let span = u32::from(self.seq_nr.distance_from(before_first));
         if !p.ack_nr.in_window(before_first, span) {
@@ -208,6 +222,12 @@ impl Connection {
         self.phase = Phase::Established;
         self.hs.half_open_until = None;
         crate::trace::conn_event!(self, "handshake complete: the initiator proved its address");
+        if core::mem::take(&mut self.hs.prove_first) {
+            // A rendezvous acceptor: connected now that the path works both
+            // ways (`rendezvous.rs`).
+            self.connect_deadline = None;
+            events.push(Event::Connected(events.handle));
+        }
         true
     }
 
@@ -259,6 +279,14 @@ impl Connection {
 
     /// Whether a RESET routed to this connection ends it.
     pub(super) fn reset_is_believed(&mut self, now: Timestamp, p: &PacketRepr<'_>) -> bool {
+        if self.rendezvous.is_some() && matches!(self.phase, Phase::SynSent | Phase::HalfOpen) {
+            // A rendezvous peer that has not started yet refuses our SYN (or
+            // our STATE, from its side of a NAT that has not opened yet): it
+            // will answer a later one (`rendezvous.rs`). Unproven, a RESET
+            // says nothing the deadline does not.
+            self.stats.dropped_invalid += 1;
+            return false;
+        }
         let plausible = match self.phase {
             // libutp refuses with ack_nr = our SYN's sequence number.
             Phase::SynSent => Some(p.ack_nr) == self.syn_seq,
@@ -310,7 +338,8 @@ impl Connection {
     /// [`Endpoint::handle_unreachable`](crate::Endpoint::handle_unreachable)).
     /// Whether it closed.
     pub(crate) fn on_unreachable(&mut self, now: Timestamp, events: &mut EventSink<'_>) -> bool {
-        if self.phase != Phase::SynSent {
+        // A rendezvous peer may bind its socket after our first SYN.
+        if self.phase != Phase::SynSent || self.rendezvous.is_some() {
             return false;
         }
         self.finish(now, CloseReason::Refused, events);

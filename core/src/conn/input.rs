@@ -76,7 +76,7 @@ impl Connection {
         }
         let proceed = match self.phase {
             Phase::SynSent => self.on_syn_answer(now, p, events),
-            Phase::HalfOpen => self.on_proof(p),
+            Phase::HalfOpen => self.on_proof(p, events),
             _ => true,
         };
         if !proceed {

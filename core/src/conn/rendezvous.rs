@@ -70,17 +70,40 @@ impl Connection {
     /// asked for this peer, which stands for the proof a half-open acceptor
     /// waits for; it is established (if it was not) and says `Connected`.
     /// Whether it could be taken (an acceptor, not closed).
-    pub(crate) fn adopt_for_rendezvous(&mut self, events: &mut EventSink<'_>) -> bool {
+    pub(crate) fn adopt_for_rendezvous(
+        &mut self,
+        interval: Duration,
+        events: &mut EventSink<'_>,
+    ) -> bool {
         if self.syn_seq.is_some() || self.is_closed() || self.phase == Phase::Expecting {
             return false;
         }
+        self.rendezvous = Some(interval);
         if self.phase == Phase::HalfOpen {
-            self.phase = Phase::Established;
-            self.hs.half_open_until = None;
-            self.hs.expected_unheard = true;
+            // `Connected` once the initiator proves the path.
+            self.hs.prove_first = true;
+            self.hs.early_data = false;
+        } else {
+            events.push(Event::Connected(events.handle));
         }
-        events.push(Event::Connected(events.handle));
         true
+    }
+
+    /// The acceptor a losing rendezvous connection becomes
+    /// (`Connection::expect`, then the winner's SYN): half-open until the
+    /// initiator's next packet, then `Connected`.
+    pub(crate) fn prove_first(&mut self, interval: Duration) {
+        self.rendezvous = Some(interval);
+        self.hs.prove_first = true;
+    }
+
+    /// The peer's SYN lost the contest to ours: it has not seen ours yet
+    /// (or it would not send its own), so ours goes again at once rather
+    /// than at the next interval. One SYN for one SYN.
+    pub(crate) fn rendezvous_resend_now(&mut self) {
+        if self.rendezvous_syn().is_some() {
+            self.in_flight.mark_all_lost();
+        }
     }
 
     /// Takes over what the application gave `old` (a rendezvous connection
@@ -93,7 +116,7 @@ impl Connection {
         self.close_code = old.close_code;
         self.max_send_rate = old.max_send_rate;
         self.writable_wanted = old.writable_wanted;
-        if self.phase == Phase::SynSent {
+        if matches!(self.phase, Phase::SynSent | Phase::Expecting) {
             self.connect_deadline = old.connect_deadline;
         }
     }

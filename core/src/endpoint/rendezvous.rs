@@ -77,7 +77,7 @@ impl<P: Peer> Endpoint<P> {
             queue: &mut self.events,
             handle,
         };
-        if !conn.adopt_for_rendezvous(&mut sink) {
+        if !conn.adopt_for_rendezvous(self.config.rendezvous_interval, &mut sink) {
             return None;
         }
         if slot.owner == Owner::Queued {
@@ -85,11 +85,8 @@ impl<P: Peer> Endpoint<P> {
                 l.queue.retain(|h| h.index != index);
             }
         }
+        // (Still half-open, it stays counted until proven: `settle`.)
         slot.owner = Owner::App;
-        if slot.half_open {
-            slot.half_open = false;
-            self.half_open -= 1;
-        }
         self.stats.rendezvous_lost += 1;
         self.mark_ready(index);
         Some(handle)
@@ -150,7 +147,17 @@ impl<P: Peer> Endpoint<P> {
         let theirs = (syn.connection_id, syn.seq_nr.get());
         match theirs.cmp(&ours) {
             // We initiate: the peer becomes the acceptor of our SYN.
-            core::cmp::Ordering::Greater => self.stats.rendezvous_won += 1,
+            core::cmp::Ordering::Greater => {
+                self.stats.rendezvous_won += 1;
+                if let Some(conn) = self
+                    .slots
+                    .get_mut(index as usize)
+                    .and_then(|s| s.conn.as_mut())
+                {
+                    conn.rendezvous_resend_now();
+                }
+                self.mark_ready(index);
+            }
             core::cmp::Ordering::Less => self.rendezvous_accept(now, index, from, syn),
             core::cmp::Ordering::Equal => self.rendezvous_draw(now, index, from),
         }
@@ -167,7 +174,9 @@ impl<P: Peer> Endpoint<P> {
         }
         let our_seq = SeqNr::new(self.rng.next_u16());
         let timeout = self.config.rendezvous_timeout;
-        let conn = Connection::expect(&self.config, now, from, syn.connection_id, our_seq, timeout);
+        let mut conn =
+            Connection::expect(&self.config, now, from, syn.connection_id, our_seq, timeout);
+        conn.prove_first(self.config.rendezvous_interval);
         self.replace(index, from, conn, key);
         self.rendezvous.remove(from);
         self.stats.rendezvous_lost += 1;
