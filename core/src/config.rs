@@ -110,6 +110,13 @@ pub struct Config {
     /// to a fifth of it of jitter per connection. Not zero (taken as 1 µs).
     /// Default 250 ms.
     pub rendezvous_interval: Duration,
+    /// The keepalive interval of a rendezvous connection (see
+    /// [`keepalive`](Self::keepalive)): below the 30 s after which many
+    /// NATs forget a quiet UDP mapping (RFC 4787 asks for 2 minutes; boxes
+    /// do less), so the hole it punched stays open. The shorter of this and
+    /// `keepalive` applies; `None` (or zero) leaves `keepalive`. Default
+    /// 15 s.
+    pub rendezvous_keepalive: Option<Duration>,
     /// First SYN retransmission timeout; doubles at each retransmission.
     /// Not zero (SYNs would repeat without time passing; taken as 1 µs).
     /// Default 1 s (SYNs at 0, 1, 3, 7 s within the default connect
@@ -260,6 +267,7 @@ impl Default for Config {
             connect_timeout: Duration::from_secs(10),
             rendezvous_timeout: Duration::from_secs(30),
             rendezvous_interval: Duration::from_millis(250),
+            rendezvous_keepalive: Some(Duration::from_secs(15)),
             syn_rto: Duration::from_secs(1),
             initial_rto: Duration::from_secs(1),
             min_rto: Duration::from_millis(500),

@@ -192,3 +192,59 @@ fn syns_go_at_a_steady_rate_until_the_timeout() {
         vec![Event::Closed(ha, CloseReason::TimedOut(Timer::Connect))]
     );
 }
+
+#[test]
+fn rendezvous_connections_keep_their_nat_mappings_alive_every_15_s() {
+    let mut p = Pair::default_pair();
+    let ha = p.a.connect_rendezvous(p.now, addr(B)).unwrap();
+    let hb = p.b.connect_rendezvous(p.now, addr(A)).unwrap();
+    // (The initiator's third packet goes again at 1, 2 and 4 s while the
+    // acceptor, which has nothing to send, says nothing: past that.)
+    p.run_until(p.now + Duration::from_secs(10));
+    assert!(p.events_a.contains(&Event::Connected(ha)));
+    assert!(p.events_b.contains(&Event::Connected(hb)));
+    let idle_from = p.now;
+    p.run_until(idle_from + Duration::from_secs(60));
+    let keepalives = |p: &Pair, from: &str| -> Vec<Duration> {
+        p.wire_from(from)
+            .iter()
+            .filter(|w| w.sent_at > idle_from && w.ty() == PacketType::State)
+            .map(|w| w.sent_at - idle_from)
+            .collect()
+    };
+    // Quiet NAT mappings often last 30 s: a keepalive every 15 s (not
+    // libutp's 29 s) from each side.
+    for side in [A, B] {
+        let k = keepalives(&p, side);
+        assert_eq!(k.len(), 4, "{side}: {k:?}");
+        assert!(
+            k.windows(2).all(|w| w[1] - w[0] == Duration::from_secs(15)),
+            "{k:?}"
+        );
+    }
+    // And per connection, at will.
+    p.a.conn(ha)
+        .unwrap()
+        .set_keepalive(Some(Duration::from_secs(5)));
+    p.b.conn(hb).unwrap().set_keepalive(None);
+    let from = p.now;
+    p.run_until(from + Duration::from_secs(30));
+    let a: Vec<_> = p
+        .wire_from(A)
+        .iter()
+        .filter(|w| w.sent_at > from && w.ty() == PacketType::State)
+        .map(|w| w.sent_at)
+        .collect();
+    assert!(
+        a.windows(2).all(|w| w[1] - w[0] == Duration::from_secs(5)),
+        "{a:?}"
+    );
+    assert!(a.len() >= 5, "{a:?}");
+    let b = p
+        .wire_from(B)
+        .iter()
+        .filter(|w| w.sent_at > from && w.ty() == PacketType::State)
+        .count();
+    // A keepalive is not acknowledged: B, without one, sends nothing.
+    assert_eq!(b, 0, "B sends none");
+}

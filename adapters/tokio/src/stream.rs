@@ -81,6 +81,10 @@ impl<P: Peer> Conn<P> {
             .lock()
             .set_max_send_rate(self.h, bytes_per_second)
     }
+
+    fn set_keepalive(&self, interval: Option<std::time::Duration>) -> io::Result<()> {
+        self.shared.lock().set_keepalive(self.h, interval)
+    }
 }
 
 impl<P: Peer> Drop for Conn<P> {
@@ -253,6 +257,15 @@ macro_rules! conn_common {
             /// sets it for every connection).
             pub fn set_max_send_rate(&self, bytes_per_second: Option<u64>) -> io::Result<()> {
                 self.conn.set_max_send_rate(bytes_per_second)
+            }
+
+            /// Sends a keepalive after `interval` without sending (`None`:
+            /// never): [`Config::keepalive`](crate::Config::keepalive) (29 s)
+            /// by default, 15 s for a rendezvous connection
+            /// ([`Config::rendezvous_keepalive`](crate::Config::rendezvous_keepalive)),
+            /// to keep NAT mappings open.
+            pub fn set_keepalive(&self, interval: Option<std::time::Duration>) -> io::Result<()> {
+                self.conn.set_keepalive(interval)
             }
         }
 

@@ -203,6 +203,7 @@ impl Config {
         nonzero("Config::connect_timeout", self.connect_timeout)?;
         nonzero("Config::rendezvous_timeout", self.rendezvous_timeout)?;
         nonzero("Config::rendezvous_interval", self.rendezvous_interval)?;
+        nonzero_some("Config::rendezvous_keepalive", self.rendezvous_keepalive)?;
         nonzero("Config::syn_rto", self.syn_rto)?;
         nonzero("Config::initial_rto", self.initial_rto)?;
         nonzero("Config::min_rto", self.min_rto)?;
@@ -251,6 +252,12 @@ impl Config {
         self.connect_timeout = duration(self.connect_timeout, true);
         self.rendezvous_timeout = duration(self.rendezvous_timeout, true);
         self.rendezvous_interval = duration(self.rendezvous_interval, true);
+        let idle = optional_duration(self.idle_timeout);
+        self.rendezvous_keepalive =
+            optional_duration(self.rendezvous_keepalive).map(|k| match idle {
+                Some(idle) if k >= idle => (idle / 2).max(TICK),
+                _ => k,
+            });
         self.syn_rto = duration(self.syn_rto, true);
         self.initial_rto = duration(self.initial_rto, true);
         self.min_rto = duration(self.min_rto, true);

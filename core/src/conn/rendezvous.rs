@@ -29,6 +29,7 @@ impl Connection {
     ) -> Self {
         let mut c = Connection::connect(config, now, remote, recv_id, isn);
         c.rendezvous = Some(interval);
+        c.keepalive = rendezvous_keepalive(config);
         c.connect_deadline = Some(now + config.rendezvous_timeout);
         c
     }
@@ -72,13 +73,14 @@ impl Connection {
     /// Whether it could be taken (an acceptor, not closed).
     pub(crate) fn adopt_for_rendezvous(
         &mut self,
-        interval: Duration,
+        config: &Config,
         events: &mut EventSink<'_>,
     ) -> bool {
         if self.syn_seq.is_some() || self.is_closed() || self.phase == Phase::Expecting {
             return false;
         }
-        self.rendezvous = Some(interval);
+        self.rendezvous = Some(config.rendezvous_interval);
+        self.keepalive = rendezvous_keepalive(config);
         if self.phase == Phase::HalfOpen {
             // `Connected` once the initiator proves the path.
             self.hs.prove_first = true;
@@ -92,9 +94,10 @@ impl Connection {
     /// The acceptor a losing rendezvous connection becomes
     /// (`Connection::expect`, then the winner's SYN): half-open until the
     /// initiator's next packet, then `Connected`.
-    pub(crate) fn prove_first(&mut self, interval: Duration) {
-        self.rendezvous = Some(interval);
+    pub(crate) fn prove_first(&mut self, config: &Config) {
+        self.rendezvous = Some(config.rendezvous_interval);
         self.hs.prove_first = true;
+        self.keepalive = rendezvous_keepalive(config);
     }
 
     /// The peer's SYN lost the contest to ours: it has not seen ours yet
@@ -104,6 +107,11 @@ impl Connection {
         if self.rendezvous_syn().is_some() {
             self.in_flight.mark_all_lost();
         }
+    }
+
+    /// Sets the keepalive interval (`Conn::set_keepalive`).
+    pub(crate) fn set_keepalive(&mut self, interval: Option<Duration>) {
+        self.keepalive = interval.filter(|k| !k.is_zero());
     }
 
     /// Takes over what the application gave `old` (a rendezvous connection
@@ -119,5 +127,15 @@ impl Connection {
         if matches!(self.phase, Phase::SynSent | Phase::Expecting) {
             self.connect_deadline = old.connect_deadline;
         }
+    }
+}
+
+/// A rendezvous connection's keepalive: the shorter of
+/// `Config::rendezvous_keepalive` and `Config::keepalive` (none if both are
+/// off).
+fn rendezvous_keepalive(config: &Config) -> Option<Duration> {
+    match (config.rendezvous_keepalive, config.keepalive) {
+        (Some(r), Some(k)) => Some(r.min(k)),
+        (r, k) => r.or(k),
     }
 }

@@ -141,6 +141,16 @@ impl<P: Peer> Conn<'_, P> {
         self.with(|c, _, _| c.set_max_send_rate(bytes_per_second));
     }
 
+    /// Sends a keepalive after `interval` without sending anything (`None`:
+    /// never), for this connection from now on; [`Config::keepalive`]
+    /// (29 s) is the default, and
+    /// [`Config::rendezvous_keepalive`](crate::Config::rendezvous_keepalive)
+    /// (15 s) that of a rendezvous connection, to keep the NAT mappings
+    /// it punched alive. Zero is taken as `None`.
+    pub fn set_keepalive(&mut self, interval: Option<core::time::Duration>) {
+        self.with(|c, _, _| c.set_keepalive(interval));
+    }
+
     /// The connection's phase.
     pub fn state(&self) -> ConnState {
         self.get().map_or(

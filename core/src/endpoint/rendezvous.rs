@@ -77,7 +77,7 @@ impl<P: Peer> Endpoint<P> {
             queue: &mut self.events,
             handle,
         };
-        if !conn.adopt_for_rendezvous(self.config.rendezvous_interval, &mut sink) {
+        if !conn.adopt_for_rendezvous(&self.config, &mut sink) {
             return None;
         }
         if slot.owner == Owner::Queued {
@@ -176,7 +176,7 @@ impl<P: Peer> Endpoint<P> {
         let timeout = self.config.rendezvous_timeout;
         let mut conn =
             Connection::expect(&self.config, now, from, syn.connection_id, our_seq, timeout);
-        conn.prove_first(self.config.rendezvous_interval);
+        conn.prove_first(&self.config);
         self.replace(index, from, conn, key);
         self.rendezvous.remove(from);
         self.stats.rendezvous_lost += 1;

@@ -271,6 +271,21 @@ impl<P: Peer> Driver<P> {
         Ok(())
     }
 
+    /// Sets `h`'s keepalive interval ([`Conn::set_keepalive`](utp_core::Conn::set_keepalive)).
+    pub fn set_keepalive(
+        &mut self,
+        h: ConnHandle,
+        interval: Option<core::time::Duration>,
+    ) -> io::Result<()> {
+        self.check()?;
+        self.endpoint
+            .conn(h)
+            .ok_or_else(gone)?
+            .set_keepalive(interval);
+        self.wake_driver();
+        Ok(())
+    }
+
     /// Half-close: a FIN follows the data written so far.
     pub fn shutdown<S: DatagramSocket<P> + ?Sized>(
         &mut self,
