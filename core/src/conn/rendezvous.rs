@@ -43,6 +43,12 @@ impl Connection {
         Some((self.recv_id, self.syn_seq?))
     }
 
+    /// A rendezvous not yet connected: its SYN unanswered, or, as the
+    /// acceptor, not yet proven.
+    pub(crate) fn rendezvous_waiting(&self) -> bool {
+        self.rendezvous.is_some() && matches!(self.phase, Phase::SynSent | Phase::HalfOpen)
+    }
+
     /// When the SYN goes again: the rendezvous interval while connecting
     /// by rendezvous, the retransmission timeout otherwise.
     pub(super) fn syn_wait(&self) -> Duration {

@@ -88,6 +88,7 @@ impl<P: Peer> Endpoint<P> {
         // (Still half-open, it stays counted until proven: `settle`.)
         slot.owner = Owner::App;
         self.stats.rendezvous_lost += 1;
+        self.rendezvous.insert(remote.clone(), handle);
         self.mark_ready(index);
         Some(handle)
     }
@@ -110,13 +111,13 @@ impl<P: Peer> Endpoint<P> {
         Connection::connect_rendezvous(&self.config, now, remote, recv_id, isn, interval)
     }
 
-    /// The slot of the rendezvous with `remote` still waiting for an
-    /// answer, if any (entries that are done are forgotten here).
+    /// The slot of the rendezvous with `remote` not yet connected, if any
+    /// (entries that are done are forgotten here).
     fn rendezvous_index(&mut self, remote: &P) -> Option<u32> {
         let h = *self.rendezvous.get(remote)?;
         let waiting = self
             .slot_conn(h)
-            .is_some_and(|c| c.rendezvous_syn().is_some());
+            .is_some_and(Connection::rendezvous_waiting);
         if waiting {
             return Some(h.index);
         }
