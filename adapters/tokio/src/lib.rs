@@ -152,21 +152,19 @@
 #![forbid(unsafe_code)]
 
 mod socket;
+mod task;
 mod transport;
 
-use std::future::{poll_fn, Future};
+use std::future::poll_fn;
 use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use socket::Socket;
-use tokio::io::{Interest, Ready};
+use task::DriverTask;
 use tokio::net::UdpSocket;
-use tokio::time::Sleep;
 use transport::{Carrier, TransportSocket};
 use utp_driver::{Clock, DatagramSocket, Driver};
 
@@ -189,12 +187,6 @@ pub use utp_core::{
     IntervalStats, ListenConfig, Peer, SynCookies, SynInfo, Timer, Timestamp,
 };
 pub use utp_driver::{DriverConfig, DriverStats, SocketInterval, SocketOptions};
-
-/// How long the driver task keeps closing connections alive after the
-/// last handle and stream are dropped.
-const CLOSE_GRACE: Duration = Duration::from_secs(30);
-/// Loop turns in one poll of the driver task before it yields.
-const TURNS_PER_POLL: usize = 16;
 
 /// What the driver task, socket handles and streams share.
 struct Shared<P: Peer = SocketAddr> {
@@ -225,123 +217,6 @@ impl<P: Peer> Shared<P> {
         if self.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.lock().wake_driver();
         }
-    }
-}
-
-/// The driver task's future: the loop of [`utp_driver`].
-struct DriverTask<P: Peer> {
-    shared: Arc<Shared<P>>,
-    sleep: Pin<Box<Sleep>>,
-    /// Waits for error readiness (a queued ICMP error, Linux), which
-    /// tokio's receive readiness does not include.
-    errors: Option<ErrorWait>,
-    /// When the last handle went away.
-    orphaned: Option<Instant>,
-}
-
-impl<P: Peer + Send + 'static> Future for DriverTask<P> {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let this = &mut *self;
-        this.shared.socket.set_task_waker(cx.waker());
-        for _ in 0..TURNS_PER_POLL {
-            let now = Instant::now();
-            let (wait, orphaned) = {
-                let mut d = this.shared.lock();
-                let wait = d.drive(&*this.shared.socket, this.shared.clock.timestamp(now));
-                d.set_driver_waker(cx.waker());
-                let orphaned = this.shared.handles.load(Ordering::Acquire) == 0;
-                if orphaned && this.orphaned.is_none() {
-                    // Nobody will accept: close the backlog, refuse new SYNs.
-                    d.close_all(&*this.shared.socket, this.shared.clock.timestamp(now));
-                }
-                (wait, orphaned.then(|| d.endpoint().connection_count()))
-            };
-            let mut deadline = wait.deadline.map(|t| this.shared.clock.instant(t));
-            if let Some(connections) = orphaned {
-                let since = *this.orphaned.get_or_insert(now);
-                // Done once no connection is left and the last datagrams
-                // (a final ACK) left the socket.
-                if (connections == 0 && !wait.writable) || now >= since + CLOSE_GRACE {
-                    return Poll::Ready(());
-                }
-                deadline =
-                    Some(deadline.map_or(since + CLOSE_GRACE, |d| d.min(since + CLOSE_GRACE)));
-            }
-            if wait.again {
-                cx.waker().wake_by_ref();
-                return Poll::Pending;
-            }
-            let mut ready = false;
-            // A transport registered this task's waker in the calls that
-            // found nothing to do; a UDP socket is polled for readiness.
-            if let Some(udp) = this.shared.socket.udp() {
-                let socket = &udp.io;
-                match socket.poll_recv_ready(cx) {
-                    Poll::Ready(Ok(())) => ready = true,
-                    Poll::Ready(Err(e)) => return fail(&this.shared, e),
-                    Poll::Pending => {}
-                }
-                if udp.errors.is_on() {
-                    let shared = &this.shared;
-                    let errors = this.errors.get_or_insert_with(|| error_wait(shared));
-                    if let Poll::Ready(result) = errors.as_mut().poll(cx) {
-                        this.errors = None;
-                        match result {
-                            Ok(_) => ready = true,
-                            Err(e) => return fail(&this.shared, e),
-                        }
-                    }
-                }
-                if wait.writable {
-                    match socket.poll_send_ready(cx) {
-                        Poll::Ready(Ok(())) => ready = true,
-                        Poll::Ready(Err(e)) => return fail(&this.shared, e),
-                        Poll::Pending => {}
-                    }
-                }
-            }
-            if let Some(at) = deadline {
-                let at = tokio::time::Instant::from_std(at);
-                if this.sleep.deadline() != at {
-                    this.sleep.as_mut().reset(at);
-                }
-                ready |= this.sleep.as_mut().poll(cx).is_ready();
-            }
-            if !ready {
-                return Poll::Pending;
-            }
-        }
-        cx.waker().wake_by_ref();
-        Poll::Pending
-    }
-}
-
-/// A wait for the socket's error readiness.
-type ErrorWait = Pin<Box<dyn Future<Output = io::Result<Ready>> + Send>>;
-
-fn error_wait<P: Peer + Send + 'static>(shared: &Arc<Shared<P>>) -> ErrorWait {
-    let shared = Arc::clone(shared);
-    Box::pin(async move {
-        match shared.socket.udp() {
-            Some(udp) => udp.io.ready(Interest::ERROR).await,
-            None => std::future::pending().await,
-        }
-    })
-}
-
-/// The socket failed: the loop ends.
-fn fail<P: Peer>(shared: &Shared<P>, e: io::Error) -> Poll<()> {
-    shared.lock().terminate(e.kind());
-    Poll::Ready(())
-}
-
-impl<P: Peer> Drop for DriverTask<P> {
-    /// The loop ended (or the runtime shut down): every waiter is woken and
-    /// every later call fails.
-    fn drop(&mut self) {
-        self.shared.lock().terminate(io::ErrorKind::NotConnected);
     }
 }
 
@@ -550,12 +425,7 @@ impl<P: Peer + Send + 'static> UtpSocket<P> {
             clock: Clock::new(Instant::now()),
             handles: AtomicUsize::new(1),
         });
-        runtime.spawn(DriverTask {
-            shared: shared.clone(),
-            sleep: Box::pin(tokio::time::sleep(Duration::ZERO)),
-            errors: None,
-            orphaned: None,
-        });
+        runtime.spawn(DriverTask::new(shared.clone()));
         Ok(UtpSocket {
             inner: Arc::new(SocketRef(shared)),
         })

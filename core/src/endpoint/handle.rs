@@ -142,7 +142,7 @@ impl<P: Peer> Conn<'_, P> {
     }
 
     /// Sends a keepalive after `interval` without sending anything (`None`:
-    /// never), for this connection from now on; [`Config::keepalive`]
+    /// never), for this connection from now on; [`Config::keepalive`](crate::Config::keepalive)
     /// (29 s) is the default, and
     /// [`Config::rendezvous_keepalive`](crate::Config::rendezvous_keepalive)
     /// (15 s) that of a rendezvous connection, to keep the NAT mappings

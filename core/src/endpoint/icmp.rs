@@ -1,10 +1,11 @@
 //! What the network reports about a remote, when the runtime can read it
-//! (ICMP errors on Linux): [`Endpoint::handle_unreachable`]. "Packet too
-//! big" is [`Endpoint::handle_packet_too_big`].
+//! (ICMP errors on Linux): [`Endpoint::handle_unreachable`] and
+//! [`Endpoint::handle_packet_too_big`].
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use super::Endpoint;
+use crate::conn::pmtu::ip_udp_overhead;
 use crate::conn::EventSink;
 use crate::peer::Peer;
 use crate::time::Timestamp;
@@ -45,6 +46,41 @@ impl<P: Peer> Endpoint<P> {
                 self.settle(index);
                 self.mark_ready(index);
                 self.maybe_release(index);
+            }
+        }
+    }
+
+    /// An ICMP "packet too big" (IPv6) or "fragmentation needed" (IPv4)
+    /// for `remote`, when the adapter can read those: `mtu` is the IP MTU
+    /// the message reports. Connections to `remote`, and later ones,
+    /// send no UDP payload larger than `mtu` minus the IP and UDP headers
+    /// (never less than the floor of path MTU discovery: 548 bytes for
+    /// IPv4, 1232 for IPv6) until [`Config::pmtu_reprobe`](crate::Config::pmtu_reprobe) has passed.
+    /// Packets already in flight keep their size when retransmitted (their
+    /// sequence numbers cannot be split), so on a path that really shrank
+    /// below them they are lost until the connection times out. Nothing
+    /// happens with [`Config::pmtu_discovery`](crate::Config::pmtu_discovery) off. The message is not
+    /// authenticated: the floor bounds what a forged one can do.
+    pub fn handle_packet_too_big(&mut self, remote: IpAddr, mtu: usize) {
+        if !self.config.pmtu_discovery {
+            return;
+        }
+        let now = self.now;
+        let limit = mtu.saturating_sub(ip_udp_overhead(remote));
+        self.paths.too_big(&self.config, remote, limit, now);
+        for index in 0..self.slots.len() as u32 {
+            let Some(conn) = self
+                .slots
+                .get_mut(index as usize)
+                .and_then(|s| s.conn.as_mut())
+            else {
+                continue;
+            };
+            if conn.remote_ip() == Some(remote) {
+                conn.on_packet_too_big(limit, now);
+                // The memory already has the new bound.
+                let _ = conn.pmtu_take_update();
+                self.mark_ready(index);
             }
         }
     }

@@ -1,16 +1,18 @@
-//! Many connections on one UDP socket.
+//! Many connections on one socket (UDP, or any carrier: [`Peer`]).
 //!
-//! The [`Endpoint`] routes each datagram by (remote address, connection id)
-//! to its connection, answers SYNs when listening (with a half-open
-//! connection, or a SYN cookie under pressure, [`cookie`]), keeps the
-//! accept backlog, hands non-uTP datagrams back, answers packets for
-//! unknown connections with RESET, limits every reply to an unproven
-//! address ([`limit`]), and multiplexes every connection's output and
-//! deadlines. What arrives for no connection is handled in `incoming.rs`;
-//! the application's borrowed [`Conn`] is in `handle.rs`; timers and output
-//! in `output.rs`; ICMP port unreachable in `icmp.rs`; the socket-wide send
-//! rate limit in `rate.rs`.
+//! The [`Endpoint`] routes each datagram by (peer, connection id) to its
+//! connection, answers SYNs when listening (with a half-open connection,
+//! or a SYN cookie under pressure, [`cookie`]), keeps the accept backlog,
+//! hands non-uTP datagrams back, answers packets for unknown connections
+//! with RESET, limits every reply to an unproven address ([`limit`]), and
+//! multiplexes every connection's output and deadlines. Making connections
+//! (plain, with agreed ids) is in `connect.rs`; rendezvous in
+//! `rendezvous.rs`; what arrives for no connection in `incoming.rs`; the
+//! application's borrowed [`Conn`] in `handle.rs`; timers and output in
+//! `output.rs`, the deadline heap in `timers.rs`; ICMP reports in
+//! `icmp.rs`; the socket-wide send rate limit in `rate.rs`.
 
+mod connect;
 mod cookie;
 mod handle;
 mod icmp;
@@ -22,14 +24,13 @@ mod rendezvous;
 mod timers;
 
 use std::collections::{HashMap, VecDeque};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 use crate::peer::Peer;
 
 use crate::config::{AcceptFilter, Config, ListenConfig};
-use crate::conn::pmtu::{ip_udp_overhead, PathMemory};
+use crate::conn::pmtu::PathMemory;
 use crate::conn::{Connection, EventSink};
-use crate::error::ConnectError;
 use crate::event::Event;
 use crate::rng::Rng;
 use crate::seq::SeqNr;
@@ -366,121 +367,6 @@ impl<P: Peer> Endpoint<P> {
         }
     }
 
-    /// Starts a connection to `remote`: the SYN goes out on the next
-    /// [`poll_transmit`](Self::poll_transmit). A
-    /// [`Connected`](Event::Connected) or [`Closed`](Event::Closed) event
-    /// follows. Data written before the handshake completes is sent after it.
-    pub fn connect(&mut self, now: Timestamp, remote: P) -> Result<ConnHandle, ConnectError> {
-        self.tick(now);
-        if self.established() >= self.config.max_connections {
-            return Err(ConnectError::TooManyConnections);
-        }
-        let recv_id = self
-            .free_connection_id(&remote)
-            .ok_or(ConnectError::NoConnectionId)?;
-        Ok(self.start_connect(now, remote, recv_id))
-    }
-
-    /// Starts a connection to `remote` whose connection id was agreed out
-    /// of band (the Portal Network's CONTENT and ACCEPT messages): the SYN
-    /// carries `id`, we receive on `id` and send on `id + 1`, as BEP 29
-    /// has any initiator do with the id it picked. The other side expects
-    /// it with [`accept_with_id`](Self::accept_with_id)`(us, id)` (or
-    /// accepts it as any SYN). Otherwise as [`connect`](Self::connect);
-    /// [`ConnectError::IdInUse`] if `id`, `id - 1` or `id + 1` is routed
-    /// for `remote` already.
-    pub fn connect_with_id(
-        &mut self,
-        now: Timestamp,
-        remote: P,
-        id: u16,
-    ) -> Result<ConnHandle, ConnectError> {
-        self.tick(now);
-        if self.established() >= self.config.max_connections {
-            return Err(ConnectError::TooManyConnections);
-        }
-        if !self.id_free(&remote, id) {
-            return Err(ConnectError::IdInUse);
-        }
-        Ok(self.start_connect(now, remote, id))
-    }
-
-    /// Expects a connection from `remote` with the connection id `id`
-    /// agreed out of band: the handle is the application's at once (no
-    /// `accept`), data written to it waits for the peer, and its
-    /// [`Connected`](Event::Connected) comes when `remote`'s SYN carrying
-    /// `id` arrives (what [`connect_with_id`](Self::connect_with_id)`(us,
-    /// id)` sends), or [`Closed`](Event::Closed) with
-    /// `TimedOut(Timer::Connect)` after `timeout` without it.
-    ///
-    /// That SYN is taken before the listener and its filter see it, and
-    /// whether or not the endpoint listens. The connection is established
-    /// with it and may send at once, in full, before the initiator's next
-    /// packet (the agreed id stands for the proof a half-open acceptor
-    /// waits for: use ids that are random and secret, as the Portal
-    /// Network's are). [`ConnectError::IdInUse`] if we already receive on
-    /// `id + 1` from `remote`, or on `id` (that connection would take the
-    /// SYN: packets are routed by the id they carry first).
-    pub fn accept_with_id(
-        &mut self,
-        now: Timestamp,
-        remote: P,
-        id: u16,
-        timeout: core::time::Duration,
-    ) -> Result<ConnHandle, ConnectError> {
-        self.tick(now);
-        if self.established() >= self.config.max_connections {
-            return Err(ConnectError::TooManyConnections);
-        }
-        // Ours is `id + 1`; the SYN carries `id`, and `handle_datagram`
-        // looks that up before ours (`on_syn`).
-        if [id, id.wrapping_add(1)]
-            .into_iter()
-            .any(|r| self.routes.contains_key(&(remote.clone(), r)))
-        {
-            return Err(ConnectError::IdInUse);
-        }
-        let our_seq = SeqNr::new(self.rng.next_u16());
-        let conn = Connection::expect(&self.config, now, &remote, id, our_seq, timeout);
-        Ok(self.insert(remote, conn, Owner::App))
-    }
-
-    fn start_connect(&mut self, now: Timestamp, remote: P, recv_id: u16) -> ConnHandle {
-        let isn = SeqNr::new(self.rng.next_u16());
-        let conn = Connection::connect(&self.config, now, &remote, recv_id, isn);
-        self.insert(remote, conn, Owner::App)
-    }
-
-    /// Connections that are not half-open (what `max_connections` limits).
-    fn established(&self) -> usize {
-        self.live - self.half_open
-    }
-
-    /// A receive id for a new outgoing connection to `remote` that no
-    /// existing connection with that peer uses on either side. Ours are
-    /// routed by our receive id `r` and the peer routes them by `r + 1`
-    /// (the send id); the new connection's ids are `id` and `id + 1`, so
-    /// `id - 1`, `id` and `id + 1` must all be unrouted. (With `id - 1`
-    /// routed, the new SYN, carrying `id`, would reach the peer's side of
-    /// that older connection and be dropped there.)
-    fn free_connection_id(&mut self, remote: &P) -> Option<u16> {
-        for _ in 0..64 {
-            let id = self.rng.next_u16();
-            if self.id_free(remote, id) {
-                return Some(id);
-            }
-        }
-        (0..=u16::MAX).find(|&id| self.id_free(remote, id))
-    }
-
-    /// Whether `id` and its neighbours are unrouted for `remote` (see
-    /// [`free_connection_id`](Self::free_connection_id)).
-    fn id_free(&self, remote: &P, id: u16) -> bool {
-        [id.wrapping_sub(1), id, id.wrapping_add(1)]
-            .into_iter()
-            .all(|id| !self.routes.contains_key(&(remote.clone(), id)))
-    }
-
     fn insert(&mut self, peer: P, mut conn: Connection, owner: Owner) -> ConnHandle {
         if let Some(path) = conn.remote_ip().and_then(|ip| self.paths.get(ip)) {
             conn.pmtu_resume(path, self.now);
@@ -770,41 +656,6 @@ impl<P: Peer> Endpoint<P> {
             conn.release();
             // Nobody holds its handle: its events mean nothing to anyone.
             self.events.retain(|e| e.handle() != Some(handle));
-        }
-    }
-
-    /// An ICMP "packet too big" (IPv6) or "fragmentation needed" (IPv4)
-    /// for `remote`, when the adapter can read those: `mtu` is the IP MTU
-    /// the message reports. Connections to `remote`, and later ones,
-    /// send no UDP payload larger than `mtu` minus the IP and UDP headers
-    /// (never less than the floor of path MTU discovery: 548 bytes for
-    /// IPv4, 1232 for IPv6) until [`Config::pmtu_reprobe`] has passed.
-    /// Packets already in flight keep their size when retransmitted (their
-    /// sequence numbers cannot be split), so on a path that really shrank
-    /// below them they are lost until the connection times out. Nothing
-    /// happens with [`Config::pmtu_discovery`] off. The message is not
-    /// authenticated: the floor bounds what a forged one can do.
-    pub fn handle_packet_too_big(&mut self, remote: IpAddr, mtu: usize) {
-        if !self.config.pmtu_discovery {
-            return;
-        }
-        let now = self.now;
-        let limit = mtu.saturating_sub(ip_udp_overhead(remote));
-        self.paths.too_big(&self.config, remote, limit, now);
-        for index in 0..self.slots.len() as u32 {
-            let Some(conn) = self
-                .slots
-                .get_mut(index as usize)
-                .and_then(|s| s.conn.as_mut())
-            else {
-                continue;
-            };
-            if conn.remote_ip() == Some(remote) {
-                conn.on_packet_too_big(limit, now);
-                // The memory already has the new bound.
-                let _ = conn.pmtu_take_update();
-                self.mark_ready(index);
-            }
         }
     }
 }
