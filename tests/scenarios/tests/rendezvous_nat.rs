@@ -85,7 +85,20 @@ const A: &str = "10.0.0.2:6881";
 const B: &str = "10.1.0.2:6881";
 const R: &str = "203.0.113.1:7000";
 
-fn punch(a_nat: NatConfig, b_nat: NatConfig, seed: u64) -> Outcome {
+/// A behind NAT `a_nat`, B behind `b_nat`, both registered with R: the
+/// simulator, and the public addresses R saw (A's, B's).
+fn setup(
+    a_nat: NatConfig,
+    b_nat: NatConfig,
+    seed: u64,
+    config: &Config,
+) -> (
+    Sim<Node>,
+    utp_sim::NatId,
+    utp_sim::NatId,
+    SocketAddr,
+    SocketAddr,
+) {
     let (a, b, r): (SocketAddr, SocketAddr, SocketAddr) =
         (A.parse().unwrap(), B.parse().unwrap(), R.parse().unwrap());
     let mut sim: Sim<Node> = Sim::new(seed);
@@ -93,8 +106,6 @@ fn punch(a_nat: NatConfig, b_nat: NatConfig, seed: u64) -> Outcome {
         .unwrap();
     let na = sim.add_nat("192.0.2.1".parse().unwrap(), a_nat).unwrap();
     let nb = sim.add_nat("198.51.100.1".parse().unwrap(), b_nat).unwrap();
-    let mut config = Config::default();
-    config.rendezvous_timeout = Duration::from_secs(5);
     for (addr, nat, s) in [(a, na, 1), (b, nb, 2)] {
         let raw = VecDeque::from([(r, b"register".to_vec())]);
         let node = Node::Peer {
@@ -111,6 +122,14 @@ fn punch(a_nat: NatConfig, b_nat: NatConfig, seed: u64) -> Outcome {
     };
     let public = |nat_ip: &str| *seen.iter().find(|s| s.ip().to_string() == nat_ip).unwrap();
     let (ma, mb) = (public("192.0.2.1"), public("198.51.100.1"));
+    (sim, na, nb, ma, mb)
+}
+
+fn punch(a_nat: NatConfig, b_nat: NatConfig, seed: u64) -> Outcome {
+    let (a, b): (SocketAddr, SocketAddr) = (A.parse().unwrap(), B.parse().unwrap());
+    let mut config = Config::default();
+    config.rendezvous_timeout = Duration::from_secs(5);
+    let (mut sim, _, _, ma, mb) = setup(a_nat, b_nat, seed, &config);
     // Both are told at once; B acts 30 ms later.
     let t0 = sim.now();
     let ha = ep(&mut sim, a).connect_rendezvous(t0, mb).unwrap();
@@ -249,4 +268,75 @@ fn rendezvous_between_every_pair_of_nat_types() {
     );
     assert_eq!(connected, 2 * 6 * 6);
     assert_eq!(failed, 2 * (18 * 18 - 36));
+}
+
+/// Keepalives every 15 s hold NAT mappings that expire after 30 s quiet:
+/// data still flows after 90 s idle. Without keepalives the mappings
+/// expire, and the writer hears of it: its connection ends
+/// `TimedOut(Retransmissions)`.
+#[test]
+fn keepalives_hold_nat_mappings_and_their_loss_is_reported() {
+    let (a, b): (SocketAddr, SocketAddr) = (A.parse().unwrap(), B.parse().unwrap());
+    for keepalives in [true, false] {
+        let nat = NatConfig {
+            mapping_timeout: Duration::from_secs(30),
+            ..NatConfig::port_restricted_cone()
+        };
+        let (mut sim, na, nb, ma, mb) = setup(nat, nat, 1, &Config::default());
+        let now = sim.now();
+        let ha = ep(&mut sim, a).connect_rendezvous(now, mb).unwrap();
+        let hb = ep(&mut sim, b).connect_rendezvous(now, ma).unwrap();
+        sim.wake_all();
+        sim.advance(Duration::from_secs(2)).unwrap();
+        let mut events = |sim: &mut Sim<Node>, at| -> Vec<Event> {
+            std::iter::from_fn(|| ep(sim, at).poll_event()).collect()
+        };
+        assert!(events(&mut sim, a).contains(&Event::Connected(ha)));
+        assert!(events(&mut sim, b).contains(&Event::Connected(hb)));
+        if !keepalives {
+            ep(&mut sim, a).conn(ha).unwrap().set_keepalive(None);
+            ep(&mut sim, b).conn(hb).unwrap().set_keepalive(None);
+            sim.wake_all();
+        }
+        sim.advance(Duration::from_secs(90)).unwrap();
+        let expired = sim.nat_stats(na).mappings_expired + sim.nat_stats(nb).mappings_expired;
+        let data = vec![7u8; 10_000];
+        let now = sim.now();
+        assert_eq!(
+            ep(&mut sim, a).conn(ha).unwrap().write(&data).unwrap(),
+            data.len()
+        );
+        ep(&mut sim, a).set_now(now);
+        sim.wake_all();
+        // Five backed-off retransmissions, then the sixth timeout gives up
+        // (the RTO starts at 1 s here: no RTT sample came before).
+        sim.advance(Duration::from_secs(70)).unwrap();
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 65536];
+        while let Ok(n) = ep(&mut sim, b).conn(hb).unwrap().read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        let a_events = events(&mut sim, a);
+        if keepalives {
+            assert_eq!(expired, 0, "no mapping expired");
+            assert!(got == data, "delivered after 90 s idle");
+            assert!(
+                !a_events.iter().any(|e| matches!(e, Event::Closed(..))),
+                "{a_events:?}"
+            );
+        } else {
+            assert!(expired >= 2, "both mappings expired ({expired})");
+            assert!(got.is_empty(), "nothing got through");
+            assert!(
+                a_events.contains(&Event::Closed(
+                    ha,
+                    CloseReason::TimedOut(Timer::Retransmissions)
+                )),
+                "{a_events:?}"
+            );
+        }
+    }
 }
