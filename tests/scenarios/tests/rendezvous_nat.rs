@@ -288,7 +288,7 @@ fn keepalives_hold_nat_mappings_and_their_loss_is_reported() {
         let hb = ep(&mut sim, b).connect_rendezvous(now, ma).unwrap();
         sim.wake_all();
         sim.advance(Duration::from_secs(2)).unwrap();
-        let mut events = |sim: &mut Sim<Node>, at| -> Vec<Event> {
+        let events = |sim: &mut Sim<Node>, at| -> Vec<Event> {
             std::iter::from_fn(|| ep(sim, at).poll_event()).collect()
         };
         assert!(events(&mut sim, a).contains(&Event::Connected(ha)));
