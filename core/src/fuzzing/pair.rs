@@ -167,6 +167,11 @@ const PAIR_CLEAN_RUN: core::time::Duration = core::time::Duration::from_secs(600
 /// carrier takes (nor [`MIN_PACKET_SIZE`], whatever it says), the SYN
 /// carries the agreed id and each side sends on its own, and B's listener
 /// never sees a SYN its expected connection takes.
+///
+/// With the seventh byte in 0x04..=0x07 (values no earlier input had), A
+/// and B connect by rendezvous (`connect_rendezvous`), B some rounds after
+/// A (the next byte), listening meanwhile (bit 1) or not; the same checks
+/// hold.
 pub fn pair(data: &[u8]) -> Result<(), Violation> {
     let mut input = Input { data };
     let seeds = (u64::from(input.u16()), u64::from(input.u16()) + 1);
@@ -184,10 +189,34 @@ pub fn pair(data: &[u8]) -> Result<(), Violation> {
         },
     );
     let acceptor_first = mode & 1 == 1;
+    let a_addr = std::net::SocketAddr::from(([10, 0, 0, 1], 1000));
+    let b_addr = std::net::SocketAddr::from(([10, 0, 0, 2], 2000));
+    if mode & 0xfc == 0x04 {
+        // Rendezvous (mode 0x04..=0x07, values no corpus file from before
+        // it has: theirs keep their meaning): both connect, B some rounds
+        // after A, listening meanwhile (bit 1) or not.
+        let rendezvous = Rendezvous {
+            delay: input.u8(),
+            listen: mode & 0x02 != 0,
+        };
+        return run(
+            input,
+            seeds,
+            sides,
+            acceptor_first,
+            (a_addr, b_addr),
+            Mode::Rendezvous(rendezvous),
+        );
+    }
     if mode & 0xf8 != 0x58 {
-        let a_addr = std::net::SocketAddr::from(([10, 0, 0, 1], 1000));
-        let b_addr = std::net::SocketAddr::from(([10, 0, 0, 2], 2000));
-        return run(input, seeds, sides, acceptor_first, (a_addr, b_addr), None);
+        return run(
+            input,
+            seeds,
+            sides,
+            acceptor_first,
+            (a_addr, b_addr),
+            Mode::Plain,
+        );
     }
     let with_id = WithId {
         id: input.u16(),
@@ -209,8 +238,28 @@ pub fn pair(data: &[u8]) -> Result<(), Violation> {
         sides,
         acceptor_first,
         (a_node, b_node),
-        Some(with_id),
+        Mode::WithId(with_id),
     )
+}
+
+/// How the `pair` target's peers connect.
+#[derive(Clone, Copy, Debug)]
+enum Mode {
+    /// A connects, B listens and accepts.
+    Plain,
+    /// With an agreed id.
+    WithId(WithId),
+    /// Both connect by rendezvous.
+    Rendezvous(Rendezvous),
+}
+
+/// How the `pair` target's peers meet by rendezvous.
+#[derive(Clone, Copy, Debug)]
+struct Rendezvous {
+    /// Rounds before B calls `connect_rendezvous`.
+    delay: u8,
+    /// B listens meanwhile (A's SYN may make a connection there first).
+    listen: bool,
 }
 
 /// A peer of the `pair` target over a carrier that is not UDP: a node id
@@ -259,8 +308,16 @@ fn run<P: Peer>(
     (mut sa, mut sb): (PairSide, PairSide),
     acceptor_first: bool,
     (a_peer, b_peer): (P, P),
-    with_id: Option<WithId>,
+    mode: Mode,
 ) -> Result<(), Violation> {
+    let with_id = match mode {
+        Mode::WithId(w) => Some(w),
+        _ => None,
+    };
+    let rendezvous = match mode {
+        Mode::Rendezvous(r) => Some(r),
+        _ => None,
+    };
     use crate::{AcceptDecision, Config, Event, ListenConfig, Timestamp};
     use core::time::Duration;
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -280,6 +337,14 @@ fn run<P: Peer>(
     let filtered = Arc::new(AtomicUsize::new(0));
     let mut now = Timestamp::from_secs(1);
     let connected = match with_id {
+        None if rendezvous.is_some() => {
+            if rendezvous.is_some_and(|r| r.listen) {
+                b.listen(ListenConfig::default());
+            }
+            sa.expected = true;
+            sb.expected = true;
+            a.connect_rendezvous(now, b_peer.clone())
+        }
         None => {
             b.listen(ListenConfig::default());
             a.connect(now, b_peer.clone())
@@ -326,8 +391,21 @@ fn run<P: Peer>(
                 }
             }
             Some(_) => {}
-            None if sb.handle.is_none() => sb.handle = b.accept(),
-            None => {}
+            None => match rendezvous {
+                Some(r) if sb.handle.is_none() && round >= u32::from(r.delay) => {
+                    match b.connect_rendezvous(now, a_peer.clone()) {
+                        Ok(h) => sb.handle = Some(h),
+                        Err(e) => {
+                            return Err(Violation(format!(
+                                "connect_rendezvous failed on an endpoint with no other: {e}"
+                            )))
+                        }
+                    }
+                }
+                Some(_) => {}
+                None if sb.handle.is_none() => sb.handle = b.accept(),
+                None => {}
+            },
         }
         let (bw, bs) = (sb.written, sb.shut);
         sa.pump(
@@ -356,7 +434,7 @@ fn run<P: Peer>(
         if stop {
             if !(sa.settled(&sb) && sb.settled(&sa)) {
                 return Err(Violation(format!(
-                    "stalled at {now:?} (acceptor first: {acceptor_first}, {with_id:?}):\n  A {sa:?}\n  B {sb:?}"
+                    "stalled at {now:?} (acceptor first: {acceptor_first}, {mode:?}):\n  A {sa:?}\n  B {sb:?}"
                 )));
             }
             if both_delivered {
