@@ -3,10 +3,13 @@
 //! 10,000), then a bulk transfer on one of them while the others stay
 //! open. Prints the time to open them, the process's memory per
 //! connection, the CPU one second of the idle connections costs, and the
-//! transfer's throughput.
+//! transfer's throughput. With `--parallel K`, instead: `--mib` MiB split
+//! over K connections that all send at once, and their aggregate
+//! throughput against one connection's.
 //!
 //! ```sh
 //! cargo run --release -p utp-tokio --example many_connections -- --connections 10000
+//! cargo run --release -p utp-tokio --example many_connections -- --parallel 100
 //! ```
 
 use std::error::Error;
@@ -19,16 +22,85 @@ use utp_tokio::{DriverConfig, UtpSocket, UtpStream};
 async fn main() -> Result<(), Box<dyn Error>> {
     let mut n: usize = 10_000;
     let mut mib = 64usize;
+    let mut parallel = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match (arg.as_str(), args.next()) {
             ("--connections", Some(v)) => n = v.parse()?,
             ("--mib", Some(v)) => mib = v.parse()?,
-            _ => return Err("usage: many_connections [--connections N] [--mib M]".into()),
+            ("--parallel", Some(v)) => parallel = Some(v.parse()?),
+            _ => {
+                return Err(
+                    "usage: many_connections [--connections N] [--mib M] [--parallel K]".into(),
+                )
+            }
         }
     }
-    println!("{}", run(n, mib, Duration::from_secs(5)).await?);
+    match parallel {
+        Some(k) => {
+            let one = aggregate(1, mib).await?;
+            let many = aggregate(k, mib).await?;
+            println!(
+                "{mib} MiB over one connection: {one:.0} MiB/s; over {k} at once: {many:.0} MiB/s \
+                 in aggregate ({:.2}x)",
+                many / one
+            );
+        }
+        None => println!("{}", run(n, mib, Duration::from_secs(5)).await?),
+    }
     Ok(())
+}
+
+/// `mib` MiB split over `k` connections of one socket pair, all sending at
+/// once, each checked; the aggregate MiB/s.
+pub(crate) async fn aggregate(k: usize, mib: usize) -> Result<f64, Box<dyn Error>> {
+    let k = k.max(1);
+    let server = UtpSocket::bind("127.0.0.1:0").await?;
+    let client =
+        UtpSocket::bind_with("127.0.0.1:0", DriverConfig::default().outgoing_only()).await?;
+    let addr = server.local_addr()?;
+    let share = (mib << 20) / k;
+    let receiving = {
+        let server = server.clone();
+        tokio::spawn(async move {
+            let mut readers = tokio::task::JoinSet::new();
+            for _ in 0..k {
+                let (mut s, _) = server.accept().await?;
+                readers.spawn(async move {
+                    let mut got = Vec::with_capacity(share);
+                    s.read_to_end(&mut got).await.map(|_| got)
+                });
+            }
+            let mut intact = true;
+            while let Some(got) = readers.join_next().await {
+                let got = got.map_err(std::io::Error::other)??;
+                intact &= got.len() == share && got.iter().all(|&b| b == 0xa5);
+            }
+            std::io::Result::Ok(intact)
+        })
+    };
+    let mut streams = Vec::with_capacity(k);
+    for _ in 0..k {
+        streams.push(client.connect(addr).await?);
+    }
+    let t = Instant::now();
+    let mut writers = tokio::task::JoinSet::new();
+    for mut s in streams {
+        writers.spawn(async move {
+            s.write_all(&vec![0xa5u8; share]).await?;
+            s.shutdown().await?;
+            let mut rest = Vec::new();
+            s.read_to_end(&mut rest).await
+        });
+    }
+    if !receiving.await?? {
+        return Err("a transfer arrived damaged".into());
+    }
+    let took = t.elapsed();
+    while let Some(w) = writers.join_next().await {
+        w??;
+    }
+    Ok((share * k) as f64 / (1 << 20) as f64 / took.as_secs_f64())
 }
 
 /// Opens `n` connections, leaves them idle for `idle`, moves `mib` MiB on

@@ -172,6 +172,9 @@ async fn many_connections_on_one_socket() {
             .await
             .unwrap();
         assert!(summary.starts_with("300 connections"), "{summary}");
+        // And 10 connections sending 4 MiB at once, each checked.
+        let rate = many_connections::aggregate(10, 4).await.unwrap();
+        assert!(rate > 0.0);
     })
     .await;
 }
