@@ -377,6 +377,8 @@ fn run<P: Peer>(
     let mut sent = 0usize;
     let mut clean_until: Option<Timestamp> = None;
     let mut stop = false;
+    // Rendezvous: B calls now, whatever its delay.
+    let mut b_due = false;
     for round in 0..200_000u32 {
         // Application: both read, both write (the first writer at once).
         match with_id {
@@ -392,7 +394,7 @@ fn run<P: Peer>(
             }
             Some(_) => {}
             None => match rendezvous {
-                Some(r) if sb.handle.is_none() && round >= u32::from(r.delay) => {
+                Some(r) if sb.handle.is_none() && (round >= u32::from(r.delay) || b_due) => {
                     match b.connect_rendezvous(now, a_peer.clone()) {
                         Ok(h) => sb.handle = Some(h),
                         Err(e) => {
@@ -506,6 +508,12 @@ fn run<P: Peer>(
             .flatten()
             .min();
         let Some(next) = next.filter(|&t| clean_until.is_none_or(|end| t <= end)) else {
+            // A rendezvous B that has not called yet calls now: the run
+            // ends only after both did.
+            if rendezvous.is_some() && sb.handle.is_none() {
+                b_due = true;
+                continue;
+            }
             stop = true;
             continue;
         };
