@@ -58,12 +58,30 @@ impl<P: Peer> Endpoint<P> {
         let isn = SeqNr::new(self.rng.next_u16());
         let conn = self.rendezvous_conn(now, &remote, recv_id, isn);
         let handle = self.insert(remote.clone(), conn, Owner::App);
-        self.rendezvous.insert(remote, handle);
+        self.remember_rendezvous(remote, handle);
         Ok(handle)
+    }
+
+    /// Notes the rendezvous with `remote`, forgetting those done (connected
+    /// or closed) once there are a few: the map holds no more than the
+    /// rendezvous under way, and 64.
+    fn remember_rendezvous(&mut self, remote: P, handle: ConnHandle) {
+        if self.rendezvous.len() >= 64 {
+            let slots = &self.slots;
+            self.rendezvous.retain(|_, h| {
+                slots
+                    .get(h.index as usize)
+                    .filter(|s| s.generation == h.generation)
+                    .and_then(|s| s.conn.as_ref())
+                    .is_some_and(Connection::rendezvous_waiting)
+            });
+        }
+        self.rendezvous.insert(remote, handle);
     }
 
     /// A connection the listener made from `remote` that the application
     /// has not taken, handed to it as the rendezvous (out of the backlog).
+    /// A walk over the slots: once per call, not per packet.
     fn adopt_accepted(&mut self, remote: &P) -> Option<ConnHandle> {
         let index = self.slots.iter().position(|s| {
             s.owner != Owner::App
@@ -88,7 +106,7 @@ impl<P: Peer> Endpoint<P> {
         // (Still half-open, it stays counted until proven: `settle`.)
         slot.owner = Owner::App;
         self.stats.rendezvous_lost += 1;
-        self.rendezvous.insert(remote.clone(), handle);
+        self.remember_rendezvous(remote.clone(), handle);
         self.mark_ready(index);
         Some(handle)
     }
@@ -107,7 +125,7 @@ impl<P: Peer> Endpoint<P> {
             .next_u64()
             .checked_rem(jitter_span + 1)
             .unwrap_or(0);
-        let interval = base + core::time::Duration::from_micros(jitter);
+        let interval = base.saturating_add(core::time::Duration::from_micros(jitter));
         Connection::connect_rendezvous(&self.config, now, remote, recv_id, isn, interval)
     }
 
@@ -212,5 +230,32 @@ impl<P: Peer> Endpoint<P> {
             self.routes.remove(&old_key);
         }
         self.routes.insert(key, index);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use crate::{Config, Endpoint, Timestamp};
+
+    #[test]
+    fn finished_rendezvous_are_forgotten() {
+        let mut ep = Endpoint::new(Config::default(), 1);
+        let now = Timestamp::from_secs(1);
+        for i in 0..300u16 {
+            let peer = SocketAddr::from(([192, 0, 2, 1], 1000 + i));
+            let h = ep
+                .connect_rendezvous(now, peer)
+                .unwrap_or_else(|_| unreachable!());
+            if let Some(mut c) = ep.conn(h) {
+                c.abort();
+            }
+        }
+        assert!(
+            ep.rendezvous.len() <= 64,
+            "{} remembered",
+            ep.rendezvous.len()
+        );
     }
 }
