@@ -161,9 +161,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{ArgAction, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use clap::{
+    ArgAction, ArgGroup, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum,
+};
 
-use crate::cat::{ConnectTo, Family, Watching};
+use crate::cat::{ConnectTo, Family, Meet, PunchTo, Watching};
 use crate::error::Failure;
 
 /// The connect timeout without `--connect-timeout` (or a shorter `-w`).
@@ -223,6 +225,61 @@ A listener waits for its connection however long; -w counts from then."
         net: NetArgs,
         #[command(flatten)]
         io: IoArgs,
+    },
+    /// Connect to a peer behind a NAT: both run punch at about the same time, then pipe stdin to it and it to stdout.
+    #[command(
+        group(ArgGroup::new("meet").required(true).args(["via", "peer_addr"])),
+        after_help = "With --via, both peers register with the introducer (utpcat introducer) under \
+their --name and ask for the other's --peer; the introducer tells each the other's public address \
+and both start a uTP rendezvous at once, which opens the way through NATs that keep a port per \
+socket (most home routers; not symmetric NATs). Without --via, give the peer's public address: \
+it runs `utpcat punch --local PORT` with ours."
+    )]
+    Punch {
+        /// The peer's public address, when known already (instead of --via).
+        #[arg(value_name = "PEER_HOST:PORT")]
+        peer_addr: Option<String>,
+        /// The introducer's address (it also uses PORT + 1).
+        #[arg(long, value_name = "HOST:PORT", requires_all = ["name", "peer"])]
+        via: Option<String>,
+        /// Our name at the introducer.
+        #[arg(long, value_name = "NAME", requires = "via")]
+        name: Option<String>,
+        /// The peer's name at the introducer.
+        #[arg(long, value_name = "NAME", requires = "via")]
+        peer: Option<String>,
+        // (`help` rather than a doc comment: rustdoc would read `[HOST:]` as a link.)
+        #[arg(
+            long,
+            value_name = "[HOST:]PORT",
+            help = "The local address to bind [default: an ephemeral port]"
+        )]
+        local: Option<String>,
+        /// How long to wait for the peer at the introducer, and then for the rendezvous.
+        #[arg(long, value_name = "SECS", value_parser = parse_secs, default_value = "30")]
+        timeout: f64,
+        #[command(flatten)]
+        net: NetArgs,
+        #[command(flatten)]
+        io: IoArgs,
+    },
+    // (`about` rather than a doc comment: rustdoc would read `[HOST:]` as a link.)
+    #[command(
+        about = "Serve an introducer for punch on [HOST:]PORT and PORT + 1, until interrupted"
+    )]
+    Introducer {
+        /// Address to serve on: PORT or HOST:PORT (HOST defaults to 0.0.0.0, with -6 to ::).
+        #[arg(value_name = "[HOST:]PORT")]
+        addr: String,
+        /// IPv4 only.
+        #[arg(short = '4', conflicts_with = "ipv6")]
+        ipv4: bool,
+        /// IPv6 only.
+        #[arg(short = '6')]
+        ipv6: bool,
+        /// Print nothing but errors.
+        #[arg(short, long)]
+        quiet: bool,
     },
     /// Transfer data between a listener and a client in this process over loopback, and verify it.
     Demo {
@@ -395,6 +452,48 @@ fn run(command: Command) -> Result<(), Failure> {
             };
             cat::run(cat::Role::Connect(to), options(io, &net, net.family()))
         }
+        Command::Punch {
+            peer_addr,
+            via,
+            name,
+            peer,
+            local,
+            timeout,
+            net,
+            io,
+        } => {
+            let meet = match (via, name, peer, peer_addr) {
+                (Some(via), Some(name), Some(peer), None) => Meet::Via { via, name, peer },
+                (None, None, None, Some(addr)) => Meet::At(addr),
+                // clap's group and `requires` leave no other case.
+                _ => {
+                    return Err(crate::error::Failure::Usage(
+                        "give --via with --name and --peer, or PEER_HOST:PORT".into(),
+                    ))
+                }
+            };
+            let to = PunchTo {
+                meet,
+                local,
+                timeout: Duration::from_secs_f64(timeout),
+                family: net.family(),
+                quiet: io.quiet,
+            };
+            cat::run(cat::Role::Punch(to), options(io, &net, net.family()))
+        }
+        Command::Introducer {
+            addr,
+            ipv4,
+            ipv6,
+            quiet,
+        } => {
+            let family = match (ipv4, ipv6) {
+                (true, _) => Family::V4,
+                (_, true) => Family::V6,
+                _ => Family::Any,
+            };
+            cat::introducer(&addr, family, quiet)
+        }
         Command::Demo {
             bytes,
             runtime,
@@ -432,7 +531,9 @@ fn main() -> ExitCode {
         Err(e) => e.exit(),
     };
     let trace = match &cli.command {
-        Command::Listen { io, .. } | Command::Connect { io, .. } => io.trace.clone(),
+        Command::Listen { io, .. } | Command::Connect { io, .. } | Command::Punch { io, .. } => {
+            io.trace.clone()
+        }
         _ => None,
     };
     let result = logging::init(cli.verbose, trace.as_deref()).and_then(|logging| {

@@ -80,6 +80,7 @@ mod bind;
 mod config;
 mod driver;
 mod errqueue;
+pub mod introducer;
 pub mod manager;
 mod socket;
 mod stats;

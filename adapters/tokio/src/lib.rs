@@ -168,6 +168,7 @@ use tokio::net::UdpSocket;
 use transport::{Carrier, TransportSocket};
 use utp_driver::{Clock, DatagramSocket, Driver};
 
+pub mod introducer;
 mod manager;
 mod memory;
 mod stream;

@@ -43,7 +43,7 @@ impl Family {
     }
 
     /// The family of `addr`.
-    fn of(addr: &SocketAddr) -> Family {
+    pub(super) fn of(addr: &SocketAddr) -> Family {
         if addr.is_ipv4() {
             Family::V4
         } else {
@@ -118,7 +118,11 @@ async fn lookup(host: &str, port: u16, family: Family) -> Result<SocketAddr, Fai
 }
 
 /// Resolves `spec` (see [`split_addr`]).
-async fn resolve(spec: &str, listen: bool, family: Family) -> Result<SocketAddr, Failure> {
+pub(super) async fn resolve(
+    spec: &str,
+    listen: bool,
+    family: Family,
+) -> Result<SocketAddr, Failure> {
     let (host, port) = split_addr(spec, listen, family)?;
     lookup(&host, port, family).await
 }

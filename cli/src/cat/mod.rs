@@ -3,7 +3,7 @@
 //! --keep-open` one after another and several at once (`serve.rs`); the
 //! shared pieces (the connection both directions use, copying with
 //! progress) are here too, addresses in `addr.rs`, `--stats` and `-w` in
-//! `watch.rs`.
+//! `watch.rs`, `punch` and the introducer in `punch.rs`.
 
 use std::io::{self, IsTerminal};
 use std::net::SocketAddr;
@@ -23,11 +23,13 @@ use crate::error::{Context, Failure};
 use crate::progress::{format_rtt, stats_message, Progress};
 
 mod addr;
+mod punch;
 mod serve;
 mod watch;
 
 use addr::{bind_listener, connect};
 pub(crate) use addr::{ConnectTo, Family};
+pub(crate) use punch::{introducer, Meet, PunchTo};
 use serve::serve;
 pub(crate) use watch::Watching;
 use watch::{final_line, observe, say};
@@ -45,6 +47,8 @@ pub(crate) enum Role {
     },
     /// Connect as this says.
     Connect(ConnectTo),
+    /// Connect by a rendezvous through NATs, as this says.
+    Punch(PunchTo),
 }
 
 /// What to move and what to show.
@@ -140,17 +144,11 @@ async fn one(role: Role, opts: Options) -> Result<(), Failure> {
         what,
     };
 
-    match role {
-        Role::Connect(to) => {
-            // The socket must outlive the stream: its driver task runs the
-            // connection.
-            let (socket, stream) = connect(&to).await?;
-            let result = transfer(stream, &mut source, recv_file.as_mut(), send_len, &opts).await;
-            if let Err(e) = &result {
-                linger_after_abort(&socket, e).await;
-            }
-            result
-        }
+    // The socket must outlive the stream: its driver task runs the
+    // connection.
+    let (socket, stream) = match role {
+        Role::Connect(to) => connect(&to).await?,
+        Role::Punch(to) => punch::punch(&to).await?,
         Role::Listen { addr, .. } => {
             let taken = Arc::new(AtomicBool::new(false));
             let filter_taken = Arc::clone(&taken);
@@ -190,9 +188,14 @@ async fn one(role: Role, opts: Options) -> Result<(), Failure> {
             if let Err(e) = &result {
                 linger_after_abort(&socket, e).await;
             }
-            result
+            return result;
         }
+    };
+    let result = transfer(stream, &mut source, recv_file.as_mut(), send_len, &opts).await;
+    if let Err(e) = &result {
+        linger_after_abort(&socket, e).await;
     }
+    result
 }
 
 /// After we reset a connection because of `failure`: if the connection
