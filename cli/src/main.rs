@@ -8,6 +8,9 @@
 //! utpcat [-v|-vv] listen|-l -k [-4|-6] [-w SECS] [HOST:]PORT [--send FILE] [--stats] [--trace FILE.csv] [-q]
 //! utpcat [-v|-vv] connect [-4|-6] [-s ADDR] [-p PORT] [-w SECS] [--connect-timeout SECS] HOST:PORT
 //!                         [--send FILE] [--recv FILE] [--progress] [--stats] [--trace FILE.csv] [-q]
+//! utpcat [-v|-vv] punch (--via HOST:PORT --name ME --peer OTHER | PEER_HOST:PORT) [--local [HOST:]PORT]
+//!                       [--timeout SECS] [-4|-6] [-w SECS] [--send FILE] [--recv FILE] [--progress] [--stats] [-q]
+//! utpcat introducer [-4|-6] [-q] [HOST:]PORT
 //! utpcat demo [--bytes N] [--runtime tokio|async-std|mio] [--compare-tcp] [--no-batch]
 //! utpcat plot TRACE.csv OUT.svg
 //! ```
@@ -117,6 +120,30 @@
 //! ```text
 //! $ utpcat connect host:9000 --send big.iso --stats --trace up.csv
 //! $ utpcat plot up.csv up.svg
+//! ```
+//!
+//! ## punch and introducer: through NATs
+//!
+//! `punch` connects two peers that are both behind NATs: both run it at
+//! about the same time, and the connection then behaves as `connect`'s
+//! (stdin/stdout, `--send`, `--recv`, `--stats`, `-w`). With `--via`, each
+//! registers under `--name` with an introducer (`utpcat introducer PORT`
+//! on a public host; it uses PORT and PORT + 1) and asks for `--peer`; the
+//! introducer tells each the other's public address and both start a uTP
+//! rendezvous (spec section 9). Without `--via`, give the peer's public
+//! address, and bind a known local port with `--local`. `--timeout SECS`
+//! (30) bounds the wait for the peer at the introducer and then the
+//! rendezvous. stderr says `utpcat: punched through to `OTHER` at ADDR
+//! (our public address ADDR)`. Failures: the introducer did not answer
+//! within 5 s (exit 4), the peer never registered (`peer `OTHER` is
+//! unknown to the introducer`, exit 1), nothing came through
+//! (`cannot traverse the NATs to ...`, naming a symmetric NAT when the
+//! introducer's two ports saw one, exit 4).
+//!
+//! ```text
+//! public$ utpcat introducer 3478
+//! alice$  utpcat punch --via 203.0.113.1:3478 --name alice --peer bob --send photo.jpg
+//! bob$    utpcat punch --via 203.0.113.1:3478 --name bob --peer alice --recv photo.jpg
 //! ```
 //!
 //! ## demo
