@@ -229,6 +229,12 @@ A listener waits for its connection however long; -w counts from then."
         /// Serve connection after connection, several at once, until interrupted.
         #[arg(short = 'k', long, conflicts_with_all = ["recv", "progress"])]
         keep_open: bool,
+        /// Ask the gateway for a public port forwarding here (PCP, else NAT-PMP), and print it; removed at the end.
+        #[arg(long)]
+        map: bool,
+        /// The gateway --map asks [default: the default route's].
+        #[arg(long, value_name = "IP", requires = "map")]
+        gateway: Option<std::net::IpAddr>,
         #[command(flatten)]
         net: NetArgs,
         #[command(flatten)]
@@ -451,12 +457,15 @@ fn run(command: Command) -> Result<(), Failure> {
         Command::Listen {
             addr,
             keep_open,
+            map,
+            gateway,
             net,
             io,
-        } => cat::run(
-            cat::Role::Listen { addr, keep_open },
-            options(io, &net, net.family()),
-        ),
+        } => {
+            let mut opts = options(io, &net, net.family());
+            opts.map = map.then_some(cat::MapTo { gateway });
+            cat::run(cat::Role::Listen { addr, keep_open }, opts)
+        }
         Command::Connect {
             addr,
             connect_timeout,
@@ -544,6 +553,7 @@ fn options(a: IoArgs, net: &NetArgs, family: Family) -> cat::Options {
             stats: a.stats,
             idle: net.idle_timeout.map(Duration::from_secs_f64),
         },
+        map: None,
     }
 }
 

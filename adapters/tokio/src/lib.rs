@@ -171,6 +171,8 @@ use utp_driver::{Clock, DatagramSocket, Driver};
 pub mod introducer;
 mod manager;
 mod memory;
+#[cfg(feature = "port-mapping")]
+pub mod portmap;
 mod stream;
 
 pub use manager::{Manager, ManagerEvent};

@@ -3,10 +3,11 @@
 //! address.
 
 use std::io;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use utp_core::ListenConfig;
+use utp_tokio::portmap::{default_gateway, map_port, PortMap, Protocol};
 use utp_tokio::{DriverConfig, UtpSocket, UtpStream};
 
 use crate::error::{Context, Failure};
@@ -127,14 +128,28 @@ pub(super) async fn resolve(
     lookup(&host, port, family).await
 }
 
+/// `listen --map`: ask the gateway (`--gateway`, else the default route's)
+/// for a public port.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct MapTo {
+    /// The gateway to ask, else the default route's.
+    pub(crate) gateway: Option<IpAddr>,
+}
+
+/// How long `--map` asks the gateway to keep the mapping (renewed at half
+/// of what it grants while utpcat runs).
+const MAP_LIFETIME: Duration = Duration::from_secs(3600);
+
 /// Binds `spec` to listen with `listen`, and says where (unless
-/// `quiet`): the socket and its address.
+/// `quiet`): the socket and its address; with `map`, the port mapping
+/// made for it, whose public address is said too.
 pub(super) async fn bind_listener(
     spec: &str,
     family: Family,
     listen: ListenConfig,
     quiet: bool,
-) -> Result<(UtpSocket, SocketAddr), Failure> {
+    map: Option<MapTo>,
+) -> Result<(UtpSocket, SocketAddr, Option<PortMap>), Failure> {
     let addr = resolve(spec, true, family).await?;
     let mut config = DriverConfig::default();
     config.listen = Some(listen);
@@ -147,7 +162,26 @@ pub(super) async fn bind_listener(
     if !quiet {
         eprintln!("utpcat: listening on {local}");
     }
-    Ok((socket, local))
+    let Some(map) = map else {
+        return Ok((socket, local, None));
+    };
+    let gateway = map.gateway.or_else(default_gateway).ok_or_else(|| {
+        Failure::Usage("--map: no default route to find the gateway; give --gateway IP".into())
+    })?;
+    let mapped = map_port(&socket, gateway, MAP_LIFETIME)
+        .await
+        .context(|| format!("cannot map a public port on {gateway}"))?;
+    // Said even with -q: it is what the user asked for.
+    let protocol = match mapped.protocol() {
+        Protocol::Pcp => "PCP",
+        Protocol::NatPmp => "NAT-PMP",
+    };
+    eprintln!(
+        "utpcat: reachable at {} ({protocol} mapping on {gateway}, {} s, renewed)",
+        mapped.public_addr(),
+        mapped.lifetime().as_secs()
+    );
+    Ok((socket, local, Some(mapped)))
 }
 
 /// Connects as `to` says: from `-s`/`-p` if given, else from an

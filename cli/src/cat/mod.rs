@@ -28,7 +28,7 @@ mod serve;
 mod watch;
 
 use addr::{bind_listener, connect};
-pub(crate) use addr::{ConnectTo, Family};
+pub(crate) use addr::{ConnectTo, Family, MapTo};
 pub(crate) use punch::{introducer, Meet, PunchTo};
 use serve::serve;
 pub(crate) use watch::Watching;
@@ -67,6 +67,8 @@ pub(crate) struct Options {
     pub(crate) family: Family,
     /// `--stats` and `-w`.
     pub(crate) watching: Watching,
+    /// `listen --map`.
+    pub(crate) map: Option<MapTo>,
 }
 
 /// Copy buffer size: a few packets' worth keeps syscalls and lock turns few.
@@ -161,7 +163,8 @@ async fn one(role: Role, opts: Options) -> Result<(), Failure> {
                     AcceptDecision::Accept
                 }
             });
-            let (socket, local) = bind_listener(&addr, opts.family, listen, opts.quiet).await?;
+            let (socket, local, mapped) =
+                bind_listener(&addr, opts.family, listen, opts.quiet, opts.map).await?;
             let (stream, peer) = socket
                 .accept()
                 .await
@@ -187,6 +190,11 @@ async fn one(role: Role, opts: Options) -> Result<(), Failure> {
             };
             if let Err(e) = &result {
                 linger_after_abort(&socket, e).await;
+            }
+            if let Some(mapped) = mapped {
+                if let Err(e) = mapped.remove().await {
+                    eprintln!("utpcat: {e}");
+                }
             }
             return result;
         }

@@ -39,8 +39,16 @@ pub(super) async fn serve(spec: &str, opts: Options) -> Result<(), Failure> {
         }
         None => Source::Stdin(Broadcast::stdin()),
     };
-    let (socket, local) =
-        bind_listener(spec, opts.family, ListenConfig::default(), opts.quiet).await?;
+    // The mapping (with --map) is renewed while the listener runs; when it
+    // is interrupted, the gateway's lifetime ends it.
+    let (socket, local, _mapped) = bind_listener(
+        spec,
+        opts.family,
+        ListenConfig::default(),
+        opts.quiet,
+        opts.map,
+    )
+    .await?;
     let turn = Arc::new(tokio::sync::Mutex::new(()));
     // A failure of stdout ends the listener: nothing could be written.
     let (fatal_tx, mut fatal_rx) = mpsc::unbounded_channel::<Failure>();

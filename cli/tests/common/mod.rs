@@ -2,6 +2,10 @@
 //! collecting their output, guards, deterministic data.
 #![allow(dead_code)]
 
+#[cfg(target_os = "linux")]
+pub(crate) mod gateway;
+pub(crate) mod netns;
+
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::path::PathBuf;
