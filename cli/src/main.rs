@@ -3,7 +3,7 @@
 //! netcat over uTP ([BEP 29]), and a loopback demo of the utp crates.
 //!
 //! ```text
-//! utpcat [-v|-vv] listen|-l [-4|-6] [-w SECS] [HOST:]PORT [--send FILE] [--recv FILE]
+//! utpcat [-v|-vv] listen|-l [-4|-6] [-w SECS] [--map [--gateway IP]] [HOST:]PORT [--send FILE] [--recv FILE]
 //!                           [--progress] [--stats] [--trace FILE.csv] [-q]
 //! utpcat [-v|-vv] listen|-l -k [-4|-6] [-w SECS] [HOST:]PORT [--send FILE] [--stats] [--trace FILE.csv] [-q]
 //! utpcat [-v|-vv] connect [-4|-6] [-s ADDR] [-p PORT] [-w SECS] [--connect-timeout SECS] HOST:PORT
@@ -58,6 +58,14 @@
 //! spoofed SYN never takes it). From then on further connection attempts
 //! are refused (the peer's `connect` fails at once with "connection
 //! refused"), and ones that were already waiting are reset.
+//!
+//! `--map` asks the gateway (`--gateway IP`, else the default route's) for
+//! a public port forwarding to the listener, by PCP or else NAT-PMP, and
+//! says where it is reachable: `utpcat: reachable at 203.0.113.2:9000
+//! (PCP mapping on 192.168.1.1, 3600 s, renewed)`. The mapping is renewed
+//! while utpcat runs and removed when the listener ends (with `-k`, when
+//! interrupted, the gateway's lifetime ends it). A gateway that does not
+//! answer within 4 s is an error (exit 4).
 //!
 //! ## listen --keep-open
 //!

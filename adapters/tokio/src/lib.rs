@@ -147,6 +147,14 @@
 //! [`UtpSocket::set_max_send_rate`] limits the bytes per second all
 //! connections of a socket send together, at any time.
 //!
+//! ## Through NATs
+//!
+//! [`UtpSocket::connect_rendezvous`] connects two peers that connect to
+//! each other at once, as hole punching needs; [`introducer`] finds the
+//! peer's public address through a small introducer and makes the
+//! rendezvous ([`introducer::punch`]); with the feature `port-mapping`,
+//! `portmap` asks the router for a public port by PCP or NAT-PMP.
+//!
 //! [BEP 29]: https://www.bittorrent.org/beps/bep_0029.html
 
 #![forbid(unsafe_code)]
