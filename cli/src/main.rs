@@ -60,12 +60,12 @@
 //! refused"), and ones that were already waiting are reset.
 //!
 //! `--map` asks the gateway (`--gateway IP`, else the default route's) for
-//! a public port forwarding to the listener, by PCP or else NAT-PMP, and
-//! says where it is reachable: `utpcat: reachable at 203.0.113.2:9000
+//! a public port forwarding to the listener, by PCP, NAT-PMP or UPnP IGD,
+//! and says where it is reachable: `utpcat: reachable at 203.0.113.2:9000
 //! (PCP mapping on 192.168.1.1, 3600 s, renewed)`. The mapping is renewed
 //! while utpcat runs and removed when the listener ends (with `-k`, when
-//! interrupted, the gateway's lifetime ends it). A gateway that does not
-//! answer within 4 s is an error (exit 4).
+//! interrupted, the gateway's lifetime ends it). A gateway that answers none
+//! of them (about 7 s) is an error (exit 4).
 //!
 //! ## listen --keep-open
 //!
@@ -237,7 +237,7 @@ A listener waits for its connection however long; -w counts from then."
         /// Serve connection after connection, several at once, until interrupted.
         #[arg(short = 'k', long, conflicts_with_all = ["recv", "progress"])]
         keep_open: bool,
-        /// Ask the gateway for a public port forwarding here (PCP, else NAT-PMP), and print it; removed at the end.
+        /// Ask the gateway for a public port forwarding here (PCP, NAT-PMP or UPnP), and print it; removed at the end.
         #[arg(long)]
         map: bool,
         /// The gateway --map asks [default: the default route's].

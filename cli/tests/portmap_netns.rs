@@ -1,7 +1,7 @@
 //! `utpcat listen --map` through a real Linux NAT: host a, behind NAT a
-//! (nftables masquerade, no new inbound flows), asks the NAT's PCP/NAT-PMP
-//! service (`common/gateway.rs`, written from RFC 6887 and RFC 6886) for a
-//! public port; the service installs it as a DNAT rule, and the public
+//! (nftables masquerade, no new inbound flows), asks the NAT's port-mapping
+//! service (`common/gateway.rs`, written from RFC 6887, RFC 6886 and the
+//! UPnP IGD specifications) for a public port; the service installs it as a DNAT rule, and the public
 //! host connects straight in. In network namespaces the test builds and
 //! removes (`common/netns.rs`); skipped without root, `ip` and `nft`,
 //! unless `UTP_REQUIRE_NETNS=1` (CI sets it).
@@ -20,7 +20,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::gateway::{Event, Gateway};
+use common::gateway::{Event, Gateway, Speaks};
 use common::netns::lab;
 use common::*;
 
@@ -30,11 +30,11 @@ const PUBLIC: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 2);
 /// host a listens on 40000 with `--map`; the public host connects to the
 /// address the listener printed; 1 MiB each way. The gateway grants
 /// `lifetime` seconds; the public host waits `delay` before connecting.
-fn mapped_listener(tag: &str, pcp: bool, lifetime: u32, delay: Duration) -> Vec<Event> {
+fn mapped_listener(tag: &str, speaks: Speaks, lifetime: u32, delay: Duration) -> Vec<Event> {
     let Some(lab) = lab(tag, false) else {
         return Vec::new();
     };
-    let gateway = Gateway::start(&lab.ns("nata"), LAN, PUBLIC, pcp, lifetime);
+    let gateway = Gateway::start(&lab.ns("nata"), LAN, PUBLIC, speaks, lifetime);
     let dir = scratch(&format!("portmap-{tag}"));
     let (a_data, p_data) = (random_bytes(1 << 20, 21), random_bytes(1 << 20, 22));
     std::fs::write(dir.join("a"), &a_data).unwrap();
@@ -74,7 +74,11 @@ fn mapped_listener(tag: &str, pcp: bool, lifetime: u32, delay: Duration) -> Vec<
             break rest.to_string();
         }
     };
-    let protocol = if pcp { "PCP" } else { "NAT-PMP" };
+    let protocol = match speaks {
+        Speaks::Pcp => "PCP",
+        Speaks::NatPmp => "NAT-PMP",
+        Speaks::Upnp => "UPnP",
+    };
     assert_eq!(
         reachable,
         format!("203.0.113.2:40000 ({protocol} mapping on 192.0.2.1, {lifetime} s, renewed)")
@@ -111,12 +115,12 @@ fn mapped_listener(tag: &str, pcp: bool, lifetime: u32, delay: Duration) -> Vec<
 
 #[test]
 fn pcp_mapping_lets_an_outside_host_connect_in_and_is_removed_at_the_end() {
-    let events = mapped_listener("pcp", true, 3600, Duration::ZERO);
+    let events = mapped_listener("pcp", Speaks::Pcp, 3600, Duration::ZERO);
     if events.is_empty() {
         return; // skipped
     }
     let map = Event::Map {
-        pcp: true,
+        by: Speaks::Pcp,
         external: 40000,
         internal: "192.0.2.2:40000".parse().unwrap(),
         lifetime: 3600,
@@ -126,12 +130,12 @@ fn pcp_mapping_lets_an_outside_host_connect_in_and_is_removed_at_the_end() {
 
 #[test]
 fn nat_pmp_is_the_fallback_when_the_gateway_has_no_pcp() {
-    let events = mapped_listener("pmp", false, 3600, Duration::ZERO);
+    let events = mapped_listener("pmp", Speaks::NatPmp, 3600, Duration::ZERO);
     if events.is_empty() {
         return; // skipped
     }
     let map = Event::Map {
-        pcp: false,
+        by: Speaks::NatPmp,
         external: 40000,
         internal: "192.0.2.2:40000".parse().unwrap(),
         lifetime: 3600,
@@ -143,10 +147,25 @@ fn nat_pmp_is_the_fallback_when_the_gateway_has_no_pcp() {
 }
 
 #[test]
+fn upnp_is_the_fallback_when_the_gateway_has_neither() {
+    let events = mapped_listener("upnp", Speaks::Upnp, 3600, Duration::ZERO);
+    if events.is_empty() {
+        return; // skipped
+    }
+    let map = Event::Map {
+        by: Speaks::Upnp,
+        external: 40000,
+        internal: "192.0.2.2:40000".parse().unwrap(),
+        lifetime: 3600,
+    };
+    assert_eq!(events, vec![map, Event::Unmap { external: 40000 }]);
+}
+
+#[test]
 fn a_short_mapping_is_renewed_before_it_expires() {
     // Granted 2 s: renewed after 1 s, and again; the outside host comes
     // after 2.5 s, by when two renewals were due.
-    let events = mapped_listener("renew", true, 2, Duration::from_millis(2500));
+    let events = mapped_listener("renew", Speaks::Pcp, 2, Duration::from_millis(2500));
     if events.is_empty() {
         return; // skipped
     }

@@ -153,7 +153,7 @@
 //! each other at once, as hole punching needs; [`introducer`] finds the
 //! peer's public address through a small introducer and makes the
 //! rendezvous ([`introducer::punch`]); with the feature `port-mapping`,
-//! `portmap` asks the router for a public port by PCP or NAT-PMP.
+//! `portmap` asks the router for a public port by PCP, NAT-PMP or UPnP IGD.
 //!
 //! [BEP 29]: https://www.bittorrent.org/beps/bep_0029.html
 

@@ -1,11 +1,11 @@
 //! Router port mapping (feature `port-mapping`): ask the gateway for a
-//! public port that forwards to a socket's UDP port, with PCP (RFC 6887)
-//! and, when the gateway answers that it speaks only the older protocol,
-//! NAT-PMP (RFC 6886), through the crate `crab_nat`. The mapping is renewed
-//! at half its lifetime while the [`PortMap`] lives, and removed by
-//! [`PortMap::remove`] (or, on drop, by a task spawned for it).
-//!
-//! UPnP IGD is not supported.
+//! public port that forwards to a socket's UDP port. PCP (RFC 6887) first,
+//! NAT-PMP (RFC 6886) when the gateway answers that it speaks only the
+//! older protocol (both through the crate `crab_nat`), and UPnP IGD
+//! (through `igd-next`, its search sent to the gateway's SSDP port) when
+//! neither answers. The mapping is renewed at half its lifetime while the
+//! [`PortMap`] lives, and removed by [`PortMap::remove`] (or, on drop, by a
+//! task spawned for it).
 //!
 //! ```no_run
 //! # async fn f() -> std::io::Result<()> {
@@ -16,36 +16,44 @@
 //! let socket = UtpSocket::bind("0.0.0.0:6881").await?;
 //! let gateway = default_gateway().expect("a default route");
 //! let map = map_port(&socket, gateway, Duration::from_secs(3600)).await?;
-//! println!("reachable at {}", map.public_addr());
+//! println!("reachable at {} ({:?})", map.public_addr(), map.protocol());
 //! // ... accept connections ...
 //! map.remove().await?;
 //! # Ok(()) }
 //! ```
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::num::NonZeroU16;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crab_nat::{natpmp, InternetProtocol, PortMapping, PortMappingOptions, PortMappingType};
 use crab_nat::{TimeoutConfig, GATEWAY_PORT};
+use igd_next::aio::tokio::Tokio;
+use igd_next::PortMappingProtocol;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::UtpSocket;
 
-/// How long each request waits for the gateway: 250 ms, doubled on each
-/// of 3 retries (3.75 s in all; RFC 6886's 9 retries would take two
-/// minutes to give up on a gateway without NAT-PMP).
+/// How long each PCP or NAT-PMP request waits for the gateway: 250 ms,
+/// doubled on each of 3 retries (3.75 s in all; RFC 6886's 9 retries
+/// would take two minutes to give up on a gateway without NAT-PMP).
 const TIMEOUTS: TimeoutConfig = TimeoutConfig {
     initial_timeout: Duration::from_millis(250),
     max_retries: 3,
     max_retry_timeout: None,
 };
 
+/// How long the UPnP search waits for the gateway's answer.
+const UPNP_SEARCH: Duration = Duration::from_secs(3);
+
 /// After a failed renewal, how long until the next try.
 const RENEW_RETRY: Duration = Duration::from_secs(10);
+
+/// The description UPnP mappings carry.
+const DESCRIPTION: &str = "uTP (utp-tokio)";
 
 /// Which protocol granted a mapping.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,6 +62,77 @@ pub enum Protocol {
     Pcp,
     /// NAT-PMP, RFC 6886.
     NatPmp,
+    /// UPnP IGD (WANIPConnection's AddPortMapping).
+    Upnp,
+}
+
+impl Protocol {
+    /// Its usual name: `PCP`, `NAT-PMP`, `UPnP`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Pcp => "PCP",
+            Protocol::NatPmp => "NAT-PMP",
+            Protocol::Upnp => "UPnP",
+        }
+    }
+}
+
+/// A mapping the gateway granted, as each protocol keeps it.
+#[derive(Clone, Debug)]
+enum Grant {
+    PcpOrNatPmp(PortMapping),
+    Upnp {
+        gateway: igd_next::aio::Gateway<Tokio>,
+        external: u16,
+        internal: SocketAddr,
+        lifetime: u32,
+    },
+}
+
+impl Grant {
+    fn lifetime(&self) -> Duration {
+        Duration::from_secs(u64::from(match self {
+            Grant::PcpOrNatPmp(m) => m.lifetime(),
+            Grant::Upnp { lifetime, .. } => *lifetime,
+        }))
+    }
+
+    async fn renew(&mut self) -> io::Result<()> {
+        match self {
+            Grant::PcpOrNatPmp(m) => m.renew().await.map_err(failure),
+            // AddPortMapping again with the same values refreshes the lease.
+            Grant::Upnp {
+                gateway,
+                external,
+                internal,
+                lifetime,
+            } => gateway
+                .add_port(
+                    PortMappingProtocol::UDP,
+                    *external,
+                    *internal,
+                    *lifetime,
+                    DESCRIPTION,
+                )
+                .await
+                .map_err(|e| io::Error::other(format!("UPnP: {e}"))),
+        }
+    }
+
+    async fn remove(self) -> io::Result<()> {
+        match self {
+            Grant::PcpOrNatPmp(m) => m
+                .try_drop()
+                .await
+                .map_err(|(e, _)| io::Error::other(format!("removing the mapping: {e}"))),
+            Grant::Upnp {
+                gateway, external, ..
+            } => gateway
+                .remove_port(PortMappingProtocol::UDP, external)
+                .await
+                .map_err(|e| io::Error::other(format!("removing the UPnP mapping: {e}"))),
+        }
+    }
 }
 
 /// A port mapping on the gateway, renewed while this lives.
@@ -62,9 +141,9 @@ pub struct PortMap {
     public: SocketAddr,
     protocol: Protocol,
     lifetime: Duration,
-    mapping: Arc<Mutex<Option<PortMapping>>>,
     stop: Arc<Notify>,
-    renewer: Option<JoinHandle<()>>,
+    /// Renews until stopped, then hands the grant back.
+    renewer: Option<JoinHandle<Grant>>,
 }
 
 impl PortMap {
@@ -86,19 +165,11 @@ impl PortMap {
     /// Stops renewing and asks the gateway to remove the mapping.
     pub async fn remove(mut self) -> io::Result<()> {
         self.stop.notify_one();
-        if let Some(renewer) = self.renewer.take() {
-            let _ = renewer.await;
-        }
-        let mapping = self
-            .mapping
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        match mapping {
-            Some(mapping) => mapping
-                .try_drop()
-                .await
-                .map_err(|(e, _)| io::Error::other(format!("removing the mapping: {e}"))),
+        match self.renewer.take() {
+            Some(renewer) => match renewer.await {
+                Ok(grant) => grant.remove().await,
+                Err(e) => Err(io::Error::other(e)),
+            },
             None => Ok(()),
         }
     }
@@ -107,15 +178,14 @@ impl PortMap {
 impl Drop for PortMap {
     fn drop(&mut self) {
         self.stop.notify_one();
-        let mapping = self
-            .mapping
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
         // Best effort: the gateway's lifetime ends the mapping otherwise.
-        if let (Some(mapping), Ok(runtime)) = (mapping, tokio::runtime::Handle::try_current()) {
+        if let (Some(renewer), Ok(runtime)) =
+            (self.renewer.take(), tokio::runtime::Handle::try_current())
+        {
             runtime.spawn(async move {
-                let _ = mapping.try_drop().await;
+                if let Ok(grant) = renewer.await {
+                    let _ = grant.remove().await;
+                }
             });
         }
     }
@@ -140,11 +210,11 @@ pub fn default_gateway() -> Option<IpAddr> {
     })
 }
 
-/// Asks `gateway` for a public UDP port forwarding to `socket`'s port, for
-/// `lifetime` (the gateway may grant another), trying PCP then NAT-PMP.
-/// Errors: `TimedOut` when the gateway does not answer, `Unsupported` or
-/// `PermissionDenied` when it refuses, `InvalidInput` for a socket on port
-/// 0 or of another family than the gateway.
+/// Asks `gateway` for a public UDP port forwarding to `socket`'s port (the
+/// same port number, if free), for `lifetime` (the gateway may grant
+/// another): PCP, else NAT-PMP, else UPnP IGD. Errors: `TimedOut` when
+/// the gateway answers none of them, `InvalidInput` for a socket on port 0,
+/// otherwise what the last protocol tried said.
 pub async fn map_port(
     socket: &UtpSocket,
     gateway: IpAddr,
@@ -153,19 +223,51 @@ pub async fn map_port(
     let local = socket.local_addr()?;
     let port = NonZeroU16::new(local.port())
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the socket has no port"))?;
-    // The address the gateway sees us at (PCP puts it in the request).
+    // The address the gateway sees us at (PCP and UPnP put it in the request).
     let client = {
         let probe = tokio::net::UdpSocket::bind(match gateway {
             IpAddr::V4(_) => SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
-            IpAddr::V6(_) => SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 0)),
+            IpAddr::V6(_) => SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)),
         })
         .await?;
         probe.connect((gateway, GATEWAY_PORT)).await?;
         probe.local_addr()?.ip()
     };
+    let seconds = u32::try_from(lifetime.as_secs()).unwrap_or(u32::MAX).max(1);
+    let (grant, protocol, public) = match pcp_or_natpmp(gateway, client, port, seconds).await {
+        Ok(granted) => granted,
+        Err(pcp_error) => match upnp(gateway, SocketAddr::new(client, port.get()), seconds).await {
+            Ok(granted) => granted,
+            Err(upnp_error) => {
+                let kind = match (pcp_error.kind(), upnp_error.kind()) {
+                    (io::ErrorKind::TimedOut, io::ErrorKind::TimedOut) => io::ErrorKind::TimedOut,
+                    (_, kind) => kind,
+                };
+                return Err(io::Error::new(kind, format!("{pcp_error}; {upnp_error}")));
+            }
+        },
+    };
+    let granted = grant.lifetime();
+    let stop = Arc::new(Notify::new());
+    let renewer = tokio::spawn(renew(grant, Arc::clone(&stop)));
+    Ok(PortMap {
+        public,
+        protocol,
+        lifetime: granted,
+        stop,
+        renewer: Some(renewer),
+    })
+}
+
+async fn pcp_or_natpmp(
+    gateway: IpAddr,
+    client: IpAddr,
+    port: NonZeroU16,
+    seconds: u32,
+) -> io::Result<(Grant, Protocol, SocketAddr)> {
     let options = PortMappingOptions {
         external_port: Some(port),
-        lifetime_seconds: Some(u32::try_from(lifetime.as_secs()).unwrap_or(u32::MAX).max(1)),
+        lifetime_seconds: Some(seconds),
         timeout_config: Some(TIMEOUTS),
     };
     let mapping = PortMapping::new(gateway, client, InternetProtocol::Udp, port, options)
@@ -183,43 +285,74 @@ pub async fn map_port(
         ),
     };
     let public = SocketAddr::new(public_ip, mapping.external_port().get());
-    let granted = Duration::from_secs(u64::from(mapping.lifetime()));
-    let mapping = Arc::new(Mutex::new(Some(mapping)));
-    let stop = Arc::new(Notify::new());
-    let renewer = tokio::spawn(renew(Arc::clone(&mapping), Arc::clone(&stop), granted));
-    Ok(PortMap {
-        public,
-        protocol,
-        lifetime: granted,
-        mapping,
-        stop,
-        renewer: Some(renewer),
-    })
+    Ok((Grant::PcpOrNatPmp(mapping), protocol, public))
 }
 
-/// Renews the mapping at half its lifetime until stopped.
-async fn renew(slot: Arc<Mutex<Option<PortMapping>>>, stop: Arc<Notify>, lifetime: Duration) {
-    let mut wait = (lifetime / 2).max(Duration::from_secs(1));
+async fn upnp(
+    gateway: IpAddr,
+    internal: SocketAddr,
+    seconds: u32,
+) -> io::Result<(Grant, Protocol, SocketAddr)> {
+    let mut options = igd_next::SearchOptions::default();
+    // Unicast to the gateway (UPnP 1.1 devices answer it): no multicast, no
+    // answer from another device.
+    options.broadcast_address = SocketAddr::new(gateway, 1900);
+    options.timeout = Some(UPNP_SEARCH);
+    options.single_search_timeout = Some(UPNP_SEARCH);
+    let found = igd_next::aio::tokio::search_gateway(options)
+        .await
+        .map_err(|e| match e {
+            igd_next::SearchError::NoResponseWithinTimeout => {
+                io::Error::new(io::ErrorKind::TimedOut, "UPnP: the gateway did not answer")
+            }
+            e => io::Error::other(format!("UPnP: {e}")),
+        })?;
+    let external = internal.port();
+    found
+        .add_port(
+            PortMappingProtocol::UDP,
+            external,
+            internal,
+            seconds,
+            DESCRIPTION,
+        )
+        .await
+        .map_err(|e| io::Error::other(format!("UPnP: {e}")))?;
+    let ip = found
+        .get_external_ip()
+        .await
+        .map_err(|e| io::Error::other(format!("UPnP: {e}")))?;
+    let grant = Grant::Upnp {
+        gateway: found,
+        external,
+        internal,
+        lifetime: seconds,
+    };
+    Ok((grant, Protocol::Upnp, SocketAddr::new(ip, external)))
+}
+
+/// Renews `grant` at half its lifetime until stopped; hands it back then.
+async fn renew(mut grant: Grant, stop: Arc<Notify>) -> Grant {
+    let half = |g: &Grant| (g.lifetime() / 2).max(Duration::from_secs(1));
+    let mut wait = half(&grant);
     loop {
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
-            _ = stop.notified() => return,
+            _ = stop.notified() => return grant,
         }
-        let current = slot.lock().unwrap_or_else(PoisonError::into_inner).clone();
-        let Some(mut mapping) = current else { return };
-        wait = match mapping.renew().await {
+        // The old grant stays if renewing fails.
+        let mut next = grant.clone();
+        wait = match next.renew().await {
             Ok(()) => {
-                let next = (Duration::from_secs(u64::from(mapping.lifetime())) / 2)
-                    .max(Duration::from_secs(1));
-                *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(mapping);
-                next
+                grant = next;
+                half(&grant)
             }
             Err(_) => RENEW_RETRY,
         };
     }
 }
 
-/// A mapping failure as an io error of the matching kind.
+/// A PCP or NAT-PMP failure as an io error of the matching kind.
 fn failure(e: crab_nat::MappingFailure) -> io::Error {
     use crab_nat::{pcp, MappingFailure};
     let kind = match &e {

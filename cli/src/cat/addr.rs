@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use utp_core::ListenConfig;
-use utp_tokio::portmap::{default_gateway, map_port, PortMap, Protocol};
+use utp_tokio::portmap::{default_gateway, map_port, PortMap};
 use utp_tokio::{DriverConfig, UtpSocket, UtpStream};
 
 use crate::error::{Context, Failure};
@@ -172,10 +172,7 @@ pub(super) async fn bind_listener(
         .await
         .context(|| format!("cannot map a public port on {gateway}"))?;
     // Said even with -q: it is what the user asked for.
-    let protocol = match mapped.protocol() {
-        Protocol::Pcp => "PCP",
-        Protocol::NatPmp => "NAT-PMP",
-    };
+    let protocol = mapped.protocol().name();
     eprintln!(
         "utpcat: reachable at {} ({protocol} mapping on {gateway}, {} s, renewed)",
         mapped.public_addr(),

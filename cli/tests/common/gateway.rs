@@ -1,27 +1,41 @@
 //! A gateway's port-mapping service for the NAT lab, written from the
-//! RFCs: PCP's MAP opcode (RFC 6887) and NAT-PMP (RFC 6886), on UDP 5351
-//! of a NAT namespace's lan address. A mapping it grants is installed as
-//! an nft DNAT rule in the NAT's `ip nat pre` chain (the lab's forward
-//! chain lets DNAT'd flows in); a lifetime of 0 removes it. With
-//! `pcp: false` it answers PCP requests "unsupported version" in NAT-PMP's
-//! format, so clients fall back to NAT-PMP.
+//! RFCs: PCP's MAP opcode (RFC 6887) and NAT-PMP (RFC 6886) on UDP 5351 of
+//! a NAT namespace's lan address, or UPnP IGD (`upnp.rs`: SSDP on UDP 1900,
+//! HTTP on 5000). A mapping it grants is installed as an nft DNAT rule in
+//! the NAT's `ip nat pre` chain (the lab's forward chain lets DNAT'd flows
+//! in); a lifetime of 0 (or DeletePortMapping) removes it. Speaking only
+//! NAT-PMP, it answers PCP requests "unsupported version" in NAT-PMP's
+//! format, so clients fall back; speaking only UPnP, nothing listens on
+//! 5351.
 
 use std::fs::File;
-use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::netns::run;
+use super::upnp::{serve_http, ssdp_answer, Action, HTTP_PORT};
+
+/// The protocol the gateway speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Speaks {
+    /// PCP and NAT-PMP.
+    Pcp,
+    /// NAT-PMP only.
+    NatPmp,
+    /// UPnP IGD only.
+    Upnp,
+}
 
 /// What the gateway did, in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Event {
     /// Granted (or renewed) a UDP mapping: external port → internal
-    /// address, for this many seconds, by PCP (`true`) or NAT-PMP.
+    /// address, for this many seconds, by this protocol.
     Map {
-        pcp: bool,
+        by: Speaks,
         external: u16,
         internal: SocketAddr,
         lifetime: u32,
@@ -47,7 +61,7 @@ impl Gateway {
         ns: &str,
         lan: Ipv4Addr,
         public: Ipv4Addr,
-        pcp: bool,
+        speaks: Speaks,
         lifetime: u32,
     ) -> Gateway {
         let events = Arc::new(Mutex::new(Vec::new()));
@@ -55,16 +69,60 @@ impl Gateway {
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (ev, st, ns) = (Arc::clone(&events), Arc::clone(&stop), ns.to_string());
         let thread = std::thread::spawn(move || {
-            // This thread, and the socket it opens, join the NAT's network.
+            // This thread, and the sockets it opens, join the NAT's network.
             let netns = File::open(format!("/var/run/netns/{ns}")).unwrap();
             nix::sched::setns(&netns, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+            let record = |e: Event| {
+                install(&ns, &e);
+                ev.lock().unwrap().push(e);
+            };
+            let started = Instant::now();
+            let mut buf = [0u8; 1100];
+            if speaks == Speaks::Upnp {
+                let ssdp = UdpSocket::bind((lan, 1900)).unwrap();
+                let http = TcpListener::bind((lan, HTTP_PORT)).unwrap();
+                ssdp.set_nonblocking(true).unwrap();
+                http.set_nonblocking(true).unwrap();
+                ready_tx.send(()).unwrap();
+                while !st.load(Ordering::Relaxed) {
+                    let mut idle = true;
+                    if let Ok((n, from)) = ssdp.recv_from(&mut buf) {
+                        idle = false;
+                        if let Some(reply) = ssdp_answer(&buf[..n], lan) {
+                            let _ = ssdp.send_to(&reply, from);
+                        }
+                    }
+                    if let Ok((stream, _)) = http.accept() {
+                        idle = false;
+                        let _ = stream.set_nonblocking(false);
+                        serve_http(stream, public, |action| {
+                            record(match action {
+                                Action::Add {
+                                    external,
+                                    internal,
+                                    lease,
+                                } => Event::Map {
+                                    by: Speaks::Upnp,
+                                    external,
+                                    internal,
+                                    lifetime: lease,
+                                },
+                                Action::Delete { external } => Event::Unmap { external },
+                            });
+                            true
+                        });
+                    }
+                    if idle {
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                }
+                return;
+            }
             let socket = UdpSocket::bind((lan, 5351)).unwrap();
             socket
                 .set_read_timeout(Some(Duration::from_millis(100)))
                 .unwrap();
             ready_tx.send(()).unwrap();
-            let started = Instant::now();
-            let mut buf = [0u8; 1100];
             while !st.load(Ordering::Relaxed) {
                 let Ok((n, from)) = socket.recv_from(&mut buf) else {
                     continue;
@@ -73,10 +131,8 @@ impl Gateway {
                 let SocketAddr::V4(from4) = from else {
                     continue;
                 };
-                let reply = answer(&buf[..n], *from4.ip(), public, pcp, lifetime, epoch, |e| {
-                    install(&ns, &e);
-                    ev.lock().unwrap().push(e);
-                });
+                let pcp = speaks == Speaks::Pcp;
+                let reply = answer(&buf[..n], *from4.ip(), public, pcp, lifetime, epoch, record);
                 if let Some(reply) = reply {
                     let _ = socket.send_to(&reply, from);
                 }
@@ -176,7 +232,7 @@ fn answer(
                 report(match granted {
                     0 => Event::Unmap { external },
                     _ => Event::Map {
-                        pcp: false,
+                        by: Speaks::NatPmp,
                         external,
                         internal: SocketAddr::from((client, internal)),
                         lifetime: granted,
@@ -208,7 +264,7 @@ fn answer(
                 report(match granted {
                     0 => Event::Unmap { external },
                     _ => Event::Map {
-                        pcp: true,
+                        by: Speaks::Pcp,
                         external,
                         internal: SocketAddr::from((client, internal)),
                         lifetime: granted,

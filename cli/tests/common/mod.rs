@@ -5,6 +5,7 @@
 #[cfg(target_os = "linux")]
 pub(crate) mod gateway;
 pub(crate) mod netns;
+pub(crate) mod upnp;
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
