@@ -29,6 +29,11 @@ pub struct ConnStats {
     pub retransmits: u64,
     /// Retransmission timeouts that fired.
     pub timeouts: u64,
+    /// Retransmission timeouts found spurious and undone: the ack of the
+    /// oldest packet then in flight proved, by the timestamp it echoed,
+    /// that the original arrived (only delayed). Timeouts in a row count
+    /// once. Also in `timeouts`.
+    pub spurious_timeouts: u64,
     /// Tail loss probes sent (the newest packet again, when no ack came
     /// for two round trips).
     pub tail_probes: u64,

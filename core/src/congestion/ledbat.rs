@@ -9,6 +9,11 @@ use crate::time::{Timestamp, TimestampDiff};
 /// Packets in the initial window.
 const INITIAL_WINDOW_PACKETS: usize = 4;
 
+/// The least window, in packets, after a loss, a timeout or any amount of
+/// delay: RFC 6817's `MIN_CWND` ("SHOULD be 2", section 2.4.2). One packet
+/// in flight would meet a receiver that delays the ack of a lone packet.
+pub const MIN_WINDOW_PACKETS: usize = 2;
+
 /// Most minute buckets of base-delay history kept.
 pub const MAX_BASE_HISTORY: u8 = 30;
 
@@ -211,8 +216,17 @@ impl CurrentFilter {
 ///   [`multiplicative_decrease`](LedbatConfig::multiplicative_decrease), by
 ///   `window × (delay / target − 1)` per round trip (at most half).
 /// - **Loss** halves the window (the connection reports at most one loss
-///   per round trip); a **timeout** sets it to one packet and slow start
-///   resumes up to half the old window. Never below one packet.
+///   per round trip); a **timeout** sets it to [`MIN_WINDOW_PACKETS`] (two)
+///   and slow start resumes up to half the old window. Never below two
+///   packets: RFC 6817 section 2.4.2 bounds every decrease, the loss
+///   response `cwnd = min(cwnd, max(cwnd / 2, MIN_CWND × MSS))` and the
+///   per-ack update alike, by `MIN_CWND × MSS` with `MIN_CWND` 2, and
+///   LEDBAT has no separate timeout rule (libutp and libtorrent drop to
+///   one packet on a timeout; TCP's 1-MSS loss window is RFC 5681's).
+/// - **Spurious timeout**: when the connection finds a timeout spurious
+///   ([`on_timeout_verdict`](Controller::on_timeout_verdict)), the window,
+///   threshold, slow-start state and slowdown schedule return to what they
+///   were before it.
 /// - **Periodic slowdown** (LEDBAT++): every
 ///   [`slowdown_interval`](LedbatConfig::slowdown_interval) the window drops
 ///   to two packets for two round trips, then slow start returns to it. The
@@ -249,6 +263,19 @@ pub struct Ledbat {
     ramping: bool,
     /// A slowdown happened already (the initial one is done).
     had_slowdown: bool,
+    /// What the first timeout of the current episode changed, until the
+    /// connection's verdict on it.
+    before_timeout: Option<BeforeTimeout>,
+}
+
+/// The state a timeout resets, kept to undo a spurious one.
+#[derive(Clone, Copy, Debug)]
+struct BeforeTimeout {
+    cwnd: usize,
+    ssthresh: usize,
+    slow_start: bool,
+    ramping: bool,
+    slowdown: Option<(Timestamp, usize)>,
 }
 
 impl Ledbat {
@@ -271,6 +298,7 @@ impl Ledbat {
             slowdown: None,
             ramping: false,
             had_slowdown: false,
+            before_timeout: None,
         }
     }
 
@@ -301,7 +329,7 @@ impl Ledbat {
             }
             // Over: slow-start back to where we were.
             self.slowdown = None;
-            self.ssthresh = saved.max(2 * packet);
+            self.ssthresh = saved.max(MIN_WINDOW_PACKETS * packet);
             self.slow_start = true;
             self.ramping = true;
             return false;
@@ -311,7 +339,7 @@ impl Ledbat {
             self.next_slowdown = None;
             self.had_slowdown = true;
             self.slowdown = Some((now + 2 * rtt, self.cwnd));
-            self.cwnd = 2 * packet;
+            self.cwnd = MIN_WINDOW_PACKETS * packet;
             self.carry = 0;
             return true;
         }
@@ -387,7 +415,7 @@ impl Controller for Ledbat {
                 if !ack.app_limited {
                     self.cwnd = self.cwnd.saturating_add(ack.bytes_acked);
                     if self.cwnd >= self.ssthresh {
-                        self.cwnd = self.ssthresh.max(packet);
+                        self.cwnd = self.ssthresh.max(MIN_WINDOW_PACKETS * packet);
                         self.end_slow_start(ack.now);
                     }
                 }
@@ -395,7 +423,8 @@ impl Controller for Ledbat {
             }
         }
 
-        let cwnd = self.cwnd.max(packet) as i64;
+        let floor = MIN_WINDOW_PACKETS * packet;
+        let cwnd = self.cwnd.max(floor) as i64;
         let gain = i64::from(self.config.gain);
         // Window change over one round trip.
         let per_rtt: i64 = if delay <= target {
@@ -424,8 +453,8 @@ impl Controller for Ledbat {
         let new = i64::try_from(self.cwnd)
             .unwrap_or(i64::MAX)
             .saturating_add(change)
-            .max(packet as i64);
-        self.cwnd = usize::try_from(new).unwrap_or(packet);
+            .max(floor as i64);
+        self.cwnd = usize::try_from(new).unwrap_or(floor);
     }
 
     fn on_loss(&mut self, now: Timestamp, packet_size: usize) {
@@ -433,7 +462,7 @@ impl Controller for Ledbat {
             Some((_, saved)) => saved,
             None => self.cwnd,
         };
-        self.cwnd = (window / 2).max(packet_size.max(1));
+        self.cwnd = (window / 2).max(MIN_WINDOW_PACKETS * packet_size.max(1));
         self.ssthresh = self.cwnd;
         self.carry = 0;
         if self.slow_start || self.next_slowdown.is_none() {
@@ -443,12 +472,35 @@ impl Controller for Ledbat {
 
     fn on_timeout(&mut self, _now: Timestamp, packet_size: usize) {
         let packet = packet_size.max(1);
-        self.ssthresh = (self.cwnd / 2).max(2 * packet);
-        self.cwnd = packet;
+        if self.before_timeout.is_none() {
+            self.before_timeout = Some(BeforeTimeout {
+                cwnd: self.cwnd,
+                ssthresh: self.ssthresh,
+                slow_start: self.slow_start,
+                ramping: self.ramping,
+                slowdown: self.slowdown,
+            });
+        }
+        self.ssthresh = (self.cwnd / 2).max(MIN_WINDOW_PACKETS * packet);
+        self.cwnd = MIN_WINDOW_PACKETS * packet;
         self.slow_start = true;
         self.ramping = false;
         self.slowdown = None;
         self.carry = 0;
+    }
+
+    fn on_timeout_verdict(&mut self, _now: Timestamp, spurious: bool) {
+        let Some(before) = self.before_timeout.take() else {
+            return;
+        };
+        if spurious {
+            self.cwnd = before.cwnd;
+            self.ssthresh = before.ssthresh;
+            self.slow_start = before.slow_start;
+            self.ramping = before.ramping;
+            self.slowdown = before.slowdown;
+            self.carry = 0;
+        }
     }
 
     fn queuing_delay(&self) -> Option<Duration> {
@@ -617,7 +669,7 @@ mod tests {
     }
 
     #[test]
-    fn loss_halves_timeout_resets_to_one_packet_never_below() {
+    fn loss_halves_timeout_resets_to_two_packets_never_below() {
         let mut l = Ledbat::new(no_slowdown(), P);
         l.on_ack(&ack(0, 12 * P, 1_000));
         assert_eq!(l.window(), 16 * P);
@@ -625,16 +677,60 @@ mod tests {
         assert_eq!(l.window(), 8 * P);
         assert!(!l.in_slow_start());
         l.on_timeout(Timestamp::from_millis(2), P);
-        assert_eq!(l.window(), P);
+        assert_eq!(l.window(), 2 * P, "RFC 6817's MIN_CWND of 2 packets");
         assert!(l.in_slow_start(), "slow start back to half the old window");
         l.on_loss(Timestamp::from_millis(3), P);
         l.on_loss(Timestamp::from_millis(4), P);
-        assert_eq!(l.window(), P, "never below one packet");
-        // Far over target for a long time: still one packet.
+        assert_eq!(l.window(), 2 * P, "never below two packets");
+        // Far over target for a long time: still two packets.
         for t in 0..100 {
             l.on_ack(&ack(10 + t, P, 900_000));
         }
-        assert_eq!(l.window(), P);
+        assert_eq!(l.window(), 2 * P);
+        // Slow start back to half the window before the timeout (4
+        // packets): 2 + 2 = 4, and avoidance from there.
+        let mut l = Ledbat::new(no_slowdown(), P);
+        l.on_ack(&ack(0, 4 * P, 1_000));
+        assert_eq!(l.window(), 8 * P);
+        l.on_timeout(Timestamp::from_millis(1), P);
+        l.on_ack(&ack(2, 3 * P, 1_000));
+        assert_eq!(l.window(), 4 * P);
+        assert!(!l.in_slow_start());
+    }
+
+    #[test]
+    fn a_spurious_timeout_is_undone_a_real_one_is_not() {
+        let mut l = Ledbat::new(no_slowdown(), P);
+        l.on_ack(&ack(0, 12 * P, 1_000));
+        l.on_loss(Timestamp::from_millis(1), P);
+        assert_eq!(l.window(), 8 * P);
+        // Two timeouts in a row, then the verdict: spurious. Everything
+        // returns to before the first.
+        l.on_timeout(Timestamp::from_millis(2), P);
+        l.on_timeout(Timestamp::from_millis(3), P);
+        assert_eq!(l.window(), 2 * P);
+        l.on_ack(&ack(4, P, 1_000));
+        assert_eq!(
+            l.window(),
+            2 * P,
+            "the second timeout took the threshold to two packets"
+        );
+        assert!(!l.in_slow_start());
+        l.on_timeout_verdict(Timestamp::from_millis(5), true);
+        assert_eq!(l.window(), 8 * P);
+        assert!(!l.in_slow_start());
+        // A verdict without a timeout before it changes nothing.
+        l.on_timeout_verdict(Timestamp::from_millis(6), true);
+        assert_eq!(l.window(), 8 * P);
+        // A real timeout keeps its reduction, and its slow start.
+        l.on_timeout(Timestamp::from_millis(7), P);
+        l.on_timeout_verdict(Timestamp::from_millis(8), false);
+        assert_eq!(l.window(), 2 * P);
+        assert!(l.in_slow_start());
+        // The saved state went with the verdict: a later spurious verdict
+        // restores nothing older.
+        l.on_timeout_verdict(Timestamp::from_millis(9), true);
+        assert_eq!(l.window(), 2 * P);
     }
 
     #[test]

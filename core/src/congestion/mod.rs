@@ -4,8 +4,10 @@
 //! reports what happens to them: bytes acknowledged (with RTT and one-way
 //! delay samples), losses and timeouts. The connection itself enforces the
 //! rules every controller shares: a loss is reported at most once per round
-//! trip (a "recovery" period), the window never drops below one packet, and
-//! the peer's advertised window limits sending as well.
+//! trip (a "recovery" period), one packet may always be in flight, and
+//! the peer's advertised window limits sending as well. It also tells the
+//! controller when a retransmission timeout proves spurious
+//! ([`Controller::on_timeout_verdict`]).
 //!
 //! Shipped controllers: [`Ledbat`], delay-based, the default (uTP's
 //! "less than best effort" behaviour: it yields to other traffic), and
@@ -48,7 +50,7 @@ use std::sync::Arc;
 
 use crate::time::{Timestamp, TimestampDiff};
 
-pub use ledbat::{Ledbat, LedbatConfig, MAX_BASE_HISTORY, MAX_CURRENT_FILTER};
+pub use ledbat::{Ledbat, LedbatConfig, MAX_BASE_HISTORY, MAX_CURRENT_FILTER, MIN_WINDOW_PACKETS};
 pub use reno::Reno;
 
 /// What an acknowledgement told the connection.
@@ -92,6 +94,15 @@ pub trait Controller: Send + fmt::Debug {
     fn on_loss(&mut self, now: Timestamp, packet_size: usize);
     /// The retransmission timer fired.
     fn on_timeout(&mut self, now: Timestamp, packet_size: usize);
+    /// The connection judged the retransmission timeouts reported since
+    /// the last verdict (one or more [`on_timeout`](Self::on_timeout)
+    /// calls in a row, no loss between them): `spurious` when the ack of
+    /// the oldest packet then in flight proves its original transmission
+    /// arrived (the network only delayed it), so the window and threshold
+    /// should return to their values before the first of those timeouts;
+    /// otherwise the loss was real. Called once per such episode. The
+    /// default does nothing: the window stays reduced, which is safe.
+    fn on_timeout_verdict(&mut self, _now: Timestamp, _spurious: bool) {}
     /// The queuing delay the controller believes it causes, if it measures
     /// one (for statistics).
     fn queuing_delay(&self) -> Option<Duration> {

@@ -12,7 +12,9 @@ const INITIAL_WINDOW_PACKETS: usize = 4;
 /// - Congestion avoidance: one packet per window's worth of acknowledged
 ///   bytes.
 /// - Loss: threshold and window to half the window (at least two packets).
-/// - Timeout: threshold to half, window to one packet.
+/// - Timeout: threshold to half, window to one packet (RFC 5681's loss
+///   window); both return to their values before it when the connection
+///   finds the timeout spurious.
 /// - No growth while the application leaves the window unfilled.
 #[derive(Clone, Debug)]
 pub struct Reno {
@@ -20,6 +22,9 @@ pub struct Reno {
     ssthresh: usize,
     /// Acknowledged bytes not yet turned into window growth in avoidance.
     avoidance_credit: usize,
+    /// Window and threshold before the first timeout of the current
+    /// episode, until the connection's verdict on it.
+    before_timeout: Option<(usize, usize)>,
 }
 
 impl Reno {
@@ -29,6 +34,7 @@ impl Reno {
             cwnd: INITIAL_WINDOW_PACKETS * packet_size.max(1),
             ssthresh: usize::MAX,
             avoidance_credit: 0,
+            before_timeout: None,
         }
     }
 }
@@ -61,9 +67,22 @@ impl Controller for Reno {
     }
 
     fn on_timeout(&mut self, _now: Timestamp, packet_size: usize) {
+        if self.before_timeout.is_none() {
+            self.before_timeout = Some((self.cwnd, self.ssthresh));
+        }
         self.ssthresh = (self.cwnd / 2).max(2 * packet_size.max(1));
         self.cwnd = packet_size.max(1);
         self.avoidance_credit = 0;
+    }
+
+    fn on_timeout_verdict(&mut self, _now: Timestamp, spurious: bool) {
+        if let Some((cwnd, ssthresh)) = self.before_timeout.take() {
+            if spurious {
+                self.cwnd = cwnd;
+                self.ssthresh = ssthresh;
+                self.avoidance_credit = 0;
+            }
+        }
     }
 
     fn in_slow_start(&self) -> bool {
@@ -108,6 +127,11 @@ mod tests {
         assert_eq!(r.window(), 3500);
         r.on_timeout(Timestamp::ZERO, 1000);
         assert_eq!(r.window(), 1000);
+        r.on_timeout_verdict(Timestamp::ZERO, true);
+        assert_eq!(r.window(), 3500, "a spurious timeout is undone");
+        r.on_timeout(Timestamp::ZERO, 1000);
+        r.on_timeout_verdict(Timestamp::ZERO, false);
+        assert_eq!(r.window(), 1000, "a real one is not");
         r.on_loss(Timestamp::ZERO, 1000);
         assert_eq!(r.window(), 2000, "never below two packets after a loss");
     }

@@ -184,6 +184,9 @@ impl Connection {
                 }
             }
         }
+        if new_ack {
+            self.judge_timeout(now, p);
+        }
         self.pmtu_outcome(now);
         if let Some(sack) = p.selective_ack {
             let (newly, sample, lost) =
@@ -280,6 +283,7 @@ impl Connection {
             .zip(self.in_flight.first_seq())
             .is_some_and(|(until, first)| first.is_before(until));
         if !in_recovery {
+            self.end_timeout_episode(now);
             self.cc.on_loss(now, self.packet_size);
             self.recovery_until = Some(self.seq_nr);
             crate::trace::conn_event!(

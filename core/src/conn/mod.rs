@@ -28,6 +28,7 @@ pub(crate) mod rtt;
 pub(crate) mod send;
 mod timers;
 mod tlp;
+mod undo;
 
 use core::time::Duration;
 use std::collections::VecDeque;
@@ -187,6 +188,9 @@ pub(crate) struct Connection {
     /// packet, long after their own ack was lost).
     last_rto_at: Timestamp,
     consecutive_timeouts: u32,
+    /// Timeouts waiting for the verdict on whether they were spurious
+    /// (`undo.rs`).
+    timeout_episode: Option<undo::TimeoutEpisode>,
     connect_deadline: Option<Timestamp>,
     connect_timeout: Duration,
     probe_deadline: Option<Timestamp>,
@@ -292,6 +296,7 @@ impl Connection {
             tlp_probed: false,
             last_rto_at: Timestamp::ZERO,
             consecutive_timeouts: 0,
+            timeout_episode: None,
             connect_deadline: None,
             connect_timeout: config.connect_timeout,
             probe_deadline: None,

@@ -467,6 +467,21 @@ impl InFlight {
         self.mark_all_lost();
     }
 
+    /// A spurious timeout was undone: packets marked lost and not sent
+    /// again since `at` (the timeout) count as in flight again.
+    pub(crate) fn unmark_lost_sent_before(&mut self, at: Timestamp) {
+        if self.lost == 0 {
+            return;
+        }
+        for p in self.packets.iter_mut() {
+            if p.lost && p.last_sent < at {
+                p.lost = false;
+                self.lost -= 1;
+                self.bytes += p.wire_len as usize;
+            }
+        }
+    }
+
     /// The oldest packet waiting for retransmission.
     pub(crate) fn first_lost(&self) -> Option<(usize, Sent)> {
         if self.lost == 0 {
@@ -622,6 +637,30 @@ mod tests {
         assert_eq!(acked.release_to, Some(150));
         assert_eq!(f.first_seq(), Some(SeqNr::new(15)));
         assert_eq!(f.bytes(), 30);
+    }
+
+    #[test]
+    fn an_undone_timeout_puts_packets_not_yet_resent_back_in_flight() {
+        let mut f = InFlight::new();
+        for s in 10..14 {
+            f.push(sent(s));
+        }
+        f.mark_all_lost_forget_sacks();
+        assert_eq!(f.bytes(), 0);
+        // The timeout at 1 s resent 10 and 11.
+        f.resent(0, Timestamp::from_secs(1), 30);
+        f.resent(1, Timestamp::from_secs(1), 30);
+        assert_eq!((f.bytes(), f.lost), (60, 2));
+        f.unmark_lost_sent_before(Timestamp::from_secs(1));
+        assert_eq!((f.bytes(), f.lost), (120, 0));
+        assert!(f.first_lost().is_none(), "nothing waits to be resent");
+        assert_eq!(
+            f.packets
+                .iter()
+                .map(|p| p.transmissions)
+                .collect::<Vec<_>>(),
+            [2, 2, 1, 1]
+        );
     }
 
     #[test]

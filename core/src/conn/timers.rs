@@ -83,6 +83,7 @@ impl Connection {
             }
             self.rtt.back_off();
             if self.phase != Phase::SynSent && !window_closed {
+                self.note_timeout(now);
                 self.cc.on_timeout(now, self.packet_size);
             }
             // SACKs are forgotten too (RFC 2018's reneging rule): a SACK the

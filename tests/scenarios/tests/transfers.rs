@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use utp_core::{Config, Endpoint, Timestamp};
-use utp_scenarios::{Flow, Transfers};
+use utp_scenarios::{Flow, FlowResult, Transfers};
 use utp_sim::{GilbertElliott, LinkConfig, Sim};
 
 const MIB: u64 = 1 << 20;
@@ -68,6 +68,20 @@ fn server_bulk(len: u64) -> Dirs {
 /// Runs one flow over `link` (both directions) and returns the simulated
 /// time until both sides had read everything.
 fn transfer(seed: u64, dirs: Dirs, link: LinkConfig, limit: Duration) -> (Duration, Sim<Endpoint>) {
+    let (d, sim, _) = transfer_watching(seed, dirs, link, limit, |_, _| {});
+    (d, sim)
+}
+
+/// [`transfer`], calling `watch` with the simulation and the time since the
+/// start after each round of events (to change the link mid-flow); also
+/// returns the flow's result.
+fn transfer_watching(
+    seed: u64,
+    dirs: Dirs,
+    link: LinkConfig,
+    limit: Duration,
+    mut watch: impl FnMut(&mut Sim<Endpoint>, Duration),
+) -> (Duration, Sim<Endpoint>, FlowResult) {
     let mut sim: Sim<Endpoint> = Sim::new(seed);
     sim.set_default_link(link).unwrap();
     let flows = vec![Flow {
@@ -80,11 +94,15 @@ fn transfer(seed: u64, dirs: Dirs, link: LinkConfig, limit: Duration) -> (Durati
     }];
     let mut t = Transfers::start(&mut sim, flows, &Config::default(), &Config::default());
     let start = sim.now();
-    let end = t.run(&mut sim, start + limit);
+    let end = t.run_watching(&mut sim, start + limit, |sim, _| {
+        let since = sim.now() - start;
+        watch(sim, since);
+        true
+    });
     assert!(end.is_ok(), "{end:?}\n{}", t.failures());
     assert!(t.all_clean(), "{}", t.failures());
-    let r = &t.results[0];
-    (r.done_at().unwrap() - start, sim)
+    let r = t.results[0].clone();
+    (r.done_at().unwrap() - start, sim, r)
 }
 
 /// Goodput of both directions together.
@@ -164,6 +182,49 @@ fn ten_mib_reordering() {
         goodput_mbit(dirs, d)
     );
     assert!(reordered > 100);
+}
+
+/// The one-way delay jumps from 30 ms to 600 ms, both ways, for one second,
+/// two seconds into the transfer: the round trip outlasts the 500 ms
+/// retransmission timeout, which fires although nothing was lost.
+#[test]
+fn ten_mib_delay_spike() {
+    let normal = LinkConfig {
+        bandwidth: Some(20_000_000),
+        queue_capacity: Some(100),
+        ..LinkConfig::with_latency(Duration::from_millis(30))
+    };
+    let spike = LinkConfig {
+        latency: Duration::from_millis(600),
+        ..normal
+    };
+    let dirs = client_bulk(10 * MIB);
+    let mut phase = 0;
+    let (d, sim, r) = transfer_watching(8, dirs, normal, Duration::from_secs(300), |sim, since| {
+        let want = if since < Duration::from_secs(2) {
+            0
+        } else if since < Duration::from_secs(3) {
+            1
+        } else {
+            2
+        };
+        if want != phase {
+            phase = want;
+            let link = if phase == 1 { spike } else { normal };
+            sim.set_link_both(client(), server(), link).unwrap();
+        }
+    });
+    assert_eq!(phase, 2, "the spike came and went during the transfer");
+    let stats = r.client_stats.unwrap();
+    println!(
+        "delay spike: {:.2?}, {:.1} Mbit/s, sender: {} timeouts, {} spurious, {} retransmits; {:?}",
+        d,
+        goodput_mbit(dirs, d),
+        stats.timeouts,
+        stats.spurious_timeouts,
+        stats.retransmits,
+        sim.link_stats(client(), server())
+    );
 }
 
 #[test]
