@@ -117,6 +117,13 @@ pub struct Config {
     /// `keepalive` applies; `None` (or zero) leaves `keepalive`. Default
     /// 15 s.
     pub rendezvous_keepalive: Option<Duration>,
+    /// How long a NAT is taken to keep a quiet UDP mapping: a rendezvous
+    /// connection that gives up retransmitting data it sent after at least
+    /// this long without receiving anything ends
+    /// [`TimedOut(MappingExpired)`](crate::Timer::MappingExpired) rather
+    /// than `TimedOut(Retransmissions)`. `None` (or zero) never says so.
+    /// Default 30 s (many NATs forget a quiet mapping then).
+    pub nat_mapping_timeout: Option<Duration>,
     /// First SYN retransmission timeout; doubles at each retransmission.
     /// Not zero (SYNs would repeat without time passing; taken as 1 µs).
     /// Default 1 s (SYNs at 0, 1, 3, 7 s within the default connect
@@ -268,6 +275,7 @@ impl Default for Config {
             rendezvous_timeout: Duration::from_secs(30),
             rendezvous_interval: Duration::from_millis(250),
             rendezvous_keepalive: Some(Duration::from_secs(15)),
+            nat_mapping_timeout: Some(Duration::from_secs(30)),
             syn_rto: Duration::from_secs(1),
             initial_rto: Duration::from_secs(1),
             min_rto: Duration::from_millis(500),

@@ -37,6 +37,14 @@ pub enum Timer {
     /// Nothing arrived for
     /// [`Config::idle_timeout`](crate::Config::idle_timeout).
     Idle,
+    /// A rendezvous connection (through NATs) reached the retransmission
+    /// limit, as [`Retransmissions`](Self::Retransmissions), for data sent
+    /// after the path had been quiet (nothing received) for at least
+    /// [`Config::nat_mapping_timeout`](crate::Config::nat_mapping_timeout):
+    /// a NAT between the peers has most likely forgotten the mapping the
+    /// connection punched (or the peer went away while all was quiet).
+    /// Punch again to go on.
+    MappingExpired,
 }
 
 impl CloseReason {
@@ -64,6 +72,9 @@ impl core::fmt::Display for CloseReason {
                 "connection timed out (retransmission limit)"
             }
             CloseReason::TimedOut(Timer::Idle) => "connection timed out (idle)",
+            CloseReason::TimedOut(Timer::MappingExpired) => {
+                "connection timed out (quiet longer than NAT mappings last: the mapping expired)"
+            }
         })
     }
 }

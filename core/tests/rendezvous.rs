@@ -248,3 +248,47 @@ fn rendezvous_connections_keep_their_nat_mappings_alive_every_15_s() {
     // A keepalive is not acknowledged: B, without one, sends nothing.
     assert_eq!(b, 0, "B sends none");
 }
+
+/// A NAT that forgot the mapping: data sent after a quiet of at least
+/// `Config::nat_mapping_timeout` (30 s) that never gets through ends a
+/// rendezvous connection `TimedOut(MappingExpired)`; after a shorter
+/// quiet, or on a connection that was no rendezvous, it is
+/// `TimedOut(Retransmissions)` as ever.
+#[test]
+fn a_mapping_lost_after_a_quiet_is_reported_as_expired() {
+    let cases = [
+        (true, 45, Timer::MappingExpired),
+        (true, 5, Timer::Retransmissions),
+        (false, 45, Timer::Retransmissions),
+    ];
+    for (rendezvous, quiet, want) in cases {
+        let mut p = Pair::default_pair();
+        let (ha, hb) = if rendezvous {
+            let ha = p.a.connect_rendezvous(p.now, addr(B)).unwrap();
+            let hb = p.b.connect_rendezvous(p.now, addr(A)).unwrap();
+            (ha, hb)
+        } else {
+            p.connect()
+        };
+        p.a.conn(ha).unwrap().set_keepalive(None);
+        p.b.conn(hb).unwrap().set_keepalive(None);
+        // Connected, and the handshake's last packets done with; then quiet.
+        p.run_until(p.now + Duration::from_secs(10));
+        assert!(p.events_a.contains(&Event::Connected(ha)));
+        p.run_until(p.now + Duration::from_secs(quiet));
+        // The mappings are gone: nothing gets through any more.
+        p.filter = Box::new(|_| Fate::Drop);
+        assert_eq!(p.a.conn(ha).unwrap().write(b"after the quiet").unwrap(), 15);
+        p.run_until(p.now + Duration::from_secs(300));
+        let closed: Vec<_> = p
+            .events_a
+            .iter()
+            .filter(|e| matches!(e, Event::Closed(h, _) if *h == ha))
+            .collect();
+        assert_eq!(
+            closed,
+            vec![&Event::Closed(ha, CloseReason::TimedOut(want))],
+            "rendezvous {rendezvous}, quiet {quiet} s"
+        );
+    }
+}

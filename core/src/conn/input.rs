@@ -94,6 +94,7 @@ impl Connection {
         self.on_peer_progress(p);
         self.stats.packets_received += 1;
         self.last_recv = now;
+        self.unanswered_since = None;
         self.reply_delay = now.to_wire().difference_since(p.timestamp);
         self.process_ack(now, p, events);
         if self.is_closed() {

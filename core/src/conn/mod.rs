@@ -179,6 +179,13 @@ pub(crate) struct Connection {
     rto_deadline: Option<Timestamp>,
     /// A rendezvous connect's SYN interval (`rendezvous.rs`).
     rendezvous: Option<Duration>,
+    /// For a rendezvous connection, `Config::nat_mapping_timeout`: the
+    /// quiet after which a retransmission timeout is reported as an
+    /// expired mapping (`rendezvous.rs`).
+    nat_quiet: Option<Duration>,
+    /// When data first went out since the last packet received (cleared
+    /// by the next one received).
+    unanswered_since: Option<Timestamp>,
     /// When to send a tail loss probe (`tlp.rs`).
     tlp_deadline: Option<Timestamp>,
     /// A probe went since the last ack that acknowledged something new.
@@ -292,6 +299,8 @@ impl Connection {
             total: pacing::TotalShare::default(),
             rto_deadline: None,
             rendezvous: None,
+            nat_quiet: None,
+            unanswered_since: None,
             tlp_deadline: None,
             tlp_probed: false,
             last_rto_at: Timestamp::ZERO,

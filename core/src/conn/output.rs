@@ -205,6 +205,7 @@ impl Connection {
         } else {
             SentKind::Data
         };
+        self.unanswered_since.get_or_insert(now);
         self.in_flight.push(Sent {
             seq,
             kind,

@@ -30,6 +30,7 @@ impl Connection {
         let mut c = Connection::connect(config, now, remote, recv_id, isn);
         c.rendezvous = Some(interval);
         c.keepalive = rendezvous_keepalive(config);
+        c.nat_quiet = nat_quiet(config);
         c.connect_deadline = Some(now + config.rendezvous_timeout);
         c
     }
@@ -87,6 +88,7 @@ impl Connection {
         }
         self.rendezvous = Some(config.rendezvous_interval);
         self.keepalive = rendezvous_keepalive(config);
+        self.nat_quiet = nat_quiet(config);
         if self.phase == Phase::HalfOpen {
             // `Connected` once the initiator proves the path.
             self.hs.prove_first = true;
@@ -104,6 +106,20 @@ impl Connection {
         self.rendezvous = Some(config.rendezvous_interval);
         self.hs.prove_first = true;
         self.keepalive = rendezvous_keepalive(config);
+        self.nat_quiet = nat_quiet(config);
+    }
+
+    /// The timer a retransmission timeout that gives up names: an expired
+    /// NAT mapping when this rendezvous connection sent the data it could
+    /// not deliver after a quiet of at least `Config::nat_mapping_timeout`.
+    pub(super) fn retransmissions_timer(&self) -> crate::event::Timer {
+        let quiet = self
+            .unanswered_since
+            .map(|sent| sent.saturating_duration_since(self.last_recv));
+        match (quiet, self.nat_quiet) {
+            (Some(quiet), Some(limit)) if quiet >= limit => crate::event::Timer::MappingExpired,
+            _ => crate::event::Timer::Retransmissions,
+        }
     }
 
     /// The peer's SYN lost the contest to ours: it has not seen ours yet
@@ -137,6 +153,11 @@ impl Connection {
 }
 
 /// A rendezvous connection's keepalive: the shorter of
+/// `Config::nat_mapping_timeout`, none if zero.
+fn nat_quiet(config: &Config) -> Option<Duration> {
+    config.nat_mapping_timeout.filter(|t| !t.is_zero())
+}
+
 /// `Config::rendezvous_keepalive` and `Config::keepalive` (none if both are
 /// off).
 fn rendezvous_keepalive(config: &Config) -> Option<Duration> {

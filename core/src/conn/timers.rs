@@ -79,7 +79,8 @@ impl Connection {
             }
             if self.consecutive_timeouts > self.max_retransmissions && self.phase != Phase::SynSent
             {
-                return self.finish(now, CloseReason::TimedOut(Timer::Retransmissions), events);
+                let timer = self.retransmissions_timer();
+                return self.finish(now, CloseReason::TimedOut(timer), events);
             }
             self.rtt.back_off();
             if self.phase != Phase::SynSent && !window_closed {

@@ -273,7 +273,7 @@ fn rendezvous_between_every_pair_of_nat_types() {
 /// Keepalives every 15 s hold NAT mappings that expire after 30 s quiet:
 /// data still flows after 90 s idle. Without keepalives the mappings
 /// expire, and the writer hears of it: its connection ends
-/// `TimedOut(Retransmissions)`.
+/// `TimedOut(MappingExpired)`.
 #[test]
 fn keepalives_hold_nat_mappings_and_their_loss_is_reported() {
     let (a, b): (SocketAddr, SocketAddr) = (A.parse().unwrap(), B.parse().unwrap());
@@ -333,7 +333,7 @@ fn keepalives_hold_nat_mappings_and_their_loss_is_reported() {
             assert!(
                 a_events.contains(&Event::Closed(
                     ha,
-                    CloseReason::TimedOut(Timer::Retransmissions)
+                    CloseReason::TimedOut(Timer::MappingExpired)
                 )),
                 "{a_events:?}"
             );
