@@ -113,52 +113,45 @@ fn mapped_listener(tag: &str, speaks: Speaks, lifetime: u32, delay: Duration) ->
     gateway.events()
 }
 
-#[test]
-fn pcp_mapping_lets_an_outside_host_connect_in_and_is_removed_at_the_end() {
-    let events = mapped_listener("pcp", Speaks::Pcp, 3600, Duration::ZERO);
-    if events.is_empty() {
-        return; // skipped
-    }
-    let map = Event::Map {
-        by: Speaks::Pcp,
+/// A mapping of 40000 to host a's 40000 for an hour, granted by `by`.
+fn hour_mapping(by: Speaks) -> Event {
+    Event::Map {
+        by,
         external: 40000,
         internal: "192.0.2.2:40000".parse().unwrap(),
         lifetime: 3600,
-    };
-    assert_eq!(events, vec![map, Event::Unmap { external: 40000 }]);
+    }
+}
+
+/// The gateway speaking `speaks` saw exactly `want` (unless skipped).
+fn mapped_as(tag: &str, speaks: Speaks, want: Vec<Event>) {
+    let events = mapped_listener(tag, speaks, 3600, Duration::ZERO);
+    if !events.is_empty() {
+        assert_eq!(events, want);
+    }
+}
+
+#[test]
+fn pcp_mapping_lets_an_outside_host_connect_in_and_is_removed_at_the_end() {
+    let unmap = Event::Unmap { external: 40000 };
+    mapped_as("pcp", Speaks::Pcp, vec![hour_mapping(Speaks::Pcp), unmap]);
 }
 
 #[test]
 fn nat_pmp_is_the_fallback_when_the_gateway_has_no_pcp() {
-    let events = mapped_listener("pmp", Speaks::NatPmp, 3600, Duration::ZERO);
-    if events.is_empty() {
-        return; // skipped
-    }
-    let map = Event::Map {
-        by: Speaks::NatPmp,
-        external: 40000,
-        internal: "192.0.2.2:40000".parse().unwrap(),
-        lifetime: 3600,
-    };
-    assert_eq!(
-        events,
-        vec![Event::RefusedPcp, map, Event::Unmap { external: 40000 }]
-    );
+    let unmap = Event::Unmap { external: 40000 };
+    let want = vec![Event::RefusedPcp, hour_mapping(Speaks::NatPmp), unmap];
+    mapped_as("pmp", Speaks::NatPmp, want);
 }
 
 #[test]
 fn upnp_is_the_fallback_when_the_gateway_has_neither() {
-    let events = mapped_listener("upnp", Speaks::Upnp, 3600, Duration::ZERO);
-    if events.is_empty() {
-        return; // skipped
-    }
-    let map = Event::Map {
-        by: Speaks::Upnp,
-        external: 40000,
-        internal: "192.0.2.2:40000".parse().unwrap(),
-        lifetime: 3600,
-    };
-    assert_eq!(events, vec![map, Event::Unmap { external: 40000 }]);
+    let unmap = Event::Unmap { external: 40000 };
+    mapped_as(
+        "upnp",
+        Speaks::Upnp,
+        vec![hour_mapping(Speaks::Upnp), unmap],
+    );
 }
 
 #[test]

@@ -65,14 +65,9 @@ impl Drop for Introducer {
 }
 
 fn punch(args: &[&str]) -> Child {
-    utpcat()
-        .arg("punch")
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+    let mut command = utpcat();
+    command.arg("punch").args(args);
+    spawn_piped(command)
 }
 
 /// Two peers meet through the introducer and move `a_len` bytes a → b

@@ -34,31 +34,41 @@ fn introducer(lab: &Lab) -> Child {
     child
 }
 
-#[test]
-fn two_hosts_behind_nats_punch_through_and_move_16_mib_each_way() {
-    let Some(lab) = lab("ok", false) else { return };
-    let mut intro = introducer(&lab);
-    let dir = scratch("punch-netns");
-    let (a_data, b_data) = (random_bytes(16 << 20, 11), random_bytes(16 << 20, 12));
-    std::fs::write(dir.join("a"), &a_data).unwrap();
-    std::fs::write(dir.join("b"), &b_data).unwrap();
+/// Hosts a and b run `utpcat punch --via INTRODUCER --name ME --peer
+/// OTHER` with `extra(ME)` at once, against an introducer started for
+/// them: what each left, once both ended.
+fn punch_both(lab: &Lab, extra: impl Fn(&str) -> Vec<String>) -> (Done, Done) {
+    let mut intro = introducer(lab);
     let side = |me: &str, peer: &str| {
-        let send = dir.join(me).display().to_string();
-        let recv = dir.join(format!("{me}.got")).display().to_string();
-        let args = [
-            "punch", "--via", INTRODUCER, "--name", me, "--peer", peer, "--send", &send, "--recv",
-            &recv,
-        ];
+        let mut args: Vec<String> = ["punch", "--via", INTRODUCER, "--name", me, "--peer", peer]
+            .map(String::from)
+            .to_vec();
+        args.extend(extra(me));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         lab.utpcat(me, &args)
     };
-    let a = side("a", "b");
-    let b = side("b", "a");
-    let (a, b) = (
+    let (a, b) = (side("a", "b"), side("b", "a"));
+    let done = (
         finish(a, String::new(), None),
         finish(b, String::new(), None),
     );
     let _ = intro.kill();
     let _ = intro.wait();
+    done
+}
+
+#[test]
+fn two_hosts_behind_nats_punch_through_and_move_16_mib_each_way() {
+    let Some(lab) = lab("ok", false) else { return };
+    let dir = scratch("punch-netns");
+    let (a_data, b_data) = (random_bytes(16 << 20, 11), random_bytes(16 << 20, 12));
+    std::fs::write(dir.join("a"), &a_data).unwrap();
+    std::fs::write(dir.join("b"), &b_data).unwrap();
+    let (a, b) = punch_both(&lab, |me| {
+        let send = dir.join(me).display().to_string();
+        let recv = dir.join(format!("{me}.got")).display().to_string();
+        vec!["--send".into(), send, "--recv".into(), recv]
+    });
     assert_success("a", &a);
     assert_success("b", &b);
     // Each saw the other's NAT's public address, with its port preserved
@@ -92,30 +102,8 @@ fn two_hosts_behind_nats_punch_through_and_move_16_mib_each_way() {
 #[test]
 fn a_symmetric_nat_fails_clearly_within_the_timeout() {
     let Some(lab) = lab("sym", true) else { return };
-    let mut intro = introducer(&lab);
     let started = Instant::now();
-    let side = |me: &str, peer: &str| {
-        let args = [
-            "punch",
-            "--via",
-            INTRODUCER,
-            "--name",
-            me,
-            "--peer",
-            peer,
-            "--timeout",
-            "4",
-        ];
-        lab.utpcat(me, &args)
-    };
-    let a = side("a", "b");
-    let b = side("b", "a");
-    let (a, b) = (
-        finish(a, String::new(), None),
-        finish(b, String::new(), None),
-    );
-    let _ = intro.kill();
-    let _ = intro.wait();
+    let (a, b) = punch_both(&lab, |_| vec!["--timeout".into(), "4".into()]);
     // The peer wait ends as soon as both registered; then the 4 s
     // rendezvous. Generous for a loaded machine, far below a hang.
     assert!(started.elapsed() < Duration::from_secs(30));

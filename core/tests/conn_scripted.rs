@@ -20,10 +20,6 @@ use utp_core::{
     ListenConfig, SeqNr, Timer, Timestamp,
 };
 
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
-
 fn syns(p: &Pair) -> Vec<(Timestamp, u16, u16)> {
     p.wire_from(A)
         .into_iter()

@@ -19,10 +19,6 @@ use common::*;
 use utp_core::wire::PacketType;
 use utp_core::{CloseReason, ConnHandle, ConnState, Event, SeqNr};
 
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
-
 /// A's send id, A's FIN's sequence number, the index in the log after it.
 fn a_fin(p: &Pair) -> (u16, SeqNr, usize) {
     let (i, fin) = p

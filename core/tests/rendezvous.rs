@@ -11,13 +11,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{addr, pattern, two_way_with, Fate, Pair, A, B};
+use common::{addr, ms, pattern, two_way_with, Fate, Pair, A, B};
 use utp_core::wire::PacketType;
 use utp_core::{CloseReason, ConnHandle, ConnectError, Event, Timer};
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
 
 /// A and B connect by rendezvous, B `b_later` after A; `drop` decides
 /// which datagrams are lost (by sender and by how many SYNs that sender

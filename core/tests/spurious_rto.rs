@@ -16,16 +16,11 @@ mod common;
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use common::{addr, pattern, Fate, Pair, A, B};
+use common::{addr, ms, pattern, Fate, Pair, A, B};
 use utp_core::congestion::{AckSample, CongestionKind, Controller, ControllerContext};
 use utp_core::wire::PacketType;
 use utp_core::{Config, ConnStats, Timestamp};
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
 
 /// What the connection's packets did to B's acks in the second block.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

@@ -12,13 +12,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{pattern, Fate, Pair, A, B};
+use common::{ms, pattern, Fate, Pair, A, B};
 use utp_core::wire::PacketType;
 use utp_core::ConnHandle;
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
 
 /// What became of one 16 KiB block.
 struct Block {

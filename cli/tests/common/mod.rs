@@ -22,6 +22,16 @@ pub(crate) fn utpcat() -> Command {
     Command::new(env!("CARGO_BIN_EXE_utpcat"))
 }
 
+/// Starts `command` with stdin from nowhere and stdout, stderr piped.
+pub(crate) fn spawn_piped(mut command: Command) -> Child {
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 /// What a finished process left.
 #[derive(Debug)]
 pub(crate) struct Done {

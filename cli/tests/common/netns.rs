@@ -19,7 +19,7 @@
 //! Needs root, `ip` and `nft`. Without them [`lab`] says the test is
 //! skipped, unless `UTP_REQUIRE_NETNS=1` (CI sets it): then it panics.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 
 pub(crate) const REQUIRE: &str = "UTP_REQUIRE_NETNS";
 const INTRODUCER: &str = "203.0.113.1:3478";
@@ -99,14 +99,11 @@ impl Lab {
 
     /// `utpcat ARGS` in namespace `ns`.
     pub(crate) fn utpcat(&self, ns: &str, args: &[&str]) -> Child {
-        Command::new("ip")
+        let mut command = Command::new("ip");
+        command
             .args(["netns", "exec", &self.ns(ns), env!("CARGO_BIN_EXE_utpcat")])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
+            .args(args);
+        super::spawn_piped(command)
     }
 }
 

@@ -230,6 +230,11 @@ impl<P: Peer> Pair<P> {
     }
 }
 
+/// `n` milliseconds.
+pub fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
 /// Deterministic payload.
 pub fn pattern(len: usize, seed: u8) -> Vec<u8> {
     (0..len)
