@@ -10,7 +10,8 @@
 //! interleave the stacks (every stack's round 1, then every stack's round
 //! 2, ...), so that a slow minute of the machine touches all stacks alike.
 //! The receiver checks the payload (the interop tests' seeded pattern)
-//! byte for byte. See README.md for the columns.
+//! byte for byte. See README.md for the columns. The exit status is 1 when
+//! any run failed (the table is printed all the same).
 
 mod child;
 mod report;
@@ -172,5 +173,9 @@ fn bench_main(args: &Args) -> Res<()> {
         args.mib, args.rounds
     );
     print!("{}", report::table(&results, &ucat()));
+    let failed: usize = results.iter().map(|r| r.failed.len()).sum();
+    if failed > 0 {
+        return Err(format!("{failed} runs failed (see the table)").into());
+    }
     Ok(())
 }
