@@ -104,15 +104,26 @@ fn child_main(role: Role, args: &Args) -> Res<()> {
 
 /// Where `ucat` (libutp's C example client) is, if on PATH. libutp-rs2-sys
 /// bundles only the library sources (no ucat.c), so the bench cannot build it.
-fn ucat() -> String {
+/// Returns the table cell and a note.
+fn ucat() -> (&'static str, String) {
     let found = std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
             .map(|p| p.join("ucat"))
             .find(|p| p.is_file())
     });
     match found {
-        Some(p) => format!("found at {} but not driven by this bench", p.display()),
-        None => "ucat: not found (not on PATH; libutp-rs2-sys bundles no ucat.c)".to_string(),
+        Some(p) => (
+            "not run",
+            format!(
+                "found at {}, but this bench does not drive it yet",
+                p.display()
+            ),
+        ),
+        None => (
+            "not found",
+            "not on PATH, and libutp-rs2-sys bundles the library without ucat.c to build it from"
+                .to_string(),
+        ),
     }
 }
 
@@ -172,7 +183,8 @@ fn bench_main(args: &Args) -> Res<()> {
          stalls = runs below half the stack's median\n",
         args.mib, args.rounds
     );
-    print!("{}", report::table(&results, &ucat()));
+    let (cell, note) = ucat();
+    print!("{}", report::table(&results, (cell, &note)));
     let failed: usize = results.iter().map(|r| r.failed.len()).sum();
     if failed > 0 {
         return Err(format!("{failed} runs failed (see the table)").into());

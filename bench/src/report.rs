@@ -71,8 +71,8 @@ impl StackResults {
 }
 
 /// The table as Markdown: one row per stack, then the ratio table, then
-/// the ucat line.
-pub(crate) fn table(results: &[StackResults], ucat: &str) -> String {
+/// the ucat row (`ucat`: the cell and a note under the table).
+pub(crate) fn table(results: &[StackResults], ucat: (&str, &str)) -> String {
     let mut out = String::new();
     out.push_str(
         "| stack | MiB | median Gbit/s | min-max Gbit/s | stalls | failed | send CPU s/GiB | recv CPU s/GiB |\n",
@@ -102,7 +102,10 @@ pub(crate) fn table(results: &[StackResults], ucat: &str) -> String {
             )),
         }
     }
-    out.push_str(&format!("| ucat | - | {ucat} | | | | | |\n"));
+    let (cell, note) = ucat;
+    out.push_str(&format!(
+        "| ucat | - | {cell} | - | - | - | - | - |\n\nucat: {note}\n"
+    ));
     let peers: Vec<&StackResults> = results.iter().filter(|r| !r.stack.is_ours()).collect();
     let ours: Vec<&StackResults> = results.iter().filter(|r| r.stack.is_ours()).collect();
     if !peers.is_empty() && !ours.is_empty() {
