@@ -5,7 +5,8 @@
 //! - receiver: `ready <addr>`, `done` (the last byte is in), `cpu <secs>`,
 //!   then `verified ok` or `verified FAIL <why>`;
 //! - sender: `start` (just before it connects), `written`, and after the
-//!   orchestrator writes `stop` to its stdin, `cpu <secs>`.
+//!   orchestrator writes `stop` to its stdin, for ours `stats ...`, then
+//!   `cpu <secs>`.
 //!
 //! CPU seconds are user + system time from `ready` to `done` (receiver) and
 //! from `start` to `stop` (sender): the payload is generated before and
@@ -17,6 +18,7 @@ use std::time::Duration;
 
 use nix::sys::resource::{getrusage, UsageWho};
 use utp_interop::data::{pattern, verify};
+use utp_tokio::ConnStats;
 
 use crate::stacks::Stack;
 use crate::Res;
@@ -78,18 +80,26 @@ impl Reporter {
     }
 
     /// Sender: blocks until the orchestrator says `stop` (the receiver has
-    /// everything), then reports the CPU time. Call it where blocking the
-    /// thread does not stop the stack (tokio stacks: `spawn_blocking`).
-    pub(crate) fn wait_stop(cpu_start: Duration) -> Res<()> {
+    /// everything). Call it where blocking the thread does not stop the
+    /// stack (tokio stacks: `spawn_blocking`), then [`Reporter::stopped`].
+    pub(crate) fn wait_stop() -> Res<()> {
         let mut line = String::new();
         std::io::stdin().lock().read_line(&mut line)?;
-        let cpu = cpu_now()?.saturating_sub(cpu_start);
-        say(&format!("cpu {:.6}", cpu.as_secs_f64()))
+        Ok(())
     }
 
-    /// The CPU clock's start, for [`Reporter::wait_stop`] on another thread.
-    pub(crate) fn cpu_start(&self) -> Duration {
-        self.cpu_start
+    /// Sender, after `stop`: reports our connection's counters (`stats`
+    /// line: retransmits, RTO timeouts, tail-loss probes; ours only) and
+    /// the CPU time.
+    pub(crate) fn stopped(&self, stats: Option<&ConnStats>) -> Res<()> {
+        let cpu = cpu_now()?.saturating_sub(self.cpu_start);
+        if let Some(st) = stats {
+            say(&format!(
+                "stats retransmits={} timeouts={} tail_probes={}",
+                st.retransmits, st.timeouts, st.tail_probes
+            ))?;
+        }
+        say(&format!("cpu {:.6}", cpu.as_secs_f64()))
     }
 }
 

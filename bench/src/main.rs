@@ -157,13 +157,14 @@ fn bench_main(args: &Args) -> Res<()> {
             match run::transfer(r.stack, len, seed, timeout) {
                 Ok(m) => {
                     eprintln!(
-                        "round {round}/{} {:>14}: {:7.2} Gbit/s in {:.3} s, CPU send {:.3} s, recv {:.3} s",
+                        "round {round}/{} {:>14}: {:7.2} Gbit/s in {:.3} s, CPU send {:.3} s, recv {:.3} s {}",
                         args.rounds,
                         r.stack.name(),
                         m.gbit_per_s(),
                         m.secs,
                         m.send_cpu,
-                        m.recv_cpu
+                        m.recv_cpu,
+                        m.sender_stats
                     );
                     r.ok.push(m);
                 }

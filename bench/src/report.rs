@@ -64,6 +64,25 @@ impl StackResults {
         })
     }
 
+    /// Our senders' retransmits and RTO timeouts summed over the completed
+    /// runs, as `R / T`; `-` for the other stacks (no counters).
+    fn counters(&self) -> String {
+        let sum = |key: &str| -> Option<u64> {
+            self.ok
+                .iter()
+                .map(|m| {
+                    m.sender_stats
+                        .split_whitespace()
+                        .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('=')?.parse::<u64>().ok())
+                })
+                .sum()
+        };
+        match (sum("retransmits"), sum("timeouts")) {
+            (Some(r), Some(t)) if !self.ok.is_empty() => format!("{r} / {t}"),
+            _ => "-".to_string(),
+        }
+    }
+
     /// The median Gbit/s, if any run completed.
     fn median(&self) -> Option<f64> {
         self.summary().map(|s| s.median)
@@ -75,14 +94,14 @@ impl StackResults {
 pub(crate) fn table(results: &[StackResults], ucat: (&str, &str)) -> String {
     let mut out = String::new();
     out.push_str(
-        "| stack | MiB | median Gbit/s | min-max Gbit/s | stalls | failed | send CPU s/GiB | recv CPU s/GiB |\n",
+        "| stack | MiB | median Gbit/s | min-max Gbit/s | stalls | failed | send CPU s/GiB | recv CPU s/GiB | retransmits / RTOs |\n",
     );
-    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|\n");
+    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for r in results {
         let runs = r.ok.len() + r.failed.len();
         match r.summary() {
             Some(s) => out.push_str(&format!(
-                "| {} | {} | {:.2} | {:.2}-{:.2} | {}/{} | {} | {:.2} | {:.2} |\n",
+                "| {} | {} | {:.2} | {:.2}-{:.2} | {}/{} | {} | {:.2} | {:.2} | {} |\n",
                 r.stack.name(),
                 r.mib,
                 s.median,
@@ -92,10 +111,11 @@ pub(crate) fn table(results: &[StackResults], ucat: (&str, &str)) -> String {
                 r.ok.len(),
                 r.failed.len(),
                 s.send_cpu,
-                s.recv_cpu
+                s.recv_cpu,
+                r.counters()
             )),
             None => out.push_str(&format!(
-                "| {} | {} | - | - | - | {}/{runs} | - | - |\n",
+                "| {} | {} | - | - | - | {}/{runs} | - | - | - |\n",
                 r.stack.name(),
                 r.mib,
                 r.failed.len()
@@ -104,7 +124,7 @@ pub(crate) fn table(results: &[StackResults], ucat: (&str, &str)) -> String {
     }
     let (cell, note) = ucat;
     out.push_str(&format!(
-        "| ucat | - | {cell} | - | - | - | - | - |\n\nucat: {note}\n"
+        "| ucat | - | {cell} | - | - | - | - | - | - |\n\nucat: {note}\n"
     ));
     let peers: Vec<&StackResults> = results.iter().filter(|r| !r.stack.is_ours()).collect();
     let ours: Vec<&StackResults> = results.iter().filter(|r| r.stack.is_ours()).collect();

@@ -12,7 +12,7 @@ use crate::stacks::Stack;
 use crate::Res;
 
 /// What one transfer measured.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Measure {
     /// Payload bytes, received and verified.
     pub(crate) bytes: usize,
@@ -22,6 +22,9 @@ pub(crate) struct Measure {
     pub(crate) send_cpu: f64,
     /// Receiver CPU seconds.
     pub(crate) recv_cpu: f64,
+    /// Our sender's counters (`retransmits=.. timeouts=.. tail_probes=..`);
+    /// empty for the other stacks.
+    pub(crate) sender_stats: String,
 }
 
 impl Measure {
@@ -141,7 +144,15 @@ pub(crate) fn transfer(stack: Stack, bytes: usize, seed: u64, timeout: Duration)
     let (_, verified) = recv.expect("verified ", deadline)?;
     send.say("stop")?;
     send.expect("written", deadline)?;
-    let (_, send_cpu) = send.expect("cpu ", deadline)?;
+    let (_, mut line) = send.expect("", deadline)?;
+    let mut sender_stats = String::new();
+    if let Some(stats) = line.strip_prefix("stats ") {
+        sender_stats = stats.to_string();
+        line = send.expect("", deadline)?.1;
+    }
+    let send_cpu = line
+        .strip_prefix("cpu ")
+        .ok_or(format!("expected `cpu`, got `{line}`"))?;
     if verified != "ok" {
         return Err(format!("receiver: {verified}").into());
     }
@@ -150,7 +161,8 @@ pub(crate) fn transfer(stack: Stack, bytes: usize, seed: u64, timeout: Duration)
     Ok(Measure {
         bytes,
         secs: (t1 - t0).as_secs_f64(),
-        send_cpu: send_cpu.parse()?,
+        send_cpu: send_cpu.trim().parse()?,
         recv_cpu: recv_cpu.parse()?,
+        sender_stats,
     })
 }

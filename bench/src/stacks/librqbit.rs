@@ -24,6 +24,7 @@ pub(crate) fn send(addr: SocketAddr, payload: &[u8], rep: &mut Reporter) -> Res<
         rep.start()?;
         let socket = UtpSocketUdp::new_udp(loopback()).await?;
         let (_r, mut w) = socket.connect(addr).await?.split();
-        write_and_wait(&mut w, payload, rep).await
+        write_and_wait(&mut w, payload, rep).await?;
+        rep.stopped(None)
     })
 }

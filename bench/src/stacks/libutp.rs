@@ -33,6 +33,7 @@ pub(crate) fn send(addr: SocketAddr, payload: &[u8], rep: &mut Reporter) -> Res<
         rep.start()?;
         let (ctx, _) = context()?;
         let mut s = ctx.connect(addr).await.map_err(|e| e.to_string())?;
-        write_and_wait(&mut s, payload, rep).await
+        write_and_wait(&mut s, payload, rep).await?;
+        rep.stopped(None)
     })
 }

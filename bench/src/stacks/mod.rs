@@ -162,8 +162,8 @@ async fn read_exact<R: AsyncRead + Unpin>(
 }
 
 /// Writes everything to a tokio stream, reports `written`, and waits for
-/// the orchestrator's `stop` on a blocking thread while the runtime keeps
-/// the stack going.
+/// the orchestrator's `stop` while the runtime keeps the stack going; the
+/// caller then calls [`Reporter::stopped`].
 async fn write_and_wait<W: AsyncWrite + Unpin>(
     w: &mut W,
     payload: &[u8],
@@ -173,13 +173,11 @@ async fn write_and_wait<W: AsyncWrite + Unpin>(
     // delivers what write took without one.
     w.write_all(payload).await?;
     rep.written()?;
-    wait_stop(rep).await
+    wait_stop().await
 }
 
 /// Waits for `stop` on a blocking thread (the runtime keeps running).
-async fn wait_stop(rep: &Reporter) -> Res<()> {
-    let start = rep.cpu_start();
-    tokio::task::spawn_blocking(move || Reporter::wait_stop(start).map_err(|e| e.to_string()))
-        .await??;
+async fn wait_stop() -> Res<()> {
+    tokio::task::spawn_blocking(|| Reporter::wait_stop().map_err(|e| e.to_string())).await??;
     Ok(())
 }

@@ -28,7 +28,8 @@ pub(crate) fn tokio_send(
         rep.start()?;
         let socket = utp_tokio::UtpSocket::bind(loopback()).await?;
         let mut s = socket.connect(addr).await?;
-        write_and_wait(&mut s, payload, rep).await
+        write_and_wait(&mut s, payload, rep).await?;
+        rep.stopped(Some(&s.stats()))
     })
 }
 
@@ -55,9 +56,8 @@ pub(crate) fn async_std_send(addr: SocketAddr, payload: &[u8], rep: &mut Reporte
         s.write_all(payload).await?;
         rep.written()?;
         // The driver thread keeps sending while this one blocks.
-        Reporter::wait_stop(rep.cpu_start())?;
-        drop(s);
-        Ok(())
+        Reporter::wait_stop()?;
+        rep.stopped(Some(&s.stats()))
     })
 }
 
@@ -79,7 +79,6 @@ pub(crate) fn mio_send(addr: SocketAddr, payload: &[u8], rep: &mut Reporter) -> 
     s.write_all(payload)?;
     s.flush()?;
     rep.written()?;
-    Reporter::wait_stop(rep.cpu_start())?;
-    drop(s);
-    Ok(())
+    Reporter::wait_stop()?;
+    rep.stopped(Some(&s.stats()))
 }

@@ -21,6 +21,7 @@ pub(crate) fn send(addr: SocketAddr, payload: &[u8], rep: &mut Reporter) -> Res<
     runtime(false)?.block_on(async {
         rep.start()?;
         let mut s = tokio::net::TcpStream::connect(addr).await?;
-        write_and_wait(&mut s, payload, rep).await
+        write_and_wait(&mut s, payload, rep).await?;
+        rep.stopped(None)
     })
 }

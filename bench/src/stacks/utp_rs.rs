@@ -51,8 +51,8 @@ pub(crate) fn send(addr: SocketAddr, payload: &[u8], rep: &mut Reporter) -> Res<
             let _ = s.close().await;
         });
         rep.written()?;
-        wait_stop(rep).await?;
+        wait_stop().await?;
         closing.abort();
-        Ok(())
+        rep.stopped(None)
     })
 }
