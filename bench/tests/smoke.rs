@@ -1,0 +1,39 @@
+//! The bench end to end, small: ours (tokio, current-thread) and TCP, 1 MiB,
+//! one round, each as two child processes; every run completes and verifies.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::process::Command;
+
+#[test]
+fn one_mib_ours_and_tcp_verified() {
+    let out = Command::new(env!("CARGO_BIN_EXE_utp-bench"))
+        .args([
+            "--mib",
+            "1",
+            "--rounds",
+            "1",
+            "--stacks",
+            "ours-tokio-ct,tcp",
+            "--timeout",
+            "60",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    for stack in ["ours-tokio-ct", "tcp"] {
+        // A completed row: 1 MiB, no failed run ("| 0/1 | 0 |": no stall, none failed).
+        let row = stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("| {stack} | 1 |")))
+            .unwrap_or_else(|| panic!("no row for {stack}:\n{stdout}"));
+        assert!(row.contains("| 0/1 | 0 |"), "{row}");
+        // The progress line of the run on stderr.
+        assert!(
+            stderr.contains(&format!("{stack}: ")) && !stderr.contains("FAILED"),
+            "{stderr}"
+        );
+    }
+    assert!(!stdout.contains("Failed runs"), "{stdout}");
+}
