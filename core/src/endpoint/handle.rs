@@ -31,7 +31,7 @@ impl<P: Peer> Conn<'_, P> {
         if slot.generation != handle.generation {
             return None;
         }
-        let conn = slot.conn.as_mut()?;
+        let conn = slot.conn.as_deref_mut()?;
         let mut sink = EventSink {
             queue: &mut self.ep.events,
             handle,

@@ -34,7 +34,7 @@ impl<P: Peer> Endpoint<P> {
                 .slots
                 .get_mut(index as usize)
                 .filter(|s| s.peer.as_ref().and_then(Peer::socket_addr) == Some(remote))
-                .and_then(|s| s.conn.as_mut())
+                .and_then(|s| s.conn.as_deref_mut())
             else {
                 continue;
             };
@@ -72,7 +72,7 @@ impl<P: Peer> Endpoint<P> {
             let Some(conn) = self
                 .slots
                 .get_mut(index as usize)
-                .and_then(|s| s.conn.as_mut())
+                .and_then(|s| s.conn.as_deref_mut())
             else {
                 continue;
             };

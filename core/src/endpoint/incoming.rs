@@ -25,7 +25,7 @@ impl<P: Peer> Endpoint<P> {
                 let matches = self
                     .slots
                     .get(index as usize)
-                    .and_then(|s| s.conn.as_ref())
+                    .and_then(|s| s.conn.as_deref())
                     .is_some_and(|c| c.send_id() == packet.connection_id);
                 if matches {
                     self.deliver(now, index, packet);

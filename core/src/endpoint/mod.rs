@@ -102,7 +102,9 @@ enum Owner {
 
 struct Slot<P> {
     generation: u32,
-    conn: Option<Connection>,
+    /// Boxed: a slot of the `slots` vector stays small, so the vector's
+    /// spare capacity costs little per connection.
+    conn: Option<Box<Connection>>,
     /// The peer of `conn` (set while `conn` is).
     peer: Option<P>,
     /// In the `ready` queue (may have output).
@@ -356,7 +358,7 @@ impl<P: Peer> Endpoint<P> {
                     if let Some(c) = self
                         .slots
                         .get_mut(h.index as usize)
-                        .and_then(|s| s.conn.as_mut())
+                        .and_then(|s| s.conn.as_deref_mut())
                     {
                         c.release();
                     }
@@ -396,7 +398,7 @@ impl<P: Peer> Endpoint<P> {
         }
         let handle = match self.slots.get_mut(index as usize) {
             Some(slot) => {
-                slot.conn = Some(conn);
+                slot.conn = Some(Box::new(conn));
                 slot.peer = Some(peer);
                 slot.armed = None;
                 slot.half_open = half_open;
@@ -439,7 +441,7 @@ impl<P: Peer> Endpoint<P> {
         self.slots
             .get(h.index as usize)
             .filter(|s| s.generation == h.generation)
-            .and_then(|s| s.conn.as_ref())
+            .and_then(|s| s.conn.as_deref())
     }
 
     fn handle_of(&self, index: u32) -> ConnHandle {
@@ -453,7 +455,7 @@ impl<P: Peer> Endpoint<P> {
         let Some(slot) = self.slots.get_mut(index as usize) else {
             return;
         };
-        let finished = slot.conn.as_ref().is_some_and(|c| c.is_finished(now));
+        let finished = slot.conn.as_deref().is_some_and(|c| c.is_finished(now));
         if !finished {
             return;
         }
@@ -480,7 +482,7 @@ impl<P: Peer> Endpoint<P> {
         let Some(slot) = self.slots.get_mut(index as usize) else {
             return;
         };
-        let Some(conn) = slot.conn.as_mut() else {
+        let Some(conn) = slot.conn.as_deref_mut() else {
             return;
         };
         // Under pressure (an eighth of the budget left), spare reassembly
@@ -508,7 +510,7 @@ impl<P: Peer> Endpoint<P> {
                     continue;
                 };
                 slot.budget_blocked = false;
-                if let Some(conn) = slot.conn.as_mut() {
+                if let Some(conn) = slot.conn.as_deref_mut() {
                     let mut sink = EventSink {
                         queue: &mut self.events,
                         handle: h,
@@ -532,7 +534,7 @@ impl<P: Peer> Endpoint<P> {
     pub fn buffer_heap_bytes(&self) -> usize {
         self.slots
             .iter()
-            .filter_map(|s| s.conn.as_ref())
+            .filter_map(|s| s.conn.as_deref())
             .map(Connection::heap_bytes)
             .sum()
     }
@@ -585,7 +587,7 @@ impl<P: Peer> Endpoint<P> {
         if let Some(conn) = self
             .slots
             .get_mut(index as usize)
-            .and_then(|s| s.conn.as_mut())
+            .and_then(|s| s.conn.as_deref_mut())
         {
             let mut sink = EventSink {
                 queue: &mut self.events,
@@ -612,7 +614,7 @@ impl<P: Peer> Endpoint<P> {
         let Some(slot) = self.slots.get_mut(index as usize) else {
             return;
         };
-        let Some(conn) = slot.conn.as_mut() else {
+        let Some(conn) = slot.conn.as_deref_mut() else {
             return;
         };
         if slot.half_open && !conn.is_half_open() {

@@ -18,7 +18,7 @@ impl<P: Peer> Endpoint<P> {
             let Some(conn) = self
                 .slots
                 .get_mut(index as usize)
-                .and_then(|s| s.conn.as_mut())
+                .and_then(|s| s.conn.as_deref_mut())
             else {
                 continue;
             };
@@ -64,7 +64,7 @@ impl<P: Peer> Endpoint<P> {
             let Some(slot) = self.slots.get_mut(index as usize) else {
                 continue;
             };
-            let Some(conn) = slot.conn.as_mut() else {
+            let Some(conn) = slot.conn.as_deref_mut() else {
                 slot.ready = false;
                 continue;
             };

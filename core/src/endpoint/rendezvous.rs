@@ -72,7 +72,7 @@ impl<P: Peer> Endpoint<P> {
                 slots
                     .get(h.index as usize)
                     .filter(|s| s.generation == h.generation)
-                    .and_then(|s| s.conn.as_ref())
+                    .and_then(|s| s.conn.as_deref())
                     .is_some_and(Connection::rendezvous_waiting)
             });
         }
@@ -86,11 +86,11 @@ impl<P: Peer> Endpoint<P> {
         let index = self.slots.iter().position(|s| {
             s.owner != Owner::App
                 && s.peer.as_ref() == Some(remote)
-                && s.conn.as_ref().is_some_and(|c| !c.is_closed())
+                && s.conn.as_deref().is_some_and(|c| !c.is_closed())
         })? as u32;
         let handle = self.handle_of(index);
         let slot = self.slots.get_mut(index as usize)?;
-        let conn = slot.conn.as_mut()?;
+        let conn = slot.conn.as_deref_mut()?;
         let mut sink = EventSink {
             queue: &mut self.events,
             handle,
@@ -157,7 +157,7 @@ impl<P: Peer> Endpoint<P> {
         let Some((our_id, our_seq)) = self
             .slots
             .get(index as usize)
-            .and_then(|s| s.conn.as_ref())
+            .and_then(|s| s.conn.as_deref())
             .and_then(Connection::rendezvous_syn)
         else {
             return false;
@@ -171,7 +171,7 @@ impl<P: Peer> Endpoint<P> {
                 if let Some(conn) = self
                     .slots
                     .get_mut(index as usize)
-                    .and_then(|s| s.conn.as_mut())
+                    .and_then(|s| s.conn.as_deref_mut())
                 {
                     conn.rendezvous_resend_now();
                 }
@@ -224,8 +224,8 @@ impl<P: Peer> Endpoint<P> {
             return;
         };
         let old_key = (from.clone(), old.recv_id());
-        conn.adopt(old);
-        slot.conn = Some(conn);
+        conn.adopt(*old);
+        slot.conn = Some(Box::new(conn));
         if self.routes.get(&old_key) == Some(&index) {
             self.routes.remove(&old_key);
         }

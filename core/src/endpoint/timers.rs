@@ -48,7 +48,7 @@ impl<P: Peer> Endpoint<P> {
         let Some(slot) = self.slots.get_mut(index as usize) else {
             return;
         };
-        let Some(deadline) = slot.conn.as_ref().and_then(|c| c.poll_timeout()) else {
+        let Some(deadline) = slot.conn.as_deref().and_then(|c| c.poll_timeout()) else {
             return;
         };
         // The armed entry will do if it is not later than the deadline and
