@@ -109,10 +109,10 @@ async fn rendezvous_with_libutp(start: Start, cross: bool, seed: u64, writer: Wr
     let what = format!("{start:?}, cross {cross}, seed {seed}, {writer:?} writes first");
     let (ctx, libutp_addr) = libutp_context();
     let ours = our_socket(seed);
-    let tap = Arc::new(Crossing::start(ours.local_addr().unwrap(), cross).await);
-    tap.set_peer(libutp_addr);
+    let crossing = Arc::new(Crossing::start(ours.local_addr().unwrap(), cross).await);
+    crossing.set_peer(libutp_addr);
     // Each side sends to the forwarder and sees the other there.
-    let fwd = tap.local_addr();
+    let via = crossing.local_addr();
     // Its listener waits before any SYN can come (libutp-rs2 closes a
     // connection nobody accepts): the accept is polled once here.
     let mut accept = Box::pin({
@@ -128,16 +128,16 @@ async fn rendezvous_with_libutp(start: Start, cross: bool, seed: u64, writer: Wr
     let offset = Duration::from_millis(5);
     let rendezvous = || {
         let ours = ours.clone();
-        tokio::spawn(async move { ours.connect_rendezvous(fwd).await })
+        tokio::spawn(async move { ours.connect_rendezvous(via).await })
     };
     let (our_conn, outgoing) = match start {
         Start::OursFirst => {
             let r = rendezvous();
             tokio::time::sleep(offset).await;
-            (r, ctx.connect(fwd).await.unwrap())
+            (r, ctx.connect(via).await.unwrap())
         }
         Start::TheirsFirst => {
-            let o = ctx.connect(fwd).await.unwrap();
+            let o = ctx.connect(via).await.unwrap();
             tokio::time::sleep(offset).await;
             (rendezvous(), o)
         }
@@ -145,10 +145,10 @@ async fn rendezvous_with_libutp(start: Start, cross: bool, seed: u64, writer: Wr
     let (a, b) = (pattern(EACH_WAY, SEED_A), pattern(EACH_WAY, SEED_B));
     // The libutp side: keeps one attempt, moves B (and A the other way).
     let libutp_side = tokio::spawn({
-        let (tap, a, b) = (tap.clone(), a.clone(), b.clone());
+        let (crossing, a, b) = (crossing.clone(), a.clone(), b.clone());
         async move {
             let keep = loop {
-                if let Some(k) = tap.view().keep(libutp_addr.port(), fwd.port()) {
+                if let Some(k) = crossing.view().keep(libutp_addr.port(), via.port()) {
                     break k;
                 }
                 tokio::time::sleep(Duration::from_millis(5)).await;
@@ -174,7 +174,7 @@ async fn rendezvous_with_libutp(start: Start, cross: bool, seed: u64, writer: Wr
     });
     let (keep, other) = guard(&what, 120, async {
         let mut s = our_conn.await.unwrap().unwrap();
-        assert_eq!(s.peer_addr().unwrap(), fwd);
+        assert_eq!(s.peer_addr().unwrap(), via);
         // libutp keeps its outgoing attempt exactly when we lost.
         let keep = if ours.endpoint_stats().rendezvous_lost == 1 {
             Attempt::Outgoing
@@ -202,7 +202,7 @@ async fn rendezvous_with_libutp(start: Start, cross: bool, seed: u64, writer: Wr
     };
     let view = guard("the attempt not kept ending", 60, async {
         loop {
-            let v = tap.view();
+            let v = crossing.view();
             if v.fate(not_kept) == Fate::Reset {
                 break v;
             }
@@ -221,11 +221,11 @@ async fn rendezvous_with_libutp(start: Start, cross: bool, seed: u64, writer: Wr
     eprintln!(
         "{what}: ports libutp {} forwarder {}; our SYN {:?}, libutp's {:?}; {outcome:?}; libutp keeps its {keep:?} attempt; {view:?}",
         libutp_addr.port(),
-        fwd.port(),
+        via.port(),
         view.in_syn,
         view.out_syn,
     );
-    for s in tap.log().iter().take(16) {
+    for s in crossing.log().iter().take(16) {
         eprintln!("  {s:?}");
     }
     eprintln!("our endpoint: {stats:?}");

@@ -11,6 +11,7 @@
 //! say, read from the packets libutp receives.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use utp_core::wire::{PacketRepr, PacketType};
@@ -61,6 +62,7 @@ impl Seen {
 pub(crate) struct Crossing {
     addr: SocketAddr,
     peer: Arc<OnceLock<SocketAddr>>,
+    one_syn: Arc<AtomicBool>,
     log: Arc<Mutex<Vec<Seen>>>,
     task: tokio::task::AbortHandle,
 }
@@ -85,10 +87,18 @@ impl Crossing {
         let addr = sock.local_addr().unwrap();
         let log = Arc::new(Mutex::new(Vec::new()));
         let peer = Arc::new(OnceLock::new());
-        let task = tokio::spawn(forward(sock, ours, peer.clone(), cross, log.clone()));
+        let one_syn = Arc::new(AtomicBool::new(false));
+        let task = tokio::spawn(forward(
+            sock,
+            ours,
+            (peer.clone(), one_syn.clone()),
+            cross,
+            log.clone(),
+        ));
         Crossing {
             addr,
             peer,
+            one_syn,
             log,
             task: task.abort_handle(),
         }
@@ -97,6 +107,13 @@ impl Crossing {
     /// The peer's address.
     pub(crate) fn set_peer(&self, peer: SocketAddr) {
         self.peer.set(peer).unwrap();
+    }
+
+    /// From now on, a SYN identical to one already forwarded is dropped:
+    /// libtorrent makes a new connection of every SYN it receives, and our
+    /// SYN sent again on winning the contest would make it a second one.
+    pub(crate) fn one_syn_each(&self) {
+        self.one_syn.store(true, Ordering::Relaxed);
     }
 
     /// Where both sides send.
@@ -124,10 +141,11 @@ impl Drop for Crossing {
 async fn forward(
     sock: tokio::net::UdpSocket,
     ours: SocketAddr,
-    peer: Arc<OnceLock<SocketAddr>>,
+    (peer, one_syn): (Arc<OnceLock<SocketAddr>>, Arc<AtomicBool>),
     cross: bool,
     log: Arc<Mutex<Vec<Seen>>>,
 ) {
+    let mut syns_sent: Vec<Vec<u8>> = Vec::new();
     let mut buf = vec![0u8; 65536];
     let mut crossed = !cross;
     let mut held: Option<(Vec<u8>, SocketAddr, Dir)> = None;
@@ -156,6 +174,14 @@ async fn forward(
             continue;
         };
         let is_syn = Seen::parse(dir, d).is_some_and(|s| s.kind == PacketType::Syn);
+        if is_syn && one_syn.load(Ordering::Relaxed) {
+            // (The timestamp differs: compare the header without it.)
+            let key = [&d[..4], &d[12..]].concat();
+            if syns_sent.contains(&key) {
+                continue;
+            }
+            syns_sent.push(key);
+        }
         if !crossed && is_syn {
             match held.take() {
                 None => {
