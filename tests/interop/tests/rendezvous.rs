@@ -11,6 +11,12 @@
 //! answered, or our packet after its STATE); were both to, the side with
 //! the lower port would keep its outgoing one (libtorrent's rule); the
 //! attempt it does not keep must end in a RESET from us (`rendezvous/crossing.rs`).
+//!
+//! libtorrent applies that rule itself, at the BitTorrent handshake and even
+//! to an attempt still connecting: when we win from the higher port it
+//! closes our connection and none results (`rendezvous/libtorrent.rs`).
+//! What each case sends, packet by packet: spec/interop.md, "Rendezvous
+//! against libutp and libtorrent".
 #![allow(
     clippy::indexing_slicing,
     clippy::unwrap_used,
