@@ -12,7 +12,7 @@ mod common;
 use std::time::Duration;
 
 use common::{addr, ms, pattern, two_way_with, Fate, Pair, A, B};
-use utp_core::wire::PacketType;
+use utp_core::wire::{PacketRepr, PacketType};
 use utp_core::{CloseReason, ConnHandle, ConnectError, Event, Timer};
 
 /// A and B connect by rendezvous, B `b_later` after A; `drop` decides
@@ -287,4 +287,99 @@ fn a_mapping_lost_after_a_quiet_is_reported_as_expired() {
             "rendezvous {rendezvous}, quiet {quiet} s"
         );
     }
+}
+
+/// (type, id, seq, ack) of a packet.
+trait Header {
+    fn header(&self) -> (PacketType, u16, u16, u16);
+}
+
+impl Header for PacketRepr<'_> {
+    fn header(&self) -> (PacketType, u16, u16, u16) {
+        (
+            self.packet_type,
+            self.connection_id,
+            self.seq_nr.get(),
+            self.ack_nr.get(),
+        )
+    }
+}
+
+/// A copy of `syn` (one of A's) as another packet: type, id, seq and ack
+/// rewritten (BEP 29 header: type at 0, id at 2, seq at 16, ack at 18).
+fn rewritten(syn: &[u8], ty: PacketType, id: u16, seq: u16, ack: u16) -> Vec<u8> {
+    let mut b = syn.to_vec();
+    b[0] = ((ty as u8) << 4) | 1;
+    b[2..4].copy_from_slice(&id.to_be_bytes());
+    b[16..18].copy_from_slice(&seq.to_be_bytes());
+    b[18..20].copy_from_slice(&ack.to_be_bytes());
+    b
+}
+
+/// A BEP 29 peer (libutp, libtorrent) runs no contest: it connects with a
+/// plain SYN and its listener answers ours. When ours loses, our connection
+/// becomes the acceptor of its SYN, and that peer sends nothing more until
+/// its application writes; its listener's STATE for our SYN is the proof
+/// that the path works both ways: we are connected at once (and RESET the
+/// peer's duplicate). A STATE that does not answer our SYN proves nothing.
+#[test]
+fn a_bep29_peer_answering_our_losing_syn_proves_the_acceptor() {
+    let mut p = Pair::default_pair();
+    p.filter = Box::new(|_| Fate::Drop);
+    let ha = p.a.connect_rendezvous(p.now, addr(B)).unwrap();
+    p.flush();
+    let syn = p.wire_from(A)[0].bytes.clone();
+    let ours = PacketRepr::parse(&syn).unwrap();
+    let (our_id, our_seq) = (ours.connection_id, ours.seq_nr.get());
+    assert_ne!(our_id, 0);
+    // The peer's SYN, id 0: lower than ours, it wins.
+    let now = p.now;
+    p.a.handle_datagram(now, addr(B), &rewritten(&syn, PacketType::Syn, 0, 7, 0));
+    p.flush();
+    assert_eq!(p.a.stats().rendezvous_lost, 1);
+    let state = p.wire_from(A).last().unwrap().packet().header();
+    assert_eq!(
+        (state.0, state.1, state.3),
+        (PacketType::State, 0, 7),
+        "our STATE for its SYN"
+    );
+    assert!(p.events_a.is_empty(), "half-open: {:?}", p.events_a);
+    // A STATE that answers something else: still half-open, and RESET.
+    let sent = p.log.len();
+    p.a.handle_datagram(
+        now,
+        addr(B),
+        &rewritten(
+            &syn,
+            PacketType::State,
+            our_id,
+            500,
+            our_seq.wrapping_add(9),
+        ),
+    );
+    p.flush();
+    assert!(p.events_a.is_empty(), "{:?}", p.events_a);
+    let reset = p.log[sent].packet().header();
+    assert_eq!((reset.0, reset.1), (PacketType::Reset, our_id));
+    // Its listener's STATE for our SYN: connected.
+    let sent = p.log.len();
+    p.a.handle_datagram(
+        now,
+        addr(B),
+        &rewritten(&syn, PacketType::State, our_id, 500, our_seq),
+    );
+    p.flush();
+    assert_eq!(p.events_a, vec![Event::Connected(ha)]);
+    let reset = p.log[sent].packet().header();
+    assert_eq!(
+        (reset.0, reset.1),
+        (PacketType::Reset, our_id),
+        "the peer's duplicate connection is reset"
+    );
+    // Our data goes at once, on the peer's connection (send id 0).
+    p.a.conn(ha).unwrap().write(b"hello").unwrap();
+    p.flush();
+    let data = p.wire_from(A).last().unwrap().packet().header();
+    assert_eq!((data.0, data.1, data.3), (PacketType::Data, 0, 7));
+    assert_eq!(p.a.stats().syns_refused, 0);
 }

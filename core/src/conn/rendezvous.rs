@@ -122,6 +122,26 @@ impl Connection {
         }
     }
 
+    /// A rendezvous acceptor waiting for its proof gets it another way:
+    /// the peer answered the SYN this connection had sent before it lost
+    /// the contest (`Endpoint::on_lost_syn_answer`). Connected now; whether
+    /// it was waiting.
+    pub(crate) fn prove_rendezvous_acceptor(&mut self, events: &mut EventSink<'_>) -> bool {
+        if self.rendezvous.is_none() || self.phase != Phase::HalfOpen || !self.hs.prove_first {
+            return false;
+        }
+        self.phase = Phase::Established;
+        self.hs.half_open_until = None;
+        self.hs.prove_first = false;
+        self.connect_deadline = None;
+        crate::trace::conn_event!(
+            self,
+            "rendezvous acceptor proved: the peer answered our SYN"
+        );
+        events.push(Event::Connected(events.handle));
+        true
+    }
+
     /// The peer's SYN lost the contest to ours: it has not seen ours yet
     /// (or it would not send its own), so ours goes again at once rather
     /// than at the next interval. One SYN for one SYN.

@@ -190,6 +190,10 @@ pub struct Endpoint<P: Peer = SocketAddr> {
     timers: Timers,
     /// Rendezvous connects waiting for their peer's SYN (`rendezvous.rs`).
     rendezvous: HashMap<P, ConnHandle>,
+    /// Rendezvous that lost the contest, by the peer and the id of the SYN
+    /// they had sent, with its sequence number: a BEP 29 peer's listener
+    /// may answer that SYN (`rendezvous.rs`).
+    rendezvous_lost: HashMap<(P, u16), (ConnHandle, SeqNr)>,
 }
 
 impl<P: Peer> core::fmt::Debug for Endpoint<P> {
@@ -258,6 +262,7 @@ impl<P: Peer> Endpoint<P> {
             paths: PathMemory::default(),
             timers: Timers::default(),
             rendezvous: HashMap::new(),
+            rendezvous_lost: HashMap::new(),
         }
     }
 
@@ -577,7 +582,10 @@ impl<P: Peer> Endpoint<P> {
         match packet.packet_type {
             PacketType::Syn => self.on_syn(now, from, &packet),
             PacketType::Reset => self.on_unknown_reset(now, from, &packet),
-            _ => self.on_unknown(now, from, &packet),
+            _ => {
+                self.on_lost_syn_answer(&from, &packet);
+                self.on_unknown(now, from, &packet);
+            }
         }
         Handled::Utp
     }

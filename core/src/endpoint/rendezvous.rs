@@ -20,7 +20,7 @@ use crate::error::ConnectError;
 use crate::peer::Peer;
 use crate::seq::SeqNr;
 use crate::time::Timestamp;
-use crate::wire::PacketRepr;
+use crate::wire::{PacketRepr, PacketType};
 
 impl<P: Peer> Endpoint<P> {
     /// Connects to `remote` while `remote` connects to us (hole punching
@@ -177,29 +177,106 @@ impl<P: Peer> Endpoint<P> {
                 }
                 self.mark_ready(index);
             }
-            core::cmp::Ordering::Less => self.rendezvous_accept(now, index, from, syn),
+            core::cmp::Ordering::Less => {
+                self.rendezvous_accept(now, index, from, syn, ours.0, our_seq);
+            }
             core::cmp::Ordering::Equal => self.rendezvous_draw(now, index, from),
         }
         true
     }
 
-    /// Our connection becomes the acceptor of the winner's `syn`.
-    fn rendezvous_accept(&mut self, now: Timestamp, index: u32, from: &P, syn: &PacketRepr<'_>) {
+    /// Our connection becomes the acceptor of the winner's `syn`; our own
+    /// SYN was `(our_id, our_seq)`.
+    fn rendezvous_accept(
+        &mut self,
+        now: Timestamp,
+        index: u32,
+        from: &P,
+        syn: &PacketRepr<'_>,
+        our_id: u16,
+        our_seq: SeqNr,
+    ) {
         let key = (from.clone(), syn.connection_id.wrapping_add(1));
         if self.routes.contains_key(&key) {
             // Taken by another connection with this peer: leave it to our
             // own SYN.
             return;
         }
-        let our_seq = SeqNr::new(self.rng.next_u16());
+        let acceptor_seq = SeqNr::new(self.rng.next_u16());
         let timeout = self.config.rendezvous_timeout;
-        let mut conn =
-            Connection::expect(&self.config, now, from, syn.connection_id, our_seq, timeout);
+        let mut conn = Connection::expect(
+            &self.config,
+            now,
+            from,
+            syn.connection_id,
+            acceptor_seq,
+            timeout,
+        );
         conn.prove_first(&self.config);
         self.replace(index, from, conn, key);
         self.rendezvous.remove(from);
+        self.remember_lost(from, our_id, our_seq, index);
         self.stats.rendezvous_lost += 1;
         self.deliver(now, index, syn);
+    }
+
+    /// Notes the SYN a rendezvous that lost had sent, forgetting, once
+    /// there are a few, the entries whose acceptor is no longer waiting.
+    fn remember_lost(&mut self, from: &P, our_id: u16, our_seq: SeqNr, index: u32) {
+        if self.rendezvous_lost.len() >= 64 {
+            let slots = &self.slots;
+            self.rendezvous_lost.retain(|_, (h, _)| {
+                slots
+                    .get(h.index as usize)
+                    .filter(|s| s.generation == h.generation)
+                    .and_then(|s| s.conn.as_deref())
+                    .is_some_and(Connection::rendezvous_waiting)
+            });
+        }
+        let handle = self.handle_of(index);
+        self.rendezvous_lost
+            .insert((from.clone(), our_id), (handle, our_seq));
+    }
+
+    /// A packet for no connection: if it is a STATE answering the SYN of a
+    /// rendezvous that lost (a BEP 29 peer, which runs no contest, let its
+    /// listener take our SYN while we became the acceptor of its own), our
+    /// SYN reached the peer and its answer reached us: the path works both
+    /// ways, which is the proof the acceptor waits for (a BEP 29 initiator
+    /// sends nothing after our STATE until its application writes). The
+    /// STATE itself still gets the RESET any unknown packet gets, which ends
+    /// the peer's duplicate connection.
+    pub(super) fn on_lost_syn_answer(&mut self, from: &P, p: &PacketRepr<'_>) {
+        if p.packet_type != PacketType::State {
+            return;
+        }
+        let key = (from.clone(), p.connection_id);
+        let Some(&(handle, syn_seq)) = self.rendezvous_lost.get(&key) else {
+            return;
+        };
+        if p.ack_nr != syn_seq {
+            return;
+        }
+        self.rendezvous_lost.remove(&key);
+        if self.slot_conn(handle).is_none() {
+            return;
+        }
+        let index = handle.index;
+        if let Some(conn) = self
+            .slots
+            .get_mut(index as usize)
+            .and_then(|s| s.conn.as_deref_mut())
+        {
+            let mut sink = EventSink {
+                queue: &mut self.events,
+                handle,
+            };
+            if !conn.prove_rendezvous_acceptor(&mut sink) {
+                return;
+            }
+        }
+        self.settle(index);
+        self.mark_ready(index);
     }
 
     /// Both SYNs the same: ours starts again with a new id and sequence

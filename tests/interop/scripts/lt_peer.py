@@ -22,6 +22,17 @@ usage:
       to a peer one second after a disconnect (min_reconnect_time 1). When its standard input
       closes (or TIMEOUT_S pass) it prints 'peers N' (the size of the torrent's peer list) and
       'done', and exits 0.
+  lt_peer.py rendezvous ROLE WORKDIR DATAFILE PIECE_LEN TIMEOUT_S
+      For our rendezvous: ROLE 'seed' or 'download'. Makes the torrent and prints 'torrent',
+      'info_hash' and 'port' as the others do, adds it as a seed (seed mode) or without data,
+      prints 'ready' once it is checked, then waits for a line 'go PEER_PORT' on its standard
+      input and connects to 127.0.0.1:PEER_PORT over uTP (as a BEP 55 client does on a holepunch
+      'connect'), printing 'connecting'. Connection alerts are printed as 'peer ALERT ENDPOINT
+      socket_type=N' (incoming_connection, peer_connect with 'direction=in|out', peer_error,
+      peer_disconnected with 'reason=N error=CATEGORY:VALUE op=NAME', peer_ban, peer_blocked).
+      A seed then serves until its standard input closes (or TIMEOUT_S pass) and prints
+      'uploaded BYTES'; a download waits until complete and prints 'complete SECONDS' and
+      'verified yes|no'. Both end with 'peers N' (the torrent's peer list) and 'done'.
 
 Every line on standard output is 'key value'; alerts about peers go to standard error.
 Requires the Debian interpreter and package: /usr/bin/python3, python3-libtorrent (2.0.8).
@@ -193,6 +204,87 @@ def close(workdir, datafile, piece_len, peer_port, timeout):
     out('done')
 
 
+def peer_alerts(ses):
+    """Drains the alerts, printing those about peers."""
+    kinds = (lt.peer_connect_alert, lt.peer_disconnected_alert, lt.peer_error_alert,
+             lt.peer_ban_alert, lt.peer_blocked_alert)
+    for a in drain(ses):
+        if isinstance(a, lt.incoming_connection_alert):
+            out('peer', 'incoming_connection %s:%d socket_type=%d' % (
+                a.endpoint[0], a.endpoint[1], int(a.socket_type)))
+        if not isinstance(a, kinds):
+            continue
+        line = '%s %s:%d socket_type=%d' % (a.what(), a.endpoint[0], a.endpoint[1],
+                                              int(getattr(a, 'socket_type', -1)))
+        if isinstance(a, lt.peer_disconnected_alert):
+            reason = re.search(r'\(reason: (\d+)\)$', a.message())
+            line += ' reason=%s error=%s:%d op=%s' % (
+                reason.group(1) if reason else '?', a.error.category().name(), a.error.value(),
+                lt.operation_name(a.op))
+        elif isinstance(a, lt.peer_connect_alert):
+            line += ' direction=%s' % ('in' if 'incoming' in a.message() else 'out')
+        out('peer', line)
+
+
+def rendezvous(role, workdir, datafile, piece_len, timeout):
+    path, ti = make_torrent(workdir, datafile, piece_len)
+    out('torrent', path)
+    out('info_hash', str(ti.info_hashes().v1))
+    ses = session()
+    out('port', wait_listening(ses))
+    if role == 'seed':
+        params = {'ti': ti, 'save_path': os.path.dirname(os.path.abspath(datafile)),
+                  'flags': lt.torrent_flags.seed_mode}
+    else:
+        dl = os.path.join(workdir, 'dl')
+        os.makedirs(dl, exist_ok=True)
+        params = {'ti': ti, 'save_path': dl}
+    h = ses.add_torrent(params)
+    end = time.time() + timeout
+    checked = False
+    while not checked and time.time() < end:
+        time.sleep(0.02)
+        checked = any(a.what() == 'torrent_checked' for a in drain(ses))
+    out('ready')
+    go = sys.stdin.buffer.readline().split()
+    if len(go) != 2 or go[0] != b'go':
+        out('error', 'expected go PEER_PORT')
+        sys.exit(64)
+    peer_port = int(go[1])
+    h.connect_peer(('127.0.0.1', peer_port))
+    out('connecting')
+    t0 = time.time()
+    end = t0 + timeout
+    if role == 'seed':
+        while time.time() < end and not stdin_closed(0.05):
+            peer_alerts(ses)
+        out('uploaded', h.status().total_payload_upload)
+    else:
+        while True:
+            time.sleep(0.05)
+            peer_alerts(ses)
+            st = h.status()
+            if st.is_seeding or st.is_finished:
+                break
+            if time.time() > end:
+                out('timeout', 'progress %.4f' % st.progress)
+                sys.exit(2)
+        out('complete', '%.3f' % (time.time() - t0))
+        try:
+            h.flush_cache()
+        except AttributeError:
+            pass
+        time.sleep(0.5)
+        with open(datafile, 'rb') as a, open(os.path.join(dl, os.path.basename(datafile)), 'rb') as b:
+            out('verified', 'yes' if a.read() == b.read() else 'no')
+        # Until our side has seen libtorrent close the connection.
+        while time.time() < end and not stdin_closed(0.05):
+            peer_alerts(ses)
+    peer_alerts(ses)
+    out('peers', h.status().list_peers)
+    out('done')
+
+
 def main():
     mode = sys.argv[1] if len(sys.argv) > 1 else ''
     if mode == 'seed' and len(sys.argv) == 6:
@@ -201,6 +293,8 @@ def main():
         download(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6]))
     elif mode == 'close' and len(sys.argv) == 7:
         close(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6]))
+    elif mode == 'rendezvous' and len(sys.argv) == 7 and sys.argv[2] in ('seed', 'download'):
+        rendezvous(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), float(sys.argv[6]))
     else:
         sys.stderr.write(__doc__)
         sys.exit(64)

@@ -581,6 +581,16 @@ pub struct Served {
     pub end: SeedEnd,
 }
 
+/// When a seeder sends its greeting (handshake, bitfield, unchoke).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Greeting {
+    /// After the downloader's handshake, as an acceptor does.
+    Answer,
+    /// At once, as an initiator does (libtorrent's acceptor waits for the
+    /// initiator's handshake).
+    First,
+}
+
 /// A seeder's greeting to the downloader at the other end of `stream`:
 /// reads its handshake (wrong info-hash is an error) and answers with ours,
 /// a full bitfield and an unchoke. Returns the downloader's handshake.
@@ -589,12 +599,16 @@ pub async fn greet_downloader<S: AsyncRead + AsyncWrite + Unpin>(
     meta: &Metainfo,
     our_id: [u8; 20],
 ) -> io::Result<Handshake> {
-    let mut hs = [0u8; HANDSHAKE_LEN];
-    stream.read_exact(&mut hs).await?;
-    let remote = Handshake::parse(&hs)?;
-    if remote.info_hash != meta.info_hash {
-        return Err(invalid("the downloader asked for another info-hash"));
-    }
+    greet_downloader_with(stream, meta, our_id, Greeting::Answer).await
+}
+
+/// [`greet_downloader`], the greeting sent when `greeting` says.
+pub async fn greet_downloader_with<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    meta: &Metainfo,
+    our_id: [u8; 20],
+    greeting: Greeting,
+) -> io::Result<Handshake> {
     let ours = Handshake {
         reserved: [0; 8],
         info_hash: meta.info_hash,
@@ -603,7 +617,18 @@ pub async fn greet_downloader<S: AsyncRead + AsyncWrite + Unpin>(
     let mut hello = ours.to_bytes().to_vec();
     hello.extend_from_slice(&Message::Bitfield(bitfield_all(meta.pieces.len())).encode());
     hello.extend_from_slice(&Message::Unchoke.encode());
-    stream.write_all(&hello).await?;
+    if greeting == Greeting::First {
+        stream.write_all(&hello).await?;
+    }
+    let mut hs = [0u8; HANDSHAKE_LEN];
+    stream.read_exact(&mut hs).await?;
+    let remote = Handshake::parse(&hs)?;
+    if remote.info_hash != meta.info_hash {
+        return Err(invalid("the downloader asked for another info-hash"));
+    }
+    if greeting == Greeting::Answer {
+        stream.write_all(&hello).await?;
+    }
     Ok(remote)
 }
 
@@ -616,8 +641,19 @@ pub async fn seed<S: AsyncRead + AsyncWrite + Unpin>(
     data: &[u8],
     our_id: [u8; 20],
 ) -> io::Result<Served> {
+    seed_with(stream, meta, data, our_id, Greeting::Answer).await
+}
+
+/// [`seed`], the greeting sent when `greeting` says.
+pub async fn seed_with<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    meta: &Metainfo,
+    data: &[u8],
+    our_id: [u8; 20],
+    greeting: Greeting,
+) -> io::Result<Served> {
     let mut s = BufReader::with_capacity(64 * 1024, stream);
-    let remote = greet_downloader(&mut s, meta, our_id).await?;
+    let remote = greet_downloader_with(&mut s, meta, our_id, greeting).await?;
     let mut served = Served {
         remote,
         blocks: 0,

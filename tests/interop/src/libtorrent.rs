@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
 /// The interpreter the Debian package installs libtorrent for (a pyenv or
@@ -144,6 +144,16 @@ impl Script {
                 format!("lt_peer.py did not print {key:?} within {within:?}"),
             )
         })?
+    }
+
+    /// Writes `line` and a newline to the script's standard input.
+    pub async fn send_line(&mut self, line: &str) -> io::Result<()> {
+        let stdin = self
+            .stdin
+            .as_mut()
+            .ok_or_else(|| io::Error::other("standard input closed"))?;
+        stdin.write_all(format!("{line}\n").as_bytes()).await?;
+        stdin.flush().await
     }
 
     /// Closes the script's standard input (the seeder's signal to stop).

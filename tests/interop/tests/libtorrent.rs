@@ -22,11 +22,12 @@ use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use common::lt::{libtorrent_available, payload_file, read_torrent};
 use common::*;
 use tokio::io::AsyncWriteExt;
 use utp_interop::bt::{self, Metainfo, SeedEnd};
 use utp_interop::data::{pattern, report_throughput, verify};
-use utp_interop::libtorrent::{availability, parse_hex20, Availability, Script};
+use utp_interop::libtorrent::Script;
 use utp_interop::relay::{Relay, RelayConfig};
 use utp_tokio::{CloseInfo, CloseReason};
 
@@ -50,45 +51,6 @@ const ECONNRESET: i32 = 104;
 /// End of file: `boost::asio::error::eof` (2) in the `asio.misc` category.
 const ASIO_EOF: &str = "asio.misc:2";
 
-fn libtorrent_available(test: &str) -> bool {
-    match availability(test) {
-        Availability::Run(version) => {
-            eprintln!("{test}: libtorrent {version}");
-            true
-        }
-        Availability::Skip(msg) => {
-            eprintln!("{msg}");
-            false
-        }
-        Availability::Fail(msg) => panic!("{msg}"),
-    }
-}
-
-/// Writes the payload and returns its path.
-fn payload_file(dir: &TempDir, payload: &[u8]) -> std::path::PathBuf {
-    let file = dir.0.join("payload.bin");
-    std::fs::write(&file, payload).unwrap();
-    file
-}
-
-async fn read_torrent(lt: &mut Script) -> Metainfo {
-    let path = lt.expect("torrent", Duration::from_secs(60)).await.unwrap();
-    let info_hash = parse_hex20(
-        &lt.expect("info_hash", Duration::from_secs(10))
-            .await
-            .unwrap(),
-    )
-    .unwrap();
-    let meta = Metainfo::from_bytes(&std::fs::read(path).unwrap()).unwrap();
-    assert_eq!(
-        meta.info_hash, info_hash,
-        "our info-hash of libtorrent's torrent differs from libtorrent's"
-    );
-    assert_eq!(meta.length, TORRENT_SIZE as u64);
-    assert_eq!(meta.piece_length, PIECE as u64);
-    meta
-}
-
 /// libtorrent seeds; our downloader connects (directly or through a relay),
 /// requests every block and checks every piece's SHA-1, and the whole file
 /// byte for byte.
@@ -108,7 +70,7 @@ async fn libtorrent_seeds_to_us(test: &str, relay: Option<RelayConfig>) {
         SCRIPT_TIMEOUT.into(),
     ])
     .unwrap();
-    let meta = read_torrent(&mut lt).await;
+    let meta = read_torrent(&mut lt, TORRENT_SIZE, PIECE).await;
     let port: u16 = lt
         .expect("port", Duration::from_secs(30))
         .await
@@ -196,7 +158,7 @@ async fn we_seed_to_libtorrent(test: &str, relay: Option<RelayConfig>, listener:
         SCRIPT_TIMEOUT.into(),
     ])
     .unwrap();
-    let meta = read_torrent(&mut lt).await;
+    let meta = read_torrent(&mut lt, TORRENT_SIZE, PIECE).await;
     let (mut s, _) = guard("libtorrent connecting to us", 60, ours.accept())
         .await
         .unwrap();

@@ -13,6 +13,8 @@ use utp_core::SynCookies;
 use utp_interop::data;
 use utp_tokio::{DriverConfig, UtpSocket};
 
+pub mod lt;
+
 pub const MIB: usize = 1 << 20;
 /// Bytes sent each way in the transfer tests.
 pub const SIZE: usize = 16 * MIB;
