@@ -18,8 +18,10 @@ use crate::{DriverConfig, UtpSocket, UtpStream};
 /// each a [`UtpSocket`] with its own endpoint, lock and driver task. On a
 /// multi-thread runtime the shards' loops (receive, timers, sends) run on
 /// different worker threads at once instead of taking turns on one lock.
-/// Unix only (`bind` fails with `Unsupported` elsewhere); measured
-/// against one shard by `examples/sharded.rs`.
+/// Linux and Android only (`bind` fails with `Unsupported` elsewhere:
+/// the BSDs and macOS do not spread unicast datagrams over a
+/// `SO_REUSEPORT` group); measured against one shard by
+/// `examples/sharded.rs`.
 ///
 /// ## Which shard a remote reaches
 ///
@@ -29,11 +31,13 @@ use crate::{DriverConfig, UtpSocket, UtpStream};
 /// compute it). Hence a remote `IP:port` always reaches the same shard,
 /// and all its connections (a BitTorrent peer makes all of them from one
 /// port) live on that shard's endpoint; remotes on other ports spread over
-/// the shards. This holds while the group is unchanged: the hash is taken
-/// modulo the group's size, so a socket joining the port (another process
-/// of the same user binding it with `SO_REUSEPORT`) or leaving it (a shard
+/// the shards. This holds while the group is unchanged: the hash is scaled
+/// to the group's size, so a socket joining the port (another process of
+/// the same user binding it with `SO_REUSEPORT`) or leaving it (a shard
 /// dropped) moves remotes to other shards, and their connections then stop
-/// receiving. Keep the listener whole for its lifetime.
+/// receiving (`tests/sharded.rs` shows about half of 32 remotes moving
+/// when a third socket joins two). Keep the listener whole for its
+/// lifetime.
 ///
 /// ## No outgoing connections
 ///
@@ -43,7 +47,9 @@ use crate::{DriverConfig, UtpSocket, UtpStream};
 /// shard therefore only completes for remotes that hash to that shard; for
 /// the others the SYN's answer reaches a shard that knows no such
 /// connection (it answers with a RESET) and the connect times out. ICMP
-/// errors are steered the same way. So the listener offers no `connect`:
+/// errors are steered the same way: a connect to a closed port of another
+/// shard's times out rather than failing with `ConnectionRefused`. So the
+/// listener offers no `connect`:
 /// make outgoing connections from a [`UtpSocket`] of its own (another
 /// port). Steering by a BPF program of the application's
 /// (`SO_ATTACH_REUSEPORT_CBPF`) could make the shard computable; not
@@ -86,6 +92,12 @@ impl ShardedListener {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "a sharded listener needs at least one shard",
+            ));
+        }
+        if !cfg!(any(target_os = "linux", target_os = "android")) {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "only Linux spreads a port's datagrams over SO_REUSEPORT sockets",
             ));
         }
         let addrs: Vec<SocketAddr> = tokio::net::lookup_host(addr).await?.collect();

@@ -382,8 +382,8 @@ async fn icmp_errors_reach_the_remotes_shard() {
 
 /// Why a shard must not come or go: a socket joining the port (here a
 /// second listener of one shard) takes over some remotes and moves others
-/// between the first listener's shards, since the kernel's hash is taken
-/// modulo the group's size. With 32 remotes, going from 2 sockets to 3
+/// between the first listener's shards, since the kernel scales its hash
+/// to the group's size. With 32 remotes, going from 2 sockets to 3
 /// moves about half of them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_socket_joining_the_port_moves_remotes() {

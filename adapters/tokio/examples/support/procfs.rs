@@ -15,6 +15,12 @@ pub(crate) fn rss_kib() -> usize {
 
 /// CPU seconds the process used (user and system).
 pub(crate) fn cpu_seconds() -> f64 {
+    let (user, system) = cpu_split();
+    user + system
+}
+
+/// CPU seconds the process used: in user space, and in the kernel.
+pub(crate) fn cpu_split() -> (f64, f64) {
     std::fs::read_to_string("/proc/self/stat")
         .ok()
         .and_then(|s| {
@@ -22,9 +28,9 @@ pub(crate) fn cpu_seconds() -> f64 {
             let fields: Vec<&str> = after.split_whitespace().collect();
             let utime: f64 = fields.get(11)?.parse().ok()?;
             let stime: f64 = fields.get(12)?.parse().ok()?;
-            Some((utime + stime) / 100.0)
+            Some((utime / 100.0, stime / 100.0))
         })
-        .unwrap_or(0.0)
+        .unwrap_or((0.0, 0.0))
 }
 
 /// Datagrams the kernel dropped on the IPv4 UDP sockets bound to local
