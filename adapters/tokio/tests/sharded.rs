@@ -423,3 +423,59 @@ async fn a_socket_joining_the_port_moves_remotes() {
     })
     .await;
 }
+
+/// The merged `recv_foreign` gets the datagrams of remotes on every
+/// shard, and `send_foreign` reaches each remote from the port.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn merged_foreign_datagrams_from_every_shard() {
+    guard(120, async {
+        let listener = ShardedListener::bind("127.0.0.1:0", 2, config)
+            .await
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        for r in 0..32 {
+            let remote = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+            let at = remote.local_addr().unwrap();
+            let tag = format!("query {r}").into_bytes();
+            let (from, _) = resend_until(
+                "a query",
+                || async {
+                    remote.send_to(&tag, addr).await.unwrap();
+                },
+                async {
+                    let mut buf = [0u8; 64];
+                    loop {
+                        let (n, from) = listener.recv_foreign(&mut buf).await.unwrap();
+                        if buf[..n] == tag[..] {
+                            return from;
+                        }
+                    }
+                },
+            )
+            .await;
+            assert_eq!(from, at);
+            let answer = format!("answer {r}").into_bytes();
+            let (got, _) = resend_until(
+                "an answer",
+                || async {
+                    listener.send_foreign(&answer, at).await.unwrap();
+                },
+                async {
+                    let mut buf = [0u8; 64];
+                    let (n, from) = remote.recv_from(&mut buf).await.unwrap();
+                    assert_eq!(from, addr);
+                    buf[..n].to_vec()
+                },
+            )
+            .await;
+            assert_eq!(got, answer);
+        }
+        let per_shard: Vec<u64> = listener
+            .shards()
+            .iter()
+            .map(|s| s.endpoint_stats().foreign)
+            .collect();
+        assert!(per_shard.iter().all(|&n| n > 0), "{per_shard:?}");
+    })
+    .await;
+}
