@@ -57,6 +57,15 @@ pub struct SocketOptions {
     /// datagram caused (to any peer); the adapters' `send_foreign` retries
     /// once then, so a datagram is only lost to an error that concerns it.
     pub icmp_errors: bool,
+    /// `SO_REUSEPORT` before the bind (Unix), so that several sockets,
+    /// each with it, share one address: Linux then spreads incoming
+    /// datagrams over them by a hash of the source and destination
+    /// addresses and ports, so each remote `IP:port` always reaches the
+    /// same one of them (until a socket joins or leaves the group). What
+    /// utp-tokio's `ShardedListener` binds its shards with. Default
+    /// `false`; `true` fails the bind with `Unsupported` off Unix.
+    /// [`configure`] ignores it (it matters only at the bind).
+    pub reuse_port: bool,
 }
 
 /// [`SocketOptions::recv_buffer`]'s default.
@@ -69,6 +78,7 @@ impl Default for SocketOptions {
             send_buffer: None,
             only_v6: None,
             icmp_errors: cfg!(target_os = "linux"),
+            reuse_port: false,
         }
     }
 }
@@ -97,6 +107,9 @@ fn bind_one(addr: SocketAddr, options: &SocketOptions) -> io::Result<UdpSocket> 
         }
     }
     set_buffers(&socket, options)?;
+    if options.reuse_port {
+        set_reuse_port(&socket)?;
+    }
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
     crate::errqueue::enable(&socket, addr.is_ipv6(), options.icmp_errors)?;
@@ -126,6 +139,19 @@ where
     }
     set_buffers(&s, options)?;
     crate::errqueue::enable(&s, is_v6(&s), options.icmp_errors)
+}
+
+#[cfg(unix)]
+fn set_reuse_port(socket: &Socket) -> io::Result<()> {
+    socket.set_reuse_port(true)
+}
+
+#[cfg(not(unix))]
+fn set_reuse_port(_: &Socket) -> io::Result<()> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "SO_REUSEPORT exists only on Unix",
+    ))
 }
 
 fn is_v6(socket: &Socket) -> bool {

@@ -18,6 +18,11 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use utp_tokio::{DriverConfig, UtpSocket, UtpStream};
 
+#[allow(dead_code)]
+#[path = "support/procfs.rs"]
+mod procfs;
+use procfs::{cpu_seconds, rss_kib};
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn Error>> {
     let mut n: usize = 10_000;
@@ -185,30 +190,4 @@ pub(crate) async fn run(n: usize, mib: usize, idle: Duration) -> Result<String, 
         idle_cpu * 100.0,
         mib as f64 / took.as_secs_f64()
     ))
-}
-
-/// The process's resident memory (Linux; 0 elsewhere).
-fn rss_kib() -> usize {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-/// CPU seconds the process used (Linux; 0 elsewhere).
-fn cpu_seconds() -> f64 {
-    std::fs::read_to_string("/proc/self/stat")
-        .ok()
-        .and_then(|s| {
-            let after = s.rsplit_once(')')?.1;
-            let fields: Vec<&str> = after.split_whitespace().collect();
-            let utime: f64 = fields.get(11)?.parse().ok()?;
-            let stime: f64 = fields.get(12)?.parse().ok()?;
-            Some((utime + stime) / 100.0)
-        })
-        .unwrap_or(0.0)
 }

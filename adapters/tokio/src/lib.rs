@@ -64,6 +64,16 @@
 //! make no progress, and hands each connection it keeps to you as
 //! [`ManagerEvent::Connected`].
 //!
+//! ## Many cores: one port, several sockets
+//!
+//! A [`UtpSocket`]'s connections share one endpoint behind one lock, so
+//! one driver loop runs at a time. [`ShardedListener::bind`] binds `N`
+//! sockets to one port with `SO_REUSEPORT` (Unix), each a `UtpSocket` with
+//! its own endpoint and driver task; Linux steers each remote `IP:port` to
+//! one of them by a hash, and `accept` merges them. It only accepts: the
+//! answer to an outgoing connection's SYN would reach whichever shard the
+//! remote hashes to, not the one that sent it (see its documentation).
+//!
 //! ## Cancellation
 //!
 //! `accept`, `recv_foreign`, `send_foreign`, `closed` and `wait_idle` are
@@ -159,6 +169,7 @@
 
 #![forbid(unsafe_code)]
 
+mod sharded;
 mod socket;
 mod task;
 mod transport;
@@ -168,6 +179,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
 
 use socket::Socket;
@@ -185,6 +197,7 @@ mod stream;
 
 pub use manager::{Manager, ManagerEvent};
 pub use memory::{MemoryNetwork, MemoryTransport};
+pub use sharded::ShardedListener;
 pub use stream::{OwnedReadHalf, OwnedWriteHalf, ReuniteError, UtpStream};
 pub use transport::Transport;
 pub use utp_core::manager::{DisconnectReason, ManagerConfig, ManagerStats, PeerId};
@@ -527,9 +540,14 @@ impl<P: Peer + Send + 'static> UtpSocket<P> {
     /// Cancel safe: a connection is taken from the backlog only when the
     /// future completes.
     pub async fn accept(&self) -> io::Result<(UtpStream<P>, P)> {
+        poll_fn(|cx| self.poll_accept(cx)).await
+    }
+
+    /// [`accept`](Self::accept) as a poll (what [`ShardedListener`] merges).
+    fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(UtpStream<P>, P)>> {
         let shared = self.shared();
-        let (h, peer) = poll_fn(|cx| shared.lock().poll_accept(cx)).await?;
-        Ok((UtpStream::new(shared.clone(), h, peer.clone()), peer))
+        let (h, peer) = ready!(shared.lock().poll_accept(cx))?;
+        Poll::Ready(Ok((UtpStream::new(shared.clone(), h, peer.clone()), peer)))
     }
 
     /// The next datagram received that was not uTP (DHT, tracker, ...),
@@ -538,7 +556,16 @@ impl<P: Peer + Send + 'static> UtpSocket<P> {
     ///
     /// Cancel safe: a datagram is taken only when the future completes.
     pub async fn recv_foreign(&self, buf: &mut [u8]) -> io::Result<(usize, P)> {
-        poll_fn(|cx| self.shared().lock().poll_recv_foreign(cx, buf)).await
+        poll_fn(|cx| self.poll_recv_foreign(cx, buf)).await
+    }
+
+    /// [`recv_foreign`](Self::recv_foreign) as a poll.
+    fn poll_recv_foreign(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<(usize, P)>> {
+        self.shared().lock().poll_recv_foreign(cx, buf)
     }
 
     /// Winds the whole socket down gracefully: no more connections are

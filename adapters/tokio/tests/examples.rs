@@ -5,7 +5,9 @@
     clippy::indexing_slicing,
     clippy::unwrap_used,
     clippy::expect_used,
-    clippy::panic
+    clippy::panic,
+    // Each example that measures includes examples/support/procfs.rs itself.
+    clippy::duplicate_mod
 )]
 
 use std::net::SocketAddr;
@@ -34,6 +36,9 @@ mod many_connections;
 #[allow(dead_code)]
 #[path = "../examples/portal.rs"]
 mod portal;
+#[allow(dead_code)]
+#[path = "../examples/sharded.rs"]
+mod sharded;
 #[allow(dead_code)]
 #[path = "../examples/shared_port.rs"]
 mod shared_port;
@@ -175,6 +180,19 @@ async fn many_connections_on_one_socket() {
         // And 10 connections sending 4 MiB at once, each checked.
         let rate = many_connections::aggregate(10, 4).await.unwrap();
         assert!(rate > 0.0);
+    })
+    .await;
+}
+
+/// The sharded example, small: 8 clients of 1 MiB against 1 shard and 2,
+/// every stream checked by the example (and its byte count sent back).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sharded_against_one_shard_and_two() {
+    guard(120, async {
+        for shards in [1, 2] {
+            let f = sharded::run(shards, 8, 1, None).await.unwrap();
+            assert!(f.mib_per_s > 0.0 && f.cpu_per_gib >= 0.0, "{f:?}");
+        }
     })
     .await;
 }
