@@ -4,7 +4,7 @@
 //! directions, and how fast the codec parses and emits a data packet.
 //!
 //! ```sh
-//! cargo bench -p utp-core --bench core            # 1 GiB each way, best of 3
+//! cargo bench -p utp-core --bench core            # 1 GiB each way and each write call, best of 3
 //! cargo bench -p utp-core --bench core -- --mib 64
 //! ```
 //!
@@ -23,6 +23,7 @@ use std::hint::black_box;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use utp_core::bytes::Bytes;
 use utp_core::time::{TimestampDiff, WireTimestamp};
 use utp_core::wire::{PacketRepr, PacketType, SelectiveAck};
 use utp_core::{Config, ConnHandle, Endpoint, Event, ListenConfig, SeqNr, Timestamp};
@@ -37,29 +38,34 @@ fn main() {
         // `cargo bench` passes `--bench`; ignore it and anything else.
     }
     let bytes = mib << 20;
-    for (name, acceptor_writes) in [
-        ("initiator → acceptor", false),
-        ("acceptor → initiator", true),
-    ] {
-        let (took, packets) = (0..3)
-            .map(|_| transfer(bytes, acceptor_writes))
-            .min()
-            .unwrap();
-        let secs = took.as_secs_f64();
-        println!(
-            "pair {name}: {mib} MiB in {:.3} s = {:.0} MiB/s, {:.2} M datagrams/s",
-            secs,
-            mib as f64 / secs,
-            packets as f64 / secs / 1e6
-        );
+    for queued in [false, true] {
+        for (name, acceptor_writes) in [
+            ("initiator → acceptor", false),
+            ("acceptor → initiator", true),
+        ] {
+            let (took, packets) = (0..3)
+                .map(|_| transfer(bytes, acceptor_writes, queued))
+                .min()
+                .unwrap();
+            let secs = took.as_secs_f64();
+            let how = if queued { "write_bytes" } else { "write" };
+            println!(
+                "pair {name}, {how}: {mib} MiB in {:.3} s = {:.0} MiB/s, {:.2} M datagrams/s",
+                secs,
+                mib as f64 / secs,
+                packets as f64 / secs / 1e6
+            );
+        }
     }
     codec();
 }
 
 /// Moves `bytes` from one endpoint to the other over a lossless wire with
-/// 1 ms of simulated delay; returns the wall time taken and the datagrams
+/// 1 ms of simulated delay, written with `write` (copied into the send
+/// buffer) or, when `queued`, with `write_bytes` (64 KiB `Bytes` slices of
+/// one buffer, not copied); returns the wall time taken and the datagrams
 /// carried.
-fn transfer(bytes: usize, acceptor_writes: bool) -> (Duration, u64) {
+fn transfer(bytes: usize, acceptor_writes: bool, queued: bool) -> (Duration, u64) {
     let a_addr: SocketAddr = "192.0.2.1:1000".parse().unwrap();
     let b_addr: SocketAddr = "192.0.2.2:2000".parse().unwrap();
     let mut a = Endpoint::new(Config::default(), 1);
@@ -69,6 +75,8 @@ fn transfer(bytes: usize, acceptor_writes: bool) -> (Duration, u64) {
     let ha = a.connect(now, b_addr).unwrap();
     let mut hb: Option<ConnHandle> = None;
     let chunk = vec![0x5au8; 64 * 1024];
+    let shared = Bytes::from(chunk.clone());
+    let mut pending = Bytes::new();
     let mut sent = 0usize;
     let mut received = 0usize;
     let mut wire: VecDeque<(bool, Vec<u8>)> = VecDeque::new();
@@ -87,7 +95,16 @@ fn transfer(bytes: usize, acceptor_writes: bool) -> (Duration, u64) {
         if let Some((ep, h)) = writer {
             if let Some(mut c) = ep.conn(h) {
                 while sent < bytes {
-                    match c.write(&chunk[..chunk.len().min(bytes - sent)]) {
+                    let len = chunk.len().min(bytes - sent);
+                    let written = if queued {
+                        if pending.is_empty() {
+                            pending = shared.slice(..len);
+                        }
+                        c.write_bytes(&mut pending)
+                    } else {
+                        c.write(&chunk[..len])
+                    };
+                    match written {
                         Ok(0) | Err(_) => break,
                         Ok(n) => sent += n,
                     }

@@ -253,6 +253,8 @@ pub mod time;
 pub mod trace;
 pub mod wire;
 
+/// The `bytes` crate [`Conn::write_bytes`] takes its buffers from.
+pub use bytes;
 pub use config::{
     AcceptDecision, AcceptFilter, Config, ConfigError, ListenConfig, SynCookies, SynInfo,
 };

@@ -16,6 +16,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
+use utp_core::bytes::Bytes;
 use utp_core::{Config, Endpoint, Event, ListenConfig, Timestamp};
 
 struct Counting;
@@ -68,19 +69,26 @@ fn steady_state_transfer_allocates_nothing() {
     assert_eq!(ALLOCATIONS.swap(0, Ordering::SeqCst), 1);
 
     // One after the other: the counter is global.
-    steady_state(Config::default(), "default");
+    steady_state(Config::default(), "default", false);
+    // The application's `Bytes` queued, not copied (a static one: cloning
+    // and splitting it allocates nothing, so what is counted is the
+    // core's).
+    steady_state(Config::default(), "write_bytes", true);
     // The socket-wide rate limit holds the sender back (its waiting list
     // keeps its capacity): below what the lossy path carries, 24 MiB take
     // longer than the 50 s it allows.
     let mut limited = Config::default();
     limited.max_total_send_rate = Some(500_000);
-    let took = steady_state(limited, "socket-wide rate limit");
+    let took = steady_state(limited, "socket-wide rate limit", false);
     assert!(took > Duration::from_secs(50), "{took:?}");
 }
 
-/// Moves 24 MiB from an endpoint configured `config`; asserts no
-/// allocation after the first 8; returns the virtual time it took.
-fn steady_state(config: Config, label: &str) -> Duration {
+static CHUNK: [u8; 64 * 1024] = [0x42; 64 * 1024];
+
+/// Moves 24 MiB from an endpoint configured `config`, written with
+/// `write_bytes` when `queued`; asserts no allocation after the first 8;
+/// returns the virtual time it took.
+fn steady_state(config: Config, label: &str, queued: bool) -> Duration {
     ALLOCATIONS.store(0, Ordering::SeqCst);
     let a_addr: SocketAddr = "10.0.0.1:1000".parse().unwrap();
     let b_addr: SocketAddr = "10.0.0.2:2000".parse().unwrap();
@@ -102,7 +110,7 @@ fn steady_state(config: Config, label: &str) -> Duration {
             })
         })
         .collect();
-    let chunk = vec![0x42u8; 64 * 1024];
+    let chunk = CHUNK.to_vec();
     let mut read_buf = vec![0u8; 64 * 1024];
     let mut buf = vec![0u8; 1500];
     let mut sent_packets = 0u64;
@@ -117,7 +125,16 @@ fn steady_state(config: Config, label: &str) -> Duration {
             COUNTING.store(true, Ordering::SeqCst);
         }
         if let Some(mut c) = a.conn(ha) {
-            while c.write(&chunk).is_ok() {}
+            if queued {
+                let mut bytes = Bytes::from_static(&CHUNK);
+                while c.write_bytes(&mut bytes).is_ok() {
+                    if bytes.is_empty() {
+                        bytes = Bytes::from_static(&CHUNK);
+                    }
+                }
+            } else {
+                while c.write(&chunk).is_ok() {}
+            }
         }
         if hb.is_none() {
             hb = b.accept();

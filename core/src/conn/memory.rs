@@ -22,10 +22,11 @@ pub(crate) const IDLE_RELEASE: Duration = Duration::from_secs(5);
 
 impl Connection {
     /// Bytes this connection buffers (what the budget counts): what is
-    /// written and not yet acknowledged, received and not yet read, held
+    /// written and not yet acknowledged (with the bookkeeping of each
+    /// queued `Bytes`), received and not yet read, held
     /// out of order, and the reassembly memory kept for reuse.
     pub(crate) fn buffered_bytes(&self) -> usize {
-        self.send.len() + self.recv.buffered() + self.recv.spare_bytes()
+        self.send.budgeted() + self.recv.buffered() + self.recv.spare_bytes()
     }
 
     /// Under memory pressure: gives back the spare reassembly buffers.

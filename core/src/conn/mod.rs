@@ -26,6 +26,7 @@ pub(crate) mod recv;
 mod rendezvous;
 pub(crate) mod rtt;
 pub(crate) mod send;
+mod send_buffer;
 mod timers;
 mod tlp;
 mod undo;
@@ -48,7 +49,8 @@ use crate::ConnHandle;
 use pmtu::Pmtu;
 use recv::RecvBuffer;
 use rtt::RttEstimator;
-use send::{InFlight, SendBuffer, Sent, SentKind};
+use send::{InFlight, Sent, SentKind};
+use send_buffer::SendBuffer;
 
 /// Longest SACK we send: covers the largest reorder window.
 const SACK_BUF: usize = 128;
@@ -550,11 +552,8 @@ impl Connection {
     // ----- application calls -----
 
     pub(crate) fn write(&mut self, data: &[u8]) -> Result<usize, Error> {
-        if let Phase::Closed(reason) = self.phase {
-            return Err(Error::Closed(reason));
-        }
-        if self.write_closed {
-            return Err(Error::Shutdown);
+        if let Some(e) = self.write_refused() {
+            return Err(e);
         }
         if data.is_empty() {
             return Ok(0);

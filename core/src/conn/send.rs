@@ -1,124 +1,11 @@
-//! The send side: the byte stream the application wrote, and the packets
-//! in flight that carry it.
+//! The send side's packets in flight (the bytes they carry are in
+//! `send_buffer.rs`).
 
 use std::collections::VecDeque;
 
 use crate::seq::SeqNr;
 use crate::time::Timestamp;
 use crate::wire::SelectiveAck;
-
-/// Bytes written by the application and not yet acknowledged, addressed by
-/// their offset in the stream.
-#[derive(Debug)]
-pub(crate) struct SendBuffer {
-    data: VecDeque<u8>,
-    /// Stream offset of `data[0]`: everything before is acknowledged.
-    base: u64,
-    /// Stream offset of the first byte never sent.
-    unsent: u64,
-    capacity: usize,
-}
-
-impl SendBuffer {
-    pub(crate) fn new(capacity: usize) -> Self {
-        SendBuffer {
-            data: VecDeque::new(),
-            base: 0,
-            unsent: 0,
-            capacity,
-        }
-    }
-
-    pub(crate) fn free(&self) -> usize {
-        self.capacity.saturating_sub(self.data.len())
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.data.len()
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.data.is_empty()
-    }
-
-    /// Bytes allocated.
-    pub(crate) fn capacity(&self) -> usize {
-        self.data.capacity()
-    }
-
-    /// Drops what is buffered (nothing more will be sent) and frees the
-    /// memory.
-    pub(crate) fn clear(&mut self) {
-        let end = self.base + self.data.len() as u64;
-        self.data = VecDeque::new();
-        self.base = end;
-        self.unsent = end;
-    }
-
-    /// Buffers as much of `bytes` as fits; returns how much.
-    pub(crate) fn write(&mut self, bytes: &[u8]) -> usize {
-        let n = bytes.len().min(self.free());
-        self.data.extend(bytes.iter().take(n));
-        n
-    }
-
-    pub(crate) fn unsent_len(&self) -> usize {
-        let end = self.base + self.data.len() as u64;
-        (end - self.unsent.min(end)) as usize
-    }
-
-    /// Claims up to `max` unsent bytes for a new packet: (offset, length).
-    pub(crate) fn take_unsent(&mut self, max: usize) -> (u64, usize) {
-        let len = self.unsent_len().min(max);
-        let offset = self.unsent;
-        self.unsent += len as u64;
-        (offset, len)
-    }
-
-    /// Copies `out.len()` bytes starting at stream `offset` into `out`.
-    /// Returns `false` (copying nothing) if they are not all buffered.
-    pub(crate) fn copy_out(&self, offset: u64, out: &mut [u8]) -> bool {
-        let Some(start) = offset.checked_sub(self.base) else {
-            return false;
-        };
-        let Ok(start) = usize::try_from(start) else {
-            return false;
-        };
-        let end = start + out.len();
-        if end > self.data.len() {
-            return false;
-        }
-        let (a, b) = self.data.as_slices();
-        let mut written = 0;
-        if start < a.len() {
-            let take = (a.len() - start).min(out.len());
-            if let (Some(dst), Some(src)) = (out.get_mut(..take), a.get(start..start + take)) {
-                dst.copy_from_slice(src);
-            }
-            written = take;
-        }
-        if written < out.len() {
-            let b_start = (start + written) - a.len();
-            let rest = out.len() - written;
-            match (out.get_mut(written..), b.get(b_start..b_start + rest)) {
-                (Some(dst), Some(src)) => dst.copy_from_slice(src),
-                _ => return false,
-            }
-        }
-        true
-    }
-
-    /// Drops everything before stream offset `offset` (acknowledged).
-    pub(crate) fn release_to(&mut self, offset: u64) {
-        if offset <= self.base {
-            return;
-        }
-        let n = ((offset - self.base) as usize).min(self.data.len());
-        self.data.drain(..n);
-        self.base += n as u64;
-        self.unsent = self.unsent.max(self.base);
-    }
-}
 
 /// What a sequence number in flight carries.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -534,24 +421,6 @@ impl InFlight {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn send_buffer_wraps_and_releases() {
-        let mut b = SendBuffer::new(8);
-        assert_eq!(b.write(b"abcdef"), 6);
-        assert_eq!(b.take_unsent(4), (0, 4));
-        b.release_to(4);
-        assert_eq!(b.write(b"ghijklmn"), 6);
-        assert_eq!(b.free(), 0);
-        let mut out = [0u8; 6];
-        assert!(b.copy_out(5, &mut out));
-        assert_eq!(&out, b"fghijk");
-        assert!(!b.copy_out(3, &mut out), "released bytes are gone");
-        assert!(!b.copy_out(8, &mut out), "beyond the buffer");
-        assert_eq!(b.unsent_len(), 8);
-        assert_eq!(b.take_unsent(100), (4, 8));
-        assert_eq!(b.unsent_len(), 0);
-    }
 
     fn sent(seq: u16) -> Sent {
         Sent {

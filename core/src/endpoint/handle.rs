@@ -65,6 +65,20 @@ impl<P: Peer> Conn<'_, P> {
             .unwrap_or(Err(Error::Closed(crate::CloseReason::LocalClose)))
     }
 
+    /// Queues as much of `data` as fits into the send buffer without
+    /// copying it, takes that from the front of `data` and returns how
+    /// much: each byte is then copied once on the send side, into the
+    /// datagram (the [`write`](Self::write) path copies it into the buffer
+    /// first). A `data` shorter than 1 KiB is copied like `write` does.
+    /// The buffer keeps its `Bytes` until the peer acknowledges them, which
+    /// keeps alive the allocation they are sliced from (the memory budget
+    /// counts only the bytes queued). [`Error::WouldBlock`] when the buffer
+    /// is full, as for `write`.
+    pub fn write_bytes(&mut self, data: &mut bytes::Bytes) -> Result<usize, Error> {
+        self.with(|c, _, _| c.write_bytes(data))
+            .unwrap_or(Err(Error::Closed(crate::CloseReason::LocalClose)))
+    }
+
     /// Copies received in-order bytes into `out`. `Ok(0)` (for a non-empty
     /// `out`) means the peer finished sending and everything was read;
     /// [`Error::WouldBlock`] means nothing has arrived yet (a

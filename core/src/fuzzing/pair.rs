@@ -100,7 +100,16 @@ impl PairSide {
                 for (i, byte) in chunk.iter_mut().take(n).enumerate() {
                     *byte = pair_byte(is_a, self.written + i);
                 }
-                match c.write(chunk.get(..n).unwrap_or(&[])) {
+                let data = chunk.get(..n).unwrap_or(&[]);
+                // Every other stretch of the stream goes through
+                // `write_bytes` (queued, not copied), the rest through
+                // `write`.
+                let written = if (self.written / 3000) % 2 == 1 {
+                    c.write_bytes(&mut bytes::Bytes::copy_from_slice(data))
+                } else {
+                    c.write(data)
+                };
+                match written {
                     Ok(k) => self.written += k,
                     Err(_) => break,
                 }

@@ -193,6 +193,27 @@ impl<P: Peer> Driver<P> {
         self.poll_io(socket, now, h, cx, |w| &mut w.write, |c| c.write(buf))
     }
 
+    /// Queues as much of `data` as the send buffer takes without copying
+    /// it ([`utp_core::Conn::write_bytes`]), taking that from its front;
+    /// `Pending` while the buffer is full.
+    pub fn poll_write_bytes<S: DatagramSocket<P> + ?Sized>(
+        &mut self,
+        socket: &S,
+        now: Timestamp,
+        h: ConnHandle,
+        cx: &mut Context<'_>,
+        data: &mut utp_core::bytes::Bytes,
+    ) -> Poll<io::Result<usize>> {
+        self.poll_io(
+            socket,
+            now,
+            h,
+            cx,
+            |w| &mut w.write,
+            |c| c.write_bytes(data),
+        )
+    }
+
     /// `op` on connection `h`: on success, send what it produced; on
     /// `WouldBlock`, register `cx` in the waker slot `side` picks.
     fn poll_io<S: DatagramSocket<P> + ?Sized>(
