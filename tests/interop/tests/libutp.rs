@@ -83,7 +83,8 @@ async fn our_client_to_libutp(relay: Option<RelayConfig>) {
     let (ctx, addr) = libutp_context().await;
     let (relay, target, label) = front(addr, relay).await;
     let (a, b) = (pattern(SIZE, SEED_A), pattern(SIZE, SEED_B));
-    let server = tokio::spawn({
+    // Accepting before we connect (see `accepting`).
+    let server = accepting({
         let (ctx, a, b) = (ctx.clone(), a.clone(), b.clone());
         async move {
             let mut s = ctx.accept().await.unwrap();
@@ -97,7 +98,8 @@ async fn our_client_to_libutp(relay: Option<RelayConfig>) {
             drop(s);
             a_done
         }
-    });
+    })
+    .await;
     let ours = bind_ours().await;
     let phases = guard("our client <-> libutp", 120, async {
         let mut s = ours.connect(target).await.unwrap();

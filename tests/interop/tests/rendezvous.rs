@@ -30,7 +30,6 @@ mod crossing;
 #[path = "rendezvous/libtorrent.rs"]
 mod libtorrent;
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -119,18 +118,12 @@ async fn rendezvous_with_libutp(start: Start, cross: bool, seed: u64, writer: Wr
     crossing.set_peer(libutp_addr);
     // Each side sends to the forwarder and sees the other there.
     let via = crossing.local_addr();
-    // Its listener waits before any SYN can come (libutp-rs2 closes a
-    // connection nobody accepts): the accept is polled once here.
-    let mut accept = Box::pin({
+    // Its listener waits before any SYN can come.
+    let accept = accepting({
         let ctx = ctx.clone();
         async move { ctx.accept().await.unwrap() }
-    });
-    std::future::poll_fn(|cx| {
-        assert!(accept.as_mut().poll(cx).is_pending());
-        std::task::Poll::Ready(())
     })
     .await;
-    let accept = tokio::spawn(accept);
     let offset = Duration::from_millis(5);
     let rendezvous = || {
         let ours = ours.clone();

@@ -48,6 +48,27 @@ pub async fn guard<T>(what: &str, secs: u64, fut: impl Future<Output = T>) -> T 
 /// the transfer then measures loss recovery instead of the protocol.
 pub const UDP_RCVBUF: usize = 4 << 20;
 
+/// Spawns `accept` after polling it once here, so that it is waiting
+/// before anything can connect: libutp-rs2 closes a connection that nobody
+/// is accepting when its SYN comes (on a loaded machine a spawned task may
+/// not have run yet), and our connect then meets its RESET.
+pub async fn accepting<F>(accept: F) -> tokio::task::JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let mut accept = Box::pin(accept);
+    std::future::poll_fn(|cx| {
+        assert!(
+            accept.as_mut().poll(cx).is_pending(),
+            "nothing to accept yet"
+        );
+        std::task::Poll::Ready(())
+    })
+    .await;
+    tokio::spawn(accept)
+}
+
 /// A std UDP socket on a fresh loopback port with [`UDP_RCVBUF`].
 pub fn udp_socket() -> std::net::UdpSocket {
     let sock = socket2::Socket::from(std::net::UdpSocket::bind(loopback()).unwrap());
