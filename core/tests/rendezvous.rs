@@ -383,3 +383,53 @@ fn a_bep29_peer_answering_our_losing_syn_proves_the_acceptor() {
     assert_eq!((data.0, data.1, data.3), (PacketType::Data, 0, 7));
     assert_eq!(p.a.stats().syns_refused, 0);
 }
+
+/// A winner that listens lets its listener take the loser's SYN too (a
+/// BEP 29 peer may keep only the connection that SYN started): between
+/// two of ours, the loser answers that connection's STATE with a RESET, so
+/// it ends half-open, never handed out, and each side keeps one connection.
+#[test]
+fn a_listening_winner_accepts_the_losing_syn_and_the_loser_resets_it() {
+    let mut p = Pair::default_pair();
+    p.a.listen(utp_core::ListenConfig::default());
+    let ha = p.a.connect_rendezvous(p.now, addr(B)).unwrap();
+    let hb = p.b.connect_rendezvous(p.now, addr(A)).unwrap();
+    let (data_a, data_b) = (pattern(50_000, 3), pattern(70_000, 4));
+    let r = two_way_with(
+        &mut p,
+        (Some(ha), Some(hb)),
+        &data_a,
+        &data_b,
+        false,
+        Duration::from_secs(60),
+        1_000_000,
+        |_, _| {},
+    );
+    assert!(
+        r.to_b == data_a && r.to_a == data_b,
+        "bytes intact both ways"
+    );
+    let (sa, sb) = (p.a.stats(), p.b.stats());
+    let (winner, loser, l) = if sa.rendezvous_won == 1 {
+        (&p.a, &p.b, B)
+    } else {
+        (&p.b, &p.a, A)
+    };
+    assert_eq!(winner.stats().rendezvous_won, 1, "{sa:?} {sb:?}");
+    assert_eq!(loser.stats().rendezvous_lost, 1, "{sa:?} {sb:?}");
+    // The winner's listener took the loser's SYN ...
+    assert_eq!(winner.stats().accepted, 1, "{sa:?} {sb:?}");
+    // ... and its STATE got the loser's RESET.
+    let resets = p
+        .wire_from(l)
+        .iter()
+        .filter(|x| x.ty() == PacketType::Reset)
+        .count();
+    assert_eq!(resets, 1, "one RESET from {l}");
+    assert_eq!(
+        (p.a.accept(), p.b.accept()),
+        (None, None),
+        "nothing handed out"
+    );
+    assert_eq!((p.a.connection_count(), p.b.connection_count()), (1, 1));
+}

@@ -176,6 +176,16 @@ impl<P: Peer> Endpoint<P> {
                     conn.rendezvous_resend_now();
                 }
                 self.mark_ready(index);
+                // A listener takes the peer's SYN too: a BEP 29 peer runs no
+                // contest and may keep only its own connection (libtorrent's
+                // rule keeps the outgoing one of the lower port), which then
+                // lives as one of ours, handed out by `accept` once it is
+                // proven. A peer of ours, whose connection became the acceptor
+                // of our SYN, answers that connection's STATE with a RESET, and
+                // it ends half-open, never handed out.
+                if self.listener.is_some() {
+                    return false;
+                }
             }
             core::cmp::Ordering::Less => {
                 self.rendezvous_accept(now, index, from, syn, ours.0, our_seq);

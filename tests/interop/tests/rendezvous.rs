@@ -100,11 +100,17 @@ fn libutp_context() -> (Arc<UtpContext<tokio::net::UdpSocket>>, SocketAddr) {
     (UtpContext::new(sock, UtpOpts::default()).unwrap(), addr)
 }
 
-/// Our socket: no listener, endpoint seed `seed`.
-fn our_socket(seed: u64) -> UtpSocket {
+/// Our socket, endpoint seed `seed`: no listener, or with `listen` the
+/// default one.
+fn our_socket(seed: u64, listen: bool) -> UtpSocket {
     let mut config = DriverConfig::default();
     config.seed = Some(seed);
-    UtpSocket::from_std(udp_socket(), config.outgoing_only()).unwrap()
+    let config = if listen {
+        config
+    } else {
+        config.outgoing_only()
+    };
+    UtpSocket::from_std(udp_socket(), config).unwrap()
 }
 
 /// One rendezvous with libutp, its SYN and ours `cross`ing or not, and the
@@ -113,7 +119,7 @@ fn our_socket(seed: u64) -> UtpSocket {
 async fn rendezvous_with_libutp(start: Start, cross: bool, seed: u64, writer: Writer) -> Outcome {
     let what = format!("{start:?}, cross {cross}, seed {seed}, {writer:?} writes first");
     let (ctx, libutp_addr) = libutp_context();
-    let ours = our_socket(seed);
+    let ours = our_socket(seed, false);
     let crossing = Arc::new(Crossing::start(ours.local_addr().unwrap(), cross).await);
     crossing.set_peer(libutp_addr);
     // Each side sends to the forwarder and sees the other there.

@@ -43,12 +43,20 @@ enum Ports {
 
 /// One rendezvous with libtorrent and the torrent over it; checks the
 /// behaviour for the outcome and returns it.
-async fn rendezvous_with_libtorrent(role: Role, start: Start, ports: Ports, seed: u64) -> Outcome {
-    let what = format!("libtorrent, {role:?}, {start:?}, {ports:?}, seed {seed}");
+/// With `listen`, our socket listens too, and a SYN of libtorrent's that
+/// lost our contest is accepted as a second connection.
+async fn rendezvous_with_libtorrent(
+    role: Role,
+    start: Start,
+    ports: Ports,
+    seed: u64,
+    listen: bool,
+) -> Outcome {
+    let what = format!("libtorrent, {role:?}, {start:?}, {ports:?}, seed {seed}, listen {listen}");
     let dir = TempDir::new("lt-rendezvous");
     let payload = pattern(TORRENT_SIZE, 0x1A);
     let file = payload_file(&dir, &payload);
-    let ours = our_socket(seed);
+    let ours = our_socket(seed, listen);
     let lt_role = match role {
         Role::LibtorrentSeeds => "seed",
         Role::WeSeed => "download",
@@ -107,7 +115,7 @@ async fn rendezvous_with_libtorrent(role: Role, start: Start, ports: Ports, seed
             rendezvous()
         }
     };
-    let mut s = guard(&what, 60, ours_conn).await.unwrap().unwrap();
+    let s = guard(&what, 60, ours_conn).await.unwrap().unwrap();
     assert_eq!(s.peer_addr().unwrap(), via);
     let stats = ours.endpoint_stats();
     let outcome = match (stats.rendezvous_won, stats.rendezvous_lost) {
@@ -122,6 +130,18 @@ async fn rendezvous_with_libtorrent(role: Role, start: Start, ports: Ports, seed
     // unanswered) from the higher port, it keeps that dead attempt and
     // closes ours.
     let dropped = outcome != Outcome::Lost && ports == Ports::OursHigher;
+    // Listening, we accepted that attempt of libtorrent's too: it is the
+    // connection libtorrent keeps, and ours gets its FIN.
+    let mut s = match (dropped, listen) {
+        (true, true) => {
+            let (kept, _) = guard(&what, 60, ours.accept()).await.unwrap();
+            assert_eq!(kept.peer_addr().unwrap(), via);
+            drop(s);
+            kept
+        }
+        _ => s,
+    };
+    let dropped = dropped && !listen;
     match role {
         Role::LibtorrentSeeds if dropped => {
             let err = match guard(
@@ -217,12 +237,16 @@ async fn rendezvous_with_libtorrent(role: Role, start: Start, ports: Ports, seed
     // carried anything.
     let log = fwd.log();
     let view = fwd.view();
+    let accepted_its_own = listen && outcome != Outcome::Lost && ports == Ports::OursHigher;
     let carried = match outcome {
         Outcome::Lost => Attempt::Outgoing,
+        _ if accepted_its_own => Attempt::Outgoing,
         Outcome::Won | Outcome::NoContest => Attempt::Incoming,
     };
     assert_eq!(view.fate(carried), Fate::Counted, "{what}: {view:?}");
     match carried {
+        // Our listener answered its SYN; its incoming one (ours) got its FIN.
+        Attempt::Outgoing if accepted_its_own => {}
         // Its incoming one (our losing SYN) got our RESET for its STATE.
         Attempt::Outgoing => assert_eq!(view.incoming, Fate::Reset, "{what}: {view:?}"),
         // No SYN of libtorrent's got an answer from us: the first lost the
@@ -263,7 +287,10 @@ async fn rendezvous_with_libtorrent(role: Role, start: Start, ports: Ports, seed
         eprintln!("  {s:?}");
     }
     eprintln!("our endpoint: {stats:?}");
-    assert_eq!(stats.accepted, 0, "{what}: {stats:?}");
+    // Listening, our listener took libtorrent's SYN where we won the contest
+    // (and handed it out only where libtorrent kept it).
+    let accepted = u64::from(listen && outcome == Outcome::Won);
+    assert_eq!(stats.accepted, accepted, "{what}: {stats:?}");
     assert!(
         !lt.transcript.iter().any(|l| l.contains("peer_ban")),
         "{what}: {:?}",
@@ -281,6 +308,7 @@ async fn libtorrent_until(
     ports: Ports,
     bias: Bias,
     want: Outcome,
+    listen: bool,
 ) {
     if !libtorrent_available(test) {
         return;
@@ -289,7 +317,7 @@ async fn libtorrent_until(
     let seed = bias.seed();
     let mut seen = Vec::new();
     for _ in 0..3 {
-        let outcome = rendezvous_with_libtorrent(role, start, ports, seed).await;
+        let outcome = rendezvous_with_libtorrent(role, start, ports, seed, listen).await;
         seen.push(outcome);
         if outcome == want {
             break;
@@ -307,6 +335,7 @@ async fn libtorrent_seeds_8_mib_over_a_rendezvous_we_win() {
         Ports::OursLower,
         Bias::LowId,
         Outcome::Won,
+        false,
     )
     .await;
 }
@@ -320,6 +349,7 @@ async fn libtorrent_seeds_8_mib_over_a_rendezvous_libtorrent_wins() {
         Ports::OursHigher,
         Bias::HighId,
         Outcome::Lost,
+        false,
     )
     .await;
 }
@@ -333,6 +363,7 @@ async fn we_seed_8_mib_to_libtorrent_over_a_rendezvous_we_win() {
         Ports::OursLower,
         Bias::LowId,
         Outcome::Won,
+        false,
     )
     .await;
 }
@@ -346,6 +377,7 @@ async fn we_seed_8_mib_to_libtorrent_over_a_rendezvous_libtorrent_wins() {
         Ports::OursHigher,
         Bias::HighId,
         Outcome::Lost,
+        false,
     )
     .await;
 }
@@ -363,6 +395,24 @@ async fn libtorrent_drops_a_rendezvous_we_win_from_the_higher_port() {
         Ports::OursHigher,
         Bias::LowId,
         Outcome::Won,
+        false,
+    )
+    .await;
+}
+
+/// The same, our socket listening: its SYN, which lost our contest, is
+/// accepted as a second connection, which libtorrent keeps; ours gets its
+/// FIN, and the torrent goes over the one `accept` hands out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listening_rendezvous_we_win_from_the_higher_port_goes_on_over_libtorrents_attempt() {
+    libtorrent_until(
+        "a_listening_rendezvous_we_win_from_the_higher_port_goes_on_over_libtorrents_attempt",
+        Role::LibtorrentSeeds,
+        Start::OursFirst,
+        Ports::OursHigher,
+        Bias::LowId,
+        Outcome::Won,
+        true,
     )
     .await;
 }
