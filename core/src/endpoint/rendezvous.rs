@@ -5,7 +5,10 @@
 //! connecting to by rendezvous (and whose id routes to nothing) is not
 //! the listener's: it is compared with ours, as (connection id, sequence
 //! number), the lower winning. The winner's connection goes on as the
-//! initiator and the loser's SYN is dropped; the loser's connection
+//! initiator; the loser's SYN is dropped, or, if the winner listens, taken
+//! by its listener as any other SYN (a BEP 29 peer, which runs no contest,
+//! may keep only the connection that SYN started; a peer of ours resets
+//! it, and it ends half-open). The loser's connection
 //! becomes, under the same handle and with what the application wrote, the
 //! acceptor of the winner's SYN, established at once (as an expected
 //! connection is: the application asked for this peer) and answering it
@@ -33,8 +36,10 @@ impl<P: Peer> Endpoint<P> {
     /// one connection (see the module docs); with a BEP 29 peer that
     /// connects at the same time, ours and its own may both live: each
     /// side has its handle and events, and the application keeps one. The
-    /// endpoint need not listen. `IdInUse` if a rendezvous with `remote` is
-    /// already under way.
+    /// endpoint need not listen, but against a BEP 29 peer it should: when
+    /// ours wins, the peer may keep only the connection its own SYN
+    /// started, which the listener then accepts. `IdInUse` if a rendezvous
+    /// with `remote` is already under way.
     pub fn connect_rendezvous(
         &mut self,
         now: Timestamp,
