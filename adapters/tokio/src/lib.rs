@@ -502,8 +502,10 @@ impl<P: Peer + Send + 'static> UtpSocket<P> {
     /// third party first): SYNs every 250 ms (+ jitter) until the other's
     /// arrives, for at most [`Config::rendezvous_timeout`] (30 s, then
     /// `TimedOut`). When both sides are ours, the crossing SYNs make one
-    /// connection. The socket need not listen. `AddrInUse` while another
-    /// rendezvous with `peer` waits.
+    /// connection. The socket need not listen, but against a BEP 29 peer
+    /// (libtorrent) it should: when ours wins, that peer may keep only the
+    /// connection its own SYN started, which [`accept`](Self::accept) then
+    /// hands out. `AddrInUse` while another rendezvous with `peer` waits.
     pub async fn connect_rendezvous(&self, peer: P) -> io::Result<UtpStream<P>> {
         let remote = peer.clone();
         self.open(peer, |d, socket, now| {
