@@ -403,7 +403,13 @@ fn run<P: Peer>(
             }
             Some(_) => {}
             None => match rendezvous {
-                Some(r) if sb.handle.is_none() && (round >= u32::from(r.delay) || b_due) => {
+                // (Or once the input is used up: while A only probes a
+                // window B's unadopted connection keeps shut, rounds come
+                // every few seconds, and 255 of them would outlast the run.)
+                Some(r)
+                    if sb.handle.is_none()
+                        && (round >= u32::from(r.delay) || b_due || clean_until.is_some()) =>
+                {
                     match b.connect_rendezvous(now, a_peer.clone()) {
                         Ok(h) => sb.handle = Some(h),
                         Err(e) => {
