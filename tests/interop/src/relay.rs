@@ -42,6 +42,11 @@ pub struct RelayConfig {
     /// peer rather than of the stack under test; sparing the handshake keeps
     /// the lossy tests about data transfer.
     pub spare_first: u64,
+    /// FINs pass untouched: a peer whose process exits right after its FIN
+    /// (libtorrent's script, once the torrent is complete) cannot send it
+    /// again, and our side would wait for its idle timeout (180 s): a rare
+    /// hang of the lossy libtorrent tests, seen in CI.
+    pub spare_fins: bool,
     /// Keep a copy of at most this many datagrams (both directions, in
     /// arrival order) for [`Relay::records`].
     pub record_limit: usize,
@@ -87,6 +92,7 @@ impl RelayConfig {
             duplicate: 0.0,
             reorder_delay: Duration::from_millis(5),
             spare_first: 0,
+            spare_fins: false,
             record_limit: 0,
             script: Vec::new(),
         }
@@ -103,6 +109,7 @@ impl RelayConfig {
             duplicate: 0.005,
             reorder_delay: Duration::from_millis(5),
             spare_first: 2,
+            spare_fins: true,
             record_limit: 0,
             script: Vec::new(),
         }
@@ -330,7 +337,9 @@ impl Faults {
                 },
             };
         }
-        if nth <= config.spare_first {
+        // (A FIN is a header whose type nibble is 1.)
+        let fin = bytes.first().is_some_and(|b| b >> 4 == 1);
+        if nth <= config.spare_first || (config.spare_fins && fin) {
             return Fate::Forwarded;
         }
         if x < config.drop {
@@ -681,6 +690,7 @@ mod tests {
         let config = RelayConfig {
             reorder: 1.0,
             spare_first: 1,
+            spare_fins: false,
             reorder_delay: Duration::from_secs(60),
             ..RelayConfig::transparent()
         };
