@@ -430,13 +430,41 @@ impl UtpSocket {
     /// Dropping the future abandons the attempt (the half-made connection
     /// is closed); nothing else is lost.
     pub async fn connect(&self, remote: impl AsyncToSocketAddrs) -> io::Result<UtpStream> {
+        self.open(remote, false).await
+    }
+
+    /// Connects to `remote` while `remote` connects to us, as hole
+    /// punching through NATs needs (utp-core's
+    /// `Endpoint::connect_rendezvous`): SYNs every 250 ms until the other's
+    /// arrives, for at most `Config::rendezvous_timeout` (30 s, then
+    /// `TimedOut`). `AddrInUse` while another rendezvous with `remote`
+    /// waits. Dropping the future abandons the attempt.
+    pub async fn connect_rendezvous(
+        &self,
+        remote: impl AsyncToSocketAddrs,
+    ) -> io::Result<UtpStream> {
+        self.open(remote, true).await
+    }
+
+    async fn open(
+        &self,
+        remote: impl AsyncToSocketAddrs,
+        rendezvous: bool,
+    ) -> io::Result<UtpStream> {
         let shared = self.shared();
         let candidates = async_net::resolve(remote).await?;
         let local = shared.socket.local_addr()?;
         let remote = utp_driver::pick_remote(local, shared.socket.3, candidates)?;
         let h = {
             let mut state = shared.lock();
-            let h = state.driver.connect(&shared.socket, shared.now(), remote)?;
+            let now = shared.now();
+            let h = if rendezvous {
+                state
+                    .driver
+                    .connect_rendezvous(&shared.socket, now, remote)?
+            } else {
+                state.driver.connect(&shared.socket, now, remote)?
+            };
             Shared::acquire(&mut state);
             h
         };

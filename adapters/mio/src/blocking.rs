@@ -242,11 +242,18 @@ impl Shared {
     }
 
     /// Connects to `remote`, blocking until the handshake completes.
-    fn connect(&self, remote: SocketAddr) -> io::Result<ConnHandle> {
+    /// Connects to `remote` (by rendezvous with `rendezvous`), blocking
+    /// until the handshake completes.
+    fn connect(&self, remote: SocketAddr, rendezvous: bool) -> io::Result<ConnHandle> {
         let h = {
             let mut guard = self.lock();
             let Inner { driver, socket } = &mut *guard;
-            driver.connect(socket, self.clock.timestamp(Instant::now()), remote)?
+            let now = self.clock.timestamp(Instant::now());
+            if rendezvous {
+                driver.connect_rendezvous(socket, now, remote)?
+            } else {
+                driver.connect(socket, now, remote)?
+            }
         };
         let waiters = Arc::default();
         match self.wait(&waiters, None, |d, _, _, cx| d.poll_connect(h, cx)) {
@@ -332,7 +339,19 @@ impl UtpListener {
     pub fn connect(&self, remote: impl ToSocketAddrs) -> io::Result<UtpStream> {
         let candidates = remote.to_socket_addrs()?.collect();
         let remote = self.handle.0.lock().socket.pick_remote(candidates)?;
-        let h = self.handle.0.connect(remote)?;
+        let h = self.handle.0.connect(remote, false)?;
+        Ok(UtpStream::new(Handle::new(&self.handle.0), h))
+    }
+
+    /// Connects to `remote` while `remote` connects to us, as hole punching
+    /// through NATs needs (utp-core's `Endpoint::connect_rendezvous`): SYNs
+    /// every 250 ms until the other's arrives, for at most
+    /// `Config::rendezvous_timeout` (30 s, then `TimedOut`). Blocks until
+    /// connected. `AddrInUse` while another rendezvous with `remote` waits.
+    pub fn connect_rendezvous(&self, remote: impl ToSocketAddrs) -> io::Result<UtpStream> {
+        let candidates = remote.to_socket_addrs()?.collect();
+        let remote = self.handle.0.lock().socket.pick_remote(candidates)?;
+        let h = self.handle.0.connect(remote, true)?;
         Ok(UtpStream::new(Handle::new(&self.handle.0), h))
     }
 
@@ -536,7 +555,7 @@ impl UtpStream {
             let attempt = bind(local, &config)
                 .and_then(|socket| start(socket, config))
                 .and_then(|handle| {
-                    let h = handle.0.connect(remote)?;
+                    let h = handle.0.connect(remote, false)?;
                     Ok(UtpStream::new(handle, h))
                 });
             match attempt {

@@ -172,6 +172,19 @@ impl UtpMio {
         self.driver.connect(&self.socket, now, remote)
     }
 
+    /// Starts a rendezvous connect to `remote`, which connects to us at the
+    /// same time (hole punching; utp-core's `Endpoint::connect_rendezvous`):
+    /// `Connected(h)`, or `Closed(h, TimedOut(Connect))` after
+    /// `Config::rendezvous_timeout`. `AddrInUse` while another rendezvous
+    /// with `remote` waits.
+    pub fn connect_rendezvous(&mut self, remote: impl ToSocketAddrs) -> io::Result<ConnHandle> {
+        let remote = self
+            .socket
+            .pick_remote(remote.to_socket_addrs()?.collect())?;
+        let now = self.now();
+        self.driver.connect_rendezvous(&self.socket, now, remote)
+    }
+
     /// The next incoming connection (after an `Incoming` event) and its
     /// peer.
     pub fn accept(&mut self) -> Option<(ConnHandle, SocketAddr)> {

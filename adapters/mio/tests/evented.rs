@@ -213,3 +213,85 @@ fn foreign_datagrams_in_a_poll_loop() {
     assert_eq!(&buf[..n], reply);
     assert_eq!(from, addr);
 }
+
+/// Two evented sockets that do not listen connect to each other at once
+/// (`connect_rendezvous`): one connection each, a message each way.
+#[test]
+fn a_rendezvous_in_a_poll_loop() {
+    let mut poll = Poll::new().unwrap();
+    let mut events = Events::with_capacity(64);
+    let config = || utp_mio::DriverConfig::default().outgoing_only();
+    let mut sides = [
+        UtpMio::bind_with(localhost(), config()).unwrap(),
+        UtpMio::bind_with(localhost(), config()).unwrap(),
+    ];
+    let addrs = [
+        sides[0].local_addr().unwrap(),
+        sides[1].local_addr().unwrap(),
+    ];
+    for (i, s) in sides.iter_mut().enumerate() {
+        s.register(poll.registry(), Token(i)).unwrap();
+    }
+    let handles = [
+        sides[0].connect_rendezvous(addrs[1]).unwrap(),
+        sides[1].connect_rendezvous(addrs[0]).unwrap(),
+    ];
+    let msgs = [
+        message(300_000),
+        message(200_000).into_iter().rev().collect::<Vec<u8>>(),
+    ];
+    let mut out = msgs.clone().map(|data| Outgoing {
+        data,
+        fin: true,
+        ..Outgoing::default()
+    });
+    let mut got = [Vec::new(), Vec::new()];
+    let mut eof = [false, false];
+    let give_up = Instant::now() + Duration::from_secs(30);
+    while !(eof[0] && eof[1]) {
+        assert!(
+            Instant::now() < give_up,
+            "the rendezvous exchange did not finish"
+        );
+        let now = Instant::now();
+        let timeout = sides
+            .iter_mut()
+            .filter_map(|s| s.timeout(now))
+            .min()
+            .unwrap_or(Duration::from_secs(1));
+        poll.poll(&mut events, Some(timeout)).unwrap();
+        for i in 0..2 {
+            let (s, h) = (&mut sides[i], handles[i]);
+            s.handle_io(Instant::now());
+            while let Some(event) = s.poll_event() {
+                match event {
+                    Event::Connected(c) | Event::Writable(c) => {
+                        assert_eq!(c, h);
+                        pump(s, h, &mut out[i]);
+                    }
+                    Event::Readable(c) | Event::Eof(c) => {
+                        assert_eq!(c, h);
+                        eof[i] |= drain(s, h, &mut got[i]);
+                    }
+                    // Both FINs went and came: done with this side.
+                    Event::Closed(c, CloseReason::Finished) => assert_eq!(c, h),
+                    Event::Closed(_, reason) => panic!("side {i} closed: {reason:?}"),
+                    Event::Incoming => panic!("side {i} does not listen"),
+                }
+            }
+        }
+    }
+    assert!(
+        got[1] == msgs[0] && got[0] == msgs[1],
+        "bytes intact both ways"
+    );
+    let stats = [
+        sides[0].driver().endpoint().stats(),
+        sides[1].driver().endpoint().stats(),
+    ];
+    assert_eq!(
+        stats[0].rendezvous_lost + stats[1].rendezvous_lost,
+        1,
+        "{stats:?}"
+    );
+}
