@@ -62,15 +62,6 @@ fn budgeted() -> Config {
     config
 }
 
-/// Endpoint A (`false`) or B (`true`) of the pair.
-fn side(p: &mut Pair, b: bool) -> &mut Endpoint {
-    if b {
-        &mut p.b
-    } else {
-        &mut p.a
-    }
-}
-
 /// A sender that loses its first data packet pushes a whole window after
 /// the hole: the receiver holds only what its budget allows, advertises
 /// no more than that, and still gets every byte, in order. Both ways: the
@@ -107,7 +98,8 @@ fn out_of_order_data_stays_within_the_budget() {
         let mut next_read = p.now;
         p.run_while(Duration::from_secs(120), |p| {
             if written < data.len() {
-                let conn = side(p, !receiver_is_b)
+                let conn = p
+                    .side(!receiver_is_b)
                     .conn(hs)
                     .unwrap()
                     .write(&data[written..]);
@@ -115,14 +107,14 @@ fn out_of_order_data_stays_within_the_budget() {
             }
             if p.now >= next_read {
                 next_read = p.now + Duration::from_millis(100);
-                while let Ok(n) = side(p, receiver_is_b).conn(hr).unwrap().read(&mut buf) {
+                while let Ok(n) = p.side(receiver_is_b).conn(hr).unwrap().read(&mut buf) {
                     if n == 0 {
                         break;
                     }
                     got.extend_from_slice(&buf[..n]);
                 }
             }
-            max_buffered = max_buffered.max(side(p, receiver_is_b).buffered_bytes());
+            max_buffered = max_buffered.max(p.side(receiver_is_b).buffered_bytes());
             for w in p.wire_from(receiver).iter().rev().take(4) {
                 max_window = max_window.max(w.packet().window_size as usize);
             }
@@ -152,20 +144,13 @@ fn writes_wait_for_the_budget_and_resume() {
         let (ha, hb) = p.connect();
         let (hw, hr) = if writer_is_b { (hb, ha) } else { (ha, hb) };
         let data = pattern(BUDGET * 4, 5);
-        let first = side(&mut p, writer_is_b)
-            .conn(hw)
-            .unwrap()
-            .write(&data)
-            .unwrap();
+        let first = p.side(writer_is_b).conn(hw).unwrap().write(&data).unwrap();
         assert_eq!(first, BUDGET, "the write takes what the budget allows");
         assert_eq!(
-            side(&mut p, writer_is_b)
-                .conn(hw)
-                .unwrap()
-                .write(&data[first..]),
+            p.side(writer_is_b).conn(hw).unwrap().write(&data[first..]),
             Err(Error::WouldBlock)
         );
-        assert_eq!(side(&mut p, writer_is_b).buffered_bytes(), BUDGET);
+        assert_eq!(p.side(writer_is_b).buffered_bytes(), BUDGET);
         let mut written = first;
         let mut got = Vec::new();
         let mut buf = vec![0u8; 65536];
@@ -181,14 +166,15 @@ fn writes_wait_for_the_budget_and_resume() {
                 .filter(|e| *e == Event::Writable(hw))
                 .count();
             if written < data.len() {
-                let w = side(p, writer_is_b)
+                let w = p
+                    .side(writer_is_b)
                     .conn(hw)
                     .unwrap()
                     .write(&data[written..]);
                 written += w.unwrap_or(0);
             }
-            assert!(side(p, writer_is_b).buffered_bytes() <= BUDGET);
-            while let Ok(n) = side(p, !writer_is_b).conn(hr).unwrap().read(&mut buf) {
+            assert!(p.side(writer_is_b).buffered_bytes() <= BUDGET);
+            while let Ok(n) = p.side(!writer_is_b).conn(hr).unwrap().read(&mut buf) {
                 if n == 0 {
                     break;
                 }

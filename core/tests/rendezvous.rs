@@ -15,6 +15,27 @@ use common::{addr, ms, pattern, two_way_with, Fate, Pair, A, B};
 use utp_core::wire::{PacketRepr, PacketType};
 use utp_core::{CloseReason, ConnHandle, ConnectError, Event, Timer};
 
+/// `a_len` bytes A → B and `b_len` B → A on the connections `ha` and
+/// `hb`, B writing first: both read to the end, bytes intact.
+fn both_ways(p: &mut Pair, ha: ConnHandle, hb: ConnHandle, a_len: usize, b_len: usize) {
+    let (data_a, data_b) = (pattern(a_len, 1), pattern(b_len, 2));
+    let r = two_way_with(
+        p,
+        (Some(ha), Some(hb)),
+        &data_a,
+        &data_b,
+        false,
+        Duration::from_secs(60),
+        1_000_000,
+        |_, _| {},
+    );
+    assert!(r.a_eof && r.b_eof, "both read to the end");
+    assert!(
+        r.to_b == data_a && r.to_a == data_b,
+        "bytes intact both ways"
+    );
+}
+
 /// A and B connect by rendezvous, B `b_later` after A; `drop` decides
 /// which datagrams are lost (by sender and by how many SYNs that sender
 /// sent before). Then data both ways, B writing first. Checks one
@@ -39,22 +60,7 @@ fn rendezvous(b_later: Duration, drop_syns: (usize, usize)) -> Pair {
     let ha = p.a.connect_rendezvous(p.now, addr(B)).unwrap();
     p.run_until(p.now + b_later);
     let hb = p.b.connect_rendezvous(p.now, addr(A)).unwrap();
-    let (data_a, data_b) = (pattern(100_000, 1), pattern(150_000, 2));
-    let r = two_way_with(
-        &mut p,
-        (Some(ha), Some(hb)),
-        &data_a,
-        &data_b,
-        false,
-        Duration::from_secs(60),
-        1_000_000,
-        |_, _| {},
-    );
-    assert!(r.a_eof && r.b_eof, "both read to the end");
-    assert!(
-        r.to_b == data_a && r.to_a == data_b,
-        "bytes intact both ways"
-    );
+    both_ways(&mut p, ha, hb, 100_000, 150_000);
     for (events, h) in [(&p.events_a, ha), (&p.events_b, hb)] {
         let connected = events.iter().filter(|e| **e == Event::Connected(h)).count();
         assert_eq!(connected, 1, "{events:?}");
@@ -394,21 +400,7 @@ fn a_listening_winner_accepts_the_losing_syn_and_the_loser_resets_it() {
     p.a.listen(utp_core::ListenConfig::default());
     let ha = p.a.connect_rendezvous(p.now, addr(B)).unwrap();
     let hb = p.b.connect_rendezvous(p.now, addr(A)).unwrap();
-    let (data_a, data_b) = (pattern(50_000, 3), pattern(70_000, 4));
-    let r = two_way_with(
-        &mut p,
-        (Some(ha), Some(hb)),
-        &data_a,
-        &data_b,
-        false,
-        Duration::from_secs(60),
-        1_000_000,
-        |_, _| {},
-    );
-    assert!(
-        r.to_b == data_a && r.to_a == data_b,
-        "bytes intact both ways"
-    );
+    both_ways(&mut p, ha, hb, 50_000, 70_000);
     let (sa, sb) = (p.a.stats(), p.b.stats());
     let (winner, loser, l) = if sa.rendezvous_won == 1 {
         (&p.a, &p.b, B)

@@ -189,14 +189,6 @@ fn acknowledged_bytes_are_let_go() {
 
 const BUDGET: usize = 64 * 1024;
 
-fn side(p: &mut Pair, b: bool) -> &mut Endpoint {
-    if b {
-        &mut p.b
-    } else {
-        &mut p.a
-    }
-}
-
 /// A queued `Bytes` counts against the endpoint's memory budget: its bytes
 /// and its bookkeeping; writes wait for room and resume with `Writable`;
 /// everything arrives and the budget is all free again.
@@ -215,21 +207,19 @@ fn queued_bytes_count_against_the_memory_budget() {
         let (hw, hr): (ConnHandle, ConnHandle) = if writer_is_b { (hb, ha) } else { (ha, hb) };
         let data = pattern(BUDGET * 4, 5);
         let mut rest = Bytes::from(data.clone());
-        let first = side(&mut p, writer_is_b)
+        let first = p
+            .side(writer_is_b)
             .conn(hw)
             .unwrap()
             .write_bytes(&mut rest)
             .unwrap();
-        let buffered = side(&mut p, writer_is_b).buffered_bytes();
+        let buffered = p.side(writer_is_b).buffered_bytes();
         assert!(first < BUDGET && first > BUDGET - 256, "{first}");
         assert!(buffered <= BUDGET, "{buffered}");
         assert!(buffered > first, "the segment is counted: {buffered}");
         assert_eq!(rest.len(), data.len() - first);
         assert_eq!(
-            side(&mut p, writer_is_b)
-                .conn(hw)
-                .unwrap()
-                .write_bytes(&mut rest),
+            p.side(writer_is_b).conn(hw).unwrap().write_bytes(&mut rest),
             Err(Error::WouldBlock)
         );
         let mut got = Vec::new();
@@ -246,21 +236,18 @@ fn queued_bytes_count_against_the_memory_budget() {
                 .filter(|e| *e == Event::Writable(hw))
                 .count();
             if !rest.is_empty() {
-                let _ = side(p, writer_is_b)
-                    .conn(hw)
-                    .unwrap()
-                    .write_bytes(&mut rest);
+                let _ = p.side(writer_is_b).conn(hw).unwrap().write_bytes(&mut rest);
             }
-            assert!(side(p, writer_is_b).buffered_bytes() <= BUDGET);
-            while let Ok(n) = side(p, !writer_is_b).conn(hr).unwrap().read(&mut buf) {
+            assert!(p.side(writer_is_b).buffered_bytes() <= BUDGET);
+            while let Ok(n) = p.side(!writer_is_b).conn(hr).unwrap().read(&mut buf) {
                 got.extend_from_slice(&buf[..n]);
             }
             p.flush();
-            got.len() < data.len() || side(p, writer_is_b).buffered_bytes() > 0
+            got.len() < data.len() || p.side(writer_is_b).buffered_bytes() > 0
         });
         assert!(got == data, "writer_is_b {writer_is_b}");
         assert!(writable > 0, "Writable after the budget freed");
-        assert_eq!(side(&mut p, writer_is_b).buffered_bytes(), 0);
+        assert_eq!(p.side(writer_is_b).buffered_bytes(), 0);
     }
 }
 

@@ -266,21 +266,28 @@ async fn replies_reach_the_remotes_shard_not_the_sender() {
     .await;
 }
 
+/// Two shards whose connects give up after 3 s: the listener, its
+/// address, and where foreign datagrams land.
+async fn connecting_listener() -> (ShardedListener, SocketAddr, mpsc::UnboundedReceiver<Landed>) {
+    let listener = ShardedListener::bind("127.0.0.1:0", 2, |_| {
+        let mut c = DriverConfig::default();
+        c.config.connect_timeout = Duration::from_secs(3);
+        c
+    })
+    .await
+    .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let rx = foreign_per_shard(&listener);
+    (listener, addr, rx)
+}
+
 /// What a `connect` from a shard meets: it completes (and moves data both
 /// ways) for a remote that hashes to that shard; for the others the
 /// answer to the SYN reaches the other shard, and the connect fails.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connect_from_a_shard_reaches_only_remotes_hashed_to_it() {
     guard(120, async {
-        let listener = ShardedListener::bind("127.0.0.1:0", 2, |_| {
-            let mut c = DriverConfig::default();
-            c.config.connect_timeout = Duration::from_secs(3);
-            c
-        })
-        .await
-        .unwrap();
-        let addr = listener.local_addr().unwrap();
-        let mut rx = foreign_per_shard(&listener);
+        let (listener, addr, mut rx) = connecting_listener().await;
         let mut attempts = tokio::task::JoinSet::new();
         let mut servers = Vec::new();
         for r in 0..24 {
@@ -338,15 +345,7 @@ async fn connect_from_a_shard_reaches_only_remotes_hashed_to_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn icmp_errors_reach_the_remotes_shard() {
     guard(120, async {
-        let listener = ShardedListener::bind("127.0.0.1:0", 2, |_| {
-            let mut c = DriverConfig::default();
-            c.config.connect_timeout = Duration::from_secs(3);
-            c
-        })
-        .await
-        .unwrap();
-        let addr = listener.local_addr().unwrap();
-        let mut rx = foreign_per_shard(&listener);
+        let (listener, addr, mut rx) = connecting_listener().await;
         let mut attempts = tokio::task::JoinSet::new();
         for r in 0..24 {
             let gone = UdpSocket::bind("127.0.0.1:0").await.unwrap();

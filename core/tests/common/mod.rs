@@ -85,6 +85,15 @@ impl Pair {
 }
 
 impl<P: Peer> Pair<P> {
+    /// Endpoint A (`false`) or B (`true`).
+    pub fn side(&mut self, b: bool) -> &mut Endpoint<P> {
+        if b {
+            &mut self.b
+        } else {
+            &mut self.a
+        }
+    }
+
     pub fn with_peers(config_a: Config, config_b: Config, peer_a: P, peer_b: P) -> Self {
         let mut b = Endpoint::with_peer_type(config_b, 2);
         b.listen(ListenConfig::default());

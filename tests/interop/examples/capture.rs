@@ -272,14 +272,9 @@ async fn libtorrent(out: &Path) {
     let mut lt = Script::spawn(args("seed", None)).unwrap();
     let torrent = lt.expect("torrent", Duration::from_secs(60)).await.unwrap();
     let meta = bt::Metainfo::from_bytes(&std::fs::read(torrent).unwrap()).unwrap();
-    let port: u16 = lt
-        .expect("port", Duration::from_secs(30))
-        .await
-        .unwrap()
-        .parse()
-        .unwrap();
+    let lt_addr = lt.listen_addr().await.unwrap();
     lt.expect("ready", Duration::from_secs(10)).await.unwrap();
-    let relay = recording_relay(SocketAddr::from(([127, 0, 0, 1], port))).await;
+    let relay = recording_relay(lt_addr).await;
     {
         let ours = UtpSocket::bind(loopback()).await.unwrap();
         let mut s = ours.connect(relay.local_addr()).await.unwrap();

@@ -146,6 +146,16 @@ impl Script {
         })?
     }
 
+    /// Reads the `port` line: where libtorrent listens (uTP and TCP, on
+    /// loopback).
+    pub async fn listen_addr(&mut self) -> io::Result<std::net::SocketAddr> {
+        let line = self.expect("port", Duration::from_secs(30)).await?;
+        let port: u16 = line
+            .parse()
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, format!("port {line:?}")))?;
+        Ok(std::net::SocketAddr::from(([127, 0, 0, 1], port)))
+    }
+
     /// Writes `line` and a newline to the script's standard input.
     pub async fn send_line(&mut self, line: &str) -> io::Result<()> {
         let stdin = self

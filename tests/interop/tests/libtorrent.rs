@@ -71,13 +71,7 @@ async fn libtorrent_seeds_to_us(test: &str, relay: Option<RelayConfig>) {
     ])
     .unwrap();
     let meta = read_torrent(&mut lt, TORRENT_SIZE, PIECE).await;
-    let port: u16 = lt
-        .expect("port", Duration::from_secs(30))
-        .await
-        .unwrap()
-        .parse()
-        .unwrap();
-    let lt_addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let lt_addr = lt.listen_addr().await.unwrap();
     lt.expect("ready", Duration::from_secs(10)).await.unwrap();
     let relay = match relay {
         Some(config) => Some(Relay::start(lt_addr, config).await.unwrap()),

@@ -71,13 +71,8 @@ async fn rendezvous_with_libtorrent(
     ])
     .unwrap();
     let meta = read_torrent(&mut lt, TORRENT_SIZE, PIECE).await;
-    let port: u16 = lt
-        .expect("port", Duration::from_secs(30))
-        .await
-        .unwrap()
-        .parse()
-        .unwrap();
-    let lt_addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let lt_addr = lt.listen_addr().await.unwrap();
+    let port = lt_addr.port();
     // Our port as libtorrent sees it is the forwarder's.
     let fwd = Crossing::start_on(ours.local_addr().unwrap(), true, |p| match ports {
         Ports::OursLower => p < port,
