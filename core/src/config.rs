@@ -117,6 +117,13 @@ pub struct Config {
     /// `keepalive` applies; `None` (or zero) leaves `keepalive`. Default
     /// 15 s.
     pub rendezvous_keepalive: Option<Duration>,
+    /// Which connection a listening endpoint keeps when a rendezvous with a
+    /// BEP 29 peer (libutp, libtorrent: they run no contest) ends in two
+    /// connections with it: our rendezvous, and the one our listener
+    /// accepted from the peer's own SYN (spec section 9, "Two connections
+    /// with a BEP 29 peer"). Either way [`Event::Duplicate`](crate::Event::Duplicate)
+    /// names both. Default [`DuplicateRule::LowerPort`] (libtorrent's).
+    pub rendezvous_duplicates: DuplicateRule,
     /// How long a NAT is taken to keep a quiet UDP mapping: a rendezvous
     /// connection that gives up retransmitting data it sent after at least
     /// this long without receiving anything ends
@@ -239,6 +246,34 @@ pub struct Config {
     pub memory_budget: usize,
 }
 
+/// Which of two connections with one peer a rendezvous keeps
+/// ([`Config::rendezvous_duplicates`]). The one not kept is closed
+/// gracefully, with close-reason code 1 (libtorrent's
+/// `duplicate_peer_id`) in its FIN: an accepted connection before the
+/// application ever sees it; the application's rendezvous connection by
+/// a half-close (what was written is still delivered, reads go on until
+/// the peer's FIN). A rendezvous not yet connected when the accepted
+/// connection is proven, if that is the one to keep, takes it over under
+/// its own handle, as a late caller does.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
+pub enum DuplicateRule {
+    /// libtorrent's rule, which libtorrent applies on its side too, so
+    /// both keep the same connection: the side with the lower port keeps
+    /// its outgoing connection (for us the rendezvous, whose SYN won; for
+    /// the peer the one our listener accepted). Our port is the one
+    /// [`Endpoint::set_local_port`](crate::Endpoint::set_local_port) gave
+    /// (the adapters give the socket's; the public one when the introducer
+    /// told it), the peer's the port of its address. With either unknown
+    /// (not set, a peer that is not a UDP address) or both the same
+    /// (libtorrent then draws lots), both are kept.
+    #[default]
+    LowerPort,
+    /// Keep the rendezvous connection, close the accepted one.
+    KeepRendezvous,
+    /// Keep both: the event names them and the application chooses.
+    KeepBoth,
+}
+
 /// When SYNs are answered with SYN cookies: a STATE whose sequence number
 /// is a keyed hash of the SYN (peer address, connection id, sequence
 /// number, time bucket), so the endpoint stores nothing until the initiator
@@ -275,6 +310,7 @@ impl Default for Config {
             rendezvous_timeout: Duration::from_secs(30),
             rendezvous_interval: Duration::from_millis(250),
             rendezvous_keepalive: Some(Duration::from_secs(15)),
+            rendezvous_duplicates: DuplicateRule::LowerPort,
             nat_mapping_timeout: Some(Duration::from_secs(30)),
             syn_rto: Duration::from_secs(1),
             initial_rto: Duration::from_secs(1),

@@ -15,6 +15,10 @@ pub enum Error {
     WouldBlock,
     /// Writing after `shutdown()` or `close()`.
     Shutdown,
+    /// Writing on a rendezvous connection the endpoint half-closed as a
+    /// duplicate ([`Event::Duplicate`](crate::Event::Duplicate)): the peer
+    /// keeps its other connection, which `accept` hands out.
+    Duplicate,
     /// The connection ended for this reason.
     Closed(CloseReason),
 }
@@ -24,6 +28,9 @@ impl fmt::Display for Error {
         match self {
             Error::WouldBlock => f.write_str("operation would block"),
             Error::Shutdown => f.write_str("write after shutdown"),
+            Error::Duplicate => f.write_str(
+                "rendezvous closed as a duplicate: the peer keeps the connection the listener accepted",
+            ),
             Error::Closed(reason) => write!(f, "{reason}"),
         }
     }
@@ -79,6 +86,7 @@ impl From<Error> for io::Error {
         match e {
             Error::WouldBlock => io::ErrorKind::WouldBlock.into(),
             Error::Shutdown => io::Error::new(io::ErrorKind::BrokenPipe, "write after shutdown"),
+            Error::Duplicate => io::Error::new(io::ErrorKind::ConnectionAborted, e),
             Error::Closed(reason) => close_error(reason),
         }
     }

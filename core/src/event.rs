@@ -113,15 +113,32 @@ pub enum Event {
     /// The connection ended. Data already received can still be read until
     /// the handle is released.
     Closed(ConnHandle, CloseReason),
+    /// Two connections with the peer of a rendezvous: a BEP 29 peer
+    /// (libutp, libtorrent) runs no contest, so when our SYN won and we
+    /// listen, our listener accepted the peer's SYN too, and that
+    /// connection has now been proven. [`Config::rendezvous_duplicates`](crate::Config::rendezvous_duplicates)
+    /// decides which to keep; the other is being closed (spec section 9).
+    Duplicate {
+        /// The application's rendezvous connection.
+        rendezvous: ConnHandle,
+        /// The connection the listener accepted from the peer's SYN; in
+        /// the backlog (an [`Incoming`](Event::Incoming) came first) unless
+        /// it is the one closed.
+        accepted: ConnHandle,
+        /// The one kept; `None` when both are.
+        kept: Option<ConnHandle>,
+    },
 }
 
 impl Event {
     /// The connection the event is about (`None` for
-    /// [`Incoming`](Event::Incoming)).
+    /// [`Incoming`](Event::Incoming); the rendezvous for
+    /// [`Duplicate`](Event::Duplicate)).
     pub fn handle(&self) -> Option<ConnHandle> {
         match *self {
             Event::Incoming => None,
-            Event::Connected(h)
+            Event::Duplicate { rendezvous: h, .. }
+            | Event::Connected(h)
             | Event::Readable(h)
             | Event::Writable(h)
             | Event::Eof(h)

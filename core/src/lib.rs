@@ -256,7 +256,8 @@ pub mod wire;
 /// The `bytes` crate [`Conn::write_bytes`] takes its buffers from.
 pub use bytes;
 pub use config::{
-    AcceptDecision, AcceptFilter, Config, ConfigError, ListenConfig, SynCookies, SynInfo,
+    AcceptDecision, AcceptFilter, Config, ConfigError, DuplicateRule, ListenConfig, SynCookies,
+    SynInfo,
 };
 pub use conn::ConnState;
 pub use endpoint::{Conn, ConnHandle, Endpoint, Handled, Transmit};

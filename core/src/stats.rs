@@ -150,6 +150,10 @@ pub struct EndpointStats {
     /// Rendezvous contests the peer's SYN won (our connection became its
     /// acceptor).
     pub rendezvous_lost: u64,
+    /// Connections our listener accepted from the peer of a rendezvous
+    /// our SYN had won, once proven: a BEP 29 peer's (see
+    /// [`Event::Duplicate`](crate::Event::Duplicate)).
+    pub rendezvous_duplicates: u64,
     /// Replies to unproven addresses (RESETs, SYN answers) not sent because
     /// of [`Config::replies_per_second`](crate::Config::replies_per_second)
     /// or [`Config::replies_per_source`](crate::Config::replies_per_source).

@@ -11,30 +11,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{addr, ms, pattern, two_way_with, Fate, Pair, A, B};
+use common::{addr, both_ways, ms, Fate, Pair, A, B};
 use utp_core::wire::{PacketRepr, PacketType};
 use utp_core::{CloseReason, ConnHandle, ConnectError, Event, Timer};
-
-/// `a_len` bytes A → B and `b_len` B → A on the connections `ha` and
-/// `hb`, B writing first: both read to the end, bytes intact.
-fn both_ways(p: &mut Pair, ha: ConnHandle, hb: ConnHandle, a_len: usize, b_len: usize) {
-    let (data_a, data_b) = (pattern(a_len, 1), pattern(b_len, 2));
-    let r = two_way_with(
-        p,
-        (Some(ha), Some(hb)),
-        &data_a,
-        &data_b,
-        false,
-        Duration::from_secs(60),
-        1_000_000,
-        |_, _| {},
-    );
-    assert!(r.a_eof && r.b_eof, "both read to the end");
-    assert!(
-        r.to_b == data_a && r.to_a == data_b,
-        "bytes intact both ways"
-    );
-}
 
 /// A and B connect by rendezvous, B `b_later` after A; `drop` decides
 /// which datagrams are lost (by sender and by how many SYNs that sender

@@ -439,6 +439,9 @@ impl UtpSocket {
     /// arrives, for at most `Config::rendezvous_timeout` (30 s, then
     /// `TimedOut`). `AddrInUse` while another rendezvous with `remote`
     /// waits. Dropping the future abandons the attempt.
+    /// Against a BEP 29 peer, listen too;
+    /// `Config::rendezvous_duplicates` says which of two connections is
+    /// kept (writes on a rendezvous not kept fail with `ConnectionAborted`).
     pub async fn connect_rendezvous(
         &self,
         remote: impl AsyncToSocketAddrs,

@@ -510,7 +510,11 @@ impl<P: Peer> Driver<P> {
                         wake(&mut w.read);
                     }
                 }
-                Event::Connected(h) | Event::Writable(h) => {
+                // A rendezvous closed as a duplicate: a waiting writer
+                // hears so (the kept connection comes from `accept`).
+                Event::Connected(h)
+                | Event::Writable(h)
+                | Event::Duplicate { rendezvous: h, .. } => {
                     if let Some(w) = self.wakers.get_mut(&h) {
                         wake(&mut w.write);
                     }

@@ -348,6 +348,9 @@ impl UtpListener {
     /// every 250 ms until the other's arrives, for at most
     /// `Config::rendezvous_timeout` (30 s, then `TimedOut`). Blocks until
     /// connected. `AddrInUse` while another rendezvous with `remote` waits.
+    /// Against a BEP 29 peer, listen too;
+    /// `Config::rendezvous_duplicates` says which of two connections is
+    /// kept (writes on a rendezvous not kept fail with `ConnectionAborted`).
     pub fn connect_rendezvous(&self, remote: impl ToSocketAddrs) -> io::Result<UtpStream> {
         let candidates = remote.to_socket_addrs()?.collect();
         let remote = self.handle.0.lock().socket.pick_remote(candidates)?;

@@ -177,6 +177,9 @@ impl UtpMio {
     /// `Connected(h)`, or `Closed(h, TimedOut(Connect))` after
     /// `Config::rendezvous_timeout`. `AddrInUse` while another rendezvous
     /// with `remote` waits.
+    /// Against a BEP 29 peer, listen too;
+    /// `Config::rendezvous_duplicates` says which of two connections is
+    /// kept (writes on a rendezvous not kept fail with `ConnectionAborted`).
     pub fn connect_rendezvous(&mut self, remote: impl ToSocketAddrs) -> io::Result<ConnHandle> {
         let remote = self
             .socket

@@ -319,6 +319,10 @@ pub async fn punch(
             }
         }
     };
+    // The port the peer sees us at, for the duplicate rule.
+    if let Some(ours) = public[0] {
+        socket.set_local_port(ours.port());
+    }
     match socket.connect_rendezvous(peer_addr).await {
         Ok(stream) => Ok(Punched {
             stream,

@@ -505,7 +505,12 @@ impl<P: Peer + Send + 'static> UtpSocket<P> {
     /// connection. The socket need not listen, but against a BEP 29 peer
     /// (libtorrent) it should: when ours wins, that peer may keep only the
     /// connection its own SYN started, which [`accept`](Self::accept) then
-    /// hands out. `AddrInUse` while another rendezvous with `peer` waits.
+    /// hands out. When both connections live, the socket keeps one by
+    /// [`Config::rendezvous_duplicates`] (libtorrent's rule: the lower port
+    /// keeps its outgoing one): if that is the accepted one, this stream is
+    /// half-closed and its writes fail with `ConnectionAborted`
+    /// (`utp_core::Error::Duplicate` inside); reads go on until the peer's
+    /// FIN. `AddrInUse` while another rendezvous with `peer` waits.
     pub async fn connect_rendezvous(&self, peer: P) -> io::Result<UtpStream<P>> {
         let remote = peer.clone();
         self.open(peer, |d, socket, now| {
@@ -607,6 +612,15 @@ impl<P: Peer + Send + 'static> UtpSocket<P> {
         driver.endpoint().set_now(shared.now());
         driver.endpoint().set_max_total_send_rate(rate);
         driver.wake_driver();
+    }
+
+    /// Tells the socket the port its peers see it at, when a NAT maps it
+    /// to another than its own (the introducer's answer says which): the
+    /// rule that keeps one of two connections with a rendezvous peer
+    /// compares it with the peer's ([`Config::rendezvous_duplicates`]).
+    /// Without it, the socket's own port is used.
+    pub fn set_local_port(&self, port: u16) {
+        self.shared().lock().endpoint().set_local_port(port);
     }
 
     /// Counters of traffic that belongs to no connection.

@@ -71,6 +71,9 @@ pub(super) struct Handshake {
     pub(crate) expected_unheard: bool,
     /// A rendezvous acceptor: half-open until proven, and `Connected` then.
     pub(crate) prove_first: bool,
+    /// A rendezvous half-closed because the peer's other connection was
+    /// kept (`Endpoint::settle_duplicate`): writes say so.
+    pub(super) superseded: bool,
     /// Initiator: when to send the third packet again, the interval, and
     /// when to stop.
     pub(super) third_again: Option<(Timestamp, Duration, Timestamp)>,
@@ -88,6 +91,7 @@ impl Handshake {
             reset_challenge: None,
             expected_unheard: false,
             prove_first: false,
+            superseded: false,
             third_again: None,
         }
     }

@@ -160,6 +160,15 @@ impl Connection {
     /// this one replaces): unsent data, a half-close, the close-reason
     /// code, the rate cap, a waiting writer, and, while still connecting,
     /// the deadline.
+    /// A rendezvous closed as a duplicate: half-closed, its FIN (after what
+    /// was written) carrying `code`; writes from now on get
+    /// [`Error::Duplicate`](crate::Error::Duplicate).
+    pub(crate) fn supersede(&mut self, code: u16) {
+        self.close_code = Some(code);
+        self.shutdown();
+        self.hs.superseded = true;
+    }
+
     pub(crate) fn adopt(&mut self, old: Connection) {
         self.send = old.send;
         self.write_closed = old.write_closed;

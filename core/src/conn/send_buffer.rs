@@ -296,6 +296,9 @@ fn copy_from_ring(ring: &VecDeque<u8>, start: usize, out: &mut [u8]) -> bool {
 impl Connection {
     /// Why the application may not write now, if it may not.
     pub(super) fn write_refused(&self) -> Option<Error> {
+        if self.hs.superseded {
+            return Some(Error::Duplicate);
+        }
         if let Phase::Closed(reason) = self.phase {
             return Some(Error::Closed(reason));
         }

@@ -14,6 +14,7 @@
 
 mod connect;
 mod cookie;
+mod duplicate;
 mod handle;
 mod icmp;
 mod incoming;
@@ -194,6 +195,11 @@ pub struct Endpoint<P: Peer = SocketAddr> {
     /// they had sent, with its sequence number: a BEP 29 peer's listener
     /// may answer that SYN (`rendezvous.rs`).
     rendezvous_lost: HashMap<(P, u16), (ConnHandle, SeqNr)>,
+    /// SYNs the listener took after they lost the contest to a rendezvous
+    /// of ours, by the peer and the SYN's id (`duplicate.rs`).
+    rendezvous_rivals: HashMap<(P, u16), ConnHandle>,
+    /// The port the peer sees us at, if told (`duplicate.rs`).
+    local_port: Option<u16>,
 }
 
 impl<P: Peer> core::fmt::Debug for Endpoint<P> {
@@ -263,6 +269,8 @@ impl<P: Peer> Endpoint<P> {
             timers: Timers::default(),
             rendezvous: HashMap::new(),
             rendezvous_lost: HashMap::new(),
+            rendezvous_rivals: HashMap::new(),
+            local_port: None,
         }
     }
 
@@ -457,14 +465,22 @@ impl<P: Peer> Endpoint<P> {
     /// Forgets connection `index` if it is finished.
     fn maybe_release(&mut self, index: u32) {
         let now = self.now;
-        let Some(slot) = self.slots.get_mut(index as usize) else {
-            return;
-        };
-        let finished = slot.conn.as_deref().is_some_and(|c| c.is_finished(now));
-        if !finished {
-            return;
+        let finished = self
+            .slots
+            .get(index as usize)
+            .and_then(|s| s.conn.as_deref())
+            .is_some_and(|c| c.is_finished(now));
+        if finished {
+            self.vacate(index);
         }
-        if let (Some(conn), Some(peer)) = (slot.conn.take(), slot.peer.take()) {
+    }
+
+    /// Empties slot `index` (its handle goes stale) and hands back the
+    /// connection that was there.
+    fn vacate(&mut self, index: u32) -> Option<Box<Connection>> {
+        let slot = self.slots.get_mut(index as usize)?;
+        let conn = slot.conn.take()?;
+        if let Some(peer) = slot.peer.take() {
             let key = (peer, conn.recv_id());
             if self.routes.get(&key) == Some(&index) {
                 self.routes.remove(&key);
@@ -477,6 +493,7 @@ impl<P: Peer> Endpoint<P> {
         self.free.push(index);
         self.live -= 1;
         self.prune();
+        Some(conn)
     }
 
     /// Updates the memory count after connection `index` may have changed
@@ -614,10 +631,40 @@ impl<P: Peer> Endpoint<P> {
 
     /// Bookkeeping after connection `index` may have changed phase: a
     /// half-open connection that was proved joins the backlog (or is
-    /// refused when it is full); one that closed before the application
-    /// held it is let go.
+    /// refused when it is full, or kept out as a duplicate: `duplicate.rs`);
+    /// one that closed before the application held it is let go.
     fn settle(&mut self, index: u32) {
         self.account(index);
+        if self.proven_now(index) && !self.settle_duplicate(index) {
+            self.enqueue(index);
+        }
+        self.let_go_unheld(index);
+    }
+
+    /// Whether half-open connection `index` has just been proven, is alive
+    /// and held by nobody (for the backlog); its half-open count goes.
+    fn proven_now(&mut self, index: u32) -> bool {
+        let Some(slot) = self.slots.get_mut(index as usize) else {
+            return false;
+        };
+        let Some(conn) = slot.conn.as_deref() else {
+            return false;
+        };
+        if !slot.half_open || conn.is_half_open() {
+            return false;
+        }
+        slot.half_open = false;
+        self.half_open -= 1;
+        if conn.is_closed() {
+            self.stats.half_open_expired += 1;
+            return false;
+        }
+        slot.owner == Owner::Endpoint
+    }
+
+    /// Puts proven connection `index` in the accept backlog, with an
+    /// [`Incoming`](Event::Incoming) event, or refuses it when full.
+    fn enqueue(&mut self, index: u32) {
         let handle = self.handle_of(index);
         let Some(slot) = self.slots.get_mut(index as usize) else {
             return;
@@ -625,37 +672,41 @@ impl<P: Peer> Endpoint<P> {
         let Some(conn) = slot.conn.as_deref_mut() else {
             return;
         };
-        if slot.half_open && !conn.is_half_open() {
-            slot.half_open = false;
-            self.half_open -= 1;
-            if conn.is_closed() {
-                self.stats.half_open_expired += 1;
-            } else if slot.owner == Owner::Endpoint {
-                match self.listener.as_mut() {
-                    Some(l) if l.queue.len() < l.backlog => {
-                        l.queue.push_back(handle);
-                        slot.owner = Owner::Queued;
-                        // Before the connection's own events (the proving
-                        // packet may have brought data): the application
-                        // learns of the handle before it hears of it.
-                        let at = self
-                            .events
-                            .iter()
-                            .position(|e| e.handle() == Some(handle))
-                            .unwrap_or(self.events.len());
-                        self.events.insert(at, Event::Incoming);
-                    }
-                    _ => {
-                        // Nowhere to put it: tell the (now proven) peer.
-                        let mut sink = EventSink {
-                            queue: &mut self.events,
-                            handle,
-                        };
-                        conn.abort(self.now, &mut sink, true);
-                    }
-                }
+        match self.listener.as_mut() {
+            Some(l) if l.queue.len() < l.backlog => {
+                l.queue.push_back(handle);
+                slot.owner = Owner::Queued;
+                // Before the connection's own events (the proving
+                // packet may have brought data): the application
+                // learns of the handle before it hears of it.
+                let at = self
+                    .events
+                    .iter()
+                    .position(|e| e.handle() == Some(handle))
+                    .unwrap_or(self.events.len());
+                self.events.insert(at, Event::Incoming);
+            }
+            _ => {
+                // Nowhere to put it: tell the (now proven) peer.
+                let mut sink = EventSink {
+                    queue: &mut self.events,
+                    handle,
+                };
+                conn.abort(self.now, &mut sink, true);
             }
         }
+    }
+
+    /// Lets connection `index` go if it closed before the application held
+    /// it.
+    fn let_go_unheld(&mut self, index: u32) {
+        let handle = self.handle_of(index);
+        let Some(slot) = self.slots.get_mut(index as usize) else {
+            return;
+        };
+        let Some(conn) = slot.conn.as_deref_mut() else {
+            return;
+        };
         if conn.is_closed() && slot.owner != Owner::App {
             if slot.owner == Owner::Queued {
                 if let Some(l) = self.listener.as_mut() {

@@ -33,13 +33,16 @@ impl<P: Peer> Endpoint<P> {
     /// or STATE arrives, for at most
     /// [`Config::rendezvous_timeout`](crate::Config::rendezvous_timeout) (30 s:
     /// then `TimedOut(Connect)`). With both sides ours, the two SYNs make
-    /// one connection (see the module docs); with a BEP 29 peer that
-    /// connects at the same time, ours and its own may both live: each
-    /// side has its handle and events, and the application keeps one. The
-    /// endpoint need not listen, but against a BEP 29 peer it should: when
-    /// ours wins, the peer may keep only the connection its own SYN
-    /// started, which the listener then accepts. `IdInUse` if a rendezvous
-    /// with `remote` is already under way.
+    /// one connection (see the module docs). The endpoint need not listen,
+    /// but against a BEP 29 peer it should: when ours wins, the peer may
+    /// keep only the connection its own SYN started, which the listener
+    /// then accepts. Two connections with the peer may then result; the
+    /// endpoint keeps one by
+    /// [`Config::rendezvous_duplicates`](crate::Config::rendezvous_duplicates)
+    /// (libtorrent's lower-port rule, with the port given to
+    /// [`set_local_port`](Self::set_local_port)) and names both in
+    /// [`Event::Duplicate`](crate::Event::Duplicate). `IdInUse` if a
+    /// rendezvous with `remote` is already under way.
     pub fn connect_rendezvous(
         &mut self,
         now: Timestamp,
@@ -189,6 +192,8 @@ impl<P: Peer> Endpoint<P> {
                 // of our SYN, answers that connection's STATE with a RESET, and
                 // it ends half-open, never handed out.
                 if self.listener.is_some() {
+                    let winner = self.handle_of(index);
+                    self.remember_rival(from, syn.connection_id, winner);
                     return false;
                 }
             }
@@ -273,25 +278,14 @@ impl<P: Peer> Endpoint<P> {
             return;
         }
         self.rendezvous_lost.remove(&key);
-        if self.slot_conn(handle).is_none() {
-            return;
+        let mut proven = false;
+        self.with_conn(handle, |conn, sink, _| {
+            proven = conn.prove_rendezvous_acceptor(sink);
+        });
+        if proven {
+            self.settle(handle.index);
+            self.mark_ready(handle.index);
         }
-        let index = handle.index;
-        if let Some(conn) = self
-            .slots
-            .get_mut(index as usize)
-            .and_then(|s| s.conn.as_deref_mut())
-        {
-            let mut sink = EventSink {
-                queue: &mut self.events,
-                handle,
-            };
-            if !conn.prove_rendezvous_acceptor(&mut sink) {
-                return;
-            }
-        }
-        self.settle(index);
-        self.mark_ready(index);
     }
 
     /// Both SYNs the same: ours starts again with a new id and sequence
@@ -308,7 +302,7 @@ impl<P: Peer> Endpoint<P> {
 
     /// Puts `conn` in slot `index` in place of the connection there (which
     /// it adopts), routed by `key`.
-    fn replace(&mut self, index: u32, from: &P, mut conn: Connection, key: (P, u16)) {
+    pub(super) fn replace(&mut self, index: u32, from: &P, mut conn: Connection, key: (P, u16)) {
         let Some(slot) = self.slots.get_mut(index as usize) else {
             return;
         };

@@ -410,3 +410,30 @@ pub fn two_way_with<P: Peer>(
     }
     r
 }
+
+/// `a_len` bytes A → B and `b_len` B → A on the connections `ha` and
+/// `hb`, B writing first: both read to the end, bytes intact.
+pub fn both_ways<P: Peer>(
+    p: &mut Pair<P>,
+    ha: ConnHandle,
+    hb: ConnHandle,
+    a_len: usize,
+    b_len: usize,
+) {
+    let (data_a, data_b) = (pattern(a_len, 1), pattern(b_len, 2));
+    let r = two_way_with(
+        p,
+        (Some(ha), Some(hb)),
+        &data_a,
+        &data_b,
+        false,
+        Duration::from_secs(60),
+        1_000_000,
+        |_, _| {},
+    );
+    assert!(r.a_eof && r.b_eof, "both read to the end");
+    assert!(
+        r.to_b == data_a && r.to_a == data_b,
+        "bytes intact both ways"
+    );
+}

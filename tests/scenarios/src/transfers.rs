@@ -373,6 +373,8 @@ impl Transfers {
                     self.pump_server(sim, addr, h);
                 }
             }
+            // No rendezvous here.
+            Event::Duplicate { .. } => {}
             Event::Incoming => {
                 while let Some(h) = endpoint(sim, addr).accept() {
                     self.on_accept(sim, addr, h);

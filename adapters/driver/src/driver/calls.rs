@@ -125,7 +125,12 @@ impl<P: Peer> Driver<P> {
         // timed out, but for an IPv4 remote of a dual-stack socket, which
         // the endpoint knows by its v4-mapped address (the form the socket
         // reports its datagrams in).
-        let remote = (self.rules.route)(socket.local_addr(), socket.dual_stack(), remote)?;
+        let local = socket.local_addr();
+        // The rendezvous duplicate rule compares ports (`DuplicateRule`).
+        if let (None, Ok(addr)) = (self.endpoint.local_port(), &local) {
+            self.endpoint.set_local_port(addr.port());
+        }
+        let remote = (self.rules.route)(local, socket.dual_stack(), remote)?;
         let h = open(&mut self.endpoint, remote)?;
         self.wakers.insert(h, Wakers::default());
         self.after_call(socket, now, Some(h));

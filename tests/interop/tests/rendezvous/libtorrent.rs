@@ -81,6 +81,16 @@ async fn rendezvous_with_libtorrent(
     .await;
     let via = fwd.local_addr();
     fwd.set_peer(lt_addr);
+    if listen {
+        // Our duplicate rule compares our port with the peer's, as
+        // libtorrent's does; the forwarder shows each side the other at its
+        // own port, so we are told a port on the same side of it as the
+        // forwarder's port is of libtorrent's (spec section 9).
+        ours.set_local_port(match ports {
+            Ports::OursHigher => u16::MAX,
+            Ports::OursLower => 1,
+        });
+    }
     if ports == Ports::OursHigher {
         // Where libtorrent's rule would close our connection, one SYN each
         // way: with our SYN repeated on winning, libtorrent may hold two
@@ -126,13 +136,31 @@ async fn rendezvous_with_libtorrent(
     // closes ours.
     let dropped = outcome != Outcome::Lost && ports == Ports::OursHigher;
     // Listening, we accepted that attempt of libtorrent's too: it is the
-    // connection libtorrent keeps, and ours gets its FIN.
+    // connection libtorrent keeps, and ours, by the same rule: `accept`
+    // hands it out when our rendezvous was connected first (which is then
+    // half-closed, and gets libtorrent's FIN), or the rendezvous took it
+    // over when it was not.
     let mut s = match (dropped, listen) {
         (true, true) => {
-            let (kept, _) = guard(&what, 60, ours.accept()).await.unwrap();
-            assert_eq!(kept.peer_addr().unwrap(), via);
-            drop(s);
-            kept
+            guard(&what, 60, async {
+                while ours.endpoint_stats().rendezvous_duplicates == 0 {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            })
+            .await;
+            match tokio::time::timeout(Duration::from_secs(1), ours.accept()).await {
+                Ok(accepted) => {
+                    let (kept, _) = accepted.unwrap();
+                    assert_eq!(kept.peer_addr().unwrap(), via);
+                    eprintln!("{what}: kept the accepted connection; the rendezvous half-closed");
+                    drop(s);
+                    kept
+                }
+                Err(_) => {
+                    eprintln!("{what}: the rendezvous took the accepted connection over");
+                    s
+                }
+            }
         }
         _ => s,
     };
@@ -247,6 +275,19 @@ async fn rendezvous_with_libtorrent(
         // No SYN of libtorrent's got an answer from us: the first lost the
         // contest; a later one (libtorrent connects again after its connect
         // timed out) gets a RESET.
+        // Listening from the lower port: our listener answered its SYN, and
+        // once libtorrent proved that connection our rule (libtorrent's)
+        // kept the rendezvous and reset it.
+        Attempt::Incoming if listen => {
+            let duplicates = ours.endpoint_stats().rendezvous_duplicates;
+            assert!(duplicates <= 1, "{what}: {duplicates} duplicates");
+            let reset = log.iter().any(|s| {
+                s.dir == Dir::In
+                    && s.kind == PacketType::Reset
+                    && Some(s.id) == view.out_syn.map(|x| x.0)
+            });
+            assert_eq!(reset, duplicates == 1, "{what}: {view:?}");
+        }
         Attempt::Incoming => {
             for syn in log
                 .iter()
@@ -391,6 +432,25 @@ async fn libtorrent_drops_a_rendezvous_we_win_from_the_higher_port() {
         Bias::LowId,
         Outcome::Won,
         false,
+    )
+    .await;
+}
+
+/// We win from the lower port, our socket listening: our listener accepts
+/// libtorrent's SYN too, and once libtorrent proves that connection, our
+/// rule, as libtorrent's, keeps the rendezvous (our outgoing one) and
+/// resets the other; the torrent goes over the rendezvous.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listening_rendezvous_we_win_from_the_lower_port_keeps_it_and_resets_libtorrents_attempt()
+{
+    libtorrent_until(
+        "a_listening_rendezvous_we_win_from_the_lower_port_keeps_it_and_resets_libtorrents_attempt",
+        Role::LibtorrentSeeds,
+        Start::OursFirst,
+        Ports::OursLower,
+        Bias::LowId,
+        Outcome::Won,
+        true,
     )
     .await;
 }

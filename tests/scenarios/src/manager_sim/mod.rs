@@ -332,7 +332,7 @@ impl World {
                     }
                 }
                 Event::Closed(h, reason) => self.closed(now, h, reason),
-                Event::Incoming | Event::Writable(_) => {}
+                Event::Incoming | Event::Writable(_) | Event::Duplicate { .. } => {}
             }
         }
         self.drain_manager(sim, now);

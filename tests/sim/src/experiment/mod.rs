@@ -501,7 +501,7 @@ fn pump(sim: &mut Sim<Endpoint>, runs: &mut [FlowRun], specs: &[FlowSpec], buf: 
                     }
                     run.sender_closed = Some(reason);
                 }
-                Event::Incoming | Event::Readable(_) | Event::Eof(_) => {}
+                Event::Incoming | Event::Readable(_) | Event::Eof(_) | Event::Duplicate { .. } => {}
             }
         }
         while let Some(event) = sim.host_mut(run.receiver).poll_event() {
@@ -517,7 +517,7 @@ fn pump(sim: &mut Sim<Endpoint>, runs: &mut [FlowRun], specs: &[FlowSpec], buf: 
                     run.drain(sim, buf);
                     run.receiver_closed = Some(reason);
                 }
-                Event::Connected(_) | Event::Writable(_) => {}
+                Event::Connected(_) | Event::Writable(_) | Event::Duplicate { .. } => {}
             }
         }
     }
