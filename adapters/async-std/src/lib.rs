@@ -131,7 +131,7 @@ pub use utp_core::congestion::{
 };
 pub use utp_core::{
     AcceptDecision, CloseInfo, CloseReason, Config, ConfigError, ConnStats, EndpointStats,
-    IntervalStats, ListenConfig, SynCookies, Timer,
+    DuplicateRule, IntervalStats, ListenConfig, SynCookies, Timer,
 };
 pub use utp_driver::{DriverConfig, DriverStats, SocketInterval, SocketOptions};
 

@@ -108,7 +108,7 @@ pub use utp_core::congestion::{
 };
 pub use utp_core::{
     AcceptDecision, CloseInfo, CloseReason, Config, ConfigError, ConnStats, EndpointStats,
-    IntervalStats, ListenConfig, SynCookies, Timer, Timestamp,
+    DuplicateRule, IntervalStats, ListenConfig, SynCookies, Timer, Timestamp,
 };
 pub use utp_driver::{DriverConfig, DriverStats, SocketInterval, SocketOptions};
 // The evented API's own types.

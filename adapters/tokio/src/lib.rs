@@ -210,7 +210,7 @@ pub use utp_core::congestion::{
 };
 pub use utp_core::{
     AcceptDecision, CloseInfo, CloseReason, Config, ConfigError, ConnStats, EndpointStats,
-    IntervalStats, ListenConfig, Peer, SynCookies, SynInfo, Timer, Timestamp,
+    DuplicateRule, IntervalStats, ListenConfig, Peer, SynCookies, SynInfo, Timer, Timestamp,
 };
 pub use utp_driver::{DriverConfig, DriverStats, SocketInterval, SocketOptions};
 
