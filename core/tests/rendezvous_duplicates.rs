@@ -76,6 +76,18 @@ fn crossing_told(
     panic!("no seed below 64 made A's SYN win");
 }
 
+/// A's one `Duplicate` event: (rendezvous, accepted, kept).
+fn the_duplicate(p: &Pair) -> (ConnHandle, ConnHandle, Option<ConnHandle>) {
+    match duplicates(&p.events_a)[..] {
+        [Event::Duplicate {
+            rendezvous,
+            accepted,
+            kept,
+        }] => (rendezvous, accepted, kept),
+        _ => panic!("one Duplicate: {:?}", p.events_a),
+    }
+}
+
 fn duplicates(events: &[Event]) -> Vec<Event> {
     events
         .iter()
@@ -105,15 +117,7 @@ fn close_code(p: &Pair, from: SocketAddr, ty: PacketType) -> Option<u16> {
 #[test]
 fn the_lower_port_keeps_its_rendezvous_and_resets_the_accepted_one() {
     let (mut p, ha, hb_out) = crossing("10.0.0.1:1000", DuplicateRule::LowerPort, 0);
-    let found = duplicates(&p.events_a);
-    let [Event::Duplicate {
-        rendezvous,
-        accepted,
-        kept,
-    }] = found[..]
-    else {
-        panic!("one Duplicate: {:?}", p.events_a);
-    };
+    let (rendezvous, accepted, kept) = the_duplicate(&p);
     assert_eq!((rendezvous, kept), (ha, Some(ha)));
     assert_ne!(accepted, ha);
     assert!(p.events_a.contains(&Event::Connected(ha)));
@@ -142,15 +146,7 @@ fn the_lower_port_keeps_its_rendezvous_and_resets_the_accepted_one() {
 #[test]
 fn the_higher_port_keeps_the_accepted_one_and_half_closes_its_rendezvous() {
     let (mut p, ha, hb_out) = crossing("10.0.0.1:3000", DuplicateRule::LowerPort, 0);
-    let found = duplicates(&p.events_a);
-    let [Event::Duplicate {
-        rendezvous,
-        accepted,
-        kept,
-    }] = found[..]
-    else {
-        panic!("one Duplicate: {:?}", p.events_a);
-    };
+    let (rendezvous, accepted, kept) = the_duplicate(&p);
     assert_eq!((rendezvous, kept), (ha, Some(accepted)));
     let incoming = p.events_a.iter().position(|e| *e == Event::Incoming);
     let duplicate = p
@@ -204,15 +200,8 @@ fn an_unconnected_rendezvous_takes_over_the_accepted_connection() {
 #[test]
 fn keep_both_leaves_the_choice_to_the_application() {
     let (mut p, ha, hb_out) = crossing("10.0.0.1:1000", DuplicateRule::KeepBoth, 0);
-    let found = duplicates(&p.events_a);
-    let [Event::Duplicate {
-        rendezvous,
-        accepted,
-        kept: None,
-    }] = found[..]
-    else {
-        panic!("one Duplicate: {:?}", p.events_a);
-    };
+    let (rendezvous, accepted, kept) = the_duplicate(&p);
+    assert_eq!(kept, None);
     assert_eq!(rendezvous, ha);
     assert_eq!(p.a.accept(), Some(accepted));
     let hb_in = p.b.accept().expect("B's listener took A's SYN");
@@ -226,15 +215,8 @@ fn keep_both_leaves_the_choice_to_the_application() {
 fn an_unknown_port_keeps_both() {
     let (mut p, ha, _) = crossing_told("10.0.0.1:1000", DuplicateRule::LowerPort, 0, false);
     assert_eq!(p.a.local_port(), None);
-    let found = duplicates(&p.events_a);
-    let [Event::Duplicate {
-        rendezvous,
-        accepted,
-        kept: None,
-    }] = found[..]
-    else {
-        panic!("one Duplicate: {:?}", p.events_a);
-    };
+    let (rendezvous, accepted, kept) = the_duplicate(&p);
+    assert_eq!(kept, None);
     assert_eq!(rendezvous, ha);
     assert_eq!(p.a.accept(), Some(accepted));
     assert_eq!(p.a.conn(ha).unwrap().write(b"still open"), Ok(10));
@@ -244,12 +226,7 @@ fn an_unknown_port_keeps_both() {
 #[test]
 fn keep_rendezvous_ignores_the_ports() {
     let (mut p, ha, _) = crossing("10.0.0.1:3000", DuplicateRule::KeepRendezvous, 0);
-    let found = duplicates(&p.events_a);
-    assert!(
-        matches!(found[..], [Event::Duplicate { kept: Some(k), .. }] if k == ha),
-        "{:?}",
-        p.events_a
-    );
+    assert_eq!(the_duplicate(&p).2, Some(ha));
     assert_eq!(p.a.accept(), None);
     let hb_in = p.b.accept().expect("B's listener took A's SYN");
     both_ways(&mut p, ha, hb_in, 100_000, 100_000);

@@ -130,8 +130,8 @@ pub use utp_core::congestion::{
     AckSample, CongestionKind, Controller, ControllerContext, ControllerFactory, LedbatConfig,
 };
 pub use utp_core::{
-    AcceptDecision, CloseInfo, CloseReason, Config, ConfigError, ConnStats, EndpointStats,
-    DuplicateRule, IntervalStats, ListenConfig, SynCookies, Timer,
+    AcceptDecision, CloseInfo, CloseReason, Config, ConfigError, ConnStats, DuplicateRule,
+    EndpointStats, IntervalStats, ListenConfig, SynCookies, Timer,
 };
 pub use utp_driver::{DriverConfig, DriverStats, SocketInterval, SocketOptions};
 

@@ -107,8 +107,8 @@ pub use utp_core::congestion::{
     AckSample, CongestionKind, Controller, ControllerContext, ControllerFactory, LedbatConfig,
 };
 pub use utp_core::{
-    AcceptDecision, CloseInfo, CloseReason, Config, ConfigError, ConnStats, EndpointStats,
-    DuplicateRule, IntervalStats, ListenConfig, SynCookies, Timer, Timestamp,
+    AcceptDecision, CloseInfo, CloseReason, Config, ConfigError, ConnStats, DuplicateRule,
+    EndpointStats, IntervalStats, ListenConfig, SynCookies, Timer, Timestamp,
 };
 pub use utp_driver::{DriverConfig, DriverStats, SocketInterval, SocketOptions};
 // The evented API's own types.

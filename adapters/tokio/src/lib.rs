@@ -209,8 +209,8 @@ pub use utp_core::congestion::{
     AckSample, CongestionKind, Controller, ControllerContext, ControllerFactory, LedbatConfig,
 };
 pub use utp_core::{
-    AcceptDecision, CloseInfo, CloseReason, Config, ConfigError, ConnStats, EndpointStats,
-    DuplicateRule, IntervalStats, ListenConfig, Peer, SynCookies, SynInfo, Timer, Timestamp,
+    AcceptDecision, CloseInfo, CloseReason, Config, ConfigError, ConnStats, DuplicateRule,
+    EndpointStats, IntervalStats, ListenConfig, Peer, SynCookies, SynInfo, Timer, Timestamp,
 };
 pub use utp_driver::{DriverConfig, DriverStats, SocketInterval, SocketOptions};
 

@@ -11,7 +11,7 @@
 //! rendezvous, and when the connection made from that SYN is proven, keeps
 //! one by the rule and tells the application with [`Event::Duplicate`].
 
-use super::{ConnHandle, Endpoint};
+use super::{forget_done, ConnHandle, Endpoint};
 use crate::config::DuplicateRule;
 use crate::conn::{Connection, EventSink};
 use crate::event::Event;
@@ -38,16 +38,12 @@ impl<P: Peer> Endpoint<P> {
     /// which lost the contest to rendezvous `winner`; forgets, once there
     /// are a few, the entries whose rendezvous has ended.
     pub(super) fn remember_rival(&mut self, from: &P, syn_id: u16, winner: ConnHandle) {
-        if self.rendezvous_rivals.len() >= 64 {
-            let slots = &self.slots;
-            self.rendezvous_rivals.retain(|_, h| {
-                slots
-                    .get(h.index as usize)
-                    .filter(|s| s.generation == h.generation)
-                    .and_then(|s| s.conn.as_deref())
-                    .is_some_and(|c| !c.is_closed())
-            });
-        }
+        forget_done(
+            &mut self.rendezvous_rivals,
+            &self.slots,
+            |h| *h,
+            |c| !c.is_closed(),
+        );
         self.rendezvous_rivals
             .insert((from.clone(), syn_id), winner);
     }

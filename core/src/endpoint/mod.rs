@@ -83,6 +83,28 @@ pub struct Transmit<P = SocketAddr> {
     pub dont_fragment: bool,
 }
 
+/// Connection `h` in `slots`, if it is still there.
+fn conn_of<P>(slots: &[Slot<P>], h: ConnHandle) -> Option<&Connection> {
+    slots
+        .get(h.index as usize)
+        .filter(|s| s.generation == h.generation)
+        .and_then(|s| s.conn.as_deref())
+}
+
+/// Forgets, once `map` holds 64 entries, those whose connection
+/// (`handle` of the value) is gone or no longer passes `keep`: the
+/// rendezvous maps hold no more than the rendezvous under way, and 64.
+fn forget_done<P, K, V>(
+    map: &mut HashMap<K, V>,
+    slots: &[Slot<P>],
+    handle: impl Fn(&V) -> ConnHandle,
+    keep: impl Fn(&Connection) -> bool,
+) {
+    if map.len() >= 64 {
+        map.retain(|_, v| conn_of(slots, handle(v)).is_some_and(&keep));
+    }
+}
+
 /// Stateless replies (RESETs, cookie STATEs) waiting to be sent at most.
 const MAX_PENDING_REPLIES: usize = 256;
 
@@ -451,10 +473,7 @@ impl<P: Peer> Endpoint<P> {
     }
 
     fn slot_conn(&self, h: ConnHandle) -> Option<&Connection> {
-        self.slots
-            .get(h.index as usize)
-            .filter(|s| s.generation == h.generation)
-            .and_then(|s| s.conn.as_deref())
+        conn_of(&self.slots, h)
     }
 
     fn handle_of(&self, index: u32) -> ConnHandle {

@@ -17,7 +17,7 @@
 //! side start again with a new id and sequence number. Nothing on the wire
 //! is new: a BEP 29 peer sees SYNs and STATEs.
 
-use super::{ConnHandle, Endpoint, Owner};
+use super::{forget_done, ConnHandle, Endpoint, Owner};
 use crate::conn::{Connection, EventSink};
 use crate::error::ConnectError;
 use crate::peer::Peer;
@@ -74,16 +74,12 @@ impl<P: Peer> Endpoint<P> {
     /// or closed) once there are a few: the map holds no more than the
     /// rendezvous under way, and 64.
     fn remember_rendezvous(&mut self, remote: P, handle: ConnHandle) {
-        if self.rendezvous.len() >= 64 {
-            let slots = &self.slots;
-            self.rendezvous.retain(|_, h| {
-                slots
-                    .get(h.index as usize)
-                    .filter(|s| s.generation == h.generation)
-                    .and_then(|s| s.conn.as_deref())
-                    .is_some_and(Connection::rendezvous_waiting)
-            });
-        }
+        forget_done(
+            &mut self.rendezvous,
+            &self.slots,
+            |h| *h,
+            Connection::rendezvous_waiting,
+        );
         self.rendezvous.insert(remote, handle);
     }
 
@@ -243,16 +239,12 @@ impl<P: Peer> Endpoint<P> {
     /// Notes the SYN a rendezvous that lost had sent, forgetting, once
     /// there are a few, the entries whose acceptor is no longer waiting.
     fn remember_lost(&mut self, from: &P, our_id: u16, our_seq: SeqNr, index: u32) {
-        if self.rendezvous_lost.len() >= 64 {
-            let slots = &self.slots;
-            self.rendezvous_lost.retain(|_, (h, _)| {
-                slots
-                    .get(h.index as usize)
-                    .filter(|s| s.generation == h.generation)
-                    .and_then(|s| s.conn.as_deref())
-                    .is_some_and(Connection::rendezvous_waiting)
-            });
-        }
+        forget_done(
+            &mut self.rendezvous_lost,
+            &self.slots,
+            |(h, _)| *h,
+            Connection::rendezvous_waiting,
+        );
         let handle = self.handle_of(index);
         self.rendezvous_lost
             .insert((from.clone(), our_id), (handle, our_seq));
