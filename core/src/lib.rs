@@ -244,6 +244,7 @@ pub mod event;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+mod handle;
 pub mod manager;
 pub mod peer;
 mod rng;

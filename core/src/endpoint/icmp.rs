@@ -5,7 +5,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use super::Endpoint;
-use crate::conn::pmtu::ip_udp_overhead;
+use crate::conn::ip_udp_overhead;
 use crate::conn::EventSink;
 use crate::peer::Peer;
 use crate::time::Timestamp;

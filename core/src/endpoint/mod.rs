@@ -30,9 +30,9 @@ use std::net::SocketAddr;
 use crate::peer::Peer;
 
 use crate::config::{AcceptFilter, Config, ListenConfig};
-use crate::conn::pmtu::PathMemory;
-use crate::conn::{Connection, EventSink};
+use crate::conn::{Connection, EventSink, PathMemory};
 use crate::event::Event;
+pub use crate::handle::ConnHandle;
 use crate::rng::Rng;
 use crate::seq::SeqNr;
 use crate::stats::EndpointStats;
@@ -45,15 +45,6 @@ use incoming::emit_reply;
 use limit::ReplyLimiter;
 use rate::TotalRate;
 use timers::Timers;
-
-/// Identifies a connection of an [`Endpoint`]. Stale handles (of a
-/// connection that is gone) are recognised and refused, never confused with
-/// a newer connection.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-pub struct ConnHandle {
-    index: u32,
-    generation: u32,
-}
 
 /// What [`Endpoint::handle_datagram`] did with a datagram.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
