@@ -30,27 +30,35 @@ use utp_core::{
 /// test is deterministic). Runs until the handshakes are over. Returns the
 /// pair, A's rendezvous handle and B's outgoing one.
 fn crossing(a: &str, rule: DuplicateRule, drop_answers: usize) -> (Pair, ConnHandle, ConnHandle) {
-    crossing_told(a, rule, drop_answers, true)
+    let (p, ha, hb, _) = crossing_with(a, rule, drop_answers, true, false, false);
+    (p, ha, hb)
 }
 
-/// As [`crossing`]; A's endpoint is told its port only with `tell_port`.
-fn crossing_told(
+/// As [`crossing`]; A's endpoint is told its port only with `tell_port`,
+/// and listens with early data with `early_data`; with `accept_early`, A
+/// accepts as soon as anything is in the backlog (the last value: what).
+fn crossing_with(
     a: &str,
     rule: DuplicateRule,
     drop_answers: usize,
     tell_port: bool,
-) -> (Pair, ConnHandle, ConnHandle) {
+    early_data: bool,
+    accept_early: bool,
+) -> (Pair, ConnHandle, ConnHandle, Vec<ConnHandle>) {
     let a = addr(a);
     for seed in 1..64 {
         let mut config = Config::default();
         config.rendezvous_duplicates = rule;
         let mut p = Pair::with_peers(config.clone(), Config::default(), a, addr(B));
         p.a = Endpoint::new(config, seed);
-        p.a.listen(ListenConfig::default());
+        let mut listen = ListenConfig::default();
+        listen.early_data = early_data;
+        p.a.listen(listen);
         if tell_port {
             p.a.set_local_port(a.port());
         }
         let mut our_syn = None;
+        let mut held = Vec::new();
         let mut dropped = 0;
         p.filter = Box::new(move |w| {
             let packet = w.packet();
@@ -68,9 +76,18 @@ fn crossing_told(
         });
         let ha = p.a.connect_rendezvous(p.now, addr(B)).unwrap();
         let hb = p.b.connect(p.now, a).unwrap();
-        p.run_until(p.now + Duration::from_millis(200));
+        // In 1 ms steps (with early data, an accept may take a connection
+        // before it is proven).
+        for _ in 0..200 {
+            p.run_until(p.now + Duration::from_millis(1));
+            if accept_early {
+                if let Some(h) = p.a.accept() {
+                    held.push(h);
+                }
+            }
+        }
         if p.a.stats().rendezvous_won == 1 {
-            return (p, ha, hb);
+            return (p, ha, hb, held);
         }
     }
     panic!("no seed below 64 made A's SYN win");
@@ -213,7 +230,14 @@ fn keep_both_leaves_the_choice_to_the_application() {
 /// rule cannot run: both are kept, as with `KeepBoth`.
 #[test]
 fn an_unknown_port_keeps_both() {
-    let (mut p, ha, _) = crossing_told("10.0.0.1:1000", DuplicateRule::LowerPort, 0, false);
+    let (mut p, ha, _, _) = crossing_with(
+        "10.0.0.1:1000",
+        DuplicateRule::LowerPort,
+        0,
+        false,
+        false,
+        false,
+    );
     assert_eq!(p.a.local_port(), None);
     let (rendezvous, accepted, kept) = the_duplicate(&p);
     assert_eq!(kept, None);
@@ -230,4 +254,44 @@ fn keep_rendezvous_ignores_the_ports() {
     assert_eq!(p.a.accept(), None);
     let hb_in = p.b.accept().expect("B's listener took A's SYN");
     both_ways(&mut p, ha, hb_in, 100_000, 100_000);
+}
+
+/// With early data the accepted connection joins the backlog at its SYN,
+/// and the application may take it before it is proven: then it holds
+/// both, and the event says so.
+#[test]
+fn early_data_connections_taken_before_their_proof_are_kept() {
+    let (mut p, ha, hb_out, held) = crossing_with(
+        "10.0.0.1:1000",
+        DuplicateRule::LowerPort,
+        0,
+        true,
+        true,
+        true,
+    );
+    let (rendezvous, accepted, kept) = the_duplicate(&p);
+    assert_eq!((rendezvous, kept), (ha, None));
+    assert_eq!(held, [accepted]);
+    let hb_in = p.b.accept().expect("B's listener took A's SYN");
+    both_ways(&mut p, ha, hb_in, 50_000, 80_000);
+    both_ways(&mut p, accepted, hb_out, 80_000, 50_000);
+}
+
+/// Not yet taken, an early-data connection in the backlog gets the rule as
+/// without early data: from the lower port it is reset and taken out of the
+/// backlog.
+#[test]
+fn early_data_connections_still_in_the_backlog_get_the_rule() {
+    let (mut p, ha, _, _) = crossing_with(
+        "10.0.0.1:1000",
+        DuplicateRule::LowerPort,
+        0,
+        true,
+        true,
+        false,
+    );
+    assert_eq!(the_duplicate(&p).2, Some(ha));
+    assert_eq!(p.a.accept(), None, "out of the backlog");
+    let hb_in = p.b.accept().expect("B's listener took A's SYN");
+    both_ways(&mut p, ha, hb_in, 50_000, 80_000);
 }

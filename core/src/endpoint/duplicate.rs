@@ -11,7 +11,7 @@
 //! rendezvous, and when the connection made from that SYN is proven, keeps
 //! one by the rule and tells the application with [`Event::Duplicate`].
 
-use super::{forget_done, ConnHandle, Endpoint};
+use super::{forget_done, ConnHandle, Endpoint, Owner};
 use crate::config::DuplicateRule;
 use crate::conn::{Connection, EventSink};
 use crate::event::Event;
@@ -48,18 +48,18 @@ impl<P: Peer> Endpoint<P> {
             .insert((from.clone(), syn_id), winner);
     }
 
-    /// Connection `index`, accepted and just proven, for the backlog: if it
-    /// was made from a SYN that lost to a rendezvous still alive, applies
-    /// the rule (and queues it, if it stays). Whether it did.
+    /// Connection `index`, accepted and just proven: if it was made from a
+    /// SYN that lost to a rendezvous still alive, applies the rule (and
+    /// queues it, if it stays; one the application already holds, with
+    /// early data, stays). Whether it did.
     pub(super) fn settle_duplicate(&mut self, index: u32) -> bool {
         if self.rendezvous_rivals.is_empty() {
             return false;
         }
-        let Some((peer, send_id)) = self
-            .slots
-            .get(index as usize)
-            .and_then(|s| Some((s.peer.clone()?, s.conn.as_deref()?.send_id())))
-        else {
+        let Some((peer, send_id, held)) = self.slots.get(index as usize).and_then(|s| {
+            let conn = s.conn.as_deref()?;
+            Some((s.peer.clone()?, conn.send_id(), s.owner == Owner::App))
+        }) else {
             return false;
         };
         let Some(rendezvous) = self.rendezvous_rivals.remove(&(peer.clone(), send_id)) else {
@@ -74,7 +74,13 @@ impl<P: Peer> Endpoint<P> {
         };
         self.stats.rendezvous_duplicates += 1;
         let accepted = self.handle_of(index);
-        let kept = match self.keep_rendezvous(&peer) {
+        // Early data: the application may hold it already; it keeps both.
+        let rule = if held {
+            None
+        } else {
+            self.keep_rendezvous(&peer)
+        };
+        let kept = match rule {
             None => {
                 self.enqueue(index);
                 None
@@ -128,6 +134,10 @@ impl<P: Peer> Endpoint<P> {
     /// then says `Connected`.
     fn take_over(&mut self, rendezvous: ConnHandle, index: u32, peer: &P) {
         let accepted = self.handle_of(index);
+        // (In the backlog already with early data.)
+        if let Some(l) = self.listener.as_mut() {
+            l.queue.retain(|h| h.index != index);
+        }
         let Some(conn) = self.vacate(index) else {
             return;
         };

@@ -651,8 +651,8 @@ impl<P: Peer> Endpoint<P> {
         self.let_go_unheld(index);
     }
 
-    /// Whether half-open connection `index` has just been proven, is alive
-    /// and held by nobody (for the backlog); its half-open count goes.
+    /// Whether half-open connection `index` has just been proven and is
+    /// alive; its half-open count goes.
     fn proven_now(&mut self, index: u32) -> bool {
         let Some(slot) = self.slots.get_mut(index as usize) else {
             return false;
@@ -669,14 +669,21 @@ impl<P: Peer> Endpoint<P> {
             self.stats.half_open_expired += 1;
             return false;
         }
-        slot.owner == Owner::Endpoint
+        // (With early data it joined the backlog at its SYN, and may
+        // have been handed out since.)
+        true
     }
 
     /// Puts proven connection `index` in the accept backlog, with an
-    /// [`Incoming`](Event::Incoming) event, or refuses it when full.
+    /// [`Incoming`](Event::Incoming) event, or refuses it when full (unless
+    /// it is there already).
     fn enqueue(&mut self, index: u32) {
         let handle = self.handle_of(index);
-        let Some(slot) = self.slots.get_mut(index as usize) else {
+        let Some(slot) = self
+            .slots
+            .get_mut(index as usize)
+            .filter(|s| s.owner == Owner::Endpoint)
+        else {
             return;
         };
         let Some(conn) = slot.conn.as_deref_mut() else {

@@ -101,9 +101,23 @@ pub fn endpoint(data: &[u8]) -> Result<(), Violation> {
             1 => crate::SynCookies::Always,
             _ => crate::SynCookies::Off,
         },
+        // And which of two connections with a rendezvous peer stays.
+        rendezvous_duplicates: match (seed >> 9) % 3 {
+            0 => crate::DuplicateRule::LowerPort,
+            1 => crate::DuplicateRule::KeepRendezvous,
+            _ => crate::DuplicateRule::KeepBoth,
+        },
         ..fuzz_config()
     };
     let mut ep = Endpoint::new(config.clone(), u64::from(seed));
+    // Our port: below, equal to, between and above the peers' (2000, 3000,
+    // 4000).
+    ep.set_local_port(match (seed >> 11) % 4 {
+        0 => 1999,
+        1 => 2000,
+        2 => 3500,
+        _ => 5000,
+    });
     ep.listen(ListenConfig {
         backlog: 4,
         early_data: seed & 0x100 != 0,
