@@ -41,7 +41,7 @@ use crate::error::Error;
 use crate::event::{CloseReason, Event};
 use crate::peer::{Peer, PeerInfo};
 use crate::seq::SeqNr;
-use crate::stats::ConnStats;
+use crate::stats::{ConnCounters, ConnStats};
 use crate::time::{Timestamp, TimestampDiff};
 use crate::wire::{PacketRepr, HEADER_LEN};
 use crate::ConnHandle;
@@ -149,8 +149,6 @@ pub(crate) struct Connection {
     keepalive: Option<Duration>,
     idle_timeout: Option<Duration>,
     linger: Duration,
-    min_rto: Duration,
-    max_rto: Duration,
 
     /// The peer's last advertised window.
     peer_window: u32,
@@ -171,7 +169,7 @@ pub(crate) struct Connection {
     max_send_rate: Option<u64>,
     /// Send credit in byte-microseconds (bytes × 10^6), so that refills at
     /// any rate are exact.
-    pace_credit: u128,
+    pace_credit: u64,
     pace_updated: Timestamp,
     /// Set while a packet waits for pacing credit.
     pace_deadline: Option<Timestamp>,
@@ -235,10 +233,10 @@ pub(crate) struct Connection {
     readable_signalled: bool,
     eof_signalled: bool,
 
-    stats: ConnStats,
+    stats: ConnCounters,
     /// The parent of this connection's events (see `trace.rs`).
     #[cfg(feature = "tracing")]
-    pub(crate) span: tracing::Span,
+    pub(crate) span: Option<Box<tracing::Span>>,
 }
 
 impl Connection {
@@ -285,8 +283,6 @@ impl Connection {
             keepalive: config.keepalive,
             idle_timeout: config.idle_timeout,
             linger: config.linger,
-            min_rto: config.min_rto,
-            max_rto: config.max_rto,
             peer_window: 0,
             last_ack: seq_nr - 1,
             dup_acks: 0,
@@ -333,7 +329,7 @@ impl Connection {
             writable_wanted: false,
             readable_signalled: false,
             eof_signalled: false,
-            stats: ConnStats::default(),
+            stats: ConnCounters::default(),
             #[cfg(feature = "tracing")]
             span: crate::trace::conn_span(recv_id, remote),
         }
@@ -517,7 +513,7 @@ impl Connection {
             packet_size: self.packet_size,
             mtu_probes_sent: self.pmtu.probes_sent,
             mtu_probes_lost: self.pmtu.probes_lost,
-            ..self.stats
+            ..self.stats.totals()
         }
     }
 
