@@ -110,6 +110,41 @@ pub fn per_second(count: u64, elapsed: Duration) -> u64 {
     u64::try_from(u128::from(count) * 1_000_000 / micros).unwrap_or(u64::MAX)
 }
 
+/// The totals a connection counts (those of [`ConnStats`]); its other
+/// figures are read from its state when asked, so they take no room.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub(crate) struct ConnCounters {
+    pub(crate) bytes_sent: u64,
+    pub(crate) bytes_received: u64,
+    pub(crate) packets_sent: u64,
+    pub(crate) packets_received: u64,
+    pub(crate) retransmits: u64,
+    pub(crate) timeouts: u64,
+    pub(crate) spurious_timeouts: u64,
+    pub(crate) tail_probes: u64,
+    pub(crate) duplicates: u64,
+    pub(crate) dropped_invalid: u64,
+}
+
+impl ConnCounters {
+    /// The totals as [`ConnStats`], its other figures zero.
+    pub(crate) fn totals(&self) -> ConnStats {
+        ConnStats {
+            bytes_sent: self.bytes_sent,
+            bytes_received: self.bytes_received,
+            packets_sent: self.packets_sent,
+            packets_received: self.packets_received,
+            retransmits: self.retransmits,
+            timeouts: self.timeouts,
+            spurious_timeouts: self.spurious_timeouts,
+            tail_probes: self.tail_probes,
+            duplicates: self.duplicates,
+            dropped_invalid: self.dropped_invalid,
+            ..ConnStats::default()
+        }
+    }
+}
+
 /// A connection's figures over an interval: [`ConnStats::since`].
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
 pub struct IntervalStats {

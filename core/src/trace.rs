@@ -25,7 +25,7 @@
 #[cfg(feature = "tracing")]
 macro_rules! conn_event {
     ($conn:expr, $($arg:tt)+) => {
-        tracing::debug!(target: "utp::conn", parent: &$conn.span, $($arg)+)
+        tracing::debug!(target: "utp::conn", parent: $crate::trace::span_id(&$conn.span), $($arg)+)
     };
 }
 #[cfg(not(feature = "tracing"))]
@@ -39,7 +39,7 @@ macro_rules! conn_event {
 #[cfg(feature = "tracing")]
 macro_rules! conn_trace {
     ($conn:expr, $($arg:tt)+) => {
-        tracing::trace!(target: "utp::conn", parent: &$conn.span, $($arg)+)
+        tracing::trace!(target: "utp::conn", parent: $crate::trace::span_id(&$conn.span), $($arg)+)
     };
 }
 #[cfg(not(feature = "tracing"))]
@@ -58,9 +58,20 @@ mod on {
     use crate::time::Timestamp;
     use crate::wire::{Packet, PacketRepr, PacketType};
 
-    /// The span of a new connection.
-    pub(crate) fn conn_span(local_id: u16, peer: &dyn core::fmt::Debug) -> tracing::Span {
-        tracing::debug_span!(target: "utp::conn", "utp_conn", local_id, peer = ?peer)
+    /// The span of a new connection, boxed, or none if no subscriber
+    /// wants it (a connection then carries a pointer, not a span).
+    pub(crate) fn conn_span(
+        local_id: u16,
+        peer: &dyn core::fmt::Debug,
+    ) -> Option<Box<tracing::Span>> {
+        let span = tracing::debug_span!(target: "utp::conn", "utp_conn", local_id, peer = ?peer);
+        (!span.is_disabled()).then(|| Box::new(span))
+    }
+
+    /// The id of a connection's span, the parent of its events (`None`,
+    /// as for a disabled span: no parent).
+    pub(crate) fn span_id(span: &Option<Box<tracing::Span>>) -> Option<tracing::Id> {
+        span.as_deref().and_then(tracing::Span::id)
     }
 
     fn kind(ty: PacketType) -> &'static str {
@@ -113,7 +124,7 @@ mod on {
         let stats = conn.stats();
         tracing::trace!(
             target: "utp::packet",
-            parent: &conn.span,
+            parent: span_id(&conn.span),
             t_us = now.as_micros(),
             dir,
             kind = kind(ty),
@@ -129,4 +140,4 @@ mod on {
 }
 
 #[cfg(feature = "tracing")]
-pub(crate) use on::{conn_span, received, sent};
+pub(crate) use on::{conn_span, received, sent, span_id};

@@ -95,7 +95,7 @@ impl Default for LedbatConfig {
 
 mod delay;
 
-use delay::{earlier, CurrentFilter, DelayHistory};
+use delay::{earlier, DelayFilters};
 
 /// Delay-based congestion control (LEDBAT), counted in bytes: uTP's
 /// default. It keeps the queuing delay it adds at a target and yields to
@@ -148,10 +148,9 @@ pub struct Ledbat {
     cwnd: usize,
     ssthresh: usize,
     slow_start: bool,
-    base: DelayHistory,
-    current: CurrentFilter,
-    /// Minute minima of the delays the peer's packets take to us.
-    reverse: DelayHistory,
+    /// The base-delay history, the current filter, and the minute minima
+    /// of the delays the peer's packets take to us.
+    delays: DelayFilters,
     /// The reverse base delay last seen, to detect its steps down.
     last_reverse_base: Option<u32>,
     /// Fractional bytes of window change carried between acks.
@@ -172,7 +171,8 @@ pub struct Ledbat {
     had_slowdown: bool,
     /// What the first timeout of the current episode changed, until the
     /// connection's verdict on it.
-    before_timeout: Option<BeforeTimeout>,
+    /// (Boxed: kept only between a timeout and its verdict.)
+    before_timeout: Option<Box<BeforeTimeout>>,
 }
 
 /// The state a timeout resets, kept to undo a spurious one.
@@ -194,9 +194,7 @@ impl Ledbat {
             cwnd: INITIAL_WINDOW_PACKETS * packet_size.max(1),
             ssthresh: usize::MAX,
             slow_start: config.slow_start,
-            base: DelayHistory::new(config.base_history),
-            current: CurrentFilter::new(config.current_filter),
-            reverse: DelayHistory::new(config.base_history),
+            delays: DelayFilters::new(config.base_history, config.current_filter),
             last_reverse_base: None,
             carry: 0,
             queuing_delay: Duration::ZERO,
@@ -255,12 +253,12 @@ impl Ledbat {
 
     fn record_delays(&mut self, ack: &AckSample) -> Option<Duration> {
         if ack.reverse_delay.is_sample() {
-            self.reverse.add(ack.now, ack.reverse_delay.0);
-            if let Some(base) = self.reverse.min() {
+            self.delays.add_reverse(ack.now, ack.reverse_delay.0);
+            if let Some(base) = self.delays.reverse_min() {
                 if let Some(last) = self.last_reverse_base {
                     let step = last.wrapping_sub(base);
                     if earlier(base, last) && step <= MAX_DRIFT_STEP_MICROS {
-                        self.base.shift(step);
+                        self.delays.shift_base(step);
                     }
                 }
                 self.last_reverse_base = Some(base);
@@ -269,10 +267,9 @@ impl Ledbat {
         if !ack.delay.is_sample() {
             return None;
         }
-        self.base.add(ack.now, ack.delay.0);
-        self.current.add(ack.delay.0);
-        let base = TimestampDiff(self.base.min()?);
-        let current = TimestampDiff(self.current.min()?);
+        self.delays.add_delay(ack.now, ack.delay.0);
+        let base = TimestampDiff(self.delays.base_min()?);
+        let current = TimestampDiff(self.delays.current_min()?);
         let queuing = current.wrapping_offset_from(base).max(0);
         Some(Duration::from_micros(queuing.unsigned_abs().into()))
     }
@@ -380,13 +377,13 @@ impl Controller for Ledbat {
     fn on_timeout(&mut self, _now: Timestamp, packet_size: usize) {
         let packet = packet_size.max(1);
         if self.before_timeout.is_none() {
-            self.before_timeout = Some(BeforeTimeout {
+            self.before_timeout = Some(Box::new(BeforeTimeout {
                 cwnd: self.cwnd,
                 ssthresh: self.ssthresh,
                 slow_start: self.slow_start,
                 ramping: self.ramping,
                 slowdown: self.slowdown,
-            });
+            }));
         }
         self.ssthresh = (self.cwnd / 2).max(MIN_WINDOW_PACKETS * packet);
         self.cwnd = MIN_WINDOW_PACKETS * packet;

@@ -60,8 +60,9 @@ pub(super) struct Handshake {
     pub(super) half_open_until: Option<Timestamp>,
     /// Acceptor: one packet may go before the initiator is heard.
     pub(super) early_data: bool,
-    /// Initiator: a packet held until S is known.
-    held: Option<Early>,
+    /// Initiator: a packet held until S is known (boxed: rare, and the
+    /// handshake state stays small).
+    held: Option<Box<Early>>,
     /// Initiator: the SYN was already resent because of a held packet.
     syn_rushed: bool,
     /// When an unverifiable RESET (ack_nr 0) was challenged.
@@ -181,11 +182,11 @@ impl Connection {
             // before it hears from us (ours does; not every stack does). Hold
             // it and ask again for the STATE, which says S for certain.
             if self.hs.held.is_none() && p.payload.len() <= self.recv.capacity() {
-                self.hs.held = Some(Early {
+                self.hs.held = Some(Box::new(Early {
                     seq_nr: p.seq_nr,
                     fin: p.packet_type == PacketType::Fin,
                     payload: p.payload.to_vec(),
-                });
+                }));
             }
             if !core::mem::replace(&mut self.hs.syn_rushed, true) {
                 self.in_flight.mark_first_lost();

@@ -42,7 +42,7 @@ use crate::event::{CloseReason, Event};
 use crate::handle::ConnHandle;
 use crate::peer::{Peer, PeerInfo};
 use crate::seq::SeqNr;
-use crate::stats::ConnStats;
+use crate::stats::{ConnCounters, ConnStats};
 use crate::time::{Timestamp, TimestampDiff};
 use crate::wire::{PacketRepr, HEADER_LEN};
 
@@ -150,8 +150,6 @@ pub(crate) struct Connection {
     keepalive: Option<Duration>,
     idle_timeout: Option<Duration>,
     linger: Duration,
-    min_rto: Duration,
-    max_rto: Duration,
 
     /// The peer's last advertised window.
     peer_window: u32,
@@ -172,7 +170,7 @@ pub(crate) struct Connection {
     max_send_rate: Option<u64>,
     /// Send credit in byte-microseconds (bytes × 10^6), so that refills at
     /// any rate are exact.
-    pace_credit: u128,
+    pace_credit: u64,
     pace_updated: Timestamp,
     /// Set while a packet waits for pacing credit.
     pace_deadline: Option<Timestamp>,
@@ -236,10 +234,10 @@ pub(crate) struct Connection {
     readable_signalled: bool,
     eof_signalled: bool,
 
-    stats: ConnStats,
+    stats: ConnCounters,
     /// The parent of this connection's events (see `trace.rs`).
     #[cfg(feature = "tracing")]
-    pub(crate) span: tracing::Span,
+    pub(crate) span: Option<Box<tracing::Span>>,
 }
 
 impl Connection {
@@ -286,8 +284,6 @@ impl Connection {
             keepalive: config.keepalive,
             idle_timeout: config.idle_timeout,
             linger: config.linger,
-            min_rto: config.min_rto,
-            max_rto: config.max_rto,
             peer_window: 0,
             last_ack: seq_nr - 1,
             dup_acks: 0,
@@ -334,7 +330,7 @@ impl Connection {
             writable_wanted: false,
             readable_signalled: false,
             eof_signalled: false,
-            stats: ConnStats::default(),
+            stats: ConnCounters::default(),
             #[cfg(feature = "tracing")]
             span: crate::trace::conn_span(recv_id, remote),
         }
@@ -518,7 +514,7 @@ impl Connection {
             packet_size: self.packet_size,
             mtu_probes_sent: self.pmtu.probes_sent,
             mtu_probes_lost: self.pmtu.probes_lost,
-            ..self.stats
+            ..self.stats.totals()
         }
     }
 

@@ -107,15 +107,16 @@ impl Connection {
                 .saturating_sub(self.pace_updated.as_micros()),
         );
         self.pace_updated = now;
-        self.pace_credit = self
-            .pace_credit
+        let credit = u128::from(self.pace_credit)
             .saturating_add(rate.saturating_mul(elapsed))
             .min(burst * 1_000_000);
+        // At most 256 packets of at most 64 KiB, times 10^6: fits in u64.
+        self.pace_credit = u64::try_from(credit).unwrap_or(u64::MAX);
         let need = wire_len as u128 * 1_000_000;
-        if self.pace_credit >= need {
+        if credit >= need {
             return true;
         }
-        let wait_micros = (need - self.pace_credit).div_ceil(rate.max(1));
+        let wait_micros = (need - credit).div_ceil(rate.max(1));
         let wait =
             core::time::Duration::from_micros(u64::try_from(wait_micros).unwrap_or(u64::MAX));
         self.pace_deadline = Some(now + wait);
@@ -135,6 +136,6 @@ impl Connection {
         }
         self.pace_credit = self
             .pace_credit
-            .saturating_sub(wire_len as u128 * 1_000_000);
+            .saturating_sub((wire_len as u64).saturating_mul(1_000_000));
     }
 }

@@ -28,23 +28,33 @@ struct Held {
     fin: bool,
 }
 
+/// Out-of-order packets and the buffers kept for them.
+#[derive(Debug, Default)]
+struct Reassembly {
+    /// Packets after a hole, direct-mapped by `seq % slots.len()`;
+    /// allocated on the first out-of-order packet.
+    slots: Vec<Option<Held>>,
+    /// Buffers of delivered packets, reused for the next held ones.
+    pool: Vec<Vec<u8>>,
+    /// Capacity of the buffers in `pool`.
+    pool_bytes: usize,
+}
+
 #[derive(Debug)]
 pub(crate) struct RecvBuffer {
     /// Last sequence number received in order.
     ack_nr: SeqNr,
     /// In-order bytes the application has not read.
     readable: VecDeque<u8>,
-    /// Packets after a hole, direct-mapped by `seq % slots.len()`;
-    /// allocated on the first out-of-order packet.
-    slots: Vec<Option<Held>>,
-    held_count: usize,
+    /// The reassembly slots and spare buffers; allocated on the first
+    /// out-of-order packet, freed with the slots (an idle connection
+    /// carries a pointer).
+    reassembly: Option<Box<Reassembly>>,
+    /// Packets held (at most `reorder_window`).
+    held_count: u32,
     held_bytes: usize,
     /// The furthest held packet, for the SACK length.
     highest_held: SeqNr,
-    /// Buffers of delivered packets, reused for the next held ones.
-    pool: Vec<Vec<u8>>,
-    /// Capacity of the buffers in `pool`.
-    pool_bytes: usize,
     reorder_window: u16,
     capacity: usize,
     fin_seq: Option<SeqNr>,
@@ -58,12 +68,10 @@ impl RecvBuffer {
         RecvBuffer {
             ack_nr,
             readable: VecDeque::new(),
-            slots: Vec::new(),
+            reassembly: None,
             held_count: 0,
             held_bytes: 0,
             highest_held: ack_nr,
-            pool: Vec::new(),
-            pool_bytes: 0,
             reorder_window: reorder_window.max(1),
             capacity,
             fin_seq: None,
@@ -159,17 +167,20 @@ impl RecvBuffer {
             self.pull_held();
             return RecvOutcome::Accepted { in_order: true };
         }
-        if self.slots.is_empty() {
+        let window = usize::from(self.reorder_window);
+        if self.reassembly.as_ref().is_none_or(|r| r.slots.is_empty()) {
             // The slots are memory the budget counts too.
-            let slots = usize::from(self.reorder_window) * core::mem::size_of::<Option<Held>>();
+            let slots = window * core::mem::size_of::<Option<Held>>();
             if slots + payload.len() > room {
                 return RecvOutcome::NoRoom;
             }
-            self.slots
-                .resize_with(usize::from(self.reorder_window), || None);
         }
-        let index = usize::from(seq.get()) % self.slots.len();
-        let Some(slot) = self.slots.get_mut(index) else {
+        let r = self.reassembly.get_or_insert_with(Box::default);
+        if r.slots.is_empty() {
+            r.slots.resize_with(window, || None);
+        }
+        let index = usize::from(seq.get()) % r.slots.len();
+        let Some(slot) = r.slots.get_mut(index) else {
             return RecvOutcome::TooFarAhead;
         };
         if let Some(held) = slot {
@@ -181,8 +192,8 @@ impl RecvBuffer {
             // here anyway, refuse rather than lose its accounting.
             return RecvOutcome::TooFarAhead;
         }
-        let mut data = self.pool.pop().unwrap_or_default();
-        self.pool_bytes = self.pool_bytes.saturating_sub(data.capacity());
+        let mut data = r.pool.pop().unwrap_or_default();
+        r.pool_bytes = r.pool_bytes.saturating_sub(data.capacity());
         data.clear();
         data.extend_from_slice(payload);
         self.held_bytes += data.len();
@@ -207,12 +218,15 @@ impl RecvBuffer {
     fn pull_held(&mut self) {
         while self.held_count > 0 && !self.eof {
             let next = self.ack_nr + 1;
-            let len = self.slots.len();
+            let Some(r) = self.reassembly.as_mut() else {
+                return;
+            };
+            let len = r.slots.len();
             if len == 0 {
                 return;
             }
             let index = usize::from(next.get()) % len;
-            let held = match self.slots.get_mut(index) {
+            let held = match r.slots.get_mut(index) {
                 Some(slot) if slot.as_ref().is_some_and(|h| h.seq == next) => slot.take(),
                 _ => None,
             };
@@ -220,9 +234,11 @@ impl RecvBuffer {
             self.held_count -= 1;
             self.held_bytes -= held.data.len();
             self.deliver(held.seq, &held.data, held.fin);
-            if self.pool.len() < usize::from(self.reorder_window) {
-                self.pool_bytes += held.data.capacity();
-                self.pool.push(held.data);
+            if let Some(r) = self.reassembly.as_mut() {
+                if r.pool.len() < usize::from(self.reorder_window) {
+                    r.pool_bytes += held.data.capacity();
+                    r.pool.push(held.data);
+                }
             }
         }
     }
@@ -230,8 +246,9 @@ impl RecvBuffer {
     /// Whether empty buffers hold memory that [`release_spare`](Self::release_spare)
     /// would free.
     pub(crate) fn has_spare(&self) -> bool {
-        !self.pool.is_empty()
-            || (self.held_count == 0 && !self.slots.is_empty())
+        // Reassembly state with nothing held goes too.
+        (self.held_count == 0 && self.reassembly.is_some())
+            || self.reassembly.as_ref().is_some_and(|r| !r.pool.is_empty())
             || (self.readable.is_empty() && self.readable.capacity() > 0)
     }
 
@@ -239,11 +256,10 @@ impl RecvBuffer {
     /// reassembly slots when nothing is held, and the readable buffer when
     /// it is empty.
     pub(crate) fn release_spare(&mut self) {
-        self.pool = Vec::new();
-        self.pool_bytes = 0;
         if self.held_count == 0 {
-            self.slots = Vec::new();
+            self.reassembly = None;
         }
+        self.release_pool();
         if self.readable.is_empty() {
             self.readable = VecDeque::new();
         }
@@ -252,24 +268,31 @@ impl RecvBuffer {
     /// Memory held for reassembly beyond the bytes buffered: spare packet
     /// buffers kept for reuse, and the reassembly slots.
     pub(crate) fn spare_bytes(&self) -> usize {
-        self.pool_bytes + self.slots.capacity() * core::mem::size_of::<Option<Held>>()
+        self.reassembly.as_ref().map_or(0, |r| {
+            r.pool_bytes + r.slots.capacity() * core::mem::size_of::<Option<Held>>()
+        })
     }
 
     /// Frees the spare packet buffers (under memory pressure).
     pub(crate) fn release_pool(&mut self) {
-        self.pool = Vec::new();
-        self.pool_bytes = 0;
+        if let Some(r) = self.reassembly.as_mut() {
+            r.pool = Vec::new();
+            r.pool_bytes = 0;
+        }
     }
 
     /// Heap bytes held (capacities).
     pub(crate) fn heap_bytes(&self) -> usize {
-        let held: usize = self.slots.iter().flatten().map(|h| h.data.capacity()).sum();
-        let pooled: usize = self.pool.iter().map(Vec::capacity).sum();
-        self.readable.capacity()
-            + self.slots.capacity() * core::mem::size_of::<Option<Held>>()
-            + self.pool.capacity() * core::mem::size_of::<Vec<u8>>()
-            + held
-            + pooled
+        let reassembly = self.reassembly.as_ref().map_or(0, |r| {
+            let held: usize = r.slots.iter().flatten().map(|h| h.data.capacity()).sum();
+            let pooled: usize = r.pool.iter().map(Vec::capacity).sum();
+            core::mem::size_of::<Reassembly>()
+                + r.slots.capacity() * core::mem::size_of::<Option<Held>>()
+                + r.pool.capacity() * core::mem::size_of::<Vec<u8>>()
+                + held
+                + pooled
+        });
+        self.readable.capacity() + reassembly
     }
 
     /// Copies readable bytes into `out`; returns how many.
@@ -312,13 +335,12 @@ impl RecvBuffer {
         let len = Self::mask_len(bits).min(mask.len() / 4 * 4);
         let out = mask.get_mut(..len)?;
         out.fill(0);
-        let slots = self.slots.len();
+        let slots = self.reassembly.as_ref().map_or(&[][..], |r| &r.slots[..]);
         for i in 0..(len * 8).min(bits) {
             let seq = self.ack_nr + 2 + i as u16;
-            let held = slots > 0
-                && self
-                    .slots
-                    .get(usize::from(seq.get()) % slots)
+            let held = !slots.is_empty()
+                && slots
+                    .get(usize::from(seq.get()) % slots.len())
                     .is_some_and(|s| s.as_ref().is_some_and(|h| h.seq == seq));
             if held {
                 if let Some(byte) = out.get_mut(i / 8) {

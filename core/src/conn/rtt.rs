@@ -78,6 +78,16 @@ impl RttEstimator {
     pub(crate) fn min(&self) -> Duration {
         self.min
     }
+
+    /// The timeout's floor (`Config::min_rto`).
+    pub(crate) fn min_rto(&self) -> Duration {
+        self.min_rto
+    }
+
+    /// The timeout's ceiling (`Config::max_rto`, at least the floor).
+    pub(crate) fn max_rto(&self) -> Duration {
+        self.max_rto
+    }
 }
 
 #[cfg(test)]

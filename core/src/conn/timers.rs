@@ -107,12 +107,13 @@ impl Connection {
         }
         if self.probe_deadline.is_some_and(|t| now >= t) {
             self.probe_due = true;
-            // max, then min: no panic even if the bounds were inverted.
+            // Within the timeout's bounds (the ceiling is at least the
+            // floor).
             self.probe_interval = self
                 .probe_interval
                 .saturating_mul(2)
-                .max(self.min_rto)
-                .min(self.max_rto);
+                .max(self.rtt.min_rto())
+                .min(self.rtt.max_rto());
             self.probe_deadline = Some(now + self.probe_interval);
         }
         if let Some(k) = self.keepalive {
