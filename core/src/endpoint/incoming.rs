@@ -21,7 +21,7 @@ impl<P: Peer> Endpoint<P> {
             packet.connection_id.wrapping_sub(1),
             packet.connection_id.wrapping_add(1),
         ] {
-            if let Some(&index) = self.routes.get(&(from.clone(), recv_id)) {
+            if let Some(index) = self.routes.get(&(from.clone(), recv_id)) {
                 let matches = self
                     .slots
                     .get(index as usize)
@@ -120,7 +120,7 @@ impl<P: Peer> Endpoint<P> {
         // connection it created there, and a first one the connection
         // expected with that id (`accept_with_id`).
         let key = (from, syn.connection_id.wrapping_add(1));
-        if let Some(&index) = self.routes.get(&key) {
+        if let Some(index) = self.routes.get(&key) {
             let (from, _) = key;
             // While half-open, its answer goes to an unproven address.
             let half_open = self.slots.get(index as usize).is_some_and(|s| s.half_open);

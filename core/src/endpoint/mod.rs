@@ -22,6 +22,7 @@ mod limit;
 mod output;
 mod rate;
 mod rendezvous;
+mod routes;
 mod timers;
 
 use std::collections::{HashMap, VecDeque};
@@ -44,6 +45,7 @@ pub use handle::Conn;
 use incoming::emit_reply;
 use limit::ReplyLimiter;
 use rate::TotalRate;
+use routes::Routes;
 use timers::Timers;
 
 /// What [`Endpoint::handle_datagram`] did with a datagram.
@@ -174,7 +176,7 @@ pub struct Endpoint<P: Peer = SocketAddr> {
     rng: Rng,
     slots: Vec<Slot<P>>,
     free: Vec<u32>,
-    routes: HashMap<(P, u16), u32>,
+    routes: Routes<P>,
     live: usize,
     listener: Option<Listener<P>>,
     events: VecDeque<Event>,
@@ -263,7 +265,7 @@ impl<P: Peer> Endpoint<P> {
             rng,
             slots: Vec::new(),
             free: Vec::new(),
-            routes: HashMap::new(),
+            routes: Routes::default(),
             live: 0,
             listener: None,
             events: VecDeque::new(),
@@ -492,9 +494,7 @@ impl<P: Peer> Endpoint<P> {
         let conn = slot.conn.take()?;
         if let Some(peer) = slot.peer.take() {
             let key = (peer, conn.recv_id());
-            if self.routes.get(&key) == Some(&index) {
-                self.routes.remove(&key);
-            }
+            self.routes.remove_if(&key, index);
         }
         self.buffered -= core::mem::take(&mut slot.buffered);
         slot.budget_blocked = false;
@@ -595,7 +595,7 @@ impl<P: Peer> Endpoint<P> {
             return Handled::Utp;
         };
         let key = (from, packet.connection_id);
-        if let Some(&index) = self.routes.get(&key) {
+        if let Some(index) = self.routes.lookup(&key) {
             // A SYN carrying the id of our own rendezvous SYN: the peer
             // drew the same id (`rendezvous.rs`).
             if packet.packet_type == PacketType::Syn && self.on_rendezvous_syn(now, &key.0, &packet)

@@ -304,9 +304,7 @@ impl<P: Peer> Endpoint<P> {
         let old_key = (from.clone(), old.recv_id());
         conn.adopt(*old);
         slot.conn = Some(Box::new(conn));
-        if self.routes.get(&old_key) == Some(&index) {
-            self.routes.remove(&old_key);
-        }
+        self.routes.remove_if(&old_key, index);
         self.routes.insert(key, index);
     }
 }
