@@ -43,8 +43,8 @@ pub(crate) fn tokio_send(
 }
 
 /// The length of each of the [`CONNECTIONS`] slices of a `total`-byte
-/// payload: contiguous, the last shorter (and trailing ones empty when
-/// `total` is under `CONNECTIONS * (CONNECTIONS - 1)` bytes or so).
+/// payload: contiguous, the last shorter (for a payload so small that
+/// fewer slices of this length cover it, the trailing ones are empty).
 fn slice_len(total: usize) -> usize {
     total.div_ceil(CONNECTIONS).max(1)
 }
