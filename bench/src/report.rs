@@ -1,8 +1,9 @@
 //! The table: per stack, median throughput of its rounds, min-max, stalls,
-//! CPU per GiB on each side; then the ratios of ours against every peer.
+//! CPU per GiB on each side; then the ratios of ours against every peer,
+//! and of ours over [`CONNECTIONS`] connections against ours over one.
 
 use crate::run::Measure;
-use crate::stacks::Stack;
+use crate::stacks::{Stack, CONNECTIONS};
 
 const GIB: f64 = (1u64 << 30) as f64;
 
@@ -144,6 +145,18 @@ pub(crate) fn table(results: &[StackResults], ucat: (&str, &str)) -> String {
                 }
             }
             out.push('\n');
+        }
+    }
+    let median_of = |stack| results.iter().find(|r| r.stack == stack)?.median();
+    if let (Some(many), Some(one)) = (
+        median_of(Stack::OursTokioCt100),
+        median_of(Stack::OursTokioCt),
+    ) {
+        if one > 0.0 {
+            out.push_str(&format!(
+                "\n{CONNECTIONS} connections / one connection (tokio, current thread): {:.2}x\n",
+                many / one
+            ));
         }
     }
     let failures: Vec<String> = results

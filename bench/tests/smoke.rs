@@ -1,11 +1,12 @@
-//! The bench end to end, small: ours (tokio, current-thread) and TCP, 1 MiB,
-//! one round, each as two child processes; every run completes and verifies.
+//! The bench end to end, small: ours (tokio, current-thread, over one and
+//! over 100 connections) and TCP, 1 MiB, one round, each as two child
+//! processes; every run completes and verifies.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::process::Command;
 
 #[test]
-fn one_mib_ours_and_tcp_verified() {
+fn one_mib_ours_ours_100_and_tcp_verified() {
     let out = Command::new(env!("CARGO_BIN_EXE_utp-bench"))
         .args([
             "--mib",
@@ -13,7 +14,7 @@ fn one_mib_ours_and_tcp_verified() {
             "--rounds",
             "1",
             "--stacks",
-            "ours-tokio-ct,tcp",
+            "ours-tokio-ct,ours-tokio-ct-100,tcp",
             "--timeout",
             "60",
         ])
@@ -22,7 +23,7 @@ fn one_mib_ours_and_tcp_verified() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
-    for stack in ["ours-tokio-ct", "tcp"] {
+    for stack in ["ours-tokio-ct", "ours-tokio-ct-100", "tcp"] {
         // A completed row: 1 MiB, no failed run ("| 0/1 | 0 |": no stall, none failed).
         let row = stdout
             .lines()
@@ -35,5 +36,9 @@ fn one_mib_ours_and_tcp_verified() {
             "{stderr}"
         );
     }
+    assert!(
+        stdout.contains("100 connections / one connection (tokio, current thread): "),
+        "{stdout}"
+    );
     assert!(!stdout.contains("Failed runs"), "{stdout}");
 }

@@ -2,7 +2,8 @@
 //!
 //! Every stack is measured against itself (its sender to its receiver).
 //! A receiver binds 127.0.0.1 on a free port, reports it, accepts one
-//! connection and reads exactly the payload's length (`utp-rs` reads to
+//! connection (`ours-tokio-ct-100`: [`CONNECTIONS`], a slice of the
+//! payload each) and reads exactly the payload's length (`utp-rs` reads to
 //! the sender's FIN: `read_to_eof` is its only read). A sender connects,
 //! writes everything and keeps its process (and the stack's tasks) alive
 //! until the orchestrator has seen the receiver finish.
@@ -21,6 +22,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use crate::child::Reporter;
 use crate::Res;
 
+pub(crate) use ours::CONNECTIONS;
+
 /// UDP receive (and send) buffer for the peers' sockets that we make
 /// ourselves (libutp, utp-rs): with Linux's default 208 KiB libutp loses
 /// datagrams at loopback speed and stalls (tests/interop, INTEROP.md). Ours
@@ -36,6 +39,10 @@ pub(crate) const UTP_RS_MAX: usize = 48 << 20;
 pub(crate) enum Stack {
     /// Ours, utp-tokio on a current-thread runtime.
     OursTokioCt,
+    /// Ours, utp-tokio on a current-thread runtime, the payload split over
+    /// [`CONNECTIONS`] concurrent connections of one socket pair.
+    #[value(name = "ours-tokio-ct-100")]
+    OursTokioCt100,
     /// Ours, utp-tokio on tokio's default multi-thread runtime.
     OursTokioMt,
     /// Ours, utp-async-std (its driver thread; the caller blocks on the futures).
@@ -54,8 +61,9 @@ pub(crate) enum Stack {
 
 impl Stack {
     /// Every stack, in table order.
-    pub(crate) const ALL: [Stack; 8] = [
+    pub(crate) const ALL: [Stack; 9] = [
         Stack::OursTokioCt,
+        Stack::OursTokioCt100,
         Stack::OursTokioMt,
         Stack::OursAsyncStd,
         Stack::OursMio,
@@ -69,6 +77,7 @@ impl Stack {
     pub(crate) fn name(self) -> &'static str {
         match self {
             Stack::OursTokioCt => "ours-tokio-ct",
+            Stack::OursTokioCt100 => "ours-tokio-ct-100",
             Stack::OursTokioMt => "ours-tokio-mt",
             Stack::OursAsyncStd => "ours-async-std",
             Stack::OursMio => "ours-mio",
@@ -83,7 +92,11 @@ impl Stack {
     pub(crate) fn is_ours(self) -> bool {
         matches!(
             self,
-            Stack::OursTokioCt | Stack::OursTokioMt | Stack::OursAsyncStd | Stack::OursMio
+            Stack::OursTokioCt
+                | Stack::OursTokioCt100
+                | Stack::OursTokioMt
+                | Stack::OursAsyncStd
+                | Stack::OursMio
         )
     }
 
@@ -101,6 +114,7 @@ impl Stack {
 pub(crate) fn receive(stack: Stack, buf: &mut Vec<u8>, rep: &mut Reporter) -> Res<()> {
     match stack {
         Stack::OursTokioCt => ours::tokio_receive(false, buf, rep),
+        Stack::OursTokioCt100 => ours::tokio_receive_many(buf, rep),
         Stack::OursTokioMt => ours::tokio_receive(true, buf, rep),
         Stack::OursAsyncStd => ours::async_std_receive(buf, rep),
         Stack::OursMio => ours::mio_receive(buf, rep),
@@ -115,6 +129,7 @@ pub(crate) fn receive(stack: Stack, buf: &mut Vec<u8>, rep: &mut Reporter) -> Re
 pub(crate) fn send(stack: Stack, addr: SocketAddr, payload: &[u8], rep: &mut Reporter) -> Res<()> {
     match stack {
         Stack::OursTokioCt => ours::tokio_send(false, addr, payload, rep),
+        Stack::OursTokioCt100 => ours::tokio_send_many(addr, payload, rep),
         Stack::OursTokioMt => ours::tokio_send(true, addr, payload, rep),
         Stack::OursAsyncStd => ours::async_std_send(addr, payload, rep),
         Stack::OursMio => ours::mio_send(addr, payload, rep),
