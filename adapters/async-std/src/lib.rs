@@ -126,6 +126,8 @@ pub use stream::{OwnedReadHalf, OwnedWriteHalf, ReuniteError, UtpStream};
 pub use utp_core::manager::{DisconnectReason, ManagerConfig, ManagerStats, PeerId};
 // Everything needed to configure a socket, and to write a congestion
 // controller, without depending on utp-core (the same list in every adapter).
+/// The `bytes` crate `UtpStream::write_bytes` takes its buffers from.
+pub use utp_core::bytes;
 pub use utp_core::congestion::{
     AckSample, CongestionKind, Controller, ControllerContext, ControllerFactory, LedbatConfig,
 };

@@ -9,6 +9,7 @@ use std::task::{Context, Poll};
 
 use futures_io::{AsyncRead, AsyncWrite};
 use futures_lite::future::poll_fn;
+use utp_core::bytes::Bytes;
 use utp_core::{CloseInfo, ConnHandle, ConnStats};
 
 use crate::Shared;
@@ -44,6 +45,13 @@ impl StreamInner {
         s.lock()
             .driver
             .poll_write(&s.socket, s.now(), self.h, cx, buf)
+    }
+
+    fn poll_write_bytes(&self, cx: &mut Context<'_>, data: &mut Bytes) -> Poll<io::Result<usize>> {
+        let s = &self.shared;
+        s.lock()
+            .driver
+            .poll_write_bytes(&s.socket, s.now(), self.h, cx, data)
     }
 
     fn shutdown(&self) -> io::Result<()> {
@@ -276,6 +284,41 @@ macro_rules! write_impls {
     )*};
 }
 write_impls!(UtpStream, OwnedWriteHalf);
+
+macro_rules! write_bytes {
+    ($($ty:ident),*) => {$(
+        impl $ty {
+            /// Writes all of `data`, waiting for room in the send buffer,
+            /// without copying it there: the buffer holds the `Bytes`
+            /// (slices of it) until the peer acknowledges them, and each
+            /// byte is copied once on the way out, into the datagram
+            /// (utp-core's `Conn::write_bytes`; a `Bytes` under 1 KiB is
+            /// copied as `write` does). Not cancel safe: if the future is
+            /// dropped, the part already queued is sent and the rest is
+            /// not (use [`poll_write_bytes`](Self::poll_write_bytes) to
+            /// keep it).
+            pub async fn write_bytes(&mut self, mut data: Bytes) -> io::Result<()> {
+                while !data.is_empty() {
+                    poll_fn(|cx| self.inner.poll_write_bytes(cx, &mut data)).await?;
+                }
+                Ok(())
+            }
+
+            /// [`write_bytes`](Self::write_bytes) as a poll function: queues
+            /// as much of `data` as fits, takes that from its front and
+            /// returns how much; `Pending` (and `cx` woken later) while the
+            /// send buffer is full.
+            pub fn poll_write_bytes(
+                &mut self,
+                cx: &mut Context<'_>,
+                data: &mut Bytes,
+            ) -> Poll<io::Result<usize>> {
+                self.inner.poll_write_bytes(cx, data)
+            }
+        }
+    )*};
+}
+write_bytes!(UtpStream, OwnedWriteHalf);
 
 impl Drop for OwnedWriteHalf {
     /// As with tokio's `TcpStream` halves: no more writes, the peer reads

@@ -15,6 +15,7 @@ use std::time::Instant;
 
 use common::{localhost, read_pattern, read_until_reset, write_pattern, Pattern, Rt};
 use futures_lite::{future, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use utp_async_std::bytes::Bytes;
 use utp_async_std::{OwnedReadHalf, OwnedWriteHalf, UtpSocket, UtpStream};
 
 fn _stream_types_are_send_sync_unpin() {
@@ -268,6 +269,42 @@ async fn split_full_duplex(rt: Rt) {
     }
 }
 
+/// `write_bytes` both ways, the acceptor writing first, from the stream and
+/// from a write half: `Bytes` of mixed sizes (those under 1 KiB are copied,
+/// the others queued) arrive exactly.
+async fn write_bytes_both_ways(rt: Rt) {
+    const LEN: usize = 3 << 20;
+    let (_client, _server, c, mut s) = pair_on(localhost()).await;
+    let server = rt.spawn(async move {
+        let mut all = Bytes::from(Pattern::bytes(30, LEN));
+        for len in [64 << 10, 100, 1 << 20, 1500].into_iter().cycle() {
+            if all.is_empty() {
+                break;
+            }
+            s.write_bytes(all.split_to(len.min(all.len())))
+                .await
+                .unwrap();
+        }
+        s.close().await.unwrap();
+        read_pattern(&mut s, 31, LEN).await;
+        s.stats().bytes_received
+    });
+    let (mut r, mut w) = c.into_split();
+    read_pattern(&mut r, 30, LEN).await;
+    let mut all = Bytes::from(Pattern::bytes(31, LEN));
+    for len in [1500, 1 << 20, 100, 64 << 10].into_iter().cycle() {
+        if all.is_empty() {
+            break;
+        }
+        w.write_bytes(all.split_to(len.min(all.len())))
+            .await
+            .unwrap();
+    }
+    w.close().await.unwrap();
+    assert_eq!(server.await, LEN as u64);
+}
+
 both_runtimes!(30 => echo, ipv6_echo, hundred_connections, abort_resets_peer,
-    half_close_both_ways, drop_closes_gracefully, split_full_duplex, ping_pong);
+    half_close_both_ways, drop_closes_gracefully, split_full_duplex, ping_pong,
+    write_bytes_both_ways);
 both_runtimes!(60 => transfer_64mib);

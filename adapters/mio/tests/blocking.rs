@@ -12,6 +12,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use utp_mio::bytes::Bytes;
 use utp_mio::{DriverConfig, UtpListener, UtpStream};
 
 mod common;
@@ -285,6 +286,42 @@ fn half_close_both_directions() {
         assert!(got == to_client);
         c.write_all(&to_server).unwrap();
         c.shutdown(std::net::Shutdown::Write).unwrap();
+        server.join().unwrap();
+    });
+}
+
+/// `write_bytes` both ways, the acceptor writing first: `Bytes` of mixed
+/// sizes (those under 1 KiB are copied, the others queued) arrive exactly.
+#[test]
+fn write_bytes_both_ways() {
+    const LEN: usize = 3 << 20;
+    fn send(s: &UtpStream, data: Vec<u8>) {
+        let mut all = Bytes::from(data);
+        for len in [64 << 10, 100, 1 << 20, 1500].into_iter().cycle() {
+            if all.is_empty() {
+                break;
+            }
+            s.write_bytes(all.split_to(len.min(all.len()))).unwrap();
+        }
+        s.shutdown(std::net::Shutdown::Write).unwrap();
+    }
+    guard(30, || {
+        let listener = UtpListener::bind(localhost()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+            send(&s, data(30, LEN));
+            let mut got = Vec::new();
+            s.read_to_end(&mut got).unwrap();
+            assert!(got == data(31, LEN), "client → server differs");
+        });
+        let mut c = UtpStream::connect(addr).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut got = Vec::new();
+        c.read_to_end(&mut got).unwrap();
+        assert!(got == data(30, LEN), "server → client differs");
+        send(&c, data(31, LEN));
         server.join().unwrap();
     });
 }
