@@ -288,26 +288,20 @@ write_impls!(UtpStream, OwnedWriteHalf);
 macro_rules! write_bytes {
     ($($ty:ident),*) => {$(
         impl $ty {
-            /// Writes all of `data`, waiting for room in the send buffer,
-            /// without copying it there: the buffer holds the `Bytes`
-            /// (slices of it) until the peer acknowledges them, and each
-            /// byte is copied once on the way out, into the datagram
-            /// (utp-core's `Conn::write_bytes`; a `Bytes` under 1 KiB is
-            /// copied as `write` does). Not cancel safe: if the future is
-            /// dropped, the part already queued is sent and the rest is
-            /// not (use [`poll_write_bytes`](Self::poll_write_bytes) to
-            /// keep it).
-            pub async fn write_bytes(&mut self, mut data: Bytes) -> io::Result<()> {
-                while !data.is_empty() {
-                    poll_fn(|cx| self.inner.poll_write_bytes(cx, &mut data)).await?;
-                }
-                Ok(())
+            /// Writes all of `data` into the send buffer without copying
+            /// it (a `Bytes` under 1 KiB is copied): its bytes are copied
+            /// only into the datagrams that carry them (utp-core's
+            /// `Conn::write_bytes`). Waits for room. Not cancel safe: if
+            /// dropped, the part already queued is sent, the rest not
+            /// ([`poll_write_bytes`](Self::poll_write_bytes) keeps it).
+            pub async fn write_bytes(&mut self, data: Bytes) -> io::Result<()> {
+                utp_driver::write_all_bytes(data, |cx, d| self.inner.poll_write_bytes(cx, d)).await
             }
 
-            /// [`write_bytes`](Self::write_bytes) as a poll function: queues
-            /// as much of `data` as fits, takes that from its front and
-            /// returns how much; `Pending` (and `cx` woken later) while the
-            /// send buffer is full.
+            /// [`write_bytes`](Self::write_bytes) one step at a time:
+            /// queues what fits, takes it from the front of `data`, returns
+            /// how much; `Pending` (`cx` woken later) while the buffer is
+            /// full.
             pub fn poll_write_bytes(
                 &mut self,
                 cx: &mut Context<'_>,

@@ -269,6 +269,19 @@ async fn split_full_duplex(rt: Rt) {
     }
 }
 
+/// `data` cut into `Bytes` of the `sizes`, in turn.
+fn pieces(data: Vec<u8>, sizes: [usize; 4]) -> Vec<Bytes> {
+    let mut all = Bytes::from(data);
+    let mut out = Vec::new();
+    for len in sizes.into_iter().cycle() {
+        if all.is_empty() {
+            break;
+        }
+        out.push(all.split_to(len.min(all.len())));
+    }
+    out
+}
+
 /// `write_bytes` both ways, the acceptor writing first, from the stream and
 /// from a write half: `Bytes` of mixed sizes (those under 1 KiB are copied,
 /// the others queued) arrive exactly.
@@ -276,14 +289,8 @@ async fn write_bytes_both_ways(rt: Rt) {
     const LEN: usize = 3 << 20;
     let (_client, _server, c, mut s) = pair_on(localhost()).await;
     let server = rt.spawn(async move {
-        let mut all = Bytes::from(Pattern::bytes(30, LEN));
-        for len in [64 << 10, 100, 1 << 20, 1500].into_iter().cycle() {
-            if all.is_empty() {
-                break;
-            }
-            s.write_bytes(all.split_to(len.min(all.len())))
-                .await
-                .unwrap();
+        for piece in pieces(Pattern::bytes(30, LEN), [64 << 10, 100, 1 << 20, 1500]) {
+            s.write_bytes(piece).await.unwrap();
         }
         s.close().await.unwrap();
         read_pattern(&mut s, 31, LEN).await;
@@ -291,14 +298,8 @@ async fn write_bytes_both_ways(rt: Rt) {
     });
     let (mut r, mut w) = c.into_split();
     read_pattern(&mut r, 30, LEN).await;
-    let mut all = Bytes::from(Pattern::bytes(31, LEN));
-    for len in [1500, 1 << 20, 100, 64 << 10].into_iter().cycle() {
-        if all.is_empty() {
-            break;
-        }
-        w.write_bytes(all.split_to(len.min(all.len())))
-            .await
-            .unwrap();
+    for piece in pieces(Pattern::bytes(31, LEN), [1500, 1 << 20, 100, 64 << 10]) {
+        w.write_bytes(piece).await.unwrap();
     }
     w.close().await.unwrap();
     assert_eq!(server.await, LEN as u64);

@@ -84,6 +84,7 @@ pub mod introducer;
 pub mod manager;
 mod socket;
 mod stats;
+mod write;
 
 pub use bind::{
     bind_udp, buffer_sizes, canonical, configure, is_dual_stack, may_be_deferred, pick_remote,
@@ -96,3 +97,4 @@ pub use manager::{ManagedSocket, ManagerDriver, ManagerEvent, ManagerOutput, MAN
 pub use socket::{Batch, Clock, DatagramSocket, UdpSockRef};
 pub use stats::{DriverStats, SocketInterval};
 pub use utp_core::error::{close_error, close_reason_kind};
+pub use write::write_all_bytes;

@@ -340,11 +340,8 @@ macro_rules! write_bytes {
             /// dropped, the part already queued is sent and the rest is
             /// not (use [`poll_write_bytes`](Self::poll_write_bytes) to
             /// keep it).
-            pub async fn write_bytes(&mut self, mut data: Bytes) -> io::Result<()> {
-                while !data.is_empty() {
-                    poll_fn(|cx| self.conn.poll_write_bytes(cx, &mut data)).await?;
-                }
-                Ok(())
+            pub async fn write_bytes(&mut self, data: Bytes) -> io::Result<()> {
+                utp_driver::write_all_bytes(data, |cx, d| self.conn.poll_write_bytes(cx, d)).await
             }
 
             /// [`write_bytes`](Self::write_bytes) as a poll function: queues
