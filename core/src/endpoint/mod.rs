@@ -6,12 +6,15 @@
 //! hands non-uTP datagrams back, answers packets for unknown connections
 //! with RESET, limits every reply to an unproven address ([`limit`]), and
 //! multiplexes every connection's output and deadlines. Making connections
-//! (plain, with agreed ids) is in `connect.rs`; rendezvous in
-//! `rendezvous.rs`; what arrives for no connection in `incoming.rs`; the
+//! (plain, with agreed ids) is in `connect.rs`; listening, the backlog and
+//! `accept` in `backlog.rs`; rendezvous in `rendezvous.rs` (and two
+//! connections with one peer in `duplicate.rs`); the route table in
+//! `routes.rs`; what arrives for no connection in `incoming.rs`; the
 //! application's borrowed [`Conn`] in `handle.rs`; timers and output in
 //! `output.rs`, the deadline heap in `timers.rs`; ICMP reports in
 //! `icmp.rs`; the socket-wide send rate limit in `rate.rs`.
 
+mod backlog;
 mod connect;
 mod cookie;
 mod duplicate;
@@ -30,7 +33,7 @@ use std::net::SocketAddr;
 
 use crate::peer::Peer;
 
-use crate::config::{AcceptFilter, Config, ListenConfig};
+use crate::config::{AcceptFilter, Config};
 use crate::conn::{Connection, EventSink, PathMemory};
 use crate::event::Event;
 pub use crate::handle::ConnHandle;
@@ -325,36 +328,6 @@ impl<P: Peer> Endpoint<P> {
 
     // ----- connections -----
 
-    /// Accept incoming connections from now on.
-    ///
-    /// A SYN makes a half-open connection (or, under pressure, only a SYN
-    /// cookie); it joins the backlog, with an [`Incoming`](Event::Incoming)
-    /// event, once the initiator's next packet proves it received our
-    /// answer (our initiators send one at once). With
-    /// [`ListenConfig::early_data`] it joins at once and may send one
-    /// packet before that. A backlog of 0 (invalid, see
-    /// [`ListenConfig::validate`]) is taken as 1.
-    pub fn listen(&mut self, config: ListenConfig<P>) {
-        self.listener = Some(Listener {
-            backlog: config.backlog.max(1),
-            filter: config.filter,
-            early_data: config.early_data,
-            queue: VecDeque::new(),
-        });
-    }
-
-    /// Stop accepting; connections already accepted stay, and those still
-    /// in the backlog live on until they close.
-    pub fn unlisten(&mut self) {
-        if let Some(listener) = self.listener.take() {
-            for h in listener.queue {
-                if let Some(slot) = self.slots.get_mut(h.index as usize) {
-                    slot.owner = Owner::Endpoint;
-                }
-            }
-        }
-    }
-
     /// Winds the whole endpoint down: stops listening and closes every
     /// connection gracefully, as [`Conn::close`] on each (data written is
     /// still delivered, nothing more is read), those in the accept backlog
@@ -367,32 +340,6 @@ impl<P: Peer> Endpoint<P> {
             let handle = self.handle_of(index as u32);
             if let Some(mut c) = self.conn(handle) {
                 c.close();
-            }
-        }
-    }
-
-    /// Takes the oldest connection from the accept backlog.
-    pub fn accept(&mut self) -> Option<ConnHandle> {
-        loop {
-            let h = self.listener.as_mut()?.queue.pop_front()?;
-            if let Some(slot) = self.slots.get_mut(h.index as usize) {
-                slot.owner = Owner::App;
-            }
-            match self.slot_conn(h).map(Connection::is_closed) {
-                Some(false) => return Some(h),
-                // Closed before the application ever saw it: nobody will
-                // release it, so release it here.
-                Some(true) => {
-                    if let Some(c) = self
-                        .slots
-                        .get_mut(h.index as usize)
-                        .and_then(|s| s.conn.as_deref_mut())
-                    {
-                        c.release();
-                    }
-                    self.maybe_release(h.index);
-                }
-                None => {}
             }
         }
     }
@@ -637,103 +584,5 @@ impl<P: Peer> Endpoint<P> {
         self.settle(index);
         self.mark_ready(index);
         self.maybe_release(index);
-    }
-
-    /// Bookkeeping after connection `index` may have changed phase: a
-    /// half-open connection that was proved joins the backlog (or is
-    /// refused when it is full, or kept out as a duplicate: `duplicate.rs`);
-    /// one that closed before the application held it is let go.
-    fn settle(&mut self, index: u32) {
-        self.account(index);
-        if self.proven_now(index) && !self.settle_duplicate(index) {
-            self.enqueue(index);
-        }
-        self.let_go_unheld(index);
-    }
-
-    /// Whether half-open connection `index` has just been proven and is
-    /// alive; its half-open count goes.
-    fn proven_now(&mut self, index: u32) -> bool {
-        let Some(slot) = self.slots.get_mut(index as usize) else {
-            return false;
-        };
-        let Some(conn) = slot.conn.as_deref() else {
-            return false;
-        };
-        if !slot.half_open || conn.is_half_open() {
-            return false;
-        }
-        slot.half_open = false;
-        self.half_open -= 1;
-        if conn.is_closed() {
-            self.stats.half_open_expired += 1;
-            return false;
-        }
-        // (With early data it joined the backlog at its SYN, and may
-        // have been handed out since.)
-        true
-    }
-
-    /// Puts proven connection `index` in the accept backlog, with an
-    /// [`Incoming`](Event::Incoming) event, or refuses it when full (unless
-    /// it is there already).
-    fn enqueue(&mut self, index: u32) {
-        let handle = self.handle_of(index);
-        let Some(slot) = self
-            .slots
-            .get_mut(index as usize)
-            .filter(|s| s.owner == Owner::Endpoint)
-        else {
-            return;
-        };
-        let Some(conn) = slot.conn.as_deref_mut() else {
-            return;
-        };
-        match self.listener.as_mut() {
-            Some(l) if l.queue.len() < l.backlog => {
-                l.queue.push_back(handle);
-                slot.owner = Owner::Queued;
-                // Before the connection's own events (the proving
-                // packet may have brought data): the application
-                // learns of the handle before it hears of it.
-                let at = self
-                    .events
-                    .iter()
-                    .position(|e| e.handle() == Some(handle))
-                    .unwrap_or(self.events.len());
-                self.events.insert(at, Event::Incoming);
-            }
-            _ => {
-                // Nowhere to put it: tell the (now proven) peer.
-                let mut sink = EventSink {
-                    queue: &mut self.events,
-                    handle,
-                };
-                conn.abort(self.now, &mut sink, true);
-            }
-        }
-    }
-
-    /// Lets connection `index` go if it closed before the application held
-    /// it.
-    fn let_go_unheld(&mut self, index: u32) {
-        let handle = self.handle_of(index);
-        let Some(slot) = self.slots.get_mut(index as usize) else {
-            return;
-        };
-        let Some(conn) = slot.conn.as_deref_mut() else {
-            return;
-        };
-        if conn.is_closed() && slot.owner != Owner::App {
-            if slot.owner == Owner::Queued {
-                if let Some(l) = self.listener.as_mut() {
-                    l.queue.retain(|h| h.index != index);
-                }
-                slot.owner = Owner::Endpoint;
-            }
-            conn.release();
-            // Nobody holds its handle: its events mean nothing to anyone.
-            self.events.retain(|e| e.handle() != Some(handle));
-        }
     }
 }
