@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use common::*;
 use utp_core::wire::PacketType;
-use utp_core::{Config, Endpoint, Error, Event};
+use utp_core::{Config, Endpoint, Error};
 
 /// Counts live heap bytes (for the idle-cost figure).
 struct Tracking;
@@ -152,37 +152,19 @@ fn writes_wait_for_the_budget_and_resume() {
         );
         assert_eq!(p.side(writer_is_b).buffered_bytes(), BUDGET);
         let mut written = first;
-        let mut got = Vec::new();
-        let mut buf = vec![0u8; 65536];
-        let mut writable = 0;
-        p.run_while(Duration::from_secs(60), |p| {
-            let events = if writer_is_b {
-                &mut p.events_b
-            } else {
-                &mut p.events_a
-            };
-            writable += events
-                .drain(..)
-                .filter(|e| *e == Event::Writable(hw))
-                .count();
-            if written < data.len() {
-                let w = p
-                    .side(writer_is_b)
-                    .conn(hw)
-                    .unwrap()
-                    .write(&data[written..]);
-                written += w.unwrap_or(0);
-            }
-            assert!(p.side(writer_is_b).buffered_bytes() <= BUDGET);
-            while let Ok(n) = p.side(!writer_is_b).conn(hr).unwrap().read(&mut buf) {
-                if n == 0 {
-                    break;
+        let (got, writable) = drain_within_budget(
+            &mut p,
+            writer_is_b,
+            (hw, hr),
+            BUDGET,
+            |ep| {
+                if written < data.len() {
+                    let w = ep.conn(hw).unwrap().write(&data[written..]);
+                    written += w.unwrap_or(0);
                 }
-                got.extend_from_slice(&buf[..n]);
-            }
-            p.flush();
-            got.len() < data.len()
-        });
+            },
+            |_, got| got.len() < data.len(),
+        );
         assert!(got == data);
         assert!(writable >= 1, "told when it could write again");
     }

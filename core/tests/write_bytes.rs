@@ -14,11 +14,11 @@ mod common;
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use common::{pattern, Fate, Pair, A};
+use common::{drain_within_budget, pattern, Fate, Pair, A};
 use proptest::prelude::*;
 use utp_core::bytes::Bytes;
 use utp_core::wire::PacketType;
-use utp_core::{Config, ConnHandle, Endpoint, Error, Event};
+use utp_core::{Config, ConnHandle, Endpoint, Error};
 
 /// One write of a script: copied (`write`) or queued (`write_bytes`).
 #[derive(Clone, Debug)]
@@ -222,29 +222,18 @@ fn queued_bytes_count_against_the_memory_budget() {
             p.side(writer_is_b).conn(hw).unwrap().write_bytes(&mut rest),
             Err(Error::WouldBlock)
         );
-        let mut got = Vec::new();
-        let mut buf = vec![0u8; 65536];
-        let mut writable = 0;
-        p.run_while(Duration::from_secs(60), |p| {
-            let events = if writer_is_b {
-                &mut p.events_b
-            } else {
-                &mut p.events_a
-            };
-            writable += events
-                .drain(..)
-                .filter(|e| *e == Event::Writable(hw))
-                .count();
-            if !rest.is_empty() {
-                let _ = p.side(writer_is_b).conn(hw).unwrap().write_bytes(&mut rest);
-            }
-            assert!(p.side(writer_is_b).buffered_bytes() <= BUDGET);
-            while let Ok(n) = p.side(!writer_is_b).conn(hr).unwrap().read(&mut buf) {
-                got.extend_from_slice(&buf[..n]);
-            }
-            p.flush();
-            got.len() < data.len() || p.side(writer_is_b).buffered_bytes() > 0
-        });
+        let (got, writable) = drain_within_budget(
+            &mut p,
+            writer_is_b,
+            (hw, hr),
+            BUDGET,
+            |ep| {
+                if !rest.is_empty() {
+                    let _ = ep.conn(hw).unwrap().write_bytes(&mut rest);
+                }
+            },
+            |p, got| got.len() < data.len() || p.side(writer_is_b).buffered_bytes() > 0,
+        );
         assert!(got == data, "writer_is_b {writer_is_b}");
         assert!(writable > 0, "Writable after the budget freed");
         assert_eq!(p.side(writer_is_b).buffered_bytes(), 0);

@@ -499,7 +499,7 @@ mod tests {
     use super::*;
 
     fn v4() -> SocketAddr {
-        "10.0.0.2:6000".parse().unwrap_or_else(|_| unreachable!())
+        "10.0.0.2:6000".parse().unwrap()
     }
 
     /// Runs the search against a path that carries sizes up to `path`

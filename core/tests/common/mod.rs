@@ -437,3 +437,44 @@ pub fn both_ways<P: Peer>(
         "bytes intact both ways"
     );
 }
+
+/// Drains a transfer the writer's memory budget holds back: each step,
+/// counts the [`Event::Writable`] for `hw` the writer got, lets
+/// `write_more` write again on the writer's endpoint, checks the writer
+/// buffers at most `budget`, and reads all the reader has on `hr`; until
+/// `keep_going` (given what was read) says stop. Returns what was read and
+/// how many `Writable` came.
+pub fn drain_within_budget<P: Peer>(
+    p: &mut Pair<P>,
+    writer_is_b: bool,
+    (hw, hr): (ConnHandle, ConnHandle),
+    budget: usize,
+    mut write_more: impl FnMut(&mut Endpoint<P>),
+    mut keep_going: impl FnMut(&mut Pair<P>, &[u8]) -> bool,
+) -> (Vec<u8>, usize) {
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    let mut writable = 0;
+    p.run_while(Duration::from_secs(60), |p| {
+        let events = if writer_is_b {
+            &mut p.events_b
+        } else {
+            &mut p.events_a
+        };
+        writable += events
+            .drain(..)
+            .filter(|e| *e == Event::Writable(hw))
+            .count();
+        write_more(p.side(writer_is_b));
+        assert!(p.side(writer_is_b).buffered_bytes() <= budget);
+        while let Ok(n) = p.side(!writer_is_b).conn(hr).unwrap().read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        p.flush();
+        keep_going(p, &got)
+    });
+    (got, writable)
+}

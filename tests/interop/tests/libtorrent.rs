@@ -18,24 +18,19 @@
 
 mod common;
 
-use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::lt::{libtorrent_available, payload_file, read_torrent};
+use common::lt::{
+    libtorrent_available, payload_file, read_torrent, start_script, PIECE, PIPELINE, TORRENT_SIZE,
+};
 use common::*;
 use tokio::io::AsyncWriteExt;
 use utp_interop::bt::{self, Metainfo, SeedEnd};
 use utp_interop::data::{pattern, report_throughput, verify};
-use utp_interop::libtorrent::Script;
 use utp_interop::relay::{Relay, RelayConfig};
 use utp_tokio::{CloseInfo, CloseReason};
 
-const TORRENT_SIZE: usize = 8 * MIB;
-const PIECE: usize = 256 * 1024;
-/// Requests kept outstanding by our downloader (4 MiB).
-const PIPELINE: usize = 256;
-const SCRIPT_TIMEOUT: &str = "120";
 /// libtorrent's `close_reason_t::upload_to_upload` (6): it closes a
 /// connection when both sides have everything (spec/interop.md).
 const LT_UPLOAD_TO_UPLOAD: u16 = 6;
@@ -62,14 +57,7 @@ async fn libtorrent_seeds_to_us(test: &str, relay: Option<RelayConfig>) {
     let dir = TempDir::new("lt-seed");
     let payload = pattern(TORRENT_SIZE, 0x17);
     let file = payload_file(&dir, &payload);
-    let mut lt = Script::spawn([
-        OsString::from("seed"),
-        dir.0.clone().into(),
-        file.into(),
-        PIECE.to_string().into(),
-        SCRIPT_TIMEOUT.into(),
-    ])
-    .unwrap();
+    let mut lt = start_script(&["seed"], &dir, &file, None);
     let meta = read_torrent(&mut lt, TORRENT_SIZE, PIECE).await;
     let lt_addr = lt.listen_addr().await.unwrap();
     lt.expect("ready", Duration::from_secs(10)).await.unwrap();
@@ -143,15 +131,7 @@ async fn we_seed_to_libtorrent(test: &str, relay: Option<RelayConfig>, listener:
         None => None,
     };
     let target = relay.as_ref().map_or(our_addr, Relay::local_addr);
-    let mut lt = Script::spawn([
-        OsString::from("download"),
-        dir.0.clone().into(),
-        file.into(),
-        PIECE.to_string().into(),
-        target.port().to_string().into(),
-        SCRIPT_TIMEOUT.into(),
-    ])
-    .unwrap();
+    let mut lt = start_script(&["download"], &dir, &file, Some(target.port()));
     let meta = read_torrent(&mut lt, TORRENT_SIZE, PIECE).await;
     let (mut s, _) = guard("libtorrent connecting to us", 60, ours.accept())
         .await
@@ -309,15 +289,7 @@ async fn we_close_with_reasons(
     let file = payload_file(&dir, &pattern(4 * PIECE, 0x19));
     let ours = bind_ours().await;
     let our_addr = ours.local_addr().unwrap();
-    let mut lt = Script::spawn([
-        OsString::from("close"),
-        dir.0.clone().into(),
-        file.into(),
-        PIECE.to_string().into(),
-        our_addr.port().to_string().into(),
-        SCRIPT_TIMEOUT.into(),
-    ])
-    .unwrap();
+    let mut lt = start_script(&["close"], &dir, &file, Some(our_addr.port()));
     let torrent = lt.expect("torrent", Duration::from_secs(60)).await.unwrap();
     let meta = Metainfo::from_bytes(&std::fs::read(torrent).unwrap()).unwrap();
     let mut closed = Vec::new();

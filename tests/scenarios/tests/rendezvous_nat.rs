@@ -118,7 +118,7 @@ fn setup(
     sim.add_host(r, Node::Server { seen: Vec::new() });
     sim.advance(Duration::from_millis(500)).unwrap();
     let Node::Server { seen } = sim.host(r) else {
-        unreachable!()
+        panic!("R is the server")
     };
     let public = |nat_ip: &str| *seen.iter().find(|s| s.ip().to_string() == nat_ip).unwrap();
     let (ma, mb) = (public("192.0.2.1"), public("198.51.100.1"));

@@ -123,7 +123,7 @@ fn the_mapping_behaviour_decides_which_external_ports_a_private_endpoint_uses() 
                 let what = format!("{mapping:?}/{filtering:?}/{ports:?}: {seen:?}");
                 assert!(seen.iter().all(|a| a.ip() == ip(NAT_IP)), "{what}");
                 let [to_s1, to_s1b, to_s2, again_s1, again_s2] = seen[..] else {
-                    unreachable!()
+                    panic!("five sources: {what}")
                 };
                 // A mapping, once made, is reused for the same destination.
                 assert_eq!((again_s1, again_s2), (to_s1, to_s2), "{what}");

@@ -7,21 +7,15 @@
 //! serves libtorrent. Skipped unless libtorrent imports (or failing, with
 //! `UTP_REQUIRE_LIBTORRENT=1`).
 
-use std::ffi::OsString;
-
 use utp_interop::bt::{self, Greeting, SeedEnd};
 use utp_interop::data::verify;
-use utp_interop::libtorrent::Script;
 
-use super::common::lt::{libtorrent_available, payload_file, read_torrent};
+use super::common::lt::{
+    libtorrent_available, payload_file, read_torrent, start_script, PIECE, PIPELINE, TORRENT_SIZE,
+};
 use super::crossing::Dir;
 use super::*;
 
-const TORRENT_SIZE: usize = 8 * MIB;
-const PIECE: usize = 256 * 1024;
-/// Requests kept outstanding by our downloader (4 MiB).
-const PIPELINE: usize = 256;
-const SCRIPT_TIMEOUT: &str = "120";
 /// Linux's ETIMEDOUT, as libtorrent's `system` category reports it.
 const ETIMEDOUT: i32 = 110;
 
@@ -61,15 +55,7 @@ async fn rendezvous_with_libtorrent(
         Role::LibtorrentSeeds => "seed",
         Role::WeSeed => "download",
     };
-    let mut lt = Script::spawn([
-        OsString::from("rendezvous"),
-        lt_role.into(),
-        dir.0.clone().into(),
-        file.into(),
-        PIECE.to_string().into(),
-        SCRIPT_TIMEOUT.into(),
-    ])
-    .unwrap();
+    let mut lt = start_script(&["rendezvous", lt_role], &dir, &file, None);
     let meta = read_torrent(&mut lt, TORRENT_SIZE, PIECE).await;
     let lt_addr = lt.listen_addr().await.unwrap();
     let port = lt_addr.port();
