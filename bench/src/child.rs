@@ -44,6 +44,8 @@ fn say(line: &str) -> Res<()> {
 }
 
 /// What a stack's side reports through; it also keeps the CPU clock.
+/// (`Clone`: a copy may report from a spawned task.)
+#[derive(Clone)]
 pub(crate) struct Reporter {
     cpu_start: Duration,
 }
@@ -119,7 +121,8 @@ pub(crate) fn receive(stack: Stack, bytes: usize, seed: u64) -> Res<()> {
 
 /// Runs the sender: `bytes` of the pattern of `seed` to `addr` on `stack`.
 pub(crate) fn send(stack: Stack, addr: SocketAddr, bytes: usize, seed: u64) -> Res<()> {
-    let payload = pattern(bytes, seed);
+    // A `Bytes`, so that `write_bytes` rows hand it over without a copy.
+    let payload = bytes::Bytes::from(pattern(bytes, seed));
     let mut rep = Reporter::new()?;
     crate::stacks::send(stack, addr, &payload, &mut rep)
 }

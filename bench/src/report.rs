@@ -148,17 +148,24 @@ pub(crate) fn table(results: &[StackResults], ucat: (&str, &str)) -> String {
         }
     }
     let median_of = |stack| results.iter().find(|r| r.stack == stack)?.median();
-    if let (Some(many), Some(one)) = (
-        median_of(Stack::OursTokioCt100),
-        median_of(Stack::OursTokioCt),
-    ) {
-        if one > 0.0 {
-            out.push_str(&format!(
-                "\n{CONNECTIONS} connections / one connection (tokio, current thread): {:.2}x\n",
-                many / one
-            ));
+    for (many, one, how) in [
+        (
+            Stack::OursTokioCt100,
+            Stack::OursTokioCtBytes,
+            "write_bytes",
+        ),
+        (Stack::OursTokioCt100Copy, Stack::OursTokioCt, "write_all"),
+    ] {
+        if let (Some(many), Some(one)) = (median_of(many), median_of(one)) {
+            if one > 0.0 {
+                out.push_str(&format!(
+                    "\n{CONNECTIONS} connections / one connection (tokio, current thread, {how}): {:.2}x",
+                    many / one
+                ));
+            }
         }
     }
+    out.push('\n');
     let failures: Vec<String> = results
         .iter()
         .flat_map(|r| {

@@ -193,6 +193,10 @@ impl DatagramSocket for Udp {
         self.2.recv(self.0.get_ref())
     }
 
+    fn recv_queue(&self) -> Option<utp_driver::RecvQueue> {
+        utp_driver::recv_queue(self.0.get_ref())
+    }
+
     fn dual_stack(&self) -> bool {
         self.3
     }

@@ -182,6 +182,57 @@ where
     Ok((s.recv_buffer_size()?, s.send_buffer_size()?))
 }
 
+/// How full `socket`'s receive buffer is: Linux's `SO_MEMINFO` (what
+/// the adapters return from
+/// [`DatagramSocket::recv_queue`](crate::DatagramSocket::recv_queue));
+/// `None` elsewhere or if the system does not say.
+pub fn recv_queue<'s, S>(socket: &'s S) -> Option<crate::RecvQueue>
+where
+    SockRef<'s>: From<&'s S>,
+{
+    #[cfg(target_os = "linux")]
+    {
+        meminfo::recv_queue(&SockRef::from(socket))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = socket;
+        None
+    }
+}
+
+#[cfg(target_os = "linux")]
+mod meminfo {
+    use nix::libc;
+    use nix::{getsockopt_impl, sockopt_impl};
+    use socket2::SockRef;
+
+    // The first eight of the kernel's `SK_MEMINFO_*` counters: every
+    // kernel with the option has at least these, so it always fills the
+    // whole array (nix checks the length it reports).
+    sockopt_impl!(
+        MemInfo,
+        GetOnly,
+        libc::SOL_SOCKET,
+        libc::SO_MEMINFO,
+        [u32; 8]
+    );
+
+    pub(super) fn recv_queue(socket: &SockRef<'_>) -> Option<crate::RecvQueue> {
+        let info = nix::sys::socket::getsockopt(&**socket, MemInfo).ok()?;
+        let at = |i: libc::c_int| {
+            usize::try_from(i)
+                .ok()
+                .and_then(|i| info.get(i))
+                .map(|&v| v as usize)
+        };
+        Some(crate::RecvQueue {
+            queued: at(libc::SK_MEMINFO_RMEM_ALLOC)?,
+            capacity: at(libc::SK_MEMINFO_RCVBUF)?,
+        })
+    }
+}
+
 /// Whether `socket` is an IPv6 socket that also carries IPv4
 /// (`IPV6_V6ONLY` off): what adapters return from
 /// [`DatagramSocket::dual_stack`](crate::DatagramSocket::dual_stack).

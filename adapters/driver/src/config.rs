@@ -61,6 +61,18 @@ pub struct DriverConfig<P = SocketAddr> {
     /// `from_std` sets on a given one: buffer sizes, dual stack, ICMP
     /// errors. See [`SocketOptions`].
     pub socket: SocketOptions,
+    /// While the socket's receive buffer is a quarter full or more (the
+    /// driver looks at most once a millisecond, where the socket tells:
+    /// [`DatagramSocket::recv_queue`](crate::DatagramSocket::recv_queue),
+    /// Linux), share a receive window of about the payload the buffer
+    /// holds among the connections receiving
+    /// ([`Endpoint::set_recv_window_share`](utp_core::Endpoint::set_recv_window_share)),
+    /// until a second passes without such a look. Many senders then no
+    /// longer overflow the buffer together (100 connections over loopback
+    /// lost a quarter of their packets to it without). One connection's
+    /// share is the whole buffer, more than its own window by default.
+    /// Default `true`.
+    pub share_recv_window: bool,
 }
 
 impl Default for DriverConfig {
@@ -81,6 +93,7 @@ impl<P> DriverConfig<P> {
             keep_events: false,
             batching: true,
             socket: SocketOptions::default(),
+            share_recv_window: true,
         }
     }
 }
@@ -121,6 +134,7 @@ impl<P> DriverConfig<P> {
             keep_events: false,
             batching: self.batching,
             socket: self.socket.clone(),
+            share_recv_window: self.share_recv_window,
         }
     }
 }
@@ -135,6 +149,7 @@ impl<P> core::fmt::Debug for DriverConfig<P> {
             .field("keep_events", &self.keep_events)
             .field("batching", &self.batching)
             .field("socket", &self.socket)
+            .field("share_recv_window", &self.share_recv_window)
             .finish()
     }
 }

@@ -3,6 +3,7 @@
 //! counters in `stats.rs`.
 
 mod calls;
+mod pressure;
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
@@ -139,6 +140,9 @@ pub struct Driver<P: Peer = SocketAddr> {
     /// Set by [`Driver::terminate`]: every call fails with this kind.
     terminated: Option<io::ErrorKind>,
     stats: DriverStats,
+    /// The receive-window share while the socket's buffer fills; `None`
+    /// when [`DriverConfig::share_recv_window`] is off.
+    pressure: Option<pressure::RecvPressure>,
 }
 
 impl<P: Peer> core::fmt::Debug for Driver<P> {
@@ -215,6 +219,9 @@ impl<P: Peer> Driver<P> {
             armed: None,
             terminated: None,
             stats: DriverStats::default(),
+            pressure: config
+                .share_recv_window
+                .then(pressure::RecvPressure::default),
         }
     }
 
@@ -287,6 +294,11 @@ impl<P: Peer> Driver<P> {
         self.stats.at = self.stats.at.max(now);
         let mut received = 0;
         let mut again = false;
+        if let Some(pressure) = &mut self.pressure {
+            if pressure.look(socket, &mut self.endpoint, now) {
+                self.stats.recv_buffer_filling += 1;
+            }
+        }
         if self.terminated.is_none() {
             loop {
                 if received >= RECV_BUDGET {

@@ -88,13 +88,13 @@ mod write;
 
 pub use bind::{
     bind_udp, buffer_sizes, canonical, configure, is_dual_stack, may_be_deferred, pick_remote,
-    remote_for, SocketOptions,
+    recv_queue, remote_for, SocketOptions,
 };
 pub use config::{DriverConfig, MAX_FOREIGN_QUEUE};
 pub use driver::{Driver, Wait};
 pub use errqueue::{ErrorQueue, SocketError};
 pub use manager::{ManagedSocket, ManagerDriver, ManagerEvent, ManagerOutput, MANAGER_TICK};
-pub use socket::{Batch, Clock, DatagramSocket, UdpSockRef};
+pub use socket::{Batch, Clock, DatagramSocket, RecvQueue, UdpSockRef};
 pub use stats::{DriverStats, SocketInterval};
 pub use utp_core::error::{close_error, close_reason_kind};
 pub use write::write_all_bytes;

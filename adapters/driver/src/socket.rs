@@ -71,6 +71,16 @@ pub trait DatagramSocket<P: Peer = SocketAddr> {
         Ok(None)
     }
 
+    /// How full the socket's receive buffer is now, if the system tells
+    /// ([`recv_queue`](crate::recv_queue) asks Linux). The driver looks
+    /// at most once a millisecond, and while the buffer is a quarter full
+    /// or more, shares the receive window among the connections receiving
+    /// ([`DriverConfig::share_recv_window`](crate::DriverConfig::share_recv_window)).
+    /// Default `None`: not known, no share.
+    fn recv_queue(&self) -> Option<RecvQueue> {
+        None
+    }
+
     /// Whether this is an IPv6 socket that also carries IPv4 (see
     /// [`is_dual_stack`](crate::is_dual_stack)): the driver then reaches
     /// IPv4 peers through their v4-mapped addresses. Called at every
@@ -79,6 +89,19 @@ pub trait DatagramSocket<P: Peer = SocketAddr> {
     fn dual_stack(&self) -> bool {
         false
     }
+}
+
+/// How full a socket's receive buffer is
+/// ([`DatagramSocket::recv_queue`]), both figures in the system's
+/// accounting (Linux: `SO_MEMINFO`'s `rmem_alloc` and `rcvbuf`, which
+/// count the kernel's bookkeeping as well as payload: a buffer holds
+/// about half its `capacity` in payload).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct RecvQueue {
+    /// Bytes queued now.
+    pub queued: usize,
+    /// Bytes the buffer may hold.
+    pub capacity: usize,
 }
 
 /// Converts between the runtime's [`Instant`]s and the core's

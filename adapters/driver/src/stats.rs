@@ -34,6 +34,10 @@ pub struct DriverStats {
     /// packet too big, ...; see
     /// [`DatagramSocket::try_recv_error`](crate::DatagramSocket::try_recv_error)).
     pub socket_errors: u64,
+    /// Looks at the socket's receive buffer that found it a quarter full
+    /// or more, turning on or prolonging the shared receive window
+    /// ([`DriverConfig::share_recv_window`](crate::DriverConfig::share_recv_window)).
+    pub recv_buffer_filling: u64,
 }
 
 impl DriverStats {

@@ -194,6 +194,10 @@ impl DatagramSocket for Sock {
         self.2.recv(&self.0)
     }
 
+    fn recv_queue(&self) -> Option<utp_driver::RecvQueue> {
+        utp_driver::recv_queue(&self.0)
+    }
+
     fn dual_stack(&self) -> bool {
         self.3
     }

@@ -90,6 +90,10 @@ impl DatagramSocket for Socket {
         }
     }
 
+    fn recv_queue(&self) -> Option<utp_driver::RecvQueue> {
+        utp_driver::recv_queue(&self.io)
+    }
+
     fn dual_stack(&self) -> bool {
         self.dual_stack
     }

@@ -2,8 +2,8 @@
 //!
 //! Every stack is measured against itself (its sender to its receiver).
 //! A receiver binds 127.0.0.1 on a free port, reports it, accepts one
-//! connection (`ours-tokio-ct-100`: [`CONNECTIONS`], a slice of the
-//! payload each) and reads exactly the payload's length (`utp-rs` reads to
+//! connection (`ours-tokio-ct-100`, `ours-tokio-ct-100-copy`:
+//! [`CONNECTIONS`], a slice of the payload each) and reads exactly the payload's length (`utp-rs` reads to
 //! the sender's FIN: `read_to_eof` is its only read). A sender connects,
 //! writes everything and keeps its process (and the stack's tasks) alive
 //! until the orchestrator has seen the receiver finish.
@@ -16,6 +16,7 @@ mod utp_rs;
 
 use std::net::SocketAddr;
 
+use bytes::Bytes;
 use clap::ValueEnum;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -37,14 +38,28 @@ pub(crate) const UTP_RS_MAX: usize = 48 << 20;
 /// One stack, with the runtime it runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, ValueEnum)]
 pub(crate) enum Stack {
-    /// Ours, utp-tokio on a current-thread runtime.
+    /// Ours, utp-tokio on a current-thread runtime (`write_all`: the
+    /// payload is copied into the send buffer).
     OursTokioCt,
+    /// As `ours-tokio-ct`, the payload handed over with `write_bytes` (no
+    /// copy into the send buffer).
+    OursTokioCtBytes,
     /// Ours, utp-tokio on a current-thread runtime, the payload split over
-    /// [`CONNECTIONS`] concurrent connections of one socket pair.
+    /// [`CONNECTIONS`] concurrent connections of one socket pair, each
+    /// slice handed over with `write_bytes`.
     #[value(name = "ours-tokio-ct-100")]
     OursTokioCt100,
-    /// Ours, utp-tokio on tokio's default multi-thread runtime.
+    /// As `ours-tokio-ct-100`, each slice written with `write_all`.
+    #[value(name = "ours-tokio-ct-100-copy")]
+    OursTokioCt100Copy,
+    /// Ours, utp-tokio on tokio's default multi-thread runtime, the
+    /// application's code in a spawned task (as a tokio server runs its
+    /// work per connection).
     OursTokioMt,
+    /// As `ours-tokio-mt`, the application's code in `block_on` on the
+    /// main thread (every hand-over between it and the driver's task
+    /// crosses threads).
+    OursTokioMtBlockOn,
     /// Ours, utp-async-std (its driver thread; the caller blocks on the futures).
     OursAsyncStd,
     /// Ours, utp-mio's blocking API (its driver thread; std::io streams).
@@ -61,10 +76,13 @@ pub(crate) enum Stack {
 
 impl Stack {
     /// Every stack, in table order.
-    pub(crate) const ALL: [Stack; 9] = [
+    pub(crate) const ALL: [Stack; 12] = [
         Stack::OursTokioCt,
+        Stack::OursTokioCtBytes,
         Stack::OursTokioCt100,
+        Stack::OursTokioCt100Copy,
         Stack::OursTokioMt,
+        Stack::OursTokioMtBlockOn,
         Stack::OursAsyncStd,
         Stack::OursMio,
         Stack::Librqbit,
@@ -77,8 +95,11 @@ impl Stack {
     pub(crate) fn name(self) -> &'static str {
         match self {
             Stack::OursTokioCt => "ours-tokio-ct",
+            Stack::OursTokioCtBytes => "ours-tokio-ct-bytes",
             Stack::OursTokioCt100 => "ours-tokio-ct-100",
+            Stack::OursTokioCt100Copy => "ours-tokio-ct-100-copy",
             Stack::OursTokioMt => "ours-tokio-mt",
+            Stack::OursTokioMtBlockOn => "ours-tokio-mt-block-on",
             Stack::OursAsyncStd => "ours-async-std",
             Stack::OursMio => "ours-mio",
             Stack::Librqbit => "librqbit",
@@ -93,8 +114,11 @@ impl Stack {
         matches!(
             self,
             Stack::OursTokioCt
+                | Stack::OursTokioCtBytes
                 | Stack::OursTokioCt100
+                | Stack::OursTokioCt100Copy
                 | Stack::OursTokioMt
+                | Stack::OursTokioMtBlockOn
                 | Stack::OursAsyncStd
                 | Stack::OursMio
         )
@@ -113,9 +137,10 @@ impl Stack {
 /// pages already touched, so that page faults stay out of the measurement).
 pub(crate) fn receive(stack: Stack, buf: &mut Vec<u8>, rep: &mut Reporter) -> Res<()> {
     match stack {
-        Stack::OursTokioCt => ours::tokio_receive(false, buf, rep),
-        Stack::OursTokioCt100 => ours::tokio_receive_many(buf, rep),
-        Stack::OursTokioMt => ours::tokio_receive(true, buf, rep),
+        Stack::OursTokioCt | Stack::OursTokioCtBytes => ours::tokio_receive(false, buf, rep),
+        Stack::OursTokioCt100 | Stack::OursTokioCt100Copy => ours::tokio_receive_many(buf, rep),
+        Stack::OursTokioMt => ours::tokio_receive_spawned(buf, rep),
+        Stack::OursTokioMtBlockOn => ours::tokio_receive(true, buf, rep),
         Stack::OursAsyncStd => ours::async_std_receive(buf, rep),
         Stack::OursMio => ours::mio_receive(buf, rep),
         Stack::Librqbit => librqbit::receive(buf, rep),
@@ -126,11 +151,15 @@ pub(crate) fn receive(stack: Stack, buf: &mut Vec<u8>, rep: &mut Reporter) -> Re
 }
 
 /// The sender side of `stack` (see the module docs).
-pub(crate) fn send(stack: Stack, addr: SocketAddr, payload: &[u8], rep: &mut Reporter) -> Res<()> {
+pub(crate) fn send(stack: Stack, addr: SocketAddr, bytes: &Bytes, rep: &mut Reporter) -> Res<()> {
+    let payload: &[u8] = bytes;
     match stack {
         Stack::OursTokioCt => ours::tokio_send(false, addr, payload, rep),
-        Stack::OursTokioCt100 => ours::tokio_send_many(addr, payload, rep),
-        Stack::OursTokioMt => ours::tokio_send(true, addr, payload, rep),
+        Stack::OursTokioCtBytes => ours::tokio_send_bytes(addr, bytes, rep),
+        Stack::OursTokioCt100 => ours::tokio_send_many(addr, bytes, true, rep),
+        Stack::OursTokioCt100Copy => ours::tokio_send_many(addr, bytes, false, rep),
+        Stack::OursTokioMt => ours::tokio_send_spawned(addr, bytes, rep),
+        Stack::OursTokioMtBlockOn => ours::tokio_send(true, addr, payload, rep),
         Stack::OursAsyncStd => ours::async_std_send(addr, payload, rep),
         Stack::OursMio => ours::mio_send(addr, payload, rep),
         Stack::Librqbit => librqbit::send(addr, payload, rep),

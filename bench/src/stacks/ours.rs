@@ -4,6 +4,7 @@
 use std::cell::RefCell;
 use std::net::SocketAddr;
 
+use bytes::Bytes;
 use futures_util::future::try_join_all;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use utp_tokio::ConnStats;
@@ -38,6 +39,59 @@ pub(crate) fn tokio_send(
         let socket = utp_tokio::UtpSocket::bind(loopback()).await?;
         let mut s = socket.connect(addr).await?;
         write_and_wait(&mut s, payload, rep).await?;
+        rep.stopped(Some(&s.stats()))
+    })
+}
+
+/// utp-tokio receiver on a multi-thread runtime, the application's code
+/// in a spawned task (it owns the buffer meanwhile).
+pub(crate) fn tokio_receive_spawned(buf: &mut Vec<u8>, rep: &mut Reporter) -> Res<()> {
+    let mut owned = std::mem::take(buf);
+    let mut rep = rep.clone();
+    let owned = runtime(true)?.block_on(async move {
+        tokio::spawn(async move {
+            let socket = utp_tokio::UtpSocket::bind(loopback()).await?;
+            rep.ready(socket.local_addr()?)?;
+            let (mut s, _) = socket.accept().await?;
+            read_exact(&mut s, &mut owned, &mut rep).await?;
+            Res::Ok(owned)
+        })
+        .await?
+    })?;
+    *buf = owned;
+    Ok(())
+}
+
+/// utp-tokio sender on a multi-thread runtime, the application's code in
+/// a spawned task.
+pub(crate) fn tokio_send_spawned(addr: SocketAddr, payload: &Bytes, rep: &mut Reporter) -> Res<()> {
+    let payload = payload.clone();
+    runtime(true)?.block_on(async move {
+        rep.start()?;
+        let mut task_rep = rep.clone();
+        let s = tokio::spawn(async move {
+            let socket = utp_tokio::UtpSocket::bind(loopback()).await?;
+            let mut s = socket.connect(addr).await?;
+            s.write_all(&payload).await?;
+            task_rep.written()?;
+            Res::Ok((socket, s))
+        })
+        .await??;
+        wait_stop().await?;
+        rep.stopped(Some(&s.1.stats()))
+    })
+}
+
+/// utp-tokio sender on a current-thread runtime, the payload handed over
+/// with `write_bytes` (no copy into the send buffer).
+pub(crate) fn tokio_send_bytes(addr: SocketAddr, payload: &Bytes, rep: &mut Reporter) -> Res<()> {
+    runtime(false)?.block_on(async {
+        rep.start()?;
+        let socket = utp_tokio::UtpSocket::bind(loopback()).await?;
+        let mut s = socket.connect(addr).await?;
+        s.write_bytes(payload.clone()).await?;
+        rep.written()?;
+        wait_stop().await?;
         rep.stopped(Some(&s.stats()))
     })
 }
@@ -84,11 +138,21 @@ pub(crate) fn tokio_receive_many(buf: &mut [u8], rep: &mut Reporter) -> Res<()> 
 
 /// `ours-tokio-ct-100` sender: connects [`CONNECTIONS`] streams to one
 /// socket from one socket (current-thread runtime), all at once, and
-/// writes each its index and slice concurrently; `written` once all took
+/// writes each its index and slice concurrently (the slice with
+/// `write_bytes` if `bytes`, else `write_all`); `written` once all took
 /// theirs. The `stats` line sums the streams' counters.
-pub(crate) fn tokio_send_many(addr: SocketAddr, payload: &[u8], rep: &mut Reporter) -> Res<()> {
-    let mut parts: Vec<&[u8]> = payload.chunks(slice_len(payload.len())).collect();
-    parts.resize(CONNECTIONS, &[]);
+pub(crate) fn tokio_send_many(
+    addr: SocketAddr,
+    payload: &Bytes,
+    bytes: bool,
+    rep: &mut Reporter,
+) -> Res<()> {
+    let n = slice_len(payload.len());
+    let mut parts: Vec<Bytes> = (0..payload.len())
+        .step_by(n)
+        .map(|at| payload.slice(at..(at + n).min(payload.len())))
+        .collect();
+    parts.resize(CONNECTIONS, Bytes::new());
     runtime(false)?.block_on(async {
         rep.start()?;
         let socket = utp_tokio::UtpSocket::bind(loopback()).await?;
@@ -96,7 +160,11 @@ pub(crate) fn tokio_send_many(addr: SocketAddr, payload: &[u8], rep: &mut Report
         let streams = try_join_all(parts.into_iter().enumerate().map(|(i, part)| async move {
             let mut s = socket.connect(addr).await?;
             s.write_all(&u32::try_from(i)?.to_be_bytes()).await?;
-            s.write_all(part).await?;
+            if bytes {
+                s.write_bytes(part).await?;
+            } else {
+                s.write_all(&part).await?;
+            }
             Res::Ok(s)
         }))
         .await?;

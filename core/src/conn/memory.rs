@@ -39,10 +39,19 @@ impl Connection {
         self.budget_room = room;
     }
 
+    /// Sets the most this connection may advertise: its share of the
+    /// socket's receive window (`endpoint/share.rs`).
+    pub(crate) fn set_window_cap(&mut self, cap: usize) {
+        self.window_cap = cap;
+    }
+
     /// The receive window to advertise: our free buffer, within the
-    /// budget.
+    /// budget and the connection's share of the socket's window (a share
+    /// counts what is buffered as a smaller buffer would, so a reader
+    /// that falls behind slows its sender down as it would without one).
     pub(super) fn advertised_window_now(&self) -> usize {
-        self.recv.window().min(self.budget_room)
+        let share = self.window_cap.saturating_sub(self.recv.buffered());
+        self.recv.window().min(self.budget_room).min(share)
     }
 
     /// Whether the last call wanted to write but the budget had no room.

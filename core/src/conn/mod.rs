@@ -134,6 +134,9 @@ pub(crate) struct Connection {
     /// Bytes the endpoint's memory budget still allows all connections to
     /// buffer, set by the endpoint before each call (`memory.rs`).
     budget_room: usize,
+    /// The most it may advertise: its share of the socket's receive
+    /// window (`endpoint/share.rs`; `usize::MAX` without a share).
+    window_cap: usize,
     /// Next sequence number for a DATA or FIN.
     seq_nr: SeqNr,
     send: SendBuffer,
@@ -262,6 +265,7 @@ impl Connection {
             initial_peer_seq: ack_nr,
             hs: handshake::Handshake::new(seq_nr),
             budget_room: usize::MAX,
+            window_cap: usize::MAX,
             seq_nr,
             send: SendBuffer::new(config.send_buffer),
             in_flight: InFlight::new(),
@@ -607,7 +611,7 @@ impl Connection {
         let grew_by_half = window
             >= self
                 .advertised_window
-                .saturating_add(self.recv.capacity() / 2);
+                .saturating_add(self.recv.capacity().min(self.window_cap) / 2);
         if reopened || grew_by_half {
             self.ack_pending = true;
         }

@@ -25,6 +25,7 @@ impl<P: Peer> Conn<'_, P> {
         f: impl FnOnce(&mut Connection, &mut EventSink<'_>, Timestamp) -> R,
     ) -> Option<R> {
         let now = self.ep.now;
+        let cap = self.ep.window_cap();
         let index = self.handle.index;
         let handle = self.handle;
         let slot = self.ep.slots.get_mut(index as usize)?;
@@ -42,6 +43,7 @@ impl<P: Peer> Conn<'_, P> {
                 .memory_budget
                 .saturating_sub(self.ep.buffered),
         );
+        conn.set_window_cap(cap);
         let r = f(conn, &mut sink, now);
         self.ep.settle(index);
         self.ep.mark_ready(index);

@@ -26,6 +26,7 @@ mod output;
 mod rate;
 mod rendezvous;
 mod routes;
+mod share;
 mod timers;
 
 use std::collections::{HashMap, VecDeque};
@@ -49,6 +50,7 @@ use incoming::emit_reply;
 use limit::ReplyLimiter;
 use rate::TotalRate;
 use routes::Routes;
+use share::WindowShare;
 use timers::Timers;
 
 /// What [`Endpoint::handle_datagram`] did with a datagram.
@@ -139,6 +141,9 @@ struct Slot<P> {
     rate_blocked: bool,
     /// The time of this slot's live entry in the timer heap (`timers.rs`).
     armed: Option<Timestamp>,
+    /// The last receive-window epoch this connection was counted in as
+    /// receiving (`share.rs`).
+    recv_counted: u32,
 }
 
 struct Listener<P> {
@@ -218,6 +223,8 @@ pub struct Endpoint<P: Peer = SocketAddr> {
     rendezvous_rivals: HashMap<(P, u16), ConnHandle>,
     /// The port the peer sees us at, if told (`duplicate.rs`).
     local_port: Option<u16>,
+    /// The receive window the connections share (`share.rs`).
+    share: WindowShare,
 }
 
 impl<P: Peer> core::fmt::Debug for Endpoint<P> {
@@ -289,6 +296,7 @@ impl<P: Peer> Endpoint<P> {
             rendezvous_lost: HashMap::new(),
             rendezvous_rivals: HashMap::new(),
             local_port: None,
+            share: WindowShare::default(),
         }
     }
 
@@ -364,6 +372,7 @@ impl<P: Peer> Endpoint<P> {
                     budget_blocked: false,
                     rate_blocked: false,
                     armed: None,
+                    recv_counted: 0,
                 });
                 (self.slots.len() - 1) as u32
             }
@@ -376,6 +385,7 @@ impl<P: Peer> Endpoint<P> {
                 slot.conn = Some(Box::new(conn));
                 slot.peer = Some(peer);
                 slot.armed = None;
+                slot.recv_counted = 0;
                 slot.half_open = half_open;
                 slot.owner = owner;
                 ConnHandle {
@@ -566,6 +576,12 @@ impl<P: Peer> Endpoint<P> {
 
     fn deliver(&mut self, now: Timestamp, index: u32, packet: &PacketRepr<'_>) {
         let handle = self.handle_of(index);
+        if let Some(slot) = self.slots.get_mut(index as usize) {
+            if !packet.payload.is_empty() && slot.conn.is_some() {
+                self.share.on_data(now, &mut slot.recv_counted);
+            }
+        }
+        let cap = self.window_cap();
         if let Some(conn) = self
             .slots
             .get_mut(index as usize)
@@ -576,6 +592,7 @@ impl<P: Peer> Endpoint<P> {
                 handle,
             };
             conn.set_budget_room(self.config.memory_budget.saturating_sub(self.buffered));
+            conn.set_window_cap(cap);
             conn.on_packet(now, packet, &mut sink);
             if let (Some(path), Some(ip)) = (conn.pmtu_take_update(), conn.remote_ip()) {
                 self.paths.record(ip, path, now);

@@ -13,6 +13,7 @@ impl<P: Peer> Endpoint<P> {
         self.rate_on_timeout(now);
         // Only the connections whose deadline may have come (`timers.rs`).
         let due = self.take_due(now);
+        let cap = self.window_cap();
         for &index in &due {
             let handle = self.handle_of(index);
             let Some(conn) = self
@@ -28,6 +29,7 @@ impl<P: Peer> Endpoint<P> {
                     handle,
                 };
                 conn.set_budget_room(self.config.memory_budget.saturating_sub(self.buffered));
+                conn.set_window_cap(cap);
                 conn.on_timeout(now, &mut sink);
                 if let (Some(path), Some(ip)) = (conn.pmtu_take_update(), conn.remote_ip()) {
                     self.paths.record(ip, path, now);
@@ -60,6 +62,7 @@ impl<P: Peer> Endpoint<P> {
                 });
             }
         }
+        let cap = self.window_cap();
         while let Some(index) = self.ready.pop_front() {
             let Some(slot) = self.slots.get_mut(index as usize) else {
                 continue;
@@ -70,6 +73,8 @@ impl<P: Peer> Endpoint<P> {
             };
             // The window it advertises stays within the budget.
             conn.set_budget_room(self.config.memory_budget.saturating_sub(self.buffered));
+            // And within its share of the socket's window (`share.rs`).
+            conn.set_window_cap(cap);
             // And what it sends within the socket-wide rate (`rate.rs`).
             conn.set_total_room(self.total.room_at(now));
             let sent = conn.poll_transmit(now, buf);

@@ -118,6 +118,13 @@ pub fn endpoint(data: &[u8]) -> Result<(), Violation> {
         2 => 3500,
         _ => 5000,
     });
+    // And a shared receive window: none, smaller than one share's floor,
+    // or a few packets' worth.
+    ep.set_recv_window_share(match (seed >> 13) % 3 {
+        0 => None,
+        1 => Some(1),
+        _ => Some(20_000),
+    });
     ep.listen(ListenConfig {
         backlog: 4,
         early_data: seed & 0x100 != 0,
