@@ -172,3 +172,85 @@ fn without_a_share_each_connection_advertises_its_own_buffer() {
         "{smallest}"
     );
 }
+
+/// The STATEs `from` sent after log entry `at`, with when each left.
+fn states_after(pair: &Pair, from: &str, at: usize) -> Vec<utp_core::Timestamp> {
+    pair.log[at..]
+        .iter()
+        .filter(|w| w.from == addr(from) && w.ty() == PacketType::State)
+        .map(|w| w.sent_at)
+        .collect()
+}
+
+/// While a share is set, a lone full-size packet's ack waits 1 ms for a
+/// second packet; two full packets, or a short one, are acked at once.
+/// Both directions.
+fn check_delayed_ack(b_receives: bool) {
+    let mut pair = Pair::default_pair();
+    let (ha, hb) = pair.connect();
+    let (w, r) = if b_receives { (ha, hb) } else { (hb, ha) };
+    let receiver = if b_receives { B } else { A };
+    // A first transfer shows how much payload a full packet carries.
+    let writer = if b_receives { A } else { B };
+    let mut buf = vec![0u8; 65536];
+    pair.side(!b_receives)
+        .conn(w)
+        .unwrap()
+        .write(&[3; 20_000])
+        .unwrap();
+    pair.run_until(pair.now + ms(200));
+    assert_eq!(
+        pair.side(b_receives).conn(r).unwrap().read(&mut buf),
+        Ok(20_000)
+    );
+    let full = pair
+        .wire_from(writer)
+        .iter()
+        .filter(|w| w.ty() == PacketType::Data)
+        .map(|w| w.packet().payload.len())
+        .max()
+        .unwrap();
+    pair.side(b_receives).set_recv_window_share(Some(1 << 20));
+    let mut cases = Vec::new();
+    for len in [full, 2 * full, 300] {
+        let at = pair.log.len();
+        let sent = pair.now;
+        let data = pattern(len, len as u8);
+        assert_eq!(
+            pair.side(!b_receives).conn(w).unwrap().write(&data),
+            Ok(len)
+        );
+        pair.run_until(pair.now + ms(200));
+        assert_eq!(
+            pair.side(b_receives).conn(r).unwrap().read(&mut buf),
+            Ok(len)
+        );
+        assert_eq!(&buf[..len], &data[..]);
+        let first = states_after(&pair, receiver, at)[0];
+        // The data took one latency to arrive.
+        cases.push(first.saturating_duration_since(sent) - pair.latency);
+    }
+    assert_eq!(cases, [ms(1), ms(0), ms(0)], "lone full packet, two, short");
+    // Without a share, the lone full packet is acked at once.
+    pair.side(b_receives).set_recv_window_share(None);
+    let at = pair.log.len();
+    let sent = pair.now;
+    pair.side(!b_receives)
+        .conn(w)
+        .unwrap()
+        .write(&vec![9; full])
+        .unwrap();
+    pair.run_until(pair.now + ms(200));
+    let first = states_after(&pair, receiver, at)[0];
+    assert_eq!(first.saturating_duration_since(sent), pair.latency);
+}
+
+#[test]
+fn under_a_share_the_acceptor_delays_a_lone_packets_ack() {
+    check_delayed_ack(true);
+}
+
+#[test]
+fn under_a_share_the_connector_delays_a_lone_packets_ack_from_an_acceptor_writing_first() {
+    check_delayed_ack(false);
+}

@@ -313,6 +313,7 @@ impl Connection {
         events: &mut EventSink<'_>,
     ) {
         let outcome = self.recv.on_packet(seq_nr, payload, fin, self.budget_room);
+        let mut delay = false;
         match outcome {
             RecvOutcome::Accepted { .. } => {
                 // Each new packet is accepted once, in order or held for
@@ -328,6 +329,15 @@ impl Connection {
                     self.snapshot_ack();
                     self.full_packets_unacked = 0;
                 }
+                // While the socket's receive window is shared (many
+                // connections receiving at once: `endpoint/share.rs`), a
+                // lone full-size in-order packet waits a moment for a
+                // second one (TCP's rule), halving the acks every sender
+                // and this endpoint handle; anything else is acked at once.
+                delay = self.window_cap != usize::MAX
+                    && self.full_packets_unacked == 1
+                    && !fin
+                    && !self.recv.has_holes();
             }
             RecvOutcome::Duplicate => self.stats.duplicates += 1,
             RecvOutcome::TooFarAhead | RecvOutcome::NoRoom | RecvOutcome::AfterFin => {
@@ -336,7 +346,12 @@ impl Connection {
         }
         // Every DATA/FIN is acknowledged, dropped or not: the ack carries
         // the window that tells the sender why.
-        self.ack_pending = true;
+        if delay {
+            self.ack_delay_until
+                .get_or_insert(self.last_recv + super::ACK_DELAY);
+        } else {
+            self.ack_pending = true;
+        }
         if self.recv.readable_len() > 0 && !self.readable_signalled && !self.close_called {
             self.readable_signalled = true;
             events.push(Event::Readable(events.handle));

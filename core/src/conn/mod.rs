@@ -60,6 +60,11 @@ const SACK_BUF: usize = 128;
 /// (one per second full packet received).
 const ACK_SNAPSHOTS: usize = 8;
 
+/// How long a lone packet's ack may wait for a second packet while the
+/// receive window is shared (`input.rs`): well under the sender's
+/// shortest tail-loss probe (10 ms, `tlp.rs`).
+const ACK_DELAY: Duration = Duration::from_millis(1);
+
 /// Shortest time a closed connection that received a FIN stays to
 /// acknowledge that FIN again if the peer retransmits it.
 const DRAIN_MIN: Duration = Duration::from_secs(3);
@@ -215,6 +220,9 @@ pub(crate) struct Connection {
     keepalive_due: bool,
 
     ack_pending: bool,
+    /// A lone packet's ack waits until then for a second packet (only
+    /// while the receive window is shared: `input.rs`).
+    ack_delay_until: Option<Timestamp>,
     full_packets_unacked: u32,
     snapshots: [Option<AckSnapshot>; ACK_SNAPSHOTS],
     /// Window we last advertised, to decide on window updates after reads.
@@ -320,6 +328,7 @@ impl Connection {
             last_send: now,
             keepalive_due: false,
             ack_pending: false,
+            ack_delay_until: None,
             full_packets_unacked: 0,
             snapshots: [None; ACK_SNAPSHOTS],
             advertised_window: config.recv_buffer,

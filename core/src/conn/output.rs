@@ -316,6 +316,8 @@ impl Connection {
         self.last_send = now;
         self.keepalive_due = false;
         self.advertised_window = window;
+        // Every packet carries the current ack.
+        self.ack_delay_until = None;
     }
 
     pub(super) fn emit_syn(&mut self, now: Timestamp, seq: SeqNr, buf: &mut [u8]) -> Option<usize> {

@@ -1,7 +1,7 @@
 //! The connection's deadlines: what `poll_timeout` reports and what
 //! `on_timeout` does when one passes (connect and half-open limits, idle
-//! timeout, linger, retransmission, pacing, zero-window probes,
-//! keepalives, the handshake's third packet, giving back idle memory).
+//! timeout, linger, retransmission, pacing, zero-window probes, a delayed
+//! ack, keepalives, the handshake's third packet, giving back idle memory).
 
 use super::{Connection, EventSink, Phase};
 use crate::event::{CloseReason, Timer};
@@ -25,6 +25,7 @@ impl Connection {
         consider(self.probe_deadline);
         consider(self.linger_deadline);
         consider(self.pace_deadline);
+        consider(self.ack_delay_until);
         consider(self.hs.half_open_until);
         consider(self.hs.third_again.map(|(at, _, _)| at));
         consider(self.idle_release_at());
@@ -100,6 +101,11 @@ impl Connection {
         self.on_third_timer(now);
         if self.idle_release_at().is_some_and(|t| now >= t) {
             self.release_idle_memory();
+        }
+        if self.ack_delay_until.is_some_and(|t| now >= t) {
+            // No second packet came: the delayed ack goes.
+            self.ack_delay_until = None;
+            self.ack_pending = true;
         }
         if self.pace_deadline.is_some_and(|t| now >= t) {
             // Credit has built up: poll_transmit sends again.
