@@ -55,6 +55,12 @@
 //!   transfer at full speed drops a datagram in about every 170, each one
 //!   a retransmission; at 4 MiB none. See what a socket got with
 //!   [`buffer_sizes`] (the adapters' `recv_buffer_size()`).
+//! - **A shared receive window.** Many connections receiving at once can
+//!   still overflow it together (each advertises its own 1 MiB). While
+//!   the buffer is a quarter full or more ([`recv_queue`], Linux's
+//!   `SO_MEMINFO`, looked at once a millisecond at most), the driver
+//!   shares a window of the payload it holds among the connections
+//!   receiving ([`DriverConfig::share_recv_window`]).
 //! - **Dual stack.** A socket bound to `[::]` carries IPv4 too
 //!   (`IPV6_V6ONLY` off, unless [`SocketOptions::only_v6`] says otherwise).
 //!   Its IPv4 peers are known to the endpoint by their v4-mapped addresses,
