@@ -4,7 +4,8 @@
 //! directions, and how fast the codec parses and emits a data packet.
 //!
 //! ```sh
-//! cargo bench -p utp-core --bench core            # 1 GiB each way and each write call, best of 3
+//! cargo bench -p utp-core --bench core            # 1 GiB each way and each write call, best of 3,
+//!                                                 # then over 1 and 100 connections
 //! cargo bench -p utp-core --bench core -- --mib 64
 //! ```
 //!
@@ -23,7 +24,7 @@ mod common;
 use std::hint::black_box;
 use std::time::Instant;
 
-use common::{data_packet, transfer};
+use common::{data_packet, transfer, transfer_many};
 use utp_core::wire::PacketRepr;
 
 fn main() {
@@ -54,6 +55,25 @@ fn main() {
                 packets as f64 / secs / 1e6
             );
         }
+    }
+    // One buffer of the whole payload (streamed from memory, as an
+    // application's data is), over 1 and 100 connections.
+    for (conns, share) in [(1, None), (100, None), (100, Some(4 << 20))] {
+        let (took, packets) = (0..3)
+            .map(|_| transfer_many(bytes, conns, share))
+            .min()
+            .unwrap();
+        let secs = took.as_secs_f64();
+        let shared = match share {
+            Some(s) => format!(", {} MiB window shared", s >> 20),
+            None => String::new(),
+        };
+        println!(
+            "pair initiator → acceptor, write_bytes of one {mib} MiB buffer, {conns} connection(s){shared}: {:.3} s = {:.0} MiB/s, {:.2} M datagrams/s",
+            secs,
+            mib as f64 / secs,
+            packets as f64 / secs / 1e6
+        );
     }
     codec();
 }
