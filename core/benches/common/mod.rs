@@ -118,6 +118,7 @@ pub(crate) fn transfer(bytes: usize, acceptor_writes: bool, queued: bool) -> (Du
 /// among them (`Endpoint::set_recv_window_share`, what the driver does
 /// when its socket buffer fills); returns the wall time taken and the
 /// datagrams carried.
+#[allow(dead_code)] // core.rs only, not micro.rs
 pub(crate) fn transfer_many(bytes: usize, conns: usize, share: Option<usize>) -> (Duration, u64) {
     let b_addr: SocketAddr = "192.0.2.2:2000".parse().unwrap();
     let a_addr: SocketAddr = "192.0.2.1:1000".parse().unwrap();
