@@ -1,6 +1,7 @@
 //! The bench end to end, small: ours (tokio, current-thread, over one and
-//! over 100 connections) and TCP, 1 MiB, one round, each as two child
-//! processes; every run completes and verifies.
+//! over 100 connections, both with `write_bytes`; multi-thread with the
+//! application in a spawned task) and TCP, 1 MiB, one round, each as two
+//! child processes; every run completes and verifies.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::process::Command;
@@ -14,7 +15,7 @@ fn one_mib_ours_ours_100_and_tcp_verified() {
             "--rounds",
             "1",
             "--stacks",
-            "ours-tokio-ct,ours-tokio-ct-100,tcp",
+            "ours-tokio-ct-bytes,ours-tokio-ct-100,ours-tokio-mt,tcp",
             "--timeout",
             "60",
         ])
@@ -23,7 +24,12 @@ fn one_mib_ours_ours_100_and_tcp_verified() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
-    for stack in ["ours-tokio-ct", "ours-tokio-ct-100", "tcp"] {
+    for stack in [
+        "ours-tokio-ct-bytes",
+        "ours-tokio-ct-100",
+        "ours-tokio-mt",
+        "tcp",
+    ] {
         // A completed row: 1 MiB, no failed run ("| 0/1 | 0 |": no stall, none failed).
         let row = stdout
             .lines()
@@ -37,7 +43,7 @@ fn one_mib_ours_ours_100_and_tcp_verified() {
         );
     }
     assert!(
-        stdout.contains("100 connections / one connection (tokio, current thread): "),
+        stdout.contains("100 connections / one connection (tokio, current thread, write_bytes): "),
         "{stdout}"
     );
     assert!(!stdout.contains("Failed runs"), "{stdout}");
