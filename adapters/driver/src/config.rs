@@ -69,7 +69,7 @@ pub struct DriverConfig<P = SocketAddr> {
     /// ([`Endpoint::set_recv_window_share`](utp_core::Endpoint::set_recv_window_share)),
     /// until a second passes without such a look. Many senders then no
     /// longer overflow the buffer together (100 connections over loopback
-    /// lost a quarter of their packets to it without). One connection's
+    /// lost about a tenth of their packets to it without). One connection's
     /// share is the whole buffer, more than its own window by default.
     /// Default `true`.
     pub share_recv_window: bool,
