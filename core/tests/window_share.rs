@@ -97,6 +97,68 @@ fn acks(pair: &Pair, b_receives: bool, from: usize) -> Vec<(bool, u32)> {
     out
 }
 
+/// Which side writes and which reads, in one direction.
+struct Roles {
+    /// B reads (A writes); else A reads what B writes.
+    b_receives: bool,
+    w: ConnHandle,
+    r: ConnHandle,
+    writer: &'static str,
+    receiver: &'static str,
+}
+
+impl Roles {
+    fn new(b_receives: bool, (ha, hb): (ConnHandle, ConnHandle)) -> Roles {
+        if b_receives {
+            Roles {
+                b_receives,
+                w: ha,
+                r: hb,
+                writer: A,
+                receiver: B,
+            }
+        } else {
+            Roles {
+                b_receives,
+                w: hb,
+                r: ha,
+                writer: B,
+                receiver: A,
+            }
+        }
+    }
+}
+
+/// Writes `data` on the writer, runs 200 ms and reads it all back, exact;
+/// returns the log length and the time before the write.
+fn send_through(pair: &mut Pair, roles: &Roles, data: &[u8]) -> (usize, utp_core::Timestamp) {
+    let before = (pair.log.len(), pair.now);
+    let conn = pair
+        .side(!roles.b_receives)
+        .conn(roles.w)
+        .unwrap()
+        .write(data);
+    assert_eq!(conn, Ok(data.len()));
+    pair.run_until(pair.now + ms(200));
+    let mut buf = vec![0u8; data.len() + 1];
+    let n = pair
+        .side(roles.b_receives)
+        .conn(roles.r)
+        .unwrap()
+        .read(&mut buf);
+    assert_eq!(n, Ok(data.len()));
+    assert!(buf[..data.len()] == *data, "the bytes written, exact");
+    before
+}
+
+/// The STATEs `from` sent from log entry `at` on.
+fn states_after<'p>(pair: &'p Pair, from: &str, at: usize) -> Vec<&'p Wire> {
+    pair.log[at..]
+        .iter()
+        .filter(|w| w.from == addr(from) && w.ty() == PacketType::State)
+        .collect()
+}
+
 fn check_share(b_receives: bool) {
     let (mut pair, from) = shared_transfer(b_receives);
     let acks = acks(&pair, b_receives, from);
@@ -115,31 +177,17 @@ fn check_share(b_receives: bool) {
         .iter()
         .any(|&(all, w)| all && w as usize > SHARE / CONNS - 2_000));
 
-    // Lifted: a new connection advertises its whole buffer again.
+    // Lifted: a new connection advertises its whole buffer again (the ack
+    // of 3000 bytes not yet read: all the rest of it).
     pair.side(b_receives).set_recv_window_share(None);
-    let from = pair.log.len();
-    let (ha, hb) = pair.connect();
-    let r = if b_receives { hb } else { ha };
-    let w = if b_receives { ha } else { hb };
-    pair.side(!b_receives)
-        .conn(w)
-        .unwrap()
-        .write(&[1; 3000])
-        .unwrap();
-    pair.run_until(pair.now + ms(200));
-    let mut buf = [0u8; 4000];
-    assert_eq!(
-        pair.side(b_receives).conn(r).unwrap().read(&mut buf),
-        Ok(3000)
-    );
-    let receiver = if b_receives { B } else { A };
-    let window = pair.log[from..]
+    let roles = Roles::new(b_receives, pair.connect());
+    let (from, _) = send_through(&mut pair, &roles, &[1; 3000]);
+    let window = states_after(&pair, roles.receiver, from)
         .iter()
-        .filter(|w| w.from == addr(receiver) && w.ty() == PacketType::State)
         .map(|w| w.packet().window_size)
         .max()
         .unwrap();
-    assert_eq!(window as usize, Config::default().recv_buffer);
+    assert_eq!(window as usize, Config::default().recv_buffer - 3000);
 }
 
 #[test]
@@ -173,76 +221,37 @@ fn without_a_share_each_connection_advertises_its_own_buffer() {
     );
 }
 
-/// The STATEs `from` sent after log entry `at`, with when each left.
-fn states_after(pair: &Pair, from: &str, at: usize) -> Vec<utp_core::Timestamp> {
-    pair.log[at..]
-        .iter()
-        .filter(|w| w.from == addr(from) && w.ty() == PacketType::State)
-        .map(|w| w.sent_at)
-        .collect()
-}
-
 /// While a share is set, a lone full-size packet's ack waits 1 ms for a
 /// second packet; two full packets, or a short one, are acked at once.
 /// Both directions.
 fn check_delayed_ack(b_receives: bool) {
     let mut pair = Pair::default_pair();
-    let (ha, hb) = pair.connect();
-    let (w, r) = if b_receives { (ha, hb) } else { (hb, ha) };
-    let receiver = if b_receives { B } else { A };
+    let roles = Roles::new(b_receives, pair.connect());
     // A first transfer shows how much payload a full packet carries.
-    let writer = if b_receives { A } else { B };
-    let mut buf = vec![0u8; 65536];
-    pair.side(!b_receives)
-        .conn(w)
-        .unwrap()
-        .write(&[3; 20_000])
-        .unwrap();
-    pair.run_until(pair.now + ms(200));
-    assert_eq!(
-        pair.side(b_receives).conn(r).unwrap().read(&mut buf),
-        Ok(20_000)
-    );
+    send_through(&mut pair, &roles, &[3; 20_000]);
     let full = pair
-        .wire_from(writer)
+        .wire_from(roles.writer)
         .iter()
         .filter(|w| w.ty() == PacketType::Data)
         .map(|w| w.packet().payload.len())
         .max()
         .unwrap();
+    // When the receiver's first STATE after a write left, past the one
+    // latency the data took to arrive.
+    let ack_delay = |pair: &mut Pair, len: usize| {
+        let (at, sent) = send_through(pair, &roles, &pattern(len, len as u8));
+        let first = states_after(pair, roles.receiver, at)[0].sent_at;
+        first.saturating_duration_since(sent) - pair.latency
+    };
     pair.side(b_receives).set_recv_window_share(Some(1 << 20));
-    let mut cases = Vec::new();
-    for len in [full, 2 * full, 300] {
-        let at = pair.log.len();
-        let sent = pair.now;
-        let data = pattern(len, len as u8);
-        assert_eq!(
-            pair.side(!b_receives).conn(w).unwrap().write(&data),
-            Ok(len)
-        );
-        pair.run_until(pair.now + ms(200));
-        assert_eq!(
-            pair.side(b_receives).conn(r).unwrap().read(&mut buf),
-            Ok(len)
-        );
-        assert_eq!(&buf[..len], &data[..]);
-        let first = states_after(&pair, receiver, at)[0];
-        // The data took one latency to arrive.
-        cases.push(first.saturating_duration_since(sent) - pair.latency);
-    }
+    let cases: Vec<_> = [full, 2 * full, 300]
+        .into_iter()
+        .map(|len| ack_delay(&mut pair, len))
+        .collect();
     assert_eq!(cases, [ms(1), ms(0), ms(0)], "lone full packet, two, short");
     // Without a share, the lone full packet is acked at once.
     pair.side(b_receives).set_recv_window_share(None);
-    let at = pair.log.len();
-    let sent = pair.now;
-    pair.side(!b_receives)
-        .conn(w)
-        .unwrap()
-        .write(&vec![9; full])
-        .unwrap();
-    pair.run_until(pair.now + ms(200));
-    let first = states_after(&pair, receiver, at)[0];
-    assert_eq!(first.saturating_duration_since(sent), pair.latency);
+    assert_eq!(ack_delay(&mut pair, full), ms(0));
 }
 
 #[test]

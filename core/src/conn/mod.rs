@@ -429,7 +429,7 @@ impl Connection {
     /// id); we receive on `id + 1` and send on `id`. It sends nothing until
     /// that SYN arrives (`on_expected_syn`), and gives up with
     /// `TimedOut(Connect)` after `timeout`.
-    pub(crate) fn expect<P: Peer>(
+    pub(crate) fn expecting<P: Peer>(
         config: &Config,
         now: Timestamp,
         remote: &P,

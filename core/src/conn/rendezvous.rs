@@ -100,7 +100,7 @@ impl Connection {
     }
 
     /// The acceptor a losing rendezvous connection becomes
-    /// (`Connection::expect`, then the winner's SYN): half-open until the
+    /// (`Connection::expecting`, then the winner's SYN): half-open until the
     /// initiator's next packet, then `Connected`.
     pub(crate) fn prove_first(&mut self, config: &Config) {
         self.rendezvous = Some(config.rendezvous_interval);

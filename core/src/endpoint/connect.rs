@@ -85,7 +85,7 @@ impl<P: Peer> Endpoint<P> {
             return Err(ConnectError::IdInUse);
         }
         let our_seq = SeqNr::new(self.rng.next_u16());
-        let conn = Connection::expect(&self.config, now, &remote, id, our_seq, timeout);
+        let conn = Connection::expecting(&self.config, now, &remote, id, our_seq, timeout);
         Ok(self.insert(remote, conn, Owner::App))
     }
 

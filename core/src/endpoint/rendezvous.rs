@@ -220,7 +220,7 @@ impl<P: Peer> Endpoint<P> {
         }
         let acceptor_seq = SeqNr::new(self.rng.next_u16());
         let timeout = self.config.rendezvous_timeout;
-        let mut conn = Connection::expect(
+        let mut conn = Connection::expecting(
             &self.config,
             now,
             from,
