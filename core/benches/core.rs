@@ -7,6 +7,7 @@
 //! cargo bench -p utp-core --bench core            # 1 GiB each way and each write call, best of 3,
 //!                                                 # then over 1 and 100 connections
 //! cargo bench -p utp-core --bench core -- --mib 64
+//! cargo bench -p utp-core --bench core -- --many   # only the 1- and 100-connection runs
 //! ```
 //!
 //! The figures are CPU throughput of the state machine (one core drives
@@ -29,15 +30,19 @@ use utp_core::wire::PacketRepr;
 
 fn main() {
     let mut mib = 1024;
+    let mut only_many = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         if arg == "--mib" {
             mib = args.next().and_then(|n| n.parse().ok()).expect("--mib N");
         }
+        if arg == "--many" {
+            only_many = true;
+        }
         // `cargo bench` passes `--bench`; ignore it and anything else.
     }
     let bytes = mib << 20;
-    for queued in [false, true] {
+    for queued in [false, true].into_iter().filter(|_| !only_many) {
         for (name, acceptor_writes) in [
             ("initiator → acceptor", false),
             ("acceptor → initiator", true),

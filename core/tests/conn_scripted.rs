@@ -757,6 +757,64 @@ fn duplicate_acks_trigger_fast_retransmit_without_sack() {
     assert_eq!(p.a.conn(ha).unwrap().stats().retransmits, 1);
 }
 
+/// As `duplicate_acks_trigger_fast_retransmit_without_sack`, but each
+/// ack without a SACK opens the window further than the one before (as
+/// window updates after reads do): those are no duplicate acks (RFC 5681).
+/// The lost packet waits for the retransmission timeout instead (the
+/// tail-loss probe's ack, stripped of its SACK too, shows no loss).
+#[test]
+fn acks_that_open_the_window_are_no_duplicate_acks() {
+    let mut config = Config::default();
+    config.pmtu_discovery = false;
+    let mut p = Pair::new(config, Config::default());
+    let (ha, _hb) = p.connect();
+    let mut dropped = None;
+    let mut window = 100_000u32;
+    p.filter = Box::new(move |w| {
+        let pkt = w.packet();
+        if w.from == addr(A) && pkt.packet_type == PacketType::Data && dropped.is_none() {
+            dropped = Some(pkt.seq_nr);
+            return Fate::Drop;
+        }
+        if w.from == addr(B) && pkt.selective_ack.is_some() {
+            window += 10_000;
+            let update = utp_core::wire::PacketRepr {
+                selective_ack: None,
+                window_size: window,
+                ..pkt
+            };
+            let mut out = vec![0u8; update.buffer_len()];
+            update.emit(&mut out).unwrap();
+            return Fate::Rewrite(out);
+        }
+        Fate::Deliver
+    });
+    let t0 = p.now;
+    let data = pattern(4 * 1382, 3);
+    for chunk in data.chunks(1382) {
+        p.a.conn(ha).unwrap().write(chunk).unwrap();
+        p.run_until(p.now + ms(1));
+    }
+    p.run_until(t0 + ms(1000));
+    let first = p
+        .wire_from(A)
+        .iter()
+        .find(|w| w.ty() == PacketType::Data)
+        .unwrap()
+        .packet()
+        .seq_nr;
+    let resent: Vec<Timestamp> = p
+        .wire_from(A)
+        .iter()
+        .filter(|w| w.ty() == PacketType::Data && w.packet().seq_nr == first)
+        .map(|w| w.sent_at)
+        .collect();
+    // Not at +53 ms, on the third update, but at the timeout.
+    assert_eq!(resent, [t0, t0 + ms(500)]);
+    let stats = p.a.conn(ha).unwrap().stats();
+    assert_eq!((stats.timeouts, stats.tail_probes), (1, 1));
+}
+
 #[test]
 fn gives_up_after_max_retransmissions() {
     let mut config = Config::default();

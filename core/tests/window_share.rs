@@ -263,3 +263,223 @@ fn under_a_share_the_acceptor_delays_a_lone_packets_ack() {
 fn under_a_share_the_connector_delays_a_lone_packets_ack_from_an_acceptor_writing_first() {
     check_delayed_ack(false);
 }
+
+/// A share never closes a window by itself: a reader that does not read
+/// past its share still advertises one packet while its buffer has room
+/// (a zero window would tell the sender the data it has in flight is
+/// dropped, and it would send it all again). Both directions.
+fn check_share_leaves_a_packet(b_receives: bool) {
+    let mut pair = Pair::default_pair();
+    let roles = Roles::new(b_receives, pair.connect());
+    // The least share there is: 8 KiB.
+    pair.side(b_receives).set_recv_window_share(Some(1));
+    let from = pair.log.len();
+    let data = pattern(60_000, 9);
+    assert_eq!(
+        pair.side(!b_receives).conn(roles.w).unwrap().write(&data),
+        Ok(data.len())
+    );
+    pair.run_until(pair.now + Duration::from_secs(2));
+    let receiver = pair.side(b_receives).conn(roles.r).unwrap().stats();
+    let windows: Vec<u32> = states_after(&pair, roles.receiver, from)
+        .iter()
+        .map(|w| w.packet().window_size)
+        .collect();
+    // 8 KiB less the first packets, then a full packet each time: the
+    // configured size, what a peer's packets may be (this side's own
+    // packets are smaller while its path MTU search goes on).
+    let full = Config::default().packet_size_v4;
+    assert!(
+        (full..8 * 1024).contains(&(windows[0] as usize)),
+        "{windows:?}"
+    );
+    assert!(windows.len() > 20, "{windows:?}");
+    assert!(
+        windows[1..].iter().all(|&w| w as usize == full),
+        "{windows:?}"
+    );
+    // So it all arrived, a packet a round trip once past the share, and
+    // nothing was sent twice.
+    assert_eq!(receiver.recv_buffered, data.len());
+    let writer = pair.side(!b_receives).conn(roles.w).unwrap().stats();
+    assert_eq!((writer.retransmits, writer.timeouts), (0, 0));
+    let mut buf = vec![0u8; data.len() + 1];
+    let n = pair.side(b_receives).conn(roles.r).unwrap().read(&mut buf);
+    assert_eq!(n, Ok(data.len()));
+    assert!(buf[..data.len()] == *data, "the bytes written, exact");
+}
+
+#[test]
+fn a_share_leaves_the_acceptor_a_packet_of_window() {
+    check_share_leaves_a_packet(true);
+}
+
+#[test]
+fn a_share_leaves_the_connector_a_packet_of_window_from_an_acceptor_writing_first() {
+    check_share_leaves_a_packet(false);
+}
+
+/// While a share is set, a run of full packets arriving together is acked
+/// every eighth packet (and at its end), not every second (eight packets:
+/// one ack, not four): the packets of
+/// many connections arrive in runs (a sender's turn, `Endpoint::poll_transmit`),
+/// and each ack costs both ends. Both directions.
+fn check_ack_every_eighth(b_receives: bool) {
+    let mut pair = Pair::default_pair();
+    let roles = Roles::new(b_receives, pair.connect());
+    // Warm up: path MTU found, the congestion window open.
+    for seed in 0..5 {
+        send_through(&mut pair, &roles, &pattern(50_000, seed));
+    }
+    let full = pair
+        .wire_from(roles.writer)
+        .iter()
+        .filter(|w| w.ty() == PacketType::Data)
+        .map(|w| w.packet().payload.len())
+        .max()
+        .unwrap();
+    let acks_of_run = |pair: &mut Pair, share: Option<usize>| {
+        pair.side(b_receives).set_recv_window_share(share);
+        // Eight: the pacer lets ten go at once.
+        let (at, _) = send_through(pair, &roles, &pattern(8 * full, 2));
+        let sent: Vec<_> = pair.log[at..]
+            .iter()
+            .filter(|w| w.from == addr(roles.writer) && w.ty() == PacketType::Data)
+            .map(|w| w.sent_at)
+            .collect();
+        assert_eq!(sent.len(), 8);
+        assert!(
+            sent.iter().all(|&t| t == sent[0]),
+            "sent together: {sent:?}"
+        );
+        states_after(pair, roles.receiver, at).len()
+    };
+    assert_eq!(acks_of_run(&mut pair, Some(4 << 20)), 1, "with a share");
+    assert_eq!(acks_of_run(&mut pair, None), 4, "without");
+}
+
+#[test]
+fn under_a_share_the_acceptor_acks_every_eighth_packet_of_a_run() {
+    check_ack_every_eighth(true);
+}
+
+#[test]
+fn under_a_share_the_connector_acks_every_eighth_packet_of_a_run_from_an_acceptor_writing_first() {
+    check_ack_every_eighth(false);
+}
+
+/// A read that opens the window by half tells the sender at once, or,
+/// while a share is set (a small window, grown by half by a read of a few
+/// packets), within a millisecond, so that many reads send one update.
+/// Both directions.
+fn check_window_update(b_receives: bool) {
+    for (share, delay) in [(None, ms(0)), (Some(64 * 1024), ms(1))] {
+        let mut config = Config::default();
+        config.recv_buffer = 64 * 1024;
+        let mut pair = Pair::new(config.clone(), config);
+        let roles = Roles::new(b_receives, pair.connect());
+        pair.side(b_receives).set_recv_window_share(share);
+        let data = pattern(40_000, 4);
+        let w = pair.side(!b_receives).conn(roles.w).unwrap().write(&data);
+        assert_eq!(w, Ok(data.len()));
+        pair.run_until(pair.now + ms(300));
+        let (at, read_at) = (pair.log.len(), pair.now);
+        let mut buf = vec![0u8; data.len() + 1];
+        let n = pair.side(b_receives).conn(roles.r).unwrap().read(&mut buf);
+        assert_eq!(n, Ok(data.len()));
+        assert!(buf[..data.len()] == *data, "the bytes written, exact");
+        pair.flush();
+        pair.run_until(pair.now + ms(5));
+        let states = states_after(&pair, roles.receiver, at);
+        assert_eq!(states.len(), 1, "{share:?}");
+        assert_eq!(states[0].sent_at, read_at + delay, "{share:?}");
+        assert_eq!(states[0].packet().window_size, 64 * 1024, "{share:?}");
+    }
+}
+
+#[test]
+fn the_acceptors_window_update_waits_a_millisecond_under_a_share() {
+    check_window_update(true);
+}
+
+#[test]
+fn the_connectors_window_update_waits_a_millisecond_under_a_share_from_an_acceptor_writing_first() {
+    check_window_update(false);
+}
+
+/// Under a share, a full-size packet that fills the last hole before a
+/// held FIN is acked at once: it completes the stream, the connection
+/// closes, and a closed connection sends no delayed ack (the writer would
+/// resend its tail until it timed out). The reader shut its side down
+/// first, so it closes on that packet. Both directions.
+fn check_last_hole_acked_at_once(b_receives: bool) {
+    let mut config = Config::default();
+    config.pmtu_discovery = false;
+    let mut pair = Pair::new(config.clone(), config);
+    let roles = Roles::new(b_receives, pair.connect());
+    pair.side(b_receives).set_recv_window_share(Some(1 << 20));
+    pair.side(b_receives).conn(roles.r).unwrap().shutdown();
+    pair.run_until(pair.now + ms(200));
+    // Ten full packets and a FIN; the tenth is lost once.
+    let writer = addr(roles.writer);
+    let mut data_seen = 0;
+    pair.filter = Box::new(move |w| {
+        if w.from == writer && w.ty() == PacketType::Data {
+            data_seen += 1;
+            if data_seen == 10 {
+                return Fate::Drop;
+            }
+        }
+        Fate::Deliver
+    });
+    let from = pair.log.len();
+    let data = pattern(10 * 1382, 6);
+    {
+        let mut w = pair.side(!b_receives).conn(roles.w).unwrap();
+        assert_eq!(w.write(&data), Ok(data.len()));
+        w.shutdown();
+    }
+    pair.run_until(pair.now + Duration::from_secs(3));
+    let sent: Vec<&Wire> = pair.log[from..]
+        .iter()
+        .filter(|w| w.from == writer && w.ty() == PacketType::Data)
+        .collect();
+    assert_eq!(sent.len(), 11, "ten and the one resent");
+    assert_eq!(sent[10].packet().seq_nr, sent[9].packet().seq_nr);
+    assert_eq!(sent[10].packet().payload.len(), 1382);
+    // Acked on arrival, and both ends finished.
+    let arrived = sent[10].sent_at + pair.latency;
+    let acks = states_after(&pair, roles.receiver, from);
+    assert_eq!(acks.last().unwrap().sent_at, arrived);
+    assert_eq!(
+        acks.last().unwrap().packet().ack_nr,
+        sent[10].packet().seq_nr + 1
+    );
+    let events = if b_receives {
+        &pair.events_a
+    } else {
+        &pair.events_b
+    };
+    assert!(
+        events.contains(&utp_core::Event::Closed(
+            roles.w,
+            utp_core::CloseReason::Finished
+        )),
+        "{events:?}"
+    );
+    let mut buf = vec![0u8; data.len() + 1];
+    let n = pair.side(b_receives).conn(roles.r).unwrap().read(&mut buf);
+    assert_eq!(n, Ok(data.len()));
+    assert!(buf[..data.len()] == *data, "the bytes written, exact");
+}
+
+#[test]
+fn under_a_share_the_acceptor_acks_the_packet_that_completes_the_stream_at_once() {
+    check_last_hole_acked_at_once(true);
+}
+
+#[test]
+fn under_a_share_the_connector_acks_the_packet_that_completes_the_stream_at_once_from_an_acceptor_writing_first(
+) {
+    check_last_hole_acked_at_once(false);
+}

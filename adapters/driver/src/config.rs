@@ -67,11 +67,13 @@ pub struct DriverConfig<P = SocketAddr> {
     /// Linux), share a receive window of about the payload the buffer
     /// holds among the connections receiving
     /// ([`Endpoint::set_recv_window_share`](utp_core::Endpoint::set_recv_window_share)),
-    /// until a second passes without such a look. Many senders then no
-    /// longer overflow the buffer together (100 connections over loopback
-    /// lost about a tenth of their packets to it without). One connection's
-    /// share is the whole buffer, more than its own window by default.
-    /// Default `true`.
+    /// until a second passes without such a look; and for the first
+    /// second of the socket (connections that start together would
+    /// overrun the buffer in slow start before a look found it filling).
+    /// Many senders then no longer overflow the buffer together (100
+    /// connections over loopback lost about a tenth of their packets to it
+    /// without). One connection's share is the whole buffer, more than its
+    /// own window by default. Default `true`.
     pub share_recv_window: bool,
 }
 

@@ -43,37 +43,42 @@ fn at_micros(us: u64) -> Timestamp {
 fn a_filling_buffer_shares_the_window_until_a_second_after_it_drains() {
     let mut driver = Driver::new(DriverConfig::default(), 1);
     let socket = Filling(Cell::new(queue(1 << 20)));
-    // An eighth full: no share.
+    // The first look shares half the capacity (the payload it holds),
+    // though the buffer is only an eighth full: connections that start
+    // together would overrun it in slow start.
     driver.drive(&socket, at_micros(0));
+    assert_eq!(driver.endpoint().recv_window_share(), Some(4 << 20));
+    assert_eq!(driver.stats().recv_buffer_filling, 0);
+    // An eighth full, a second later: lifted.
+    driver.drive(&socket, at_micros(1_000_000));
     assert_eq!(driver.endpoint().recv_window_share(), None);
-    // A quarter full, looked at a millisecond later: half the capacity
-    // (the payload it holds) is shared.
+    // A quarter full, looked at a millisecond later: shared again.
     socket.0.set(queue(2 << 20));
-    driver.drive(&socket, at_micros(500));
+    driver.drive(&socket, at_micros(1_000_500));
     assert_eq!(
         driver.endpoint().recv_window_share(),
         None,
         "looks at most once a millisecond"
     );
-    driver.drive(&socket, at_micros(1_000));
+    driver.drive(&socket, at_micros(1_001_000));
     assert_eq!(driver.endpoint().recv_window_share(), Some(4 << 20));
     assert_eq!(driver.stats().recv_buffer_filling, 1);
     // Drained: the share holds for a second after the last filling look.
     socket.0.set(queue(0));
-    driver.drive(&socket, at_micros(2_000));
-    driver.drive(&socket, at_micros(1_000_999));
+    driver.drive(&socket, at_micros(1_002_000));
+    driver.drive(&socket, at_micros(2_000_999));
     assert_eq!(driver.endpoint().recv_window_share(), Some(4 << 20));
     // The next look (a millisecond after the last) lifts it.
-    driver.drive(&socket, at_micros(1_001_000));
+    driver.drive(&socket, at_micros(2_001_000));
     assert_eq!(driver.endpoint().recv_window_share(), Some(4 << 20));
-    driver.drive(&socket, at_micros(1_002_000));
+    driver.drive(&socket, at_micros(2_002_000));
     assert_eq!(driver.endpoint().recv_window_share(), None);
     // A socket that cannot tell lifts it all the same.
     socket.0.set(queue(8 << 20));
-    driver.drive(&socket, at_micros(1_003_000));
+    driver.drive(&socket, at_micros(2_003_000));
     assert_eq!(driver.endpoint().recv_window_share(), Some(4 << 20));
     socket.0.set(None);
-    driver.drive(&socket, at_micros(2_003_000));
+    driver.drive(&socket, at_micros(3_003_000));
     assert_eq!(driver.endpoint().recv_window_share(), None);
     assert_eq!(driver.stats().recv_buffer_filling, 2);
 }

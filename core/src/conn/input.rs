@@ -154,6 +154,7 @@ impl Connection {
         // older one (reordered, or forged with a stale ack) must not
         // rewrite it.
         let newest = !p.ack_nr.is_before(self.last_ack);
+        let window_before = self.peer_window;
         let reopened = newest && self.peer_window == 0 && p.window_size > 0;
         if newest {
             self.peer_window = p.window_size;
@@ -220,9 +221,13 @@ impl Connection {
         } else if p.ack_nr == self.last_ack
             && p.packet_type == PacketType::State
             && p.selective_ack.is_none()
-            // An ack saying the window is closed answers a probe; it is no
-            // sign of loss.
+            // An ack saying the window is closed answers a probe, and one
+            // that opens the window further is a window update (sent after
+            // a read): neither is a sign of loss (RFC 5681's duplicate ack
+            // keeps the window; ours may shrink by the packets the peer
+            // holds past the hole).
             && p.window_size > 0
+            && p.window_size <= window_before
             && !self.in_flight.is_empty()
         {
             self.dup_acks += 1;
@@ -312,6 +317,7 @@ impl Connection {
         fin: bool,
         events: &mut EventSink<'_>,
     ) {
+        let had_holes = self.recv.has_holes();
         let outcome = self.recv.on_packet(seq_nr, payload, fin, self.budget_room);
         let mut delay = false;
         match outcome {
@@ -325,7 +331,12 @@ impl Connection {
                 if payload.len() + HEADER_LEN >= self.packet_size.saturating_sub(SACK_BUF) {
                     self.full_packets_unacked += 1;
                 }
-                if self.full_packets_unacked >= 2 && !self.recv.has_holes() {
+                let every = if self.window_cap != usize::MAX {
+                    super::ACK_EVERY_SHARED
+                } else {
+                    super::ACK_EVERY
+                };
+                if self.full_packets_unacked >= every && !self.recv.has_holes() {
                     self.snapshot_ack();
                     self.full_packets_unacked = 0;
                 }
@@ -333,11 +344,16 @@ impl Connection {
                 // connections receiving at once: `endpoint/share.rs`), a
                 // lone full-size in-order packet waits a moment for a
                 // second one (TCP's rule), halving the acks every sender
-                // and this endpoint handle; anything else is acked at once.
+                // and this endpoint handle; anything else is acked at once:
+                // a packet that filled a hole (its sender is recovering) or
+                // completed the stream (the connection may close now, and a
+                // closed one sends no delayed ack), a FIN, a held one.
                 delay = self.window_cap != usize::MAX
                     && self.full_packets_unacked == 1
                     && !fin
-                    && !self.recv.has_holes();
+                    && !had_holes
+                    && !self.recv.has_holes()
+                    && !self.recv.is_eof();
             }
             RecvOutcome::Duplicate => self.stats.duplicates += 1,
             RecvOutcome::TooFarAhead | RecvOutcome::NoRoom | RecvOutcome::AfterFin => {

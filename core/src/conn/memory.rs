@@ -49,8 +49,18 @@ impl Connection {
     /// budget and the connection's share of the socket's window (a share
     /// counts what is buffered as a smaller buffer would, so a reader
     /// that falls behind slows its sender down as it would without one).
+    ///
+    /// A share never closes the window by itself: it leaves room for a
+    /// full packet (of the configured size: the peer's may be larger than
+    /// ours so far). A zero window tells the peer that we drop what it
+    /// sends (a sender then resends all it has in flight once the window
+    /// reopens), and the buffer does have room; a packet per connection
+    /// and round trip beyond the share is what that costs.
     pub(super) fn advertised_window_now(&self) -> usize {
-        let share = self.window_cap.saturating_sub(self.recv.buffered());
+        let share = self
+            .window_cap
+            .saturating_sub(self.recv.buffered())
+            .max(self.pmtu.ceiling());
         self.recv.window().min(self.budget_room).min(share)
     }
 

@@ -57,8 +57,19 @@ use send_buffer::SendBuffer;
 const SACK_BUF: usize = 128;
 
 /// Acks remembered while waiting for the caller to drain `poll_transmit`
-/// (one per second full packet received).
+/// (one per [`ACK_EVERY`] full packets received).
 const ACK_SNAPSHOTS: usize = 8;
+
+/// Full packets received in order within one batch that leave an ack of
+/// their own (TCP's ack every second segment), so that the sender's
+/// window advances with them.
+const ACK_EVERY: u32 = 2;
+
+/// [`ACK_EVERY`] while the receive window is shared (`endpoint/share.rs`):
+/// many connections receive, their packets arrive in runs (a sender's
+/// turn, `endpoint/output.rs`) and each ack costs both ends a datagram.
+/// Over loopback, 100 connections sent an ack for every second packet.
+const ACK_EVERY_SHARED: u32 = 8;
 
 /// How long a lone packet's ack may wait for a second packet while the
 /// receive window is shared (`input.rs`): well under the sender's
@@ -580,7 +591,7 @@ impl Connection {
         Ok(n)
     }
 
-    pub(crate) fn read(&mut self, out: &mut [u8]) -> Result<usize, Error> {
+    pub(crate) fn read(&mut self, now: Timestamp, out: &mut [u8]) -> Result<usize, Error> {
         if self.close_called {
             return Err(Error::Shutdown);
         }
@@ -589,7 +600,7 @@ impl Connection {
         }
         let n = self.recv.read(out);
         if n > 0 {
-            self.maybe_window_update();
+            self.maybe_window_update(now);
             if self.recv.readable_len() == 0 {
                 self.readable_signalled = false;
             }
@@ -614,15 +625,23 @@ impl Connection {
     /// After the application read: if the window we advertised was too
     /// small to carry a packet and now is not, tell the peer at once
     /// (otherwise a sender stopped by a zero window waits for its probe).
-    fn maybe_window_update(&mut self) {
+    /// If it grew by half, tell it too: at once, or, while the window is
+    /// shared (`endpoint/share.rs`: many connections receive, and each
+    /// read of a few packets grows a small share by half), within
+    /// [`ACK_DELAY`]: the ack of the peer's next packet carries the window
+    /// before that, and a sender that waits for it has a packet in flight
+    /// or the window reopened.
+    fn maybe_window_update(&mut self, now: Timestamp) {
         let window = self.advertised_window_now();
         let reopened = self.advertised_window < self.packet_size && window >= self.packet_size;
         let grew_by_half = window
             >= self
                 .advertised_window
                 .saturating_add(self.recv.capacity().min(self.window_cap) / 2);
-        if reopened || grew_by_half {
+        if reopened || (grew_by_half && self.window_cap == usize::MAX) {
             self.ack_pending = true;
+        } else if grew_by_half {
+            self.ack_delay_until.get_or_insert(now + ACK_DELAY);
         }
     }
 
@@ -666,6 +685,10 @@ impl Connection {
             return;
         }
         self.phase = Phase::Closed(reason);
+        // A closed connection sends no delayed ack: this one goes now.
+        if self.ack_delay_until.take().is_some() {
+            self.ack_pending = true;
+        }
         self.rto_deadline = None;
         self.tlp_deadline = None;
         self.probe_deadline = None;

@@ -154,6 +154,11 @@ impl Pmtu {
         self.state.confirmed
     }
 
+    /// The largest packet size the search may reach: the configured one.
+    pub(crate) fn ceiling(&self) -> usize {
+        self.ceiling
+    }
+
     /// Starts from what the endpoint remembers of the path.
     fn resume(&mut self, remembered: PathState, now: Timestamp) {
         if !self.enabled {

@@ -189,6 +189,9 @@ pub struct Endpoint<P: Peer = SocketAddr> {
     listener: Option<Listener<P>>,
     events: VecDeque<Event>,
     ready: VecDeque<u32>,
+    /// Datagrams the connection at the front of `ready` sent in its turn
+    /// (`output.rs`).
+    turn: u32,
     replies: VecDeque<PendingReply<P>>,
     limiter: ReplyLimiter,
     cookie_key: CookieKey,
@@ -280,6 +283,7 @@ impl<P: Peer> Endpoint<P> {
             listener: None,
             events: VecDeque::new(),
             ready: VecDeque::new(),
+            turn: 0,
             replies: VecDeque::new(),
             limiter,
             cookie_key,

@@ -4,6 +4,17 @@
 
 use super::*;
 
+/// Datagrams a connection sends in a row while it has them, before the
+/// next ready connection's turn (about 22 KB of full packets, less than
+/// the 64 KB a TCP sender hands the network in one go): the receiving
+/// endpoint then routes a run of datagrams to one connection (its route
+/// remembered, its state and buffers in cache) and acknowledges them
+/// together, rather than each datagram being for another connection
+/// (in a profile of 100 connections over one loopback socket pair, turns
+/// of one datagram made the receiver's payload copies cost half as much
+/// again: the next connection's buffers were out of cache).
+const TURN: u32 = 16;
+
 impl<P: Peer> Endpoint<P> {
     /// Processes expired deadlines. Call when the time from
     /// [`poll_timeout`](Self::poll_timeout) has come (calling it earlier or
@@ -92,11 +103,19 @@ impl<P: Peer> Endpoint<P> {
                     }
                     let dont_fragment = conn.take_dont_fragment();
                     let Some(destination) = slot.peer.clone() else {
+                        self.turn = 0;
                         continue;
                     };
-                    // Round robin: back of the queue, it may have more
-                    // (its timers are armed once it has nothing more).
-                    self.ready.push_back(index);
+                    // It may have more (its timers are armed once it has
+                    // nothing more): its turn goes on for a run of
+                    // datagrams, then round robin, back of the queue.
+                    self.turn += 1;
+                    if self.turn < self.turn_len() {
+                        self.ready.push_front(index);
+                    } else {
+                        self.turn = 0;
+                        self.ready.push_back(index);
+                    }
                     return Some(Transmit {
                         destination,
                         len,
@@ -104,6 +123,7 @@ impl<P: Peer> Endpoint<P> {
                     });
                 }
                 None => {
+                    self.turn = 0;
                     slot.ready = false;
                     // Done sending for now: what it did since it was
                     // queued (a packet in, a call, packets out) set the
@@ -114,6 +134,17 @@ impl<P: Peer> Endpoint<P> {
             }
         }
         None
+    }
+
+    /// Datagrams one connection sends in a row before the next ready
+    /// one's turn ([`TURN`]); one under a socket-wide rate limit, whose
+    /// credit then goes round (`rate.rs`).
+    fn turn_len(&self) -> u32 {
+        if self.total.is_limited() {
+            1
+        } else {
+            TURN
+        }
     }
 
     /// The next event for the application, if any.

@@ -63,6 +63,11 @@ impl TotalRate {
     }
 
     /// The bucket's size in byte-microseconds.
+    /// Whether a limit is set.
+    pub(super) fn is_limited(&self) -> bool {
+        self.rate.is_some()
+    }
+
     fn burst(&self) -> i128 {
         let Some(rate) = self.rate else {
             return 0;

@@ -1,5 +1,6 @@
 //! Sharing the receive window while the socket's receive buffer fills
-//! ([`DriverConfig::share_recv_window`](crate::DriverConfig::share_recv_window)).
+//! ([`DriverConfig::share_recv_window`](crate::DriverConfig::share_recv_window)),
+//! and for the first [`HOLD`] of the socket's life.
 
 use std::time::Duration;
 
@@ -20,6 +21,8 @@ pub(super) struct RecvPressure {
     next_look: Timestamp,
     /// The share is on until then.
     until: Option<Timestamp>,
+    /// Whether the socket was looked at yet.
+    looked: bool,
 }
 
 /// Whether a buffer this full calls for the share: a quarter of its
@@ -42,12 +45,17 @@ impl RecvPressure {
             return false;
         }
         self.next_look = now + LOOK_EVERY;
+        let first = !self.looked;
+        self.looked = true;
         match socket.recv_queue() {
-            Some(q) if filling(q) => {
+            // The share starts on: connections that start together (a
+            // server's first peers, a client's downloads) would overrun
+            // the buffer in slow start before a look found it filling.
+            Some(q) if filling(q) || (first && q.capacity > 0) => {
                 // About the payload the buffer holds: half its capacity.
                 endpoint.set_recv_window_share(Some(q.capacity / 2));
                 self.until = Some(now + HOLD);
-                true
+                filling(q)
             }
             _ => {
                 if self.until.is_some_and(|until| now >= until) {
