@@ -16,7 +16,7 @@ use std::time::Duration;
 use common::*;
 use utp_core::wire::PacketType;
 use utp_core::{
-    AcceptDecision, CloseReason, Config, ConnHandle, ConnState, Endpoint, Error, Event,
+    AcceptDecision, CloseReason, Config, ConnHandle, ConnState, ConnStats, Endpoint, Error, Event,
     ListenConfig, SeqNr, Timer, Timestamp,
 };
 
@@ -699,71 +699,17 @@ fn nagle_coalesces_small_writes() {
     assert!(with <= 4, "{with} packets with Nagle");
 }
 
-#[test]
-fn duplicate_acks_trigger_fast_retransmit_without_sack() {
+/// A's first DATA of four (full packets, one a millisecond, so each
+/// arrives and is acknowledged on its own) is dropped, and B's acks lose
+/// their SACK, as a peer without SACK support sends them; when `opening`,
+/// each also opens the window 10,000 bytes further than the one before.
+/// Runs `run_for` from the first write; returns when the first DATA was
+/// sent (each time), that first send's time, and A's counters.
+fn first_data_without_sack(
+    opening: bool,
+    run_for: Duration,
+) -> (Vec<Timestamp>, Timestamp, ConnStats) {
     // Full 1402-byte packets from the start: no path MTU search.
-    let mut config = Config::default();
-    config.pmtu_discovery = false;
-    let mut p = Pair::new(config, Config::default());
-    let (ha, _hb) = p.connect();
-    // Drop A's first data packet; strip the SACK from B's acks, as a peer
-    // without SACK support would send them.
-    let mut dropped = None;
-    p.filter = Box::new(move |w| {
-        let pkt = w.packet();
-        if w.from == addr(A) && pkt.packet_type == PacketType::Data && dropped.is_none() {
-            dropped = Some(pkt.seq_nr);
-            return Fate::Drop;
-        }
-        if w.from == addr(B) && pkt.selective_ack.is_some() {
-            let plain = utp_core::wire::PacketRepr {
-                selective_ack: None,
-                ..pkt
-            };
-            let mut out = vec![0u8; plain.buffer_len()];
-            plain.emit(&mut out).unwrap();
-            return Fate::Rewrite(out);
-        }
-        Fate::Deliver
-    });
-    // One packet a millisecond, so each arrives (and is acknowledged) on
-    // its own: a batch arriving at once would get a single ack.
-    let t0 = p.now;
-    let data = pattern(4 * 1382, 3);
-    for chunk in data.chunks(1382) {
-        p.a.conn(ha).unwrap().write(chunk).unwrap();
-        p.run_until(p.now + ms(1));
-    }
-    p.run_until(t0 + ms(400));
-    let first = p
-        .wire_from(A)
-        .iter()
-        .find(|w| w.ty() == PacketType::Data)
-        .unwrap()
-        .packet()
-        .seq_nr;
-    let resent: Vec<Timestamp> = p
-        .wire_from(A)
-        .iter()
-        .filter(|w| w.ty() == PacketType::Data && w.packet().seq_nr == first)
-        .map(|w| w.sent_at)
-        .collect();
-    assert_eq!(resent.len(), 2);
-    // Resent on the third duplicate ack, from the packet sent at +3 ms:
-    // one round trip after it, long before the retransmission timeout.
-    assert_eq!(resent[0], t0);
-    assert_eq!(resent[1], t0 + ms(53));
-    assert_eq!(p.a.conn(ha).unwrap().stats().timeouts, 0);
-    assert_eq!(p.a.conn(ha).unwrap().stats().retransmits, 1);
-}
-
-/// As `duplicate_acks_trigger_fast_retransmit_without_sack`, but each
-/// ack without a SACK opens the window further than the one before (as
-/// window updates after reads do): those are no duplicate acks (RFC 5681).
-/// The lost packet waits for the retransmission timeout instead (the
-/// tail-loss probe's ack, stripped of its SACK too, shows no loss).
-#[test]
-fn acks_that_open_the_window_are_no_duplicate_acks() {
     let mut config = Config::default();
     config.pmtu_discovery = false;
     let mut p = Pair::new(config, Config::default());
@@ -778,13 +724,13 @@ fn acks_that_open_the_window_are_no_duplicate_acks() {
         }
         if w.from == addr(B) && pkt.selective_ack.is_some() {
             window += 10_000;
-            let update = utp_core::wire::PacketRepr {
+            let plain = utp_core::wire::PacketRepr {
                 selective_ack: None,
-                window_size: window,
+                window_size: if opening { window } else { pkt.window_size },
                 ..pkt
             };
-            let mut out = vec![0u8; update.buffer_len()];
-            update.emit(&mut out).unwrap();
+            let mut out = vec![0u8; plain.buffer_len()];
+            plain.emit(&mut out).unwrap();
             return Fate::Rewrite(out);
         }
         Fate::Deliver
@@ -795,7 +741,7 @@ fn acks_that_open_the_window_are_no_duplicate_acks() {
         p.a.conn(ha).unwrap().write(chunk).unwrap();
         p.run_until(p.now + ms(1));
     }
-    p.run_until(t0 + ms(1000));
+    p.run_until(t0 + run_for);
     let first = p
         .wire_from(A)
         .iter()
@@ -809,9 +755,29 @@ fn acks_that_open_the_window_are_no_duplicate_acks() {
         .filter(|w| w.ty() == PacketType::Data && w.packet().seq_nr == first)
         .map(|w| w.sent_at)
         .collect();
+    let stats = p.a.conn(ha).unwrap().stats();
+    (resent, t0, stats)
+}
+
+#[test]
+fn duplicate_acks_trigger_fast_retransmit_without_sack() {
+    let (resent, t0, stats) = first_data_without_sack(false, ms(400));
+    // Resent on the third duplicate ack, from the packet sent at +3 ms:
+    // one round trip after it, long before the retransmission timeout.
+    assert_eq!(resent, [t0, t0 + ms(53)]);
+    assert_eq!((stats.timeouts, stats.retransmits), (0, 1));
+}
+
+/// As `duplicate_acks_trigger_fast_retransmit_without_sack`, but each
+/// ack without a SACK opens the window further than the one before (as
+/// window updates after reads do): those are no duplicate acks (RFC 5681).
+/// The lost packet waits for the retransmission timeout instead (the
+/// tail-loss probe's ack, stripped of its SACK too, shows no loss).
+#[test]
+fn acks_that_open_the_window_are_no_duplicate_acks() {
+    let (resent, t0, stats) = first_data_without_sack(true, ms(1000));
     // Not at +53 ms, on the third update, but at the timeout.
     assert_eq!(resent, [t0, t0 + ms(500)]);
-    let stats = p.a.conn(ha).unwrap().stats();
     assert_eq!((stats.timeouts, stats.tail_probes), (1, 1));
 }
 

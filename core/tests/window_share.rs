@@ -140,6 +140,12 @@ fn send_through(pair: &mut Pair, roles: &Roles, data: &[u8]) -> (usize, utp_core
         .write(data);
     assert_eq!(conn, Ok(data.len()));
     pair.run_until(pair.now + ms(200));
+    read_back(pair, roles, data);
+    before
+}
+
+/// Reads what the reader has in one call: exactly `data`.
+fn read_back(pair: &mut Pair, roles: &Roles, data: &[u8]) {
     let mut buf = vec![0u8; data.len() + 1];
     let n = pair
         .side(roles.b_receives)
@@ -148,7 +154,6 @@ fn send_through(pair: &mut Pair, roles: &Roles, data: &[u8]) -> (usize, utp_core
         .read(&mut buf);
     assert_eq!(n, Ok(data.len()));
     assert!(buf[..data.len()] == *data, "the bytes written, exact");
-    before
 }
 
 /// The STATEs `from` sent from log entry `at` on.
@@ -303,10 +308,7 @@ fn check_share_leaves_a_packet(b_receives: bool) {
     assert_eq!(receiver.recv_buffered, data.len());
     let writer = pair.side(!b_receives).conn(roles.w).unwrap().stats();
     assert_eq!((writer.retransmits, writer.timeouts), (0, 0));
-    let mut buf = vec![0u8; data.len() + 1];
-    let n = pair.side(b_receives).conn(roles.r).unwrap().read(&mut buf);
-    assert_eq!(n, Ok(data.len()));
-    assert!(buf[..data.len()] == *data, "the bytes written, exact");
+    read_back(&mut pair, &roles, &data);
 }
 
 #[test]
@@ -321,9 +323,9 @@ fn a_share_leaves_the_connector_a_packet_of_window_from_an_acceptor_writing_firs
 
 /// While a share is set, a run of full packets arriving together is acked
 /// every eighth packet (and at its end), not every second (eight packets:
-/// one ack, not four): the packets of
-/// many connections arrive in runs (a sender's turn, `Endpoint::poll_transmit`),
-/// and each ack costs both ends. Both directions.
+/// one ack, not four): the packets of many connections arrive in runs (a
+/// sender's turn, `Endpoint::poll_transmit`), and each ack costs both
+/// ends. Both directions.
 fn check_ack_every_eighth(b_receives: bool) {
     let mut pair = Pair::default_pair();
     let roles = Roles::new(b_receives, pair.connect());
@@ -384,10 +386,7 @@ fn check_window_update(b_receives: bool) {
         assert_eq!(w, Ok(data.len()));
         pair.run_until(pair.now + ms(300));
         let (at, read_at) = (pair.log.len(), pair.now);
-        let mut buf = vec![0u8; data.len() + 1];
-        let n = pair.side(b_receives).conn(roles.r).unwrap().read(&mut buf);
-        assert_eq!(n, Ok(data.len()));
-        assert!(buf[..data.len()] == *data, "the bytes written, exact");
+        read_back(&mut pair, &roles, &data);
         pair.flush();
         pair.run_until(pair.now + ms(5));
         let states = states_after(&pair, roles.receiver, at);
@@ -467,10 +466,7 @@ fn check_last_hole_acked_at_once(b_receives: bool) {
         )),
         "{events:?}"
     );
-    let mut buf = vec![0u8; data.len() + 1];
-    let n = pair.side(b_receives).conn(roles.r).unwrap().read(&mut buf);
-    assert_eq!(n, Ok(data.len()));
-    assert!(buf[..data.len()] == *data, "the bytes written, exact");
+    read_back(&mut pair, &roles, &data);
 }
 
 #[test]
