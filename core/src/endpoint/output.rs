@@ -76,9 +76,11 @@ impl<P: Peer> Endpoint<P> {
         let cap = self.window_cap();
         while let Some(index) = self.ready.pop_front() {
             let Some(slot) = self.slots.get_mut(index as usize) else {
+                self.turn = 0;
                 continue;
             };
             let Some(conn) = slot.conn.as_deref_mut() else {
+                self.turn = 0;
                 slot.ready = false;
                 continue;
             };

@@ -62,12 +62,12 @@ impl TotalRate {
         total
     }
 
-    /// The bucket's size in byte-microseconds.
     /// Whether a limit is set.
     pub(super) fn is_limited(&self) -> bool {
         self.rate.is_some()
     }
 
+    /// The bucket's size in byte-microseconds.
     fn burst(&self) -> i128 {
         let Some(rate) = self.rate else {
             return 0;
