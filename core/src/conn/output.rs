@@ -120,10 +120,14 @@ impl Connection {
             return None;
         }
         let mut payload = unsent.min(max_payload);
-        // The peer's window is free receive buffer: never send more payload
-        // than it has room for. A zero window waits for the probe timer.
-        let peer_room =
-            (self.peer_window as usize).saturating_sub(self.in_flight_payload_estimate());
+        // The peer's window is its free receive buffer past the point it
+        // acknowledged: the stream sent beyond that point stays within it,
+        // the packets it holds out of order (SACKed) and those lost
+        // included, as TCP's `SND.NXT - SND.UNA <= SND.WND`. A receiver
+        // that does not count held packets in its window (libutp) takes
+        // them all at once when the hole fills. A zero window waits for
+        // the probe timer.
+        let peer_room = (self.peer_window as usize).saturating_sub(self.send.sent_unacked());
         if peer_room == 0 {
             self.arm_probe(now);
             return None;
@@ -148,13 +152,6 @@ impl Connection {
         }
         let (offset, len) = self.send.take_unsent(payload);
         self.send_data_packet(now, offset, len, PacketType::Data, buf)
-    }
-
-    /// Payload bytes in flight, approximated from wire bytes.
-    pub(super) fn in_flight_payload_estimate(&self) -> usize {
-        self.in_flight
-            .bytes()
-            .saturating_sub(self.in_flight.len() * HEADER_LEN)
     }
 
     pub(super) fn arm_probe(&mut self, now: Timestamp) {

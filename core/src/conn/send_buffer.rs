@@ -175,6 +175,12 @@ impl SendBuffer {
         n
     }
 
+    /// Bytes sent and not yet cumulatively acknowledged (SACKed and lost
+    /// ones included).
+    pub(crate) fn sent_unacked(&self) -> usize {
+        self.unsent.min(self.end).saturating_sub(self.base) as usize
+    }
+
     pub(crate) fn unsent_len(&self) -> usize {
         (self.end - self.unsent.min(self.end)) as usize
     }
