@@ -52,8 +52,10 @@ pub struct Config {
     /// peer times out; kinder under a SYN flood). Default `true`.
     pub refuse_when_full: bool,
     /// Bytes a connection buffers for sending, in flight or not yet sent.
-    /// `write` takes no more. Not zero (nothing could be written; taken as
-    /// 1). Default 1 MiB.
+    /// `write` takes no more, and no more than brings the bytes not sent
+    /// yet to twice the send window, at least 64 KiB
+    /// ([`Conn::write_room`](crate::Conn::write_room)). Not zero (nothing
+    /// could be written; taken as 1). Default 1 MiB.
     pub send_buffer: usize,
     /// Bytes a connection buffers on receipt, in order or not. This is the
     /// window advertised to the peer; data beyond it is dropped. Not zero

@@ -65,6 +65,10 @@ pub struct ConnStats {
     pub peer_window: u32,
     /// Bytes in the send buffer (in flight or waiting).
     pub send_buffered: usize,
+    /// Of those, bytes never sent yet. A write takes no more than brings
+    /// this to twice the smaller of `cwnd` and `peer_window` (at least
+    /// 64 KiB), within the send buffer.
+    pub send_unsent: usize,
     /// Bytes in the receive buffer (readable or out of order).
     pub recv_buffered: usize,
     /// Current packet size: the largest UDP payload sent to the peer (the

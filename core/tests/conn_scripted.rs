@@ -532,7 +532,8 @@ fn zero_window_then_reopen() {
     small.recv_buffer = 16 * 1024;
     let mut p = Pair::new(Config::default(), small);
     let (ha, hb) = p.connect();
-    let data = pattern(100_000, 5);
+    // 64 KiB: what a write takes at least, whatever the window.
+    let data = pattern(64 * 1024, 5);
     let written = p.a.conn(ha).unwrap().write(&data).unwrap();
     assert_eq!(written, data.len());
     p.a.conn(ha).unwrap().shutdown();
@@ -831,7 +832,8 @@ fn close_lingers_until_unacked_data_is_delivered() {
         }
         Fate::Deliver
     });
-    let data = pattern(200_000, 4);
+    // 64 KiB: what a write takes at least, whatever the window.
+    let data = pattern(64 * 1024, 4);
     assert_eq!(p.a.conn(ha).unwrap().write(&data).unwrap(), data.len());
     p.a.conn(ha).unwrap().close(); // at once: everything is still unsent
     let mut got = Vec::new();

@@ -173,12 +173,7 @@ impl Connection {
                     bytes_acked += acked.bytes;
                     rtt_from = acked.rtt_sample_sent_at;
                     if let Some(offset) = acked.release_to {
-                        let before = self.send.free();
                         self.send.release_to(offset);
-                        if self.writable_wanted && self.send.free() > before {
-                            self.writable_wanted = false;
-                            events.push(Event::Writable(events.handle));
-                        }
                     }
                     if acked.fin {
                         self.fin_acked = true;
@@ -269,6 +264,7 @@ impl Connection {
             self.probe_deadline = None;
             self.probe_interval = self.rtt.rto();
         }
+        self.writable_again(events);
     }
 
     /// RACK's rule for SACKed holes (RFC 8985): a packet is lost once a

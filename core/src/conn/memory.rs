@@ -72,7 +72,7 @@ impl Connection {
     /// Asks the connection to report [`Writable`](crate::Event::Writable)
     /// once the budget has room again: it cleared the flag when it told.
     pub(crate) fn budget_freed(&mut self, events: &mut super::EventSink<'_>) {
-        if self.writable_wanted && self.send.free() > 0 {
+        if self.writable_wanted && self.write_room() > 0 {
             self.writable_wanted = false;
             events.push(crate::Event::Writable(events.handle));
         }

@@ -534,6 +534,7 @@ impl Connection {
             in_flight: self.in_flight.bytes(),
             peer_window: self.peer_window,
             send_buffered: self.send.len(),
+            send_unsent: self.send.unsent_len(),
             recv_buffered: self.recv.buffered(),
             packet_size: self.packet_size,
             mtu_probes_sent: self.pmtu.probes_sent,
@@ -580,9 +581,8 @@ impl Connection {
             return Ok(0);
         }
         // The endpoint's memory budget bounds it too (`memory.rs`).
-        let n = self
-            .send
-            .write(data.get(..self.budget_room).unwrap_or(data));
+        let room = self.write_room().min(self.budget_room);
+        let n = self.send.write(data.get(..room).unwrap_or(data));
         if n == 0 {
             self.writable_wanted = true;
             return Err(Error::WouldBlock);

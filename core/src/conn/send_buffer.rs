@@ -18,6 +18,10 @@ use bytes::{Buf, Bytes};
 use super::{Connection, Phase};
 use crate::error::Error;
 
+/// The least a connection takes in unsent bytes (see
+/// [`Connection::write_room`]).
+pub(crate) const UNSENT_MIN: usize = 64 << 10;
+
 /// The shortest [`Bytes`] queued as it is; shorter ones are copied (their
 /// bookkeeping would cost more than the copy saves).
 pub(crate) const OWNED_MIN: usize = 1024;
@@ -300,8 +304,37 @@ fn copy_from_ring(ring: &VecDeque<u8>, start: usize, out: &mut [u8]) -> bool {
 }
 
 impl Connection {
+    /// Bytes a write may take now: the send buffer's free space, and no
+    /// more than brings what is not sent yet to twice the send window
+    /// (the congestion window or the peer's, the smaller; at least
+    /// [`UNSENT_MIN`]). What is written is then sent within a round trip
+    /// or two, while it is still in the cache: a connection held back by
+    /// a small window (many connections on one socket) would otherwise
+    /// fill its whole buffer, and the bytes would be copied in and out of
+    /// memory that all those buffers together push out of the cache (as
+    /// Linux's `TCP_NOTSENT_LOWAT`). A fast connection's window is large,
+    /// so its buffer bounds it as before.
+    pub(crate) fn write_room(&self) -> usize {
+        let window = self.cc.window().min(self.peer_window as usize);
+        let unsent_cap = window.saturating_mul(2).max(UNSENT_MIN);
+        self.send
+            .free()
+            .min(unsent_cap.saturating_sub(self.send.unsent_len()))
+    }
+
+    /// After an acknowledgement: reports [`Writable`](crate::Event::Writable)
+    /// if a write was refused and now has room (acknowledged bytes left
+    /// the buffer, or the window grew, or packets sent since took unsent
+    /// bytes below the limit: each of those comes before an ack).
+    pub(super) fn writable_again(&mut self, events: &mut super::EventSink<'_>) {
+        if self.writable_wanted && self.write_room() > 0 {
+            self.writable_wanted = false;
+            events.push(crate::Event::Writable(events.handle));
+        }
+    }
+
     /// Why the application may not write now, if it may not.
-    pub(super) fn write_refused(&self) -> Option<Error> {
+    pub(crate) fn write_refused(&self) -> Option<Error> {
         if self.hs.superseded {
             return Some(Error::Duplicate);
         }
@@ -321,11 +354,12 @@ impl Connection {
         }
         // The endpoint's memory budget bounds it too (`memory.rs`), with
         // the segment a queued `Bytes` takes.
-        let room = if data.len().min(self.send.free()) >= OWNED_MIN {
+        let room = if data.len().min(self.write_room()) >= OWNED_MIN {
             self.budget_room.saturating_sub(OWNED_OVERHEAD)
         } else {
             self.budget_room
         };
+        let room = room.min(self.write_room());
         let before = self.send.budgeted();
         let n = self.send.write_bytes(data, room);
         if n == 0 {

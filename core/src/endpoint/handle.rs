@@ -60,11 +60,31 @@ impl<P: Peer> Conn<'_, P> {
     }
 
     /// Copies as much of `data` as fits into the send buffer and returns
-    /// how much. [`Error::WouldBlock`] when the buffer is full (a
+    /// how much: at most [`write_room`](Self::write_room).
+    /// [`Error::WouldBlock`] when that is 0 (a
     /// [`Writable`](crate::Event::Writable) event follows when there is room).
     pub fn write(&mut self, data: &[u8]) -> Result<usize, Error> {
         self.with(|c, _, _| c.write(data))
             .unwrap_or(Err(Error::Closed(crate::CloseReason::LocalClose)))
+    }
+
+    /// Bytes a write would take now: the send buffer's free space
+    /// ([`Config::send_buffer`](crate::Config::send_buffer)), within the
+    /// endpoint's memory budget, and no more than brings what is not sent
+    /// yet ([`ConnStats::send_unsent`]) to twice the send window (the
+    /// smaller of `cwnd` and the peer's window; at least 64 KiB), so that
+    /// written bytes leave within a round trip or two, while still in the
+    /// cache (as Linux's `TCP_NOTSENT_LOWAT`). 0 for a connection that
+    /// takes no writes (closed, shut down, gone).
+    pub fn write_room(&self) -> usize {
+        let budget = self
+            .ep
+            .config
+            .memory_budget
+            .saturating_sub(self.ep.buffered);
+        self.get()
+            .filter(|c| c.write_refused().is_none())
+            .map_or(0, |c| c.write_room().min(budget))
     }
 
     /// Queues as much of `data` as fits into the send buffer without

@@ -272,12 +272,11 @@ fn advance(
     let (tag, seed, total) = (t.tag(), t.seed(cfg.seed), t.len + HEADER);
     if let Some(hb) = t.hb {
         let holder = &mut sim.host_mut(b).endpoint;
-        let send_buffer = holder.config().send_buffer as u64;
         match holder.conn(hb) {
             None => t.hb = None,
             Some(mut c) => {
-                // Only what the send buffer takes is generated.
-                let room = send_buffer.saturating_sub(c.stats().send_buffered as u64);
+                // Only what a write takes is generated.
+                let room = c.write_room() as u64;
                 let n = (total - t.written).min(room).min(buf.len() as u64) as usize;
                 if let Some(chunk) = buf.get_mut(..n).filter(|c| !c.is_empty()) {
                     fill_stream(tag, seed, t.written, chunk);
