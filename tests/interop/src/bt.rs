@@ -645,6 +645,12 @@ pub async fn seed<S: AsyncRead + AsyncWrite + Unpin>(
 }
 
 /// [`seed`], the greeting sent when `greeting` says.
+///
+/// The seeder reads while it writes, as a BitTorrent client must: the
+/// requests are read as they come and answered in order, and the session
+/// ends when the downloader closes, even with pieces still to write (a
+/// downloader that has everything closes without reading what it asked for
+/// twice; a write cannot wait for it).
 pub async fn seed_with<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     meta: &Metainfo,
@@ -654,66 +660,91 @@ pub async fn seed_with<S: AsyncRead + AsyncWrite + Unpin>(
 ) -> io::Result<Served> {
     let mut s = BufReader::with_capacity(64 * 1024, stream);
     let remote = greet_downloader_with(&mut s, meta, our_id, greeting).await?;
-    let mut served = Served {
-        remote,
-        blocks: 0,
-        bytes: 0,
-        not_interested: false,
-        elapsed: Duration::ZERO,
-        end: SeedEnd::Eof,
-    };
+    let (mut rd, mut wr) = tokio::io::split(s);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Message>();
+    let mut not_interested = false;
+    let (mut blocks, mut bytes) = (0u64, 0u64);
     let mut started: Option<Instant> = None;
-    loop {
-        let msg = match read_message(&mut s).await {
-            Ok(Some(msg)) => msg,
-            Ok(None) => break,
-            Err(e) if e.kind() == io::ErrorKind::InvalidData => return Err(e),
-            Err(e) => {
-                served.end = SeedEnd::Error(e.kind());
-                break;
-            }
-        };
-        match msg {
-            Message::Request {
-                index,
-                begin,
-                length,
-            } => {
-                let p = index as usize;
-                let (begin, length) = (u64::from(begin), u64::from(length));
-                if p >= meta.pieces.len()
-                    || length > u64::from(BLOCK)
-                    || begin + length > meta.piece_len(p)
-                {
-                    return Err(invalid(format!("bad request {index}/{begin}/{length}")));
-                }
-                let at = (p as u64 * meta.piece_length + begin) as usize;
-                let block = data
-                    .get(at..at + length as usize)
-                    .unwrap_or_default()
-                    .to_vec();
-                started.get_or_insert_with(Instant::now);
-                let msg = Message::Piece {
+    let mut elapsed = Duration::ZERO;
+    // Reads requests until the downloader closes: the session's end.
+    let reader = async {
+        loop {
+            let msg = match read_message(&mut rd).await {
+                Ok(Some(msg)) => msg,
+                Ok(None) => return Ok(SeedEnd::Eof),
+                Err(e) if e.kind() == io::ErrorKind::InvalidData => return Err(e),
+                Err(e) => return Ok(SeedEnd::Error(e.kind())),
+            };
+            let reply = match msg {
+                Message::Request {
                     index,
-                    begin: begin as u32,
-                    block,
-                };
-                if let Err(e) = s.write_all(&msg.encode()).await {
-                    served.end = SeedEnd::Error(e.kind());
-                    break;
+                    begin,
+                    length,
+                } => {
+                    let p = index as usize;
+                    let (at, length) = (u64::from(begin), u64::from(length));
+                    if p >= meta.pieces.len()
+                        || length > u64::from(BLOCK)
+                        || at + length > meta.piece_len(p)
+                    {
+                        return Err(invalid(format!("bad request {index}/{begin}/{length}")));
+                    }
+                    let at = (p as u64 * meta.piece_length + at) as usize;
+                    let block = data
+                        .get(at..at + length as usize)
+                        .unwrap_or_default()
+                        .to_vec();
+                    Message::Piece {
+                        index,
+                        begin,
+                        block,
+                    }
                 }
-                served.blocks += 1;
-                served.bytes += length;
-                served.elapsed = started.map(|t| t.elapsed()).unwrap_or_default();
-            }
-            Message::NotInterested => served.not_interested = true,
-            Message::Interested => {
-                s.write_all(&Message::Unchoke.encode()).await?;
-            }
-            _ => {}
+                Message::NotInterested => {
+                    not_interested = true;
+                    continue;
+                }
+                Message::Interested => Message::Unchoke,
+                _ => continue,
+            };
+            // The writer lives as long as this loop.
+            let _ = tx.send(reply);
         }
-    }
-    Ok(served)
+    };
+    // Writes the replies in order; only a failed write ends it.
+    let writer = async {
+        while let Some(reply) = rx.recv().await {
+            let length = match &reply {
+                Message::Piece { block, .. } => {
+                    started.get_or_insert_with(Instant::now);
+                    Some(block.len() as u64)
+                }
+                _ => None,
+            };
+            wr.write_all(&reply.encode()).await?;
+            if let Some(length) = length {
+                blocks += 1;
+                bytes += length;
+                elapsed = started.map(|t| t.elapsed()).unwrap_or_default();
+            }
+        }
+        std::future::pending::<io::Result<()>>().await
+    };
+    let end = tokio::select! {
+        end = reader => end?,
+        written = writer => match written {
+            Err(e) => SeedEnd::Error(e.kind()),
+            Ok(()) => SeedEnd::Eof,
+        },
+    };
+    Ok(Served {
+        remote,
+        blocks,
+        bytes,
+        not_interested,
+        elapsed,
+        end,
+    })
 }
 
 #[cfg(test)]
