@@ -152,9 +152,14 @@ pub(crate) fn table(results: &[StackResults], ucat: (&str, &str)) -> String {
         (
             Stack::OursTokioCt100,
             Stack::OursTokioCtBytes,
-            "write_bytes",
+            "ours, write_bytes",
         ),
-        (Stack::OursTokioCt100Copy, Stack::OursTokioCt, "write_all"),
+        (
+            Stack::OursTokioCt100Copy,
+            Stack::OursTokioCt,
+            "ours, write_all",
+        ),
+        (Stack::Tcp100, Stack::Tcp, "TCP, write_all"),
     ] {
         if let (Some(many), Some(one)) = (median_of(many), median_of(one)) {
             if one > 0.0 {

@@ -1,7 +1,8 @@
 //! The bench end to end, small: ours (tokio, current-thread, over one and
 //! over 100 connections, both with `write_bytes`; multi-thread with the
-//! application in a spawned task) and TCP, 1 MiB, one round, each as two
-//! child processes; every run completes and verifies.
+//! application in a spawned task) and TCP (over one and over 100
+//! connections), 1 MiB, one round, each as two child processes; every run
+//! completes and verifies.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::process::Command;
@@ -15,7 +16,7 @@ fn one_mib_ours_ours_100_and_tcp_verified() {
             "--rounds",
             "1",
             "--stacks",
-            "ours-tokio-ct-bytes,ours-tokio-ct-100,ours-tokio-mt,tcp",
+            "ours-tokio-ct-bytes,ours-tokio-ct-100,ours-tokio-mt,tcp,tcp-100",
             "--timeout",
             "60",
         ])
@@ -29,6 +30,7 @@ fn one_mib_ours_ours_100_and_tcp_verified() {
         "ours-tokio-ct-100",
         "ours-tokio-mt",
         "tcp",
+        "tcp-100",
     ] {
         // A completed row: 1 MiB, no failed run ("| 0/1 | 0 |": no stall, none failed).
         let row = stdout
@@ -42,9 +44,13 @@ fn one_mib_ours_ours_100_and_tcp_verified() {
             "{stderr}"
         );
     }
-    assert!(
-        stdout.contains("100 connections / one connection (tokio, current thread, write_bytes): "),
-        "{stdout}"
-    );
+    for how in ["ours, write_bytes", "TCP, write_all"] {
+        assert!(
+            stdout.contains(&format!(
+                "100 connections / one connection (tokio, current thread, {how}): "
+            )),
+            "{stdout}"
+        );
+    }
     assert!(!stdout.contains("Failed runs"), "{stdout}");
 }

@@ -2,14 +2,15 @@
 //!
 //! Every stack is measured against itself (its sender to its receiver).
 //! A receiver binds 127.0.0.1 on a free port, reports it, accepts one
-//! connection (`ours-tokio-ct-100`, `ours-tokio-ct-100-copy`:
-//! [`CONNECTIONS`], a slice of the payload each) and reads exactly the payload's length (`utp-rs` reads to
+//! connection (`ours-tokio-ct-100`, `ours-tokio-ct-100-copy`, `tcp-100`:
+//! [`CONNECTIONS`], a slice of the payload each, `many.rs`) and reads exactly the payload's length (`utp-rs` reads to
 //! the sender's FIN: `read_to_eof` is its only read). A sender connects,
 //! writes everything and keeps its process (and the stack's tasks) alive
 //! until the orchestrator has seen the receiver finish.
 
 mod librqbit;
 mod libutp;
+mod many;
 mod ours;
 mod tcp;
 mod utp_rs;
@@ -23,7 +24,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use crate::child::Reporter;
 use crate::Res;
 
-pub(crate) use ours::CONNECTIONS;
+pub(crate) use many::CONNECTIONS;
 
 /// UDP receive (and send) buffer for the peers' sockets that we make
 /// ourselves (libutp, utp-rs): with Linux's default 208 KiB libutp loses
@@ -72,11 +73,15 @@ pub(crate) enum Stack {
     UtpRs,
     /// tokio's TcpStream on a current-thread runtime.
     Tcp,
+    /// As `tcp`, the payload split over [`CONNECTIONS`] concurrent
+    /// connections (as `ours-tokio-ct-100-copy`).
+    #[value(name = "tcp-100")]
+    Tcp100,
 }
 
 impl Stack {
     /// Every stack, in table order.
-    pub(crate) const ALL: [Stack; 12] = [
+    pub(crate) const ALL: [Stack; 13] = [
         Stack::OursTokioCt,
         Stack::OursTokioCtBytes,
         Stack::OursTokioCt100,
@@ -89,6 +94,7 @@ impl Stack {
         Stack::Libutp,
         Stack::UtpRs,
         Stack::Tcp,
+        Stack::Tcp100,
     ];
 
     /// The name on the command line and in the table.
@@ -106,6 +112,7 @@ impl Stack {
             Stack::Libutp => "libutp",
             Stack::UtpRs => "utp-rs",
             Stack::Tcp => "tcp",
+            Stack::Tcp100 => "tcp-100",
         }
     }
 
@@ -147,6 +154,7 @@ pub(crate) fn receive(stack: Stack, buf: &mut Vec<u8>, rep: &mut Reporter) -> Re
         Stack::Libutp => libutp::receive(buf, rep),
         Stack::UtpRs => utp_rs::receive(buf, rep),
         Stack::Tcp => tcp::receive(buf, rep),
+        Stack::Tcp100 => tcp::receive_many(buf, rep),
     }
 }
 
@@ -166,6 +174,7 @@ pub(crate) fn send(stack: Stack, addr: SocketAddr, bytes: &Bytes, rep: &mut Repo
         Stack::Libutp => libutp::send(addr, payload, rep),
         Stack::UtpRs => utp_rs::send(addr, payload, rep),
         Stack::Tcp => tcp::send(addr, payload, rep),
+        Stack::Tcp100 => tcp::send_many(addr, bytes, rep),
     }
 }
 

@@ -1,21 +1,17 @@
 //! Our stack through each adapter, default configuration (4 MiB UDP
 //! buffers, path MTU discovery, LEDBAT).
 
-use std::cell::RefCell;
 use std::net::SocketAddr;
 
 use bytes::Bytes;
 use futures_util::future::try_join_all;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use utp_tokio::ConnStats;
 
+use super::many::{read_slices, slices};
 use super::{loopback, read_exact, runtime, wait_stop, write_and_wait};
 use crate::child::Reporter;
 use crate::Res;
-
-/// Connections of `ours-tokio-ct-100`: one socket pair, the payload split
-/// over this many streams.
-pub(crate) const CONNECTIONS: usize = 100;
 
 /// utp-tokio receiver on a current-thread or multi-thread runtime.
 pub(crate) fn tokio_receive(multi_thread: bool, buf: &mut [u8], rep: &mut Reporter) -> Res<()> {
@@ -96,47 +92,20 @@ pub(crate) fn tokio_send_bytes(addr: SocketAddr, payload: &Bytes, rep: &mut Repo
     })
 }
 
-/// The length of each of the [`CONNECTIONS`] slices of a `total`-byte
-/// payload: contiguous, the last shorter (for a payload so small that
-/// fewer slices of this length cover it, the trailing ones are empty).
-fn slice_len(total: usize) -> usize {
-    total.div_ceil(CONNECTIONS).max(1)
-}
-
-/// `ours-tokio-ct-100` receiver: accepts [`CONNECTIONS`] streams on one
+/// `ours-tokio-ct-100` receiver: accepts [`CONNECTIONS`](super::CONNECTIONS) streams on one
 /// utp-tokio socket (current-thread runtime) and reads each one's slice
-/// into its place in `buf`. A stream first carries its slice's index (4
-/// bytes, big-endian), so the order of accepts does not matter. `done`
-/// once every slice is complete.
+/// ([`many`](super::many)); `done` once every slice is complete.
 pub(crate) fn tokio_receive_many(buf: &mut [u8], rep: &mut Reporter) -> Res<()> {
-    let n = slice_len(buf.len());
-    let mut parts: Vec<Option<&mut [u8]>> = buf.chunks_mut(n).map(Some).collect();
-    parts.resize_with(CONNECTIONS, || Some(&mut []));
-    let parts = RefCell::new(parts);
     runtime(false)?.block_on(async {
         let socket = utp_tokio::UtpSocket::bind(loopback()).await?;
         rep.ready(socket.local_addr()?)?;
-        let (socket, parts) = (&socket, &parts);
-        let one = move |_| async move {
-            let (mut s, _) = socket.accept().await?;
-            let mut index = [0u8; 4];
-            s.read_exact(&mut index).await?;
-            let i = usize::try_from(u32::from_be_bytes(index))?;
-            let part = parts
-                .borrow_mut()
-                .get_mut(i)
-                .and_then(Option::take)
-                .ok_or(format!("slice index {i} out of range or repeated"))?;
-            s.read_exact(part).await?;
-            Res::Ok(s)
-        };
-        // The streams stay open until every slice is in.
-        let _streams = try_join_all((0..CONNECTIONS).map(one)).await?;
+        let socket = &socket;
+        let _streams = read_slices(buf, || async move { Ok(socket.accept().await?.0) }).await?;
         rep.done()
     })
 }
 
-/// `ours-tokio-ct-100` sender: connects [`CONNECTIONS`] streams to one
+/// `ours-tokio-ct-100` sender: connects [`CONNECTIONS`](super::CONNECTIONS) streams to one
 /// socket from one socket (current-thread runtime), all at once, and
 /// writes each its index and slice concurrently (the slice with
 /// `write_bytes` if `bytes`, else `write_all`); `written` once all took
@@ -147,19 +116,13 @@ pub(crate) fn tokio_send_many(
     bytes: bool,
     rep: &mut Reporter,
 ) -> Res<()> {
-    let n = slice_len(payload.len());
-    let mut parts: Vec<Bytes> = (0..payload.len())
-        .step_by(n)
-        .map(|at| payload.slice(at..(at + n).min(payload.len())))
-        .collect();
-    parts.resize(CONNECTIONS, Bytes::new());
     runtime(false)?.block_on(async {
         rep.start()?;
         let socket = utp_tokio::UtpSocket::bind(loopback()).await?;
         let socket = &socket;
-        let streams = try_join_all(parts.into_iter().enumerate().map(|(i, part)| async move {
+        let streams = try_join_all(slices(payload).map(|(i, part)| async move {
             let mut s = socket.connect(addr).await?;
-            s.write_all(&u32::try_from(i)?.to_be_bytes()).await?;
+            s.write_all(&i.to_be_bytes()).await?;
             if bytes {
                 s.write_bytes(part).await?;
             } else {

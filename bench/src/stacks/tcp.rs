@@ -2,7 +2,12 @@
 
 use std::net::SocketAddr;
 
-use super::{loopback, read_exact, runtime, write_and_wait};
+use bytes::Bytes;
+use futures_util::future::try_join_all;
+use tokio::io::AsyncWriteExt;
+
+use super::many::{read_slices, slices};
+use super::{loopback, read_exact, runtime, wait_stop, write_and_wait};
 use crate::child::Reporter;
 use crate::Res;
 
@@ -22,6 +27,38 @@ pub(crate) fn send(addr: SocketAddr, payload: &[u8], rep: &mut Reporter) -> Res<
         rep.start()?;
         let mut s = tokio::net::TcpStream::connect(addr).await?;
         write_and_wait(&mut s, payload, rep).await?;
+        rep.stopped(None)
+    })
+}
+
+/// `tcp-100` receiver: accepts [`CONNECTIONS`](super::CONNECTIONS) TCP connections
+/// (current-thread runtime) and reads each one's slice
+/// ([`many`](super::many)); `done` once every slice is complete.
+pub(crate) fn receive_many(buf: &mut [u8], rep: &mut Reporter) -> Res<()> {
+    runtime(false)?.block_on(async {
+        let listener = tokio::net::TcpListener::bind(loopback()).await?;
+        rep.ready(listener.local_addr()?)?;
+        let listener = &listener;
+        let _streams = read_slices(buf, || async move { Ok(listener.accept().await?.0) }).await?;
+        rep.done()
+    })
+}
+
+/// `tcp-100` sender: [`CONNECTIONS`](super::CONNECTIONS) TCP connections at once, each
+/// writing its index and slice with `write_all`.
+pub(crate) fn send_many(addr: SocketAddr, payload: &Bytes, rep: &mut Reporter) -> Res<()> {
+    runtime(false)?.block_on(async {
+        rep.start()?;
+        let streams = try_join_all(slices(payload).map(|(i, part)| async move {
+            let mut s = tokio::net::TcpStream::connect(addr).await?;
+            s.write_all(&i.to_be_bytes()).await?;
+            s.write_all(&part).await?;
+            Res::Ok(s)
+        }))
+        .await?;
+        rep.written()?;
+        wait_stop().await?;
+        drop(streams);
         rep.stopped(None)
     })
 }
