@@ -9,7 +9,8 @@ use crate::event::CloseReason;
 /// Why a connection call could not proceed.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub enum Error {
-    /// No room now: the send buffer is full (write), or no data has arrived
+    /// No room now: the send buffer takes nothing (write: it is full, or
+    /// what is not sent yet reached its limit, `Conn::write_room`), or no data has arrived
     /// yet (read). A [`Writable`](crate::Event::Writable) or
     /// [`Readable`](crate::Event::Readable) event follows when that changes.
     WouldBlock,

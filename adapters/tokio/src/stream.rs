@@ -347,7 +347,7 @@ macro_rules! write_bytes {
             /// [`write_bytes`](Self::write_bytes) as a poll function: queues
             /// as much of `data` as fits, takes that from its front and
             /// returns how much; `Pending` (and `cx` woken later) while the
-            /// send buffer is full.
+            /// send buffer takes nothing (`utp_core::Conn::write_room`).
             pub fn poll_write_bytes(
                 &mut self,
                 cx: &mut Context<'_>,

@@ -184,9 +184,9 @@ impl<P: Peer> Driver<P> {
         self.poll_io(socket, now, h, cx, |w| &mut w.read, |c| c.read(buf))
     }
 
-    /// Writes as much of `buf` as the send buffer takes; `Pending` while it
-    /// is full. Before the handshake completes, data is buffered and sent
-    /// after it.
+    /// Writes as much of `buf` as the send buffer takes
+    /// ([`utp_core::Conn::write_room`]); `Pending` while it takes nothing.
+    /// Before the handshake completes, data is buffered and sent after it.
     pub fn poll_write<S: DatagramSocket<P> + ?Sized>(
         &mut self,
         socket: &S,
@@ -200,7 +200,7 @@ impl<P: Peer> Driver<P> {
 
     /// Queues as much of `data` as the send buffer takes without copying
     /// it ([`utp_core::Conn::write_bytes`]), taking that from its front;
-    /// `Pending` while the buffer is full.
+    /// `Pending` while it takes nothing.
     pub fn poll_write_bytes<S: DatagramSocket<P> + ?Sized>(
         &mut self,
         socket: &S,
