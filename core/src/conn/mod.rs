@@ -9,13 +9,15 @@
 //! Every event it produces goes into the endpoint's queue through an
 //! [`EventSink`].
 //!
-//! This file holds the state, the constructors and the application calls;
-//! the rest is split by concern: `input.rs` (packets in: acks, loss, data),
+//! This file holds the state and the constructors; the rest is split by
+//! concern: `calls.rs` (the application's calls, and how a connection
+//! ends), `input.rs` (packets in: acks, loss, data),
 //! `handshake.rs` (the handshake and RESET rules), `timers.rs`,
 //! `output.rs` (what goes out next and how it is built), `pacing.rs`,
 //! `memory.rs` (the memory budget and idle buffers), [`pmtu`] (path MTU
 //! discovery).
 
+mod calls;
 mod handshake;
 mod input;
 mod memory;
@@ -37,7 +39,6 @@ use std::net::IpAddr;
 
 use crate::config::Config;
 use crate::congestion::{Controller, ControllerContext};
-use crate::error::Error;
 use crate::event::{CloseReason, Event};
 use crate::handle::ConnHandle;
 use crate::peer::{Peer, PeerInfo};
@@ -569,146 +570,5 @@ impl Connection {
     /// ever release).
     pub(crate) fn release(&mut self) {
         self.close_called = true;
-    }
-
-    // ----- application calls -----
-
-    pub(crate) fn write(&mut self, data: &[u8]) -> Result<usize, Error> {
-        if let Some(e) = self.write_refused() {
-            return Err(e);
-        }
-        if data.is_empty() {
-            return Ok(0);
-        }
-        // The endpoint's memory budget bounds it too (`memory.rs`).
-        let room = self.write_room().min(self.budget_room);
-        let n = self.send.write(data.get(..room).unwrap_or(data));
-        if n == 0 {
-            self.writable_wanted = true;
-            return Err(Error::WouldBlock);
-        }
-        self.budget_room -= n;
-        Ok(n)
-    }
-
-    pub(crate) fn read(&mut self, now: Timestamp, out: &mut [u8]) -> Result<usize, Error> {
-        if self.close_called {
-            return Err(Error::Shutdown);
-        }
-        if out.is_empty() {
-            return Ok(0);
-        }
-        let n = self.recv.read(out);
-        if n > 0 {
-            self.maybe_window_update(now);
-            if self.recv.readable_len() == 0 {
-                self.readable_signalled = false;
-            }
-            return Ok(n);
-        }
-        self.readable_signalled = false;
-        if self.recv.is_eof() {
-            // Everything the peer sent was read; a RESET that came after
-            // its FIN is still reported, so that a reader learns the peer
-            // did not end cleanly.
-            if self.phase == Phase::Closed(CloseReason::Reset) {
-                return Err(Error::Closed(CloseReason::Reset));
-            }
-            return Ok(0);
-        }
-        match self.phase {
-            Phase::Closed(reason) => Err(Error::Closed(reason)),
-            _ => Err(Error::WouldBlock),
-        }
-    }
-
-    /// After the application read: if the window we advertised was too
-    /// small to carry a packet and now is not, tell the peer at once
-    /// (otherwise a sender stopped by a zero window waits for its probe).
-    /// If it grew by half, tell it too: at once, or, while the window is
-    /// shared (`endpoint/share.rs`: many connections receive, and each
-    /// read of a few packets grows a small share by half), within
-    /// [`ACK_DELAY`]: the ack of the peer's next packet carries the window
-    /// before that, and a sender that waits for it has a packet in flight
-    /// or the window reopened.
-    fn maybe_window_update(&mut self, now: Timestamp) {
-        let window = self.advertised_window_now();
-        let reopened = self.advertised_window < self.packet_size && window >= self.packet_size;
-        let grew_by_half = window
-            >= self
-                .advertised_window
-                .saturating_add(self.recv.capacity().min(self.window_cap) / 2);
-        if reopened || (grew_by_half && self.window_cap == usize::MAX) {
-            self.ack_pending = true;
-        } else if grew_by_half {
-            self.ack_delay_until.get_or_insert(now + ACK_DELAY);
-        }
-    }
-
-    pub(crate) fn shutdown(&mut self) {
-        if !self.is_closed() {
-            self.write_closed = true;
-        }
-    }
-
-    pub(crate) fn close(&mut self, now: Timestamp, events: &mut EventSink<'_>) {
-        self.close_called = true;
-        self.recv.set_discard();
-        if !self.is_closed() {
-            self.write_closed = true;
-            if matches!(self.phase, Phase::SynSent | Phase::Expecting)
-                || (self.phase == Phase::HalfOpen && !self.hs.sent_early_data(self.seq_nr))
-            {
-                // Nothing was ever exchanged: just stop.
-                self.finish(now, CloseReason::LocalClose, events);
-            }
-        }
-    }
-
-    /// RESET to the peer, everything dropped. With `release`, the
-    /// application is done with the connection too (as after `close`).
-    pub(crate) fn abort(&mut self, now: Timestamp, events: &mut EventSink<'_>, release: bool) {
-        if release {
-            self.close_called = true;
-        }
-        if self.is_closed() {
-            return;
-        }
-        // An expected connection whose SYN never came has nobody to tell.
-        self.reset_pending = self.phase != Phase::Expecting;
-        self.finish(now, CloseReason::Aborted, events);
-        self.drain_until = None;
-    }
-
-    fn finish(&mut self, now: Timestamp, reason: CloseReason, events: &mut EventSink<'_>) {
-        if self.is_closed() {
-            return;
-        }
-        self.phase = Phase::Closed(reason);
-        // A closed connection sends no delayed ack: this one goes now.
-        if self.ack_delay_until.take().is_some() {
-            self.ack_pending = true;
-        }
-        self.rto_deadline = None;
-        self.tlp_deadline = None;
-        self.probe_deadline = None;
-        self.connect_deadline = None;
-        self.linger_deadline = None;
-        self.pace_deadline = None;
-        self.hs.half_open_until = None;
-        // Stay long enough to acknowledge a FIN retransmitted because our
-        // ack of it was lost; without a FIN there is nothing to drain.
-        self.drain_until = if self.recv.fin_seq().is_some() {
-            Some(now + (self.rtt.rto() * 4).max(DRAIN_MIN))
-        } else {
-            None
-        };
-        self.writable_wanted = false;
-        // Nothing more goes out: the send side's memory can go now (what
-        // was received stays readable).
-        self.send.clear();
-        self.recv.release_spare();
-        crate::trace::conn_event!(self, %reason, "closed");
-        events.push(Event::Closed(events.handle, reason));
     }
 }
