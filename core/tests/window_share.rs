@@ -284,7 +284,7 @@ fn check_share_leaves_a_packet(b_receives: bool) {
         pair.side(!b_receives).conn(roles.w).unwrap().write(&data),
         Ok(data.len())
     );
-    pair.run_until(pair.now + Duration::from_secs(2));
+    pair.run_until(pair.now + Duration::from_secs(3));
     let receiver = pair.side(b_receives).conn(roles.r).unwrap().stats();
     let windows: Vec<u32> = states_after(&pair, roles.receiver, from)
         .iter()
@@ -303,8 +303,9 @@ fn check_share_leaves_a_packet(b_receives: bool) {
         windows[1..].iter().all(|&w| w as usize == full),
         "{windows:?}"
     );
-    // So it all arrived, a packet a round trip once past the share, and
-    // nothing was sent twice.
+    // So it all arrived, a packet a round trip once past the share (the
+    // rest of a window a packet does not fill is not sent on its own:
+    // silly-window avoidance), and nothing was sent twice.
     assert_eq!(receiver.recv_buffered, data.len());
     let writer = pair.side(!b_receives).conn(roles.w).unwrap().stats();
     assert_eq!((writer.retransmits, writer.timeouts), (0, 0));
@@ -322,11 +323,11 @@ fn a_share_leaves_the_connector_a_packet_of_window_from_an_acceptor_writing_firs
 }
 
 /// While a share is set, a run of full packets arriving together is acked
-/// every eighth packet (and at its end), not every second (eight packets:
-/// one ack, not four): the packets of many connections arrive in runs (a
+/// every sixteenth packet (and at its end), not every second (ten packets:
+/// one ack, not five): the packets of many connections arrive in runs (a
 /// sender's turn, `Endpoint::poll_transmit`), and each ack costs both
 /// ends. Both directions.
-fn check_ack_every_eighth(b_receives: bool) {
+fn check_ack_every_sixteenth(b_receives: bool) {
     let mut pair = Pair::default_pair();
     let roles = Roles::new(b_receives, pair.connect());
     // Warm up: path MTU found, the congestion window open.
@@ -342,14 +343,14 @@ fn check_ack_every_eighth(b_receives: bool) {
         .unwrap();
     let acks_of_run = |pair: &mut Pair, share: Option<usize>| {
         pair.side(b_receives).set_recv_window_share(share);
-        // Eight: the pacer lets ten go at once.
-        let (at, _) = send_through(pair, &roles, &pattern(8 * full, 2));
+        // Ten: what the pacer lets go at once.
+        let (at, _) = send_through(pair, &roles, &pattern(10 * full, 2));
         let sent: Vec<_> = pair.log[at..]
             .iter()
             .filter(|w| w.from == addr(roles.writer) && w.ty() == PacketType::Data)
             .map(|w| w.sent_at)
             .collect();
-        assert_eq!(sent.len(), 8);
+        assert_eq!(sent.len(), 10);
         assert!(
             sent.iter().all(|&t| t == sent[0]),
             "sent together: {sent:?}"
@@ -357,25 +358,26 @@ fn check_ack_every_eighth(b_receives: bool) {
         states_after(pair, roles.receiver, at).len()
     };
     assert_eq!(acks_of_run(&mut pair, Some(4 << 20)), 1, "with a share");
-    assert_eq!(acks_of_run(&mut pair, None), 4, "without");
+    assert_eq!(acks_of_run(&mut pair, None), 5, "without");
 }
 
 #[test]
-fn under_a_share_the_acceptor_acks_every_eighth_packet_of_a_run() {
-    check_ack_every_eighth(true);
+fn under_a_share_the_acceptor_acks_every_sixteenth_packet_of_a_run() {
+    check_ack_every_sixteenth(true);
 }
 
 #[test]
-fn under_a_share_the_connector_acks_every_eighth_packet_of_a_run_from_an_acceptor_writing_first() {
-    check_ack_every_eighth(false);
+fn under_a_share_the_connector_acks_every_sixteenth_packet_of_a_run_from_an_acceptor_writing_first()
+{
+    check_ack_every_sixteenth(false);
 }
 
-/// A read that opens the window by half tells the sender at once, or,
-/// while a share is set (a small window, grown by half by a read of a few
-/// packets), within a millisecond, so that many reads send one update.
+/// A read that opens the window by half tells the sender at once, while
+/// a share is set too: the ack of the packets read carried a window
+/// smaller by them, and a sender held back by it waits for this update.
 /// Both directions.
 fn check_window_update(b_receives: bool) {
-    for (share, delay) in [(None, ms(0)), (Some(64 * 1024), ms(1))] {
+    for share in [None, Some(64 * 1024)] {
         let mut config = Config::default();
         config.recv_buffer = 64 * 1024;
         let mut pair = Pair::new(config.clone(), config);
@@ -391,18 +393,18 @@ fn check_window_update(b_receives: bool) {
         pair.run_until(pair.now + ms(5));
         let states = states_after(&pair, roles.receiver, at);
         assert_eq!(states.len(), 1, "{share:?}");
-        assert_eq!(states[0].sent_at, read_at + delay, "{share:?}");
+        assert_eq!(states[0].sent_at, read_at, "{share:?}");
         assert_eq!(states[0].packet().window_size, 64 * 1024, "{share:?}");
     }
 }
 
 #[test]
-fn the_acceptors_window_update_waits_a_millisecond_under_a_share() {
+fn the_acceptors_window_update_goes_at_once_under_a_share() {
     check_window_update(true);
 }
 
 #[test]
-fn the_connectors_window_update_waits_a_millisecond_under_a_share_from_an_acceptor_writing_first() {
+fn the_connectors_window_update_goes_at_once_under_a_share_from_an_acceptor_writing_first() {
     check_window_update(false);
 }
 

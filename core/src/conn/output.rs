@@ -132,6 +132,20 @@ impl Connection {
             self.arm_probe(now);
             return None;
         }
+        // Sender-side silly-window avoidance (RFC 9293, 3.8.6.2.1): a
+        // window that takes less than a full packet, and less than half
+        // the peer's window, waits for the acks of the packets in flight
+        // to open it further (a short packet would end the datagram batch
+        // it is in and take a packet's cost for a fraction of its bytes:
+        // 100 connections over one socket pair sent one in 27 packets
+        // short this way, each behind its share of the window).
+        if peer_room < payload
+            && peer_room < max_payload
+            && peer_room < self.peer_window as usize / 2
+            && !self.in_flight.is_empty()
+        {
+            return None;
+        }
         payload = payload.min(peer_room);
         if self.config_nagle
             && payload < max_payload

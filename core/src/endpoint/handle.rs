@@ -106,7 +106,7 @@ impl<P: Peer> Conn<'_, P> {
     /// [`Error::WouldBlock`] means nothing has arrived yet (a
     /// [`Readable`](crate::Event::Readable) event follows).
     pub fn read(&mut self, out: &mut [u8]) -> Result<usize, Error> {
-        self.with(|c, _, now| c.read(now, out))
+        self.with(|c, _, _| c.read(out))
             .unwrap_or(Err(Error::Closed(crate::CloseReason::LocalClose)))
     }
 
