@@ -97,8 +97,8 @@ impl Reporter {
         let cpu = cpu_now()?.saturating_sub(self.cpu_start);
         if let Some(st) = stats {
             say(&format!(
-                "stats retransmits={} timeouts={} tail_probes={}",
-                st.retransmits, st.timeouts, st.tail_probes
+                "stats retransmits={} timeouts={} tail_probes={} packets={} acks={}",
+                st.retransmits, st.timeouts, st.tail_probes, st.packets_sent, st.packets_received
             ))?;
         }
         say(&format!("cpu {:.6}", cpu.as_secs_f64()))

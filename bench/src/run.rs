@@ -22,7 +22,8 @@ pub(crate) struct Measure {
     pub(crate) send_cpu: f64,
     /// Receiver CPU seconds.
     pub(crate) recv_cpu: f64,
-    /// Our sender's counters (`retransmits=.. timeouts=.. tail_probes=..`);
+    /// Our sender's counters (`retransmits=.. timeouts=.. tail_probes=..
+    /// packets=.. acks=..`: packets sent, packets received);
     /// empty for the other stacks.
     pub(crate) sender_stats: String,
 }

@@ -144,6 +144,8 @@ fn summed(stats: impl Iterator<Item = ConnStats>) -> ConnStats {
         sum.retransmits = sum.retransmits.saturating_add(s.retransmits);
         sum.timeouts = sum.timeouts.saturating_add(s.timeouts);
         sum.tail_probes = sum.tail_probes.saturating_add(s.tail_probes);
+        sum.packets_sent = sum.packets_sent.saturating_add(s.packets_sent);
+        sum.packets_received = sum.packets_received.saturating_add(s.packets_received);
         sum
     })
 }

@@ -66,6 +66,7 @@ async fn libtorrent_seeds_to_us(test: &str, relay: Option<RelayConfig>) {
         None => None,
     };
     let target = relay.as_ref().map_or(lt_addr, Relay::local_addr);
+    let lossy = relay.is_some();
     let ours = bind_ours().await;
     let got = guard(test, 120, async {
         let mut s = ours.connect(target).await.unwrap();
@@ -73,7 +74,11 @@ async fn libtorrent_seeds_to_us(test: &str, relay: Option<RelayConfig>) {
             .await
             .unwrap();
         eprintln!("our stream: {:?}", s.stats());
-        assert_reached_ceiling("libtorrent", &s.stats());
+        if lossy {
+            assert_reached_ceiling_or_probes_lost("libtorrent", &s.stats());
+        } else {
+            assert_reached_ceiling("libtorrent", &s.stats());
+        }
         drop(s); // graceful close: FIN
         got
     })
