@@ -14,6 +14,7 @@
 //! any run failed (the table is printed all the same).
 
 mod child;
+mod memory;
 mod report;
 mod run;
 mod stacks;
@@ -186,6 +187,14 @@ fn bench_main(args: &Args) -> Res<()> {
     );
     let (cell, note) = ucat();
     print!("{}", report::table(&results, (cell, &note)));
+    let many = [
+        Stack::OursTokioCt100,
+        Stack::OursTokioCt100Copy,
+        Stack::Tcp100,
+    ];
+    if results.iter().any(|r| many.contains(&r.stack)) {
+        println!("\n{}", memory::reference(bytes));
+    }
     let failed: usize = results.iter().map(|r| r.failed.len()).sum();
     if failed > 0 {
         return Err(format!("{failed} runs failed (see the table)").into());
