@@ -331,6 +331,35 @@ pub fn two_way<P: Peer>(
     )
 }
 
+/// [`two_way`] in one direction: `data` from A to B, or from B, the
+/// acceptor, writing first to A when `acceptor_writes`; asserts that the
+/// reader got exactly `data`.
+pub fn one_way<P: Peer>(
+    p: &mut Pair<P>,
+    data: &[u8],
+    acceptor_writes: bool,
+    limit: Duration,
+    max_steps: usize,
+) -> TwoWay {
+    let (data_a, data_b): (&[u8], &[u8]) = if acceptor_writes {
+        (&[], data)
+    } else {
+        (data, &[])
+    };
+    let r = two_way(
+        p,
+        data_a,
+        data_b,
+        !acceptor_writes,
+        limit,
+        max_steps,
+        |_, _| {},
+    );
+    let got = if acceptor_writes { &r.to_a } else { &r.to_b };
+    assert!(got == data, "bytes intact: {} of {}", got.len(), data.len());
+    r
+}
+
 /// [`two_way`] on connections already opened: A's `ha` (`None`: refused)
 /// and B's `hb` (`None`: B takes it from `accept`).
 #[allow(clippy::too_many_arguments)]
