@@ -65,6 +65,26 @@ fn lossy_decisions_follow_the_seed_and_the_rates() {
     assert!((350..650).contains(&count(Fate::Duplicated)));
 }
 
+/// Sends `datagrams` through `relay` from a new client socket and returns
+/// the first `n` datagrams that reach `server`, in arrival order (failing
+/// if one takes more than 5 s).
+async fn through(relay: &Relay, server: &UdpSocket, datagrams: &[&[u8]], n: usize) -> Vec<Vec<u8>> {
+    let c = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    for d in datagrams {
+        c.send_to(d, relay.local_addr()).await.unwrap();
+    }
+    let mut buf = [0u8; 2048];
+    let mut got = Vec::new();
+    while got.len() < n {
+        let recv = server.recv_from(&mut buf);
+        let Ok(Ok((len, _))) = tokio::time::timeout(Duration::from_secs(5), recv).await else {
+            panic!("only {got:?} arrived");
+        };
+        got.push(buf[..len].to_vec());
+    }
+    got
+}
+
 #[tokio::test]
 async fn scripted_drops_and_repeats_hit_the_numbered_datagrams() {
     let server = UdpSocket::bind("127.0.0.1:0").await.unwrap();
@@ -75,16 +95,8 @@ async fn scripted_drops_and_repeats_hit_the_numbered_datagrams() {
     let relay = Relay::start(server.local_addr().unwrap(), config)
         .await
         .unwrap();
-    let c = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    for msg in [b"1", b"2", b"3", b"4", b"5", b"6"] {
-        c.send_to(msg, relay.local_addr()).await.unwrap();
-    }
-    let mut buf = [0u8; 8];
-    let mut got = Vec::new();
-    for _ in 0..5 {
-        let (n, _) = server.recv_from(&mut buf).await.unwrap();
-        got.push(buf[..n].to_vec());
-    }
+    let sent: [&[u8]; 6] = [b"1", b"2", b"3", b"4", b"5", b"6"];
+    let got = through(&relay, &server, &sent, 5).await;
     let want: Vec<Vec<u8>> = ["1", "4", "5", "1", "6"]
         .iter()
         .map(|m| m.as_bytes().to_vec())
@@ -126,7 +138,6 @@ async fn a_fin_brings_the_dropped_data_before_it() {
     let relay = Relay::start(server.local_addr().unwrap(), config)
         .await
         .unwrap();
-    let c = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     // DATA 10 passes; 11, 12 and a STATE are dropped; 11 is sent again
     // and passes; 13 is dropped; then the FIN.
     let sent = [
@@ -138,18 +149,12 @@ async fn a_fin_brings_the_dropped_data_before_it() {
         utp(0, 13, 6),
         utp(1, 14, 7),
     ];
-    for d in &sent {
-        c.send_to(d, relay.local_addr()).await.unwrap();
-    }
-    let mut buf = [0u8; 64];
-    let mut got = Vec::new();
-    for _ in 0..5 {
-        let recv = server.recv_from(&mut buf);
-        let Ok(Ok((n, _))) = tokio::time::timeout(Duration::from_secs(5), recv).await else {
-            panic!("only {got:?} arrived");
-        };
-        got.push(buf[n - 1]);
-    }
+    let sent: Vec<&[u8]> = sent.iter().map(Vec::as_slice).collect();
+    let got: Vec<u8> = through(&relay, &server, &sent, 5)
+        .await
+        .iter()
+        .map(|d| d[d.len() - 1])
+        .collect();
     // 12 and 13, never sent again, go in the order dropped before the
     // FIN; 11 does not go twice, the STATE not at all.
     assert_eq!(got, [1, 5, 3, 6, 7]);
@@ -170,17 +175,9 @@ async fn a_held_datagram_goes_after_the_next_one() {
     let relay = Relay::start(server.local_addr().unwrap(), config)
         .await
         .unwrap();
-    let c = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    for msg in [b"1", b"2", b"3"] {
-        c.send_to(msg, relay.local_addr()).await.unwrap();
-    }
     // "1" is spared; "2" is held until "3" (itself held) releases it.
-    let mut buf = [0u8; 8];
-    let mut got = Vec::new();
-    for _ in 0..2 {
-        let (n, _) = server.recv_from(&mut buf).await.unwrap();
-        got.push(buf[..n].to_vec());
-    }
+    let sent: [&[u8]; 3] = [b"1", b"2", b"3"];
+    let got = through(&relay, &server, &sent, 2).await;
     assert_eq!(got, vec![b"1".to_vec(), b"2".to_vec()]);
     assert_eq!(relay.stats().to_server.reordered, 2);
 }
