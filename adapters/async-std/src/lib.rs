@@ -108,7 +108,7 @@ use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use async_io::{Async, Timer as IoTimer};
@@ -248,6 +248,8 @@ struct Loop {
     /// Set once every handle is gone: the loop ends at this instant at the
     /// latest.
     linger_until: Option<Instant>,
+    /// The tasks a turn woke, woken once the lock is released.
+    woken: Vec<Waker>,
 }
 
 impl Loop {
@@ -257,6 +259,7 @@ impl Loop {
             timer,
             armed,
             linger_until,
+            woken,
         } = self;
         loop {
             let mut guard = shared.lock();
@@ -273,17 +276,25 @@ impl Loop {
                     .close_all(&shared.socket, shared.clock.timestamp(now));
                 *linger_until = Some(now + LINGER);
             }
-            let wait = state
-                .driver
-                .drive(&shared.socket, shared.clock.timestamp(now));
+            // The tasks the turn wakes are woken once the lock is released.
+            let wait =
+                state
+                    .driver
+                    .drive_deferred(&shared.socket, shared.clock.timestamp(now), woken);
+            let mut done = false;
             if let Some(until) = *linger_until {
                 // Done once no connection is left and the last datagrams (a
                 // final ACK) left the socket.
                 let idle = state.driver.endpoint().connection_count() == 0 && !wait.writable;
                 if idle || now >= until {
                     state.driver.terminate(io::ErrorKind::NotConnected);
-                    return Poll::Ready(());
+                    done = true;
                 }
+            }
+            drop(guard);
+            woken.drain(..).for_each(Waker::wake);
+            if done {
+                return Poll::Ready(());
             }
             if wait.again {
                 // Datagrams may still be queued; this thread has nothing
@@ -295,7 +306,6 @@ impl Loop {
                 (Some(d), Some(l)) => Some(d.min(l)),
                 (d, l) => d.or(l),
             };
-            drop(guard);
             if deadline != *armed {
                 match deadline {
                     Some(at) => timer.set_at(at),
@@ -411,6 +421,7 @@ impl UtpSocket {
             timer: IoTimer::never(),
             armed: None,
             linger_until: None,
+            woken: Vec::new(),
         };
         std::thread::Builder::new()
             .name("utp-driver".into())

@@ -83,6 +83,17 @@ fn wake_all(list: &mut Vec<Waker>) {
     }
 }
 
+/// Wakes `slot`'s waker now, or keeps it in `deferred` when the turn
+/// defers its wakes ([`Driver::drive_deferred`]).
+fn wake_or_defer(slot: &mut Option<Waker>, deferred: &mut Option<Vec<Waker>>) {
+    if let Some(w) = slot.take() {
+        match deferred {
+            Some(list) => list.push(w),
+            None => w.wake(),
+        }
+    }
+}
+
 /// The outgoing datagrams not yet handed to the socket: a batch of equal
 /// segments to one destination in `buf[start..end]`, and possibly one more
 /// datagram after it that did not fit the batch.
@@ -143,6 +154,9 @@ pub struct Driver<P: Peer = SocketAddr> {
     /// The receive-window share while the socket's buffer fills; `None`
     /// when [`DriverConfig::share_recv_window`] is off.
     pressure: Option<pressure::RecvPressure>,
+    /// During [`Driver::drive_deferred`]: the wakers its events would
+    /// wake, for the adapter to wake once it has released the driver.
+    deferred: Option<Vec<Waker>>,
 }
 
 impl<P: Peer> core::fmt::Debug for Driver<P> {
@@ -222,6 +236,7 @@ impl<P: Peer> Driver<P> {
             pressure: config
                 .share_recv_window
                 .then(pressure::RecvPressure::default),
+            deferred: None,
         }
     }
 
@@ -360,6 +375,25 @@ impl<P: Peer> Driver<P> {
             writable: self.pending(),
             again,
         }
+    }
+
+    /// As [`drive`](Self::drive), but the tasks this turn's events would
+    /// wake (readers, writers, those waiting to accept or for an end) are
+    /// appended to `woken` instead: the adapter wakes them once it has
+    /// released its lock on the driver, so that a task woken on another
+    /// thread does not first wait for the lock the loop still holds.
+    pub fn drive_deferred<S: DatagramSocket<P> + ?Sized>(
+        &mut self,
+        socket: &S,
+        now: Timestamp,
+        woken: &mut Vec<Waker>,
+    ) -> Wait {
+        self.deferred = Some(core::mem::take(woken));
+        let wait = self.drive(socket, now);
+        if let Some(list) = self.deferred.take() {
+            *woken = list;
+        }
+        wait
     }
 
     /// Reads the errors the socket queued and hands them to the endpoint
@@ -516,10 +550,15 @@ impl<P: Peer> Driver<P> {
                 kept.push_back(event);
             }
             match event {
-                Event::Incoming => wake_all(&mut self.accept_wakers),
+                Event::Incoming => {
+                    for w in self.accept_wakers.drain(..) {
+                        let mut slot = Some(w);
+                        wake_or_defer(&mut slot, &mut self.deferred);
+                    }
+                }
                 Event::Readable(h) | Event::Eof(h) => {
                     if let Some(w) = self.wakers.get_mut(&h) {
-                        wake(&mut w.read);
+                        wake_or_defer(&mut w.read, &mut self.deferred);
                     }
                 }
                 // A rendezvous closed as a duplicate: a waiting writer
@@ -528,16 +567,16 @@ impl<P: Peer> Driver<P> {
                 | Event::Writable(h)
                 | Event::Duplicate { rendezvous: h, .. } => {
                     if let Some(w) = self.wakers.get_mut(&h) {
-                        wake(&mut w.write);
+                        wake_or_defer(&mut w.write, &mut self.deferred);
                     }
                 }
                 Event::Closed(h, reason) => {
                     let peer_code = self.endpoint.conn(h).and_then(|c| c.peer_close_reason());
                     if let Some(w) = self.wakers.get_mut(&h) {
                         w.ended = Some(CloseInfo { reason, peer_code });
-                        wake(&mut w.read);
-                        wake(&mut w.write);
-                        wake(&mut w.closed);
+                        wake_or_defer(&mut w.read, &mut self.deferred);
+                        wake_or_defer(&mut w.write, &mut self.deferred);
+                        wake_or_defer(&mut w.closed, &mut self.deferred);
                     }
                 }
             }

@@ -217,6 +217,61 @@ fn connect_accept_write_read_and_wakers() {
 }
 
 #[test]
+fn drive_deferred_hands_the_wakes_over_instead_of_waking() {
+    let mut n = Net::new(1);
+    let remote = n.sb.addr;
+    let (accept_count, accept_waker) = waker();
+    let mut acx = Context::from_waker(&accept_waker);
+    assert!(n.b.poll_accept(&mut acx).is_pending());
+    let h = n.a.connect(&n.sa, n.now, remote).unwrap();
+    // B's turns of the handshake defer the accept wake.
+    let mut woken = Vec::new();
+    for _ in 0..10 {
+        n.b.drive_deferred(&n.sb, n.now, &mut woken);
+        if !woken.is_empty() {
+            break;
+        }
+        n.a.drive(&n.sa, n.now);
+    }
+    assert_eq!(accept_count.0.load(Ordering::SeqCst), 0);
+    assert_eq!(woken.len(), 1);
+    assert!(woken[0].will_wake(&accept_waker));
+    woken.drain(..).for_each(Waker::wake);
+    assert_eq!(accept_count.0.load(Ordering::SeqCst), 1);
+    n.settle();
+    let (hb, _) = ready(n.b.poll_accept(&mut acx));
+
+    // A reader waits; the data's turn defers its wake; the read then
+    // finds the bytes.
+    let (read_count, read_waker) = waker();
+    let mut rcx = Context::from_waker(&read_waker);
+    let mut buf = [0u8; 64];
+    assert!(n
+        .b
+        .poll_read(&n.sb, n.now, hb, &mut rcx, &mut buf)
+        .is_pending());
+    let (_, w) = waker();
+    let mut wcx = Context::from_waker(&w);
+    ready(n.a.poll_write(&n.sa, n.now, h, &mut wcx, b"deferred"));
+    n.b.drive_deferred(&n.sb, n.now, &mut woken);
+    assert_eq!(read_count.0.load(Ordering::SeqCst), 0);
+    assert_eq!(woken.len(), 1);
+    assert!(woken[0].will_wake(&read_waker));
+    let got = ready(n.b.poll_read(&n.sb, n.now, hb, &mut rcx, &mut buf));
+    assert_eq!(&buf[..got], b"deferred");
+    woken.clear();
+
+    // A plain `drive` wakes at once, as before.
+    assert!(n
+        .b
+        .poll_read(&n.sb, n.now, hb, &mut rcx, &mut buf)
+        .is_pending());
+    ready(n.a.poll_write(&n.sa, n.now, h, &mut wcx, b"now"));
+    n.b.drive(&n.sb, n.now);
+    assert_eq!(read_count.0.load(Ordering::SeqCst), 1);
+}
+
+#[test]
 fn refused_and_reset_map_to_io_error_kinds() {
     let mut n = Net::new(1);
     n.b.endpoint().unlisten();

@@ -32,6 +32,8 @@ pub(crate) struct DriverTask<P: Peer> {
     errors: Option<ErrorWait>,
     /// When the last handle went away.
     orphaned: Option<Instant>,
+    /// The tasks a turn woke, woken after the lock is released.
+    woken: Vec<std::task::Waker>,
 }
 
 impl<P: Peer> DriverTask<P> {
@@ -42,6 +44,7 @@ impl<P: Peer> DriverTask<P> {
             sleep: Box::pin(tokio::time::sleep(Duration::ZERO)),
             errors: None,
             orphaned: None,
+            woken: Vec::new(),
         }
     }
 }
@@ -56,15 +59,19 @@ impl<P: Peer + Send + 'static> Future for DriverTask<P> {
             let now = Instant::now();
             let (wait, orphaned) = {
                 let mut d = this.shared.lock();
-                let wait = d.drive(&*this.shared.socket, this.shared.clock.timestamp(now));
+                let at = this.shared.clock.timestamp(now);
+                let wait = d.drive_deferred(&*this.shared.socket, at, &mut this.woken);
                 d.set_driver_waker(cx.waker());
                 let orphaned = this.shared.handles.load(Ordering::Acquire) == 0;
                 if orphaned && this.orphaned.is_none() {
                     // Nobody will accept: close the backlog, refuse new SYNs.
-                    d.close_all(&*this.shared.socket, this.shared.clock.timestamp(now));
+                    d.close_all(&*this.shared.socket, at);
                 }
                 (wait, orphaned.then(|| d.endpoint().connection_count()))
             };
+            for w in this.woken.drain(..) {
+                w.wake();
+            }
             let mut deadline = wait.deadline.map(|t| this.shared.clock.instant(t));
             if let Some(connections) = orphaned {
                 let since = *this.orphaned.get_or_insert(now);

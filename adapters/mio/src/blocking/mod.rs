@@ -147,12 +147,14 @@ fn run(shared: &Shared, mut poll: mio::Poll) {
     let mut events = Events::with_capacity(64);
     let mut writable = false;
     let mut orphaned: Option<Instant> = None;
+    // The threads a turn wakes, woken once the lock is released.
+    let mut woken = Vec::new();
     loop {
         let now = Instant::now();
         let timeout = {
             let mut guard = shared.lock();
             let Inner { driver, socket } = &mut *guard;
-            let wait = driver.drive(socket, shared.clock.timestamp(now));
+            let wait = driver.drive_deferred(socket, shared.clock.timestamp(now), &mut woken);
             driver.set_driver_waker(&waker);
             let mut timeout = match wait.again {
                 true => Some(Duration::ZERO),
@@ -172,6 +174,7 @@ fn run(shared: &Shared, mut poll: mio::Poll) {
                 let idle = driver.endpoint().connection_count() == 0 && !wait.writable;
                 if idle || left.is_zero() {
                     driver.terminate(io::ErrorKind::NotConnected);
+                    woken.drain(..).for_each(Waker::wake);
                     return;
                 }
                 timeout = Some(timeout.map_or(left, |t| t.min(left)));
@@ -186,11 +189,13 @@ fn run(shared: &Shared, mut poll: mio::Poll) {
                 };
                 if let Err(e) = poll.registry().reregister(&mut socket.0, SOCKET, interest) {
                     driver.terminate(e.kind());
+                    woken.drain(..).for_each(Waker::wake);
                     return;
                 }
             }
             timeout
         };
+        woken.drain(..).for_each(Waker::wake);
         if let Err(e) = poll.poll(&mut events, timeout) {
             if e.kind() != io::ErrorKind::Interrupted {
                 shared.lock().driver.terminate(e.kind());
