@@ -15,7 +15,10 @@
 //! An adapter keeps a `Driver` behind a mutex and runs one loop:
 //!
 //! 1. lock, call [`Driver::drive`], register its own waker with
-//!    [`Driver::set_driver_waker`], unlock;
+//!    [`Driver::set_driver_waker`], unlock (the adapters call
+//!    [`Driver::drive_deferred`] and wake the tasks it hands back after
+//!    unlocking, so that a task woken on another thread finds the lock
+//!    free);
 //! 2. wait until the socket is readable, the returned [`Wait::deadline`]
 //!    passes, the socket is writable (only when [`Wait::writable`] is set),
 //!    or the driver waker fires; then go to 1.
