@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
-use utp_core::Timestamp;
+use utp_core::{ConnHandle, Timestamp};
 use utp_driver::{DatagramSocket, Driver, DriverConfig};
 
 type Wire = Rc<RefCell<VecDeque<(SocketAddr, SocketAddr, Vec<u8>)>>>;
@@ -109,6 +109,20 @@ fn waker() -> (Arc<CountWaker>, Waker) {
     (w.clone(), Waker::from(w))
 }
 
+/// A reader of `h` on `d` that finds nothing to read yet: its wake count
+/// and waker (registered).
+fn waiting_reader(
+    d: &mut Driver,
+    s: &MemSocket,
+    now: Timestamp,
+    h: ConnHandle,
+) -> (Arc<CountWaker>, Waker) {
+    let (count, w) = waker();
+    let mut cx = Context::from_waker(&w);
+    assert!(d.poll_read(s, now, h, &mut cx, &mut [0u8; 16]).is_pending());
+    (count, w)
+}
+
 fn cfg(seed: u64, listen: bool) -> DriverConfig {
     let mut config = DriverConfig::default();
     config.seed = Some(seed);
@@ -179,13 +193,9 @@ fn connect_accept_write_read_and_wakers() {
     assert_eq!(peer, n.sa.addr);
 
     // B waits to read; A writes; B's read waker fires with the data.
-    let (read_count, read_waker) = waker();
+    let (read_count, read_waker) = waiting_reader(&mut n.b, &n.sb, n.now, hb);
     let mut rcx = Context::from_waker(&read_waker);
     let mut buf = [0u8; 64];
-    assert!(n
-        .b
-        .poll_read(&n.sb, n.now, hb, &mut rcx, &mut buf)
-        .is_pending());
     let (_, w) = waker();
     let mut wcx = Context::from_waker(&w);
     assert_eq!(
@@ -243,13 +253,9 @@ fn drive_deferred_hands_the_wakes_over_instead_of_waking() {
 
     // A reader waits; the data's turn defers its wake; the read then
     // finds the bytes.
-    let (read_count, read_waker) = waker();
+    let (read_count, read_waker) = waiting_reader(&mut n.b, &n.sb, n.now, hb);
     let mut rcx = Context::from_waker(&read_waker);
     let mut buf = [0u8; 64];
-    assert!(n
-        .b
-        .poll_read(&n.sb, n.now, hb, &mut rcx, &mut buf)
-        .is_pending());
     let (_, w) = waker();
     let mut wcx = Context::from_waker(&w);
     ready(n.a.poll_write(&n.sa, n.now, h, &mut wcx, b"deferred"));
@@ -262,10 +268,7 @@ fn drive_deferred_hands_the_wakes_over_instead_of_waking() {
     woken.clear();
 
     // A plain `drive` wakes at once, as before.
-    assert!(n
-        .b
-        .poll_read(&n.sb, n.now, hb, &mut rcx, &mut buf)
-        .is_pending());
+    let (read_count, _read_waker) = waiting_reader(&mut n.b, &n.sb, n.now, hb);
     ready(n.a.poll_write(&n.sa, n.now, h, &mut wcx, b"now"));
     n.b.drive(&n.sb, n.now);
     assert_eq!(read_count.0.load(Ordering::SeqCst), 1);
@@ -290,13 +293,9 @@ fn refused_and_reset_map_to_io_error_kinds() {
     let h = n.a.connect(&n.sa, n.now, remote).unwrap();
     n.settle();
     let (hb, _) = ready(n.b.poll_accept(&mut cx));
-    let (read_count, read_waker) = waker();
+    let (read_count, read_waker) = waiting_reader(&mut n.a, &n.sa, n.now, h);
     let mut rcx = Context::from_waker(&read_waker);
     let mut buf = [0u8; 16];
-    assert!(n
-        .a
-        .poll_read(&n.sa, n.now, h, &mut rcx, &mut buf)
-        .is_pending());
     n.b.abort(&n.sb, n.now, hb);
     n.settle();
     assert_eq!(read_count.0.load(Ordering::SeqCst), 1, "Closed wakes");
