@@ -157,6 +157,9 @@ pub struct Driver<P: Peer = SocketAddr> {
     /// During [`Driver::drive_deferred`]: the wakers its events would
     /// wake, for the adapter to wake once it has released the driver.
     deferred: Option<Vec<Waker>>,
+    /// [`Driver::set_defer_read_output`]: a read's datagrams (a window
+    /// update) wait for the loop's next turn.
+    defer_read_output: bool,
 }
 
 impl<P: Peer> core::fmt::Debug for Driver<P> {
@@ -237,6 +240,7 @@ impl<P: Peer> Driver<P> {
                 .share_recv_window
                 .then(pressure::RecvPressure::default),
             deferred: None,
+            defer_read_output: false,
         }
     }
 
@@ -280,6 +284,19 @@ impl<P: Peer> Driver<P> {
     }
 
     // ----- the loop -----
+
+    /// With `on`, what a read makes the connection send (a window update
+    /// once the read reopened the window) is not sent from the reading
+    /// task but by the loop's next turn, which it wakes: the updates of
+    /// the connections read meanwhile then leave together, in batches
+    /// (one system call for many, where each read would make one). For a
+    /// loop that runs on the readers' thread (tokio's current-thread
+    /// runtime), where its turn follows the readers' at once; off by
+    /// default, where waking the loop would be a hand-over between
+    /// threads.
+    pub fn set_defer_read_output(&mut self, on: bool) {
+        self.defer_read_output = on;
+    }
 
     /// Registers the waker of the adapter's loop, woken when its wait must
     /// change.
@@ -592,11 +609,19 @@ impl<P: Peer> Driver<P> {
         h: Option<ConnHandle>,
     ) {
         self.flush(socket, now);
+        self.settle_call(h, false);
+    }
+
+    /// What follows any call, once it sent what it sends: wake the waiters,
+    /// and the loop if its wait must change or (`unsent`) the call left
+    /// datagrams for its turn.
+    fn settle_call(&mut self, h: Option<ConnHandle>, unsent: bool) {
         self.dispatch();
         self.wake_if_idle();
         let deadline = h.and_then(|h| self.endpoint.conn(h)?.poll_timeout());
         let earlier = deadline.is_some_and(|d| self.armed.is_none_or(|a| d < a));
-        if earlier || self.pending() {
+        let unsent = unsent && self.endpoint.may_transmit();
+        if earlier || unsent || self.pending() {
             if earlier {
                 self.armed = deadline;
             }

@@ -274,6 +274,62 @@ fn drive_deferred_hands_the_wakes_over_instead_of_waking() {
     assert_eq!(read_count.0.load(Ordering::SeqCst), 1);
 }
 
+/// A connection from `n.a` to `n.b` whose receive buffer (8 KiB) `n.a`
+/// filled: its handles on `a` and `b`.
+fn filled_window(n: &mut Net) -> (ConnHandle, ConnHandle) {
+    let remote = n.sb.addr;
+    let h = n.a.connect(&n.sa, n.now, remote).unwrap();
+    n.settle();
+    let (_, w) = waker();
+    let mut cx = Context::from_waker(&w);
+    let hb = ready(n.b.poll_accept(&mut cx)).0;
+    let data = vec![7u8; 64 << 10];
+    ready(n.a.poll_write(&n.sa, n.now, h, &mut cx, &data));
+    n.settle();
+    (h, hb)
+}
+
+#[test]
+fn a_deferred_reads_window_update_leaves_with_the_next_turn() {
+    for defer in [false, true] {
+        let mut n = Net::new(1);
+        n.b = {
+            let mut config = cfg(2, true);
+            config.config.recv_buffer = 8 << 10;
+            Driver::new(config, 1)
+        };
+        n.b.set_defer_read_output(defer);
+        let (_, hb) = filled_window(&mut n);
+        let (loop_count, loop_waker) = waker();
+        n.b.set_driver_waker(&loop_waker);
+        let sent = n.sb.calls.borrow().len();
+        let (_, w) = waker();
+        let mut cx = Context::from_waker(&w);
+        let mut buf = vec![0u8; 64 << 10];
+        let got = ready(n.b.poll_read(&n.sb, n.now, hb, &mut cx, &mut buf));
+        assert!(got >= 4 << 10, "the buffer was full: {got}");
+        assert!(buf[..got].iter().all(|&b| b == 7));
+        let by_read = n.sb.calls.borrow().len() - sent;
+        if defer {
+            // Nothing left from the reader; the loop was woken for it.
+            assert_eq!(by_read, 0);
+            assert_eq!(loop_count.0.load(Ordering::SeqCst), 1);
+            n.b.drive(&n.sb, n.now);
+            assert_eq!(
+                n.sb.calls.borrow().len() - sent,
+                1,
+                "the update, by the turn"
+            );
+        } else {
+            assert_eq!(by_read, 1, "the window update, sent by the read");
+        }
+        // Either way the sender goes on.
+        n.settle();
+        let more = ready(n.b.poll_read(&n.sb, n.now, hb, &mut cx, &mut buf));
+        assert!(more > 0);
+    }
+}
+
 #[test]
 fn refused_and_reset_map_to_io_error_kinds() {
     let mut n = Net::new(1);

@@ -443,8 +443,13 @@ impl<P: Peer + Send + 'static> UtpSocket<P> {
         UtpSocket::spawn(driver, Box::new(TransportSocket::new(transport)))
     }
 
-    fn spawn(driver: Driver<P>, socket: Box<dyn Carrier<P>>) -> io::Result<UtpSocket<P>> {
+    fn spawn(mut driver: Driver<P>, socket: Box<dyn Carrier<P>>) -> io::Result<UtpSocket<P>> {
         let runtime = runtime()?;
+        // On one thread the loop's task runs right after the readers it
+        // woke: their window updates wait for it and leave together.
+        if runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread {
+            driver.set_defer_read_output(true);
+        }
         let shared = Arc::new(Shared {
             driver: Mutex::new(driver),
             socket,

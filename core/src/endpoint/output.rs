@@ -138,6 +138,14 @@ impl<P: Peer> Endpoint<P> {
         None
     }
 
+    /// Whether [`poll_transmit`](Self::poll_transmit) may have a datagram:
+    /// a reply is queued or a connection was touched since it last had
+    /// nothing to send (it may still have nothing). For a loop that puts
+    /// off sending after an application call until its next turn.
+    pub fn may_transmit(&self) -> bool {
+        !self.replies.is_empty() || !self.ready.is_empty()
+    }
+
     /// Datagrams one connection sends in a row before the next ready
     /// one's turn ([`TURN`]); one under a socket-wide rate limit, whose
     /// credit then goes round (`rate.rs`).

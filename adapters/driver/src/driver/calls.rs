@@ -5,6 +5,13 @@
 use super::*;
 use utp_core::ConnectError;
 
+/// Which of a connection's waiters a call is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Read,
+    Write,
+}
+
 impl<P: Peer> Driver<P> {
     /// Winds the socket down gracefully ([`Endpoint::close_all`]): no more
     /// connections are accepted or made (`poll_accept` and `connect` fail
@@ -180,8 +187,9 @@ impl<P: Peer> Driver<P> {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        // A read may reopen the window: the update goes out at once.
-        self.poll_io(socket, now, h, cx, |w| &mut w.read, |c| c.read(buf))
+        // A read may reopen the window: the update goes out at once, or
+        // with the loop's next turn (`set_defer_read_output`).
+        self.poll_io(socket, now, h, cx, Side::Read, |c| c.read(buf))
     }
 
     /// Writes as much of `buf` as the send buffer takes
@@ -195,7 +203,7 @@ impl<P: Peer> Driver<P> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.poll_io(socket, now, h, cx, |w| &mut w.write, |c| c.write(buf))
+        self.poll_io(socket, now, h, cx, Side::Write, |c| c.write(buf))
     }
 
     /// Queues as much of `data` as the send buffer takes without copying
@@ -209,38 +217,40 @@ impl<P: Peer> Driver<P> {
         cx: &mut Context<'_>,
         data: &mut utp_core::bytes::Bytes,
     ) -> Poll<io::Result<usize>> {
-        self.poll_io(
-            socket,
-            now,
-            h,
-            cx,
-            |w| &mut w.write,
-            |c| c.write_bytes(data),
-        )
+        self.poll_io(socket, now, h, cx, Side::Write, |c| c.write_bytes(data))
     }
 
-    /// `op` on connection `h`: on success, send what it produced; on
-    /// `WouldBlock`, register `cx` in the waker slot `side` picks.
+    /// `op` on connection `h`: on success, send what it produced (a read's
+    /// is left to the loop's next turn with `set_defer_read_output`); on
+    /// `WouldBlock`, register `cx` as the waiting reader or writer.
     fn poll_io<S: DatagramSocket<P> + ?Sized>(
         &mut self,
         socket: &S,
         now: Timestamp,
         h: ConnHandle,
         cx: &mut Context<'_>,
-        side: fn(&mut Wakers) -> &mut Option<Waker>,
+        side: Side,
         op: impl FnOnce(&mut utp_core::Conn<'_, P>) -> Result<usize, Error>,
     ) -> Poll<io::Result<usize>> {
+        let defer = side == Side::Read && self.defer_read_output;
         self.check()?;
         self.endpoint.set_now(now);
         let result = op(&mut self.endpoint.conn(h).ok_or_else(gone)?);
         match result {
+            Ok(n) if defer => {
+                self.settle_call(Some(h), true);
+                Poll::Ready(Ok(n))
+            }
             Ok(n) => {
                 self.after_call(socket, now, Some(h));
                 Poll::Ready(Ok(n))
             }
             Err(Error::WouldBlock) => {
                 if let Some(w) = self.wakers.get_mut(&h) {
-                    register(side(w), cx);
+                    match side {
+                        Side::Read => register(&mut w.read, cx),
+                        Side::Write => register(&mut w.write, cx),
+                    }
                 }
                 Poll::Pending
             }
