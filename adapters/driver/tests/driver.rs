@@ -152,6 +152,17 @@ impl Net {
         }
     }
 
+    /// A connection from `a` to `b`, handshake done: its handles on `a`
+    /// and on `b`.
+    fn connected(&mut self) -> (ConnHandle, ConnHandle) {
+        let remote = self.sb.addr;
+        let h = self.a.connect(&self.sa, self.now, remote).unwrap();
+        self.settle();
+        let (_, w) = waker();
+        let hb = ready(self.b.poll_accept(&mut Context::from_waker(&w))).0;
+        (h, hb)
+    }
+
     /// Drives both sides until the wire is quiet (1 ms per round).
     fn settle(&mut self) {
         for _ in 0..10_000 {
@@ -277,12 +288,9 @@ fn drive_deferred_hands_the_wakes_over_instead_of_waking() {
 /// A connection from `n.a` to `n.b` whose receive buffer (8 KiB) `n.a`
 /// filled: its handles on `a` and `b`.
 fn filled_window(n: &mut Net) -> (ConnHandle, ConnHandle) {
-    let remote = n.sb.addr;
-    let h = n.a.connect(&n.sa, n.now, remote).unwrap();
-    n.settle();
+    let (h, hb) = n.connected();
     let (_, w) = waker();
     let mut cx = Context::from_waker(&w);
-    let hb = ready(n.b.poll_accept(&mut cx)).0;
     let data = vec![7u8; 64 << 10];
     ready(n.a.poll_write(&n.sa, n.now, h, &mut cx, &data));
     n.settle();
@@ -345,10 +353,7 @@ fn refused_and_reset_map_to_io_error_kinds() {
     }
 
     let mut n = Net::new(1);
-    let remote = n.sb.addr;
-    let h = n.a.connect(&n.sa, n.now, remote).unwrap();
-    n.settle();
-    let (hb, _) = ready(n.b.poll_accept(&mut cx));
+    let (h, hb) = n.connected();
     let (read_count, read_waker) = waiting_reader(&mut n.a, &n.sa, n.now, h);
     let mut rcx = Context::from_waker(&read_waker);
     let mut buf = [0u8; 16];
@@ -369,12 +374,9 @@ fn refused_and_reset_map_to_io_error_kinds() {
 #[test]
 fn batches_equal_datagrams_and_keeps_them_when_the_socket_blocks() {
     let mut n = Net::new(8);
-    let remote = n.sb.addr;
-    let h = n.a.connect(&n.sa, n.now, remote).unwrap();
-    n.settle();
+    let (h, hb) = n.connected();
     let (_, w) = waker();
     let mut cx = Context::from_waker(&w);
-    let hb = ready(n.b.poll_accept(&mut cx)).0;
     n.sa.calls.borrow_mut().clear();
 
     // The socket blocks: the write is buffered and the loop is told to
@@ -485,12 +487,9 @@ fn clock_round_trips() {
 #[test]
 fn interval_figures_of_a_connection_and_the_socket() {
     let mut n = Net::new(1);
-    let remote = n.sb.addr;
-    let h = n.a.connect(&n.sa, n.now, remote).unwrap();
-    n.settle();
+    let (h, hb) = n.connected();
     let (_, w) = waker();
     let mut cx = Context::from_waker(&w);
-    let (hb, _) = ready(n.b.poll_accept(&mut cx));
     let (conn0, sock0) = (n.a.conn_stats(n.now, h), n.a.stats());
     let calls0 = n.sa.calls.borrow().len();
     let data = vec![5u8; 10_000];
