@@ -492,4 +492,3 @@ mod tests {
         assert!(out.iter().all(|&x| x == 2));
     }
 }
-
