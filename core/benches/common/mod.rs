@@ -178,9 +178,12 @@ pub(crate) fn transfer_many(bytes: usize, conns: usize, share: Option<usize>) ->
     let mut net = Net::new();
     net.b.set_recv_window_share(share);
     let each = bytes / conns;
-    let shared = Bytes::from(vec![0x5au8; each]);
+    // One buffer of the whole payload, each connection its own slice of
+    // it (as each would send its own data), so that 100 connections stream
+    // as much memory as one does.
+    let whole = Bytes::from(vec![0x5au8; each * conns]);
     let mut writers: Vec<(ConnHandle, Bytes)> = (0..conns)
-        .map(|_| (net.connect(), shared.clone()))
+        .map(|i| (net.connect(), whole.slice(i * each..(i + 1) * each)))
         .collect();
     let start = Instant::now();
     while net.received < each * conns {
