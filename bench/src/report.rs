@@ -170,6 +170,28 @@ pub(crate) fn table(results: &[StackResults], ucat: (&str, &str)) -> String {
             }
         }
     }
+    for (ours, tcp, how) in [
+        (Stack::OursTokioCt, Stack::Tcp, "current thread"),
+        (
+            Stack::OursTokioMt,
+            Stack::TcpMt,
+            "multi-thread, spawned task",
+        ),
+        (
+            Stack::OursTokioMtBlockOn,
+            Stack::TcpMtBlockOn,
+            "multi-thread, block_on",
+        ),
+    ] {
+        if let (Some(ours), Some(tcp)) = (median_of(ours), median_of(tcp)) {
+            if tcp > 0.0 {
+                out.push_str(&format!(
+                    "\nours / TCP, the application on the same runtime (tokio, {how}): {:.2}x",
+                    ours / tcp
+                ));
+            }
+        }
+    }
     out.push('\n');
     let failures: Vec<String> = results
         .iter()

@@ -77,11 +77,17 @@ pub(crate) enum Stack {
     /// connections (as `ours-tokio-ct-100-copy`).
     #[value(name = "tcp-100")]
     Tcp100,
+    /// tokio's TcpStream on tokio's default multi-thread runtime, the
+    /// application's code in a spawned task (as `ours-tokio-mt`).
+    TcpMt,
+    /// As `tcp-mt`, the application's code in `block_on` on the main
+    /// thread (as `ours-tokio-mt-block-on`).
+    TcpMtBlockOn,
 }
 
 impl Stack {
     /// Every stack, in table order.
-    pub(crate) const ALL: [Stack; 13] = [
+    pub(crate) const ALL: [Stack; 15] = [
         Stack::OursTokioCt,
         Stack::OursTokioCtBytes,
         Stack::OursTokioCt100,
@@ -95,6 +101,8 @@ impl Stack {
         Stack::UtpRs,
         Stack::Tcp,
         Stack::Tcp100,
+        Stack::TcpMt,
+        Stack::TcpMtBlockOn,
     ];
 
     /// The name on the command line and in the table.
@@ -113,6 +121,8 @@ impl Stack {
             Stack::UtpRs => "utp-rs",
             Stack::Tcp => "tcp",
             Stack::Tcp100 => "tcp-100",
+            Stack::TcpMt => "tcp-mt",
+            Stack::TcpMtBlockOn => "tcp-mt-block-on",
         }
     }
 
@@ -153,8 +163,10 @@ pub(crate) fn receive(stack: Stack, buf: &mut Vec<u8>, rep: &mut Reporter) -> Re
         Stack::Librqbit => librqbit::receive(buf, rep),
         Stack::Libutp => libutp::receive(buf, rep),
         Stack::UtpRs => utp_rs::receive(buf, rep),
-        Stack::Tcp => tcp::receive(buf, rep),
+        Stack::Tcp => tcp::receive(false, buf, rep),
         Stack::Tcp100 => tcp::receive_many(buf, rep),
+        Stack::TcpMt => tcp::receive_spawned(buf, rep),
+        Stack::TcpMtBlockOn => tcp::receive(true, buf, rep),
     }
 }
 
@@ -173,8 +185,10 @@ pub(crate) fn send(stack: Stack, addr: SocketAddr, bytes: &Bytes, rep: &mut Repo
         Stack::Librqbit => librqbit::send(addr, payload, rep),
         Stack::Libutp => libutp::send(addr, payload, rep),
         Stack::UtpRs => utp_rs::send(addr, payload, rep),
-        Stack::Tcp => tcp::send(addr, payload, rep),
+        Stack::Tcp => tcp::send(false, addr, payload, rep),
         Stack::Tcp100 => tcp::send_many(addr, bytes, rep),
+        Stack::TcpMt => tcp::send_spawned(addr, bytes, rep),
+        Stack::TcpMtBlockOn => tcp::send(true, addr, payload, rep),
     }
 }
 

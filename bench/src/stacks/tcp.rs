@@ -11,9 +11,10 @@ use super::{loopback, read_exact, runtime, wait_stop, write_and_wait};
 use crate::child::Reporter;
 use crate::Res;
 
-/// TCP receiver on a current-thread runtime.
-pub(crate) fn receive(buf: &mut [u8], rep: &mut Reporter) -> Res<()> {
-    runtime(false)?.block_on(async {
+/// TCP receiver on a current-thread or multi-thread runtime (in
+/// `block_on`).
+pub(crate) fn receive(multi_thread: bool, buf: &mut [u8], rep: &mut Reporter) -> Res<()> {
+    runtime(multi_thread)?.block_on(async {
         let listener = tokio::net::TcpListener::bind(loopback()).await?;
         rep.ready(listener.local_addr()?)?;
         let (mut s, _) = listener.accept().await?;
@@ -21,12 +22,56 @@ pub(crate) fn receive(buf: &mut [u8], rep: &mut Reporter) -> Res<()> {
     })
 }
 
-/// TCP sender on a current-thread runtime.
-pub(crate) fn send(addr: SocketAddr, payload: &[u8], rep: &mut Reporter) -> Res<()> {
-    runtime(false)?.block_on(async {
+/// TCP sender on a current-thread or multi-thread runtime (in
+/// `block_on`).
+pub(crate) fn send(
+    multi_thread: bool,
+    addr: SocketAddr,
+    payload: &[u8],
+    rep: &mut Reporter,
+) -> Res<()> {
+    runtime(multi_thread)?.block_on(async {
         rep.start()?;
         let mut s = tokio::net::TcpStream::connect(addr).await?;
         write_and_wait(&mut s, payload, rep).await?;
+        rep.stopped(None)
+    })
+}
+
+/// TCP receiver on a multi-thread runtime, the application's code in a
+/// spawned task (it owns the buffer meanwhile).
+pub(crate) fn receive_spawned(buf: &mut Vec<u8>, rep: &mut Reporter) -> Res<()> {
+    let mut owned = std::mem::take(buf);
+    let mut rep = rep.clone();
+    let owned = runtime(true)?.block_on(async move {
+        tokio::spawn(async move {
+            let listener = tokio::net::TcpListener::bind(loopback()).await?;
+            rep.ready(listener.local_addr()?)?;
+            let (mut s, _) = listener.accept().await?;
+            read_exact(&mut s, &mut owned, &mut rep).await?;
+            Res::Ok(owned)
+        })
+        .await?
+    })?;
+    *buf = owned;
+    Ok(())
+}
+
+/// TCP sender on a multi-thread runtime, the application's code in a
+/// spawned task.
+pub(crate) fn send_spawned(addr: SocketAddr, payload: &Bytes, rep: &mut Reporter) -> Res<()> {
+    let payload = payload.clone();
+    runtime(true)?.block_on(async move {
+        rep.start()?;
+        let mut task_rep = rep.clone();
+        let _s = tokio::spawn(async move {
+            let mut s = tokio::net::TcpStream::connect(addr).await?;
+            s.write_all(&payload).await?;
+            task_rep.written()?;
+            Res::Ok(s)
+        })
+        .await??;
+        wait_stop().await?;
         rep.stopped(None)
     })
 }
