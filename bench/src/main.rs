@@ -59,6 +59,16 @@ struct Args {
     /// counted as failed.
     #[arg(long, default_value_t = 120)]
     timeout: u64,
+    /// Pin the receiver to CPU 0 and the sender to CPU 1, every thread of
+    /// each (Linux, two CPUs or more): the scheduler then never puts a
+    /// thread of one side beside the other's, which on a two-core machine
+    /// moves the multi-thread runtimes' figures most (see bench/README).
+    /// Every stack is pinned alike.
+    #[arg(long)]
+    pin: bool,
+    /// Child: the CPU to pin itself to (internal).
+    #[arg(long, hide = true)]
+    cpu: Option<usize>,
     /// Child process role (internal).
     #[arg(long, value_enum, hide = true)]
     role: Option<Role>,
@@ -94,6 +104,9 @@ fn main() -> ExitCode {
 fn child_main(role: Role, args: &Args) -> Res<()> {
     let stack = args.stack.ok_or("--stack is required with --role")?;
     let bytes = args.bytes.ok_or("--bytes is required with --role")?;
+    if let Some(cpu) = args.cpu {
+        pin_to(cpu)?;
+    }
     match role {
         Role::Recv => child::receive(stack, bytes, args.seed),
         Role::Send => {
@@ -101,6 +114,24 @@ fn child_main(role: Role, args: &Args) -> Res<()> {
             child::send(stack, addr, bytes, args.seed)
         }
     }
+}
+
+/// How the header lines say `--pin` is on.
+const PINNED: &str = ", receiver pinned to CPU 0 and sender to CPU 1";
+
+/// Pins this process (its threads made from now on) to `cpu`.
+#[cfg(target_os = "linux")]
+fn pin_to(cpu: usize) -> Res<()> {
+    use nix::sched::{sched_setaffinity, CpuSet};
+    let mut set = CpuSet::new();
+    set.set(cpu)?;
+    sched_setaffinity(nix::unistd::Pid::from_raw(0), &set)?;
+    Ok(())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn pin_to(_cpu: usize) -> Res<()> {
+    Err("--pin works on Linux only".into())
 }
 
 /// Where `ucat` (libutp's C example client) is, if on PATH. libutp-rs2-sys
@@ -136,6 +167,11 @@ fn bench_main(args: &Args) -> Res<()> {
     };
     let bytes = args.mib.checked_mul(MIB).ok_or("--mib too large")?;
     let timeout = Duration::from_secs(args.timeout);
+    let pin = match args.pin {
+        false => None,
+        true if std::thread::available_parallelism().map_or(0, |n| n.get()) >= 2 => Some((0, 1)),
+        true => return Err("--pin needs two CPUs".into()),
+    };
     let mut results: Vec<StackResults> = stacks
         .iter()
         .map(|&stack| StackResults {
@@ -146,16 +182,17 @@ fn bench_main(args: &Args) -> Res<()> {
         })
         .collect();
     eprintln!(
-        "utp-bench: {} MiB, {} rounds, {} stacks, two processes over 127.0.0.1",
+        "utp-bench: {} MiB, {} rounds, {} stacks, two processes over 127.0.0.1{}",
         args.mib,
         args.rounds,
-        stacks.len()
+        stacks.len(),
+        if pin.is_some() { PINNED } else { "" }
     );
     for round in 1..=args.rounds {
         for r in results.iter_mut() {
             let len = r.stack.payload_len(bytes);
             let seed = 0xBE_0000 + round as u64;
-            match run::transfer(r.stack, len, seed, timeout) {
+            match run::transfer(r.stack, len, seed, timeout, pin) {
                 Ok(m) => {
                     eprintln!(
                         "round {round}/{} {:>14}: {:7.2} Gbit/s in {:.3} s, CPU send {:.3} s, recv {:.3} s {}",
@@ -181,9 +218,11 @@ fn bench_main(args: &Args) -> Res<()> {
         }
     }
     println!(
-        "\n{} MiB per transfer (utp-rs at most 48), {} interleaved rounds, receiver-verified; \
+        "\n{} MiB per transfer (utp-rs at most 48), {} interleaved rounds, receiver-verified{}; \
          stalls = runs below half the stack's median\n",
-        args.mib, args.rounds
+        args.mib,
+        args.rounds,
+        if pin.is_some() { PINNED } else { "" }
     );
     let (cell, note) = ucat();
     print!("{}", report::table(&results, (cell, &note)));

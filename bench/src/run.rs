@@ -117,8 +117,8 @@ impl Drop for Proc {
     }
 }
 
-fn args(role: &str, stack: Stack, bytes: usize, seed: u64) -> Vec<String> {
-    vec![
+fn args(role: &str, stack: Stack, bytes: usize, seed: u64, cpu: Option<usize>) -> Vec<String> {
+    let mut args = vec![
         "--role".into(),
         role.into(),
         "--stack".into(),
@@ -127,16 +127,28 @@ fn args(role: &str, stack: Stack, bytes: usize, seed: u64) -> Vec<String> {
         bytes.to_string(),
         "--seed".into(),
         seed.to_string(),
-    ]
+    ];
+    if let Some(cpu) = cpu {
+        args.extend(["--cpu".to_string(), cpu.to_string()]);
+    }
+    args
 }
 
-/// One transfer of `bytes` (pattern of `seed`) on `stack`, within `timeout`.
-pub(crate) fn transfer(stack: Stack, bytes: usize, seed: u64, timeout: Duration) -> Res<Measure> {
+/// One transfer of `bytes` (pattern of `seed`) on `stack`, within
+/// `timeout`; with `pin`, the receiver on the first CPU and the sender on
+/// the second.
+pub(crate) fn transfer(
+    stack: Stack,
+    bytes: usize,
+    seed: u64,
+    timeout: Duration,
+    pin: Option<(usize, usize)>,
+) -> Res<Measure> {
     let deadline = Instant::now() + timeout;
-    let recv = Proc::spawn(&args("recv", stack, bytes, seed))?;
+    let recv = Proc::spawn(&args("recv", stack, bytes, seed, pin.map(|p| p.0)))?;
     let (_, addr) = recv.expect("ready ", deadline)?;
     let addr: SocketAddr = addr.parse()?;
-    let mut send_args = args("send", stack, bytes, seed);
+    let mut send_args = args("send", stack, bytes, seed, pin.map(|p| p.1));
     send_args.extend(["--addr".to_string(), addr.to_string()]);
     let mut send = Proc::spawn(&send_args)?;
     let (t0, _) = send.expect("start", deadline)?;
