@@ -15,6 +15,7 @@ mod ours;
 mod tcp;
 mod utp_rs;
 
+use std::future::Future;
 use std::net::SocketAddr;
 
 use bytes::Bytes;
@@ -241,6 +242,65 @@ async fn write_and_wait<W: AsyncWrite + Unpin>(
     w.write_all(payload).await?;
     rep.written()?;
     wait_stop().await
+}
+
+/// A receiver on a multi-thread runtime whose application code runs in
+/// a spawned task (as a tokio server runs its work per connection):
+/// `accept` binds, reports `ready` and accepts one stream (with whatever
+/// must stay open beside it), then the task fills `buf` from it.
+fn receive_spawned<F, Fut, K, S>(buf: &mut Vec<u8>, rep: &Reporter, accept: F) -> Res<()>
+where
+    F: FnOnce(Reporter) -> Fut,
+    Fut: Future<Output = Res<(K, S)>> + Send + 'static,
+    K: Send + 'static,
+    S: AsyncRead + Unpin + Send + 'static,
+{
+    let mut owned = std::mem::take(buf);
+    let mut rep = rep.clone();
+    let accepted = accept(rep.clone());
+    *buf = runtime(true)?.block_on(async move {
+        tokio::spawn(async move {
+            let (_kept, mut s) = accepted.await?;
+            read_exact(&mut s, &mut owned, &mut rep).await?;
+            Res::Ok(owned)
+        })
+        .await?
+    })?;
+    Ok(())
+}
+
+/// A sender on a multi-thread runtime whose application code runs in a
+/// spawned task: `connect` makes the stream (with whatever must stay open
+/// beside it), the task writes everything to it; both are kept until the
+/// orchestrator's `stop`, then `stats` reads their counters for
+/// [`Reporter::stopped`].
+fn send_spawned<F, Fut, K, W>(
+    payload: &Bytes,
+    rep: &mut Reporter,
+    connect: F,
+    stats: impl FnOnce(&(K, W)) -> Option<utp_tokio::ConnStats>,
+) -> Res<()>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Res<(K, W)>> + Send + 'static,
+    K: Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let payload = payload.clone();
+    runtime(true)?.block_on(async {
+        rep.start()?;
+        let mut task_rep = rep.clone();
+        let connected = connect();
+        let kept = tokio::spawn(async move {
+            let (k, mut w) = connected.await?;
+            w.write_all(&payload).await?;
+            task_rep.written()?;
+            Res::Ok((k, w))
+        })
+        .await??;
+        wait_stop().await?;
+        rep.stopped(stats(&kept).as_ref())
+    })
 }
 
 /// Waits for `stop` on a blocking thread (the runtime keeps running).

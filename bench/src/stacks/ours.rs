@@ -40,42 +40,25 @@ pub(crate) fn tokio_send(
 }
 
 /// utp-tokio receiver on a multi-thread runtime, the application's code
-/// in a spawned task (it owns the buffer meanwhile).
+/// in a spawned task.
 pub(crate) fn tokio_receive_spawned(buf: &mut Vec<u8>, rep: &mut Reporter) -> Res<()> {
-    let mut owned = std::mem::take(buf);
-    let mut rep = rep.clone();
-    let owned = runtime(true)?.block_on(async move {
-        tokio::spawn(async move {
-            let socket = utp_tokio::UtpSocket::bind(loopback()).await?;
-            rep.ready(socket.local_addr()?)?;
-            let (mut s, _) = socket.accept().await?;
-            read_exact(&mut s, &mut owned, &mut rep).await?;
-            Res::Ok(owned)
-        })
-        .await?
-    })?;
-    *buf = owned;
-    Ok(())
+    super::receive_spawned(buf, rep, |mut rep| async move {
+        let socket = utp_tokio::UtpSocket::bind(loopback()).await?;
+        rep.ready(socket.local_addr()?)?;
+        let (s, _) = socket.accept().await?;
+        Ok((socket, s))
+    })
 }
 
 /// utp-tokio sender on a multi-thread runtime, the application's code in
 /// a spawned task.
 pub(crate) fn tokio_send_spawned(addr: SocketAddr, payload: &Bytes, rep: &mut Reporter) -> Res<()> {
-    let payload = payload.clone();
-    runtime(true)?.block_on(async move {
-        rep.start()?;
-        let mut task_rep = rep.clone();
-        let s = tokio::spawn(async move {
-            let socket = utp_tokio::UtpSocket::bind(loopback()).await?;
-            let mut s = socket.connect(addr).await?;
-            s.write_all(&payload).await?;
-            task_rep.written()?;
-            Res::Ok((socket, s))
-        })
-        .await??;
-        wait_stop().await?;
-        rep.stopped(Some(&s.1.stats()))
-    })
+    let connect = move || async move {
+        let socket = utp_tokio::UtpSocket::bind(loopback()).await?;
+        let s = socket.connect(addr).await?;
+        Ok((socket, s))
+    };
+    super::send_spawned(payload, rep, connect, |(_, s)| Some(s.stats()))
 }
 
 /// utp-tokio sender on a current-thread runtime, the payload handed over

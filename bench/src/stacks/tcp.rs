@@ -39,41 +39,20 @@ pub(crate) fn send(
 }
 
 /// TCP receiver on a multi-thread runtime, the application's code in a
-/// spawned task (it owns the buffer meanwhile).
+/// spawned task.
 pub(crate) fn receive_spawned(buf: &mut Vec<u8>, rep: &mut Reporter) -> Res<()> {
-    let mut owned = std::mem::take(buf);
-    let mut rep = rep.clone();
-    let owned = runtime(true)?.block_on(async move {
-        tokio::spawn(async move {
-            let listener = tokio::net::TcpListener::bind(loopback()).await?;
-            rep.ready(listener.local_addr()?)?;
-            let (mut s, _) = listener.accept().await?;
-            read_exact(&mut s, &mut owned, &mut rep).await?;
-            Res::Ok(owned)
-        })
-        .await?
-    })?;
-    *buf = owned;
-    Ok(())
+    super::receive_spawned(buf, rep, |mut rep| async move {
+        let listener = tokio::net::TcpListener::bind(loopback()).await?;
+        rep.ready(listener.local_addr()?)?;
+        Ok(((), listener.accept().await?.0))
+    })
 }
 
 /// TCP sender on a multi-thread runtime, the application's code in a
 /// spawned task.
 pub(crate) fn send_spawned(addr: SocketAddr, payload: &Bytes, rep: &mut Reporter) -> Res<()> {
-    let payload = payload.clone();
-    runtime(true)?.block_on(async move {
-        rep.start()?;
-        let mut task_rep = rep.clone();
-        let _s = tokio::spawn(async move {
-            let mut s = tokio::net::TcpStream::connect(addr).await?;
-            s.write_all(&payload).await?;
-            task_rep.written()?;
-            Res::Ok(s)
-        })
-        .await??;
-        wait_stop().await?;
-        rep.stopped(None)
-    })
+    let connect = move || async move { Ok(((), tokio::net::TcpStream::connect(addr).await?)) };
+    super::send_spawned(payload, rep, connect, |_| None)
 }
 
 /// `tcp-100` receiver: accepts [`CONNECTIONS`](super::CONNECTIONS) TCP connections
