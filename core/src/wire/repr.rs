@@ -124,8 +124,10 @@ impl<'a> PacketRepr<'a> {
             // encoded_len() <= MAX_MASK_LEN (252) was checked above.
             put(&mut rest, &[next, len as u8]);
             let body = take(&mut rest, len);
+            // `body` is `len` bytes, at least the mask (the length check
+            // above); were it shorter, the mask is cut, not a panic.
             let (mask, padding) = body.split_at_mut(sack.mask().len().min(body.len()));
-            mask.copy_from_slice(sack.mask());
+            mask.copy_from_slice(sack.mask().get(..mask.len()).unwrap_or_default());
             padding.fill(0);
         }
         if let Some(CloseReason(code)) = self.close_reason {
