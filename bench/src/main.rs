@@ -19,6 +19,7 @@ mod report;
 mod run;
 mod stacks;
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -177,7 +178,7 @@ fn bench_main(args: &Args) -> Res<()> {
         .map(|&stack| StackResults {
             stack,
             mib: stack.payload_len(bytes) / MIB,
-            ok: Vec::new(),
+            ok: BTreeMap::new(),
             failed: Vec::new(),
         })
         .collect();
@@ -204,7 +205,7 @@ fn bench_main(args: &Args) -> Res<()> {
                         m.recv_cpu,
                         m.sender_stats
                     );
-                    r.ok.push(m);
+                    r.ok.insert(round, m);
                 }
                 Err(e) => {
                     eprintln!(
