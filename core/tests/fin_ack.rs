@@ -2,7 +2,8 @@
 //! went first: once with the next sequence number (our FIN + 1, what
 //! libutp takes), once with our FIN's (what libtorrent takes: it drops
 //! every packet numbered past a FIN it received). spec/interop.md,
-//! finding 6.
+//! finding 6. And how long a closed connection that received a FIN stays
+//! to acknowledge it again (the drain).
 
 #![allow(
     clippy::indexing_slicing,
@@ -17,7 +18,7 @@ use std::time::Duration;
 
 use common::*;
 use utp_core::wire::PacketType;
-use utp_core::{CloseReason, ConnHandle, ConnState, Event, SeqNr};
+use utp_core::{CloseReason, Config, ConnHandle, ConnState, Event, SeqNr, Timer};
 
 /// A's send id, A's FIN's sequence number, the index in the log after it.
 fn a_fin(p: &Pair) -> (u16, SeqNr, usize) {
@@ -162,4 +163,71 @@ fn a_retransmitted_fin_gets_both_acks_again_from_the_closed_connection() {
     assert!(p
         .events_b
         .contains(&Event::Closed(hb, CloseReason::Finished)));
+}
+
+/// Runs until A hears how its connection `ha` ended; the time it did.
+fn until_a_closed(p: &mut Pair, ha: ConnHandle, limit: Duration) -> utp_core::Timestamp {
+    p.run_while(limit, |p| {
+        !p.events_a
+            .iter()
+            .any(|e| matches!(e, Event::Closed(h, _) if *h == ha))
+    });
+    p.now
+}
+
+#[test]
+fn the_drain_lasts_four_timeouts_at_least_3_s_and_at_most_a_minute() {
+    // (Config::min_rto, hence the timeout here; the drain it gives)
+    let cases = [
+        (ms(500), Duration::from_secs(3)),
+        (Duration::from_secs(5), Duration::from_secs(20)),
+        (Duration::from_secs(30), Duration::from_secs(60)),
+    ];
+    for (min_rto, drain) in cases {
+        let mut config = Config::default();
+        config.min_rto = min_rto;
+        let mut p = Pair::new(config.clone(), config);
+        let (ha, hb) = p.connect();
+        a_closes_first(&mut p, ha, hb, b"reply");
+        // B's FIN ends A's connection (its own FIN is acknowledged).
+        let closed_at = until_a_closed(&mut p, ha, Duration::from_secs(5));
+        assert_eq!(
+            p.a.conn(ha).unwrap().state(),
+            ConnState::Closed(CloseReason::Finished)
+        );
+        p.a.conn(ha).unwrap().close();
+        p.run_until(closed_at + drain - ms(1));
+        assert_eq!(p.a.connection_count(), 1, "A drains ({min_rto:?})");
+        p.run_until(closed_at + drain);
+        assert_eq!(p.a.connection_count(), 0, "A's drain is over ({min_rto:?})");
+    }
+}
+
+#[test]
+fn a_connection_that_timed_out_after_the_peers_fin_does_not_drain() {
+    let mut p = Pair::default_pair();
+    let (ha, hb) = p.connect();
+    p.b.conn(hb).unwrap().shutdown();
+    p.run_until(p.now + ms(200));
+    let mut buf = [0u8; 8];
+    assert_eq!(p.a.conn(ha).unwrap().read(&mut buf), Ok(0), "A has B's FIN");
+    // Then the path dies, and A's last words are never acknowledged.
+    p.filter = Box::new(|_| Fate::Drop);
+    p.a.conn(ha).unwrap().write(b"late").unwrap();
+    until_a_closed(&mut p, ha, Duration::from_secs(300));
+    assert_eq!(
+        p.a.conn(ha).unwrap().state(),
+        ConnState::Closed(CloseReason::TimedOut(Timer::Retransmissions))
+    );
+    assert_eq!(
+        p.a.connection_count(),
+        1,
+        "kept until the application lets go"
+    );
+    // Nobody retransmits a FIN over a dead path: nothing to wait for (the
+    // timeout had backed off to many seconds; four of them were waited
+    // once).
+    p.a.conn(ha).unwrap().close();
+    assert_eq!(p.a.connection_count(), 0);
+    assert_eq!(p.a.poll_timeout(), None);
 }

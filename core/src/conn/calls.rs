@@ -3,7 +3,7 @@
 //! connection ends (`finish`, which every way of ending goes through).
 //! `write_bytes` and what a write may take are in `send_buffer.rs`.
 
-use super::{Connection, EventSink, Phase, DRAIN_MIN};
+use super::{Connection, EventSink, Phase, DRAIN_MAX, DRAIN_MIN};
 use crate::error::Error;
 use crate::event::{CloseReason, Event};
 use crate::time::Timestamp;
@@ -140,12 +140,13 @@ impl Connection {
         self.pace_deadline = None;
         self.hs.half_open_until = None;
         // Stay long enough to acknowledge a FIN retransmitted because our
-        // ack of it was lost; without a FIN there is nothing to drain.
-        self.drain_until = if self.recv.fin_seq().is_some() {
-            Some(now + (self.rtt.rto() * 4).max(DRAIN_MIN))
-        } else {
-            None
-        };
+        // ack of it was lost: four timeouts of the path as it was before
+        // any backoff, within bounds. Without a FIN there is nothing to
+        // drain, and after a timeout nobody is retransmitting one (the
+        // peer fell silent, or the path is dead).
+        let drain = self.recv.fin_seq().is_some() && !matches!(reason, CloseReason::TimedOut(_));
+        self.drain_until =
+            drain.then(|| now + (self.rtt.base_rto() * 4).clamp(DRAIN_MIN, DRAIN_MAX));
         self.writable_wanted = false;
         // Nothing more goes out: the send side's memory can go now (what
         // was received stays readable).

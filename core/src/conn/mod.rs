@@ -84,6 +84,10 @@ const ACK_DELAY: Duration = Duration::from_millis(1);
 /// acknowledge that FIN again if the peer retransmits it.
 const DRAIN_MIN: Duration = Duration::from_secs(3);
 
+/// Longest such stay (Linux's TCP TIME_WAIT): a drain never outlives this,
+/// however long the path's timeout.
+const DRAIN_MAX: Duration = Duration::from_secs(60);
+
 /// Where connection events go: the endpoint's queue, tagged with the
 /// connection's handle.
 pub(crate) struct EventSink<'a> {

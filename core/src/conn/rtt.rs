@@ -55,6 +55,11 @@ impl RttEstimator {
             .min(self.max_rto)
     }
 
+    /// The current timeout before backoff.
+    pub(crate) fn base_rto(&self) -> Duration {
+        self.base_rto
+    }
+
     pub(crate) fn back_off(&mut self) {
         self.backoff = self.backoff.saturating_add(1).min(16);
     }
