@@ -126,6 +126,40 @@ impl PairSide {
         Ok(())
     }
 
+    /// [`Event::Duplicate`](crate::Event::Duplicate) with both kept (the
+    /// rule could not decide: no local port): this side's application
+    /// chooses, as one must. A rendezvous that connected stays and the
+    /// accepted connection goes; one still waiting gives way to the accepted
+    /// connection, which holds what the peer sent and gets this side's
+    /// stream from its start (nothing left the waiting rendezvous).
+    fn choose<P: Peer>(&mut self, ep: &mut crate::Endpoint<P>, accepted: crate::ConnHandle) {
+        // Out of the backlog (only the peer's connections are there).
+        while let Some(h) = ep.accept() {
+            if h == accepted {
+                break;
+            }
+            if let Some(mut c) = ep.conn(h) {
+                c.abort();
+            }
+        }
+        if self.connected {
+            if let Some(mut c) = ep.conn(accepted) {
+                c.abort();
+            }
+            return;
+        }
+        if let Some(mut c) = self.handle.and_then(|h| ep.conn(h)) {
+            c.close();
+        }
+        *self = PairSide {
+            handle: Some(accepted),
+            total: self.total,
+            expected: true,
+            connected: true,
+            ..PairSide::default()
+        };
+    }
+
     /// Everything the peer wrote was read (and its EOF, if it shut down).
     fn delivered(&self, peer: &PairSide) -> bool {
         self.received == peer.written && (!peer.shut || self.eof)
@@ -508,6 +542,11 @@ fn run<P: Peer>(
                         side.closed = Some(reason);
                     }
                     Event::Connected(h) if side.handle == Some(h) => side.connected = true,
+                    Event::Duplicate {
+                        rendezvous,
+                        accepted,
+                        kept: None,
+                    } if side.handle == Some(rendezvous) => side.choose(ep, accepted),
                     _ => {}
                 }
             }
