@@ -74,6 +74,19 @@
 //! answer to an outgoing connection's SYN would reach whichever shard the
 //! remote hashes to, not the one that sent it (see its documentation).
 //!
+//! ## Throughput: where to run a stream's reads and writes
+//!
+//! The driver task runs on a worker of the runtime. On the current-thread
+//! runtime, or on the multi-thread one with the stream's reads and writes
+//! in a task of their own ([`tokio::spawn`]), the driver and the
+//! application mostly share a thread. Reads and writes in `block_on` (the
+//! body of `#[tokio::main]`) run on the main thread instead, and every
+//! hand-over between it and the driver crosses threads: in the workspace's
+//! two-process loopback benchmark (`bench/`, a 2-core machine) a spawned
+//! task moved 1.25-2.1x (usually about 1.4x) what `block_on` moved in
+//! nine runs. [`UtpStream::write_bytes`] takes a [`Bytes`](bytes::Bytes)
+//! without copying it into the send buffer.
+//!
 //! ## Cancellation
 //!
 //! `accept`, `recv_foreign`, `send_foreign`, `closed` and `wait_idle` are
